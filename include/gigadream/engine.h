@@ -1,0 +1,83 @@
+/*
+ * engine.h: a model compiled with oneDNN for one input tile shape.
+ *
+ * An engine computes, for an h x w RGB tile of pixels in [0, 255]:
+ *   forward:  the activations of its output nodes (and only the nodes they
+ *             need);
+ *   backward: given seeds d(objective)/d(output activation), the gradient of
+ *             the objective with respect to every input pixel (backward-data
+ *             only: no weight gradients).
+ * The model's input normalization is part of the graph, so gradients are per
+ * pixel value in [0, 255].
+ *
+ * Compile once per tile shape and reuse: creation builds every oneDNN
+ * primitive and allocates every buffer; forward/backward allocate nothing.
+ * Activations stay in the layouts oneDNN picks (blocked); bias and
+ * activations are fused into convolutions; only the outputs are reordered to
+ * plain CHW for the caller.
+ *
+ * Threads: oneDNN uses the calling process's OpenMP threads
+ * (OMP_NUM_THREADS).  An engine is not safe to use from two threads at once.
+ *
+ * Only this module calls oneDNN.
+ */
+#ifndef GIGADREAM_ENGINE_H
+#define GIGADREAM_ENGINE_H
+
+#include "gigadream/error.h"
+#include "gigadream/model.h"
+
+typedef struct gd_engine gd_engine;
+
+typedef struct gd_engine_opts {
+    int backward; /* 1: also build the backward-data pass to the input */
+} gd_engine_opts;
+
+/*
+ * Compiles `model` (which must outlive the engine) for an h x w input with
+ * outputs[0..n_outputs-1] (node indices) as outputs.  Fails with a message
+ * naming the node when an op cannot be built, the tile is too small for the
+ * network, or memory runs out.  Caller frees with gd_engine_free.
+ */
+gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
+                           const gd_engine_opts *opts, gd_engine **out, gd_err *err);
+void gd_engine_free(gd_engine *e);
+
+/* The tile shape and outputs the engine was built for. */
+void gd_engine_size(const gd_engine *e, int *h, int *w);
+int gd_engine_n_outputs(const gd_engine *e);
+int gd_engine_output_node(const gd_engine *e, int k);
+
+/*
+ * Runs the forward pass on pixels (h * w * in_c floats, interleaved, [0,255]).
+ */
+gd_status gd_engine_forward(gd_engine *e, const float *pixels, gd_err *err);
+
+/*
+ * Output k's activations after the last forward, plain CHW (c * h * w floats,
+ * channel-major).  Valid until the next forward.  *shape may be NULL.
+ */
+const float *gd_engine_output(const gd_engine *e, int k, gd_shape *shape);
+
+/*
+ * Output k's seed buffer (plain CHW, same shape as the output): the caller
+ * fills it with d(objective)/d(activation) before gd_engine_backward.
+ * Seeds are not cleared between calls.
+ */
+float *gd_engine_seed(gd_engine *e, int k);
+
+/*
+ * Backward-data from the seeds of all outputs to the input: writes
+ * d(objective)/d(pixel) to grad (h * w * in_c floats, interleaved).  Requires
+ * opts.backward and a forward on the same pixels just before.
+ */
+gd_status gd_engine_backward(gd_engine *e, float *grad, gd_err *err);
+
+/* FLOPs of one forward and one backward pass (counted from the graph). */
+double gd_engine_forward_flops(const gd_engine *e);
+double gd_engine_backward_flops(const gd_engine *e);
+
+/* Bytes of buffers the engine holds (activations, gradients, scratch). */
+size_t gd_engine_bytes(const gd_engine *e);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * image.h: float pixel buffers, row bands of larger images, bilinear resize
+ * and border fetch.
+ *
+ * Pixels are float, channels interleaved (RGB for gigadream's images),
+ * rows top to bottom.  A gd_image may hold only a band of rows [y0, y1) of a
+ * larger logical image of full_h rows: that is how a rank holds its part of
+ * an octave.  Every operation here computes the rows asked for from the rows
+ * it is given, so it works the same on a whole image and on a band (the
+ * caller brings the halo rows the operation says it needs).
+ *
+ * Never calls MPI or any I/O library.
+ */
+#ifndef GIGADREAM_IMAGE_H
+#define GIGADREAM_IMAGE_H
+
+#include <stddef.h>
+
+#include "gigadream/error.h"
+
+typedef struct gd_image {
+    int w;        /* width in pixels */
+    int full_h;   /* height of the whole logical image */
+    int c;        /* channels per pixel */
+    int y0, y1;   /* rows held: [y0, y1) of the logical image */
+    size_t stride; /* floats between consecutive rows (>= w * c) */
+    float *data;  /* owned; row y is at data + (y - y0) * stride */
+} gd_image;
+
+/* Allocates rows [y0, y1) of a w x full_h image with c channels, zeroed. */
+gd_status gd_image_alloc(gd_image *im, int w, int full_h, int c, int y0, int y1, gd_err *err);
+/* Allocates a whole w x h image (rows [0, h)). */
+gd_status gd_image_alloc_full(gd_image *im, int w, int h, int c, gd_err *err);
+/* Frees the pixels and zeroes the struct.  im may be NULL. */
+void gd_image_free(gd_image *im);
+
+static inline float *gd_image_row(const gd_image *im, int y)
+{
+    return im->data + (size_t)(y - im->y0) * im->stride;
+}
+
+/*
+ * Bytes needed for a w x h image with c float channels; returns 0 when the
+ * size overflows.  Used to refuse absurd requests before allocating.
+ */
+size_t gd_image_bytes(int w, int h, int c);
+
+/*
+ * The size a side gets when an octave is scaled down: int32(float32(n) / scale),
+ * exactly as the notebook computes it (never less than 1).
+ */
+int gd_octave_down(int n, float scale);
+/* Scaling up (multiscale/lapnorm): int32(float32(n) * scale). */
+int gd_octave_up(int n, float scale);
+
+/*
+ * Bilinear resize with half-pixel centers and no antialiasing (PyTorch
+ * interpolate(bilinear, align_corners=False), OpenCV INTER_LINEAR): fills
+ * rows [dst->y0, dst->y1) of a dst->w x dst->full_h image from the src image
+ * (logical size src->w x src->full_h).  src must hold the rows that
+ * gd_resize_src_rows names.  Channels must match.
+ */
+void gd_resize_bilinear(const gd_image *src, gd_image *dst);
+
+/* The source rows [*a, *b) that destination rows [y0, y1) of a resize read. */
+void gd_resize_src_rows(int src_h, int dst_h, int y0, int y1, int *a, int *b);
+
+/* Border handling for pixels outside the image. */
+typedef enum gd_border {
+    GD_BORDER_REFLECT = 0, /* mirror without repeating the edge pixel: -1 -> 1 (reflect-101) */
+    GD_BORDER_WRAP,        /* periodic, like np.roll: -1 -> n - 1 */
+    GD_BORDER_COUNT
+} gd_border;
+
+/* Maps a coordinate to [0, n) under the border rule; works for any distance outside. */
+int gd_border_index(int i, int n, gd_border b);
+
+/*
+ * Copies the window [x0, x0 + w) x [y0, y0 + h) of the logical image into
+ * out (w * h * c floats, interleaved, tightly packed), fetching outside
+ * pixels by the border rule.  src must hold every row the window maps to
+ * (gd_fetch_src_rows tells which).
+ */
+void gd_image_fetch(const gd_image *src, int x0, int y0, int w, int h, gd_border b, float *out);
+void gd_fetch_src_rows(int full_h, int y0, int h, gd_border b, int *a, int *bend);
+
+#endif

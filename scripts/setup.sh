@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets gigadream up on a fresh Debian 12 machine:
+#   1. installs the Debian packages it needs (apt-get; as root or through sudo),
+#   2. configures and builds it into build/ (Release),
+#   3. imports the models of models/catalog.ini into models/*.h5,
+#   4. runs the quick start.
+# Options: --deps-only (step 1 only), --no-quickstart (skip step 4).
+# Environment: GIGADREAM_MODEL_MIRROR (default ../shared/models) for the models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deps_only=0
+quickstart=1
+for a in "$@"; do
+  case "$a" in
+    --deps-only) deps_only=1 ;;
+    --no-quickstart) quickstart=0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 1 ;;
+  esac
+done
+
+# Build and run-time dependencies, then what the tests and benchmarks use.
+packages=(
+  build-essential cmake pkg-config
+  libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
+  libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
+  libtiff-tools
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ "$deps_only" -eq 1 ] && exit 0
+
+echo "setup: building into build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" >/dev/null
+
+echo "setup: importing models into models/"
+scripts/fetch-models.sh
+
+if [ "$quickstart" -eq 1 ]; then
+  img="${GIGADREAM_IMAGE_DIR:-../shared/images}/cat.png"
+  echo "setup: quick start: classify $img"
+  build/gigadream classify models/mobilenet_v2_1.0_224_quant.h5 "$img" --top 3
+fi
