@@ -1,19 +1,380 @@
 /*
  * cli.c: the gigadream subcommands and their usage text.
+ *
+ * Each subcommand is a function taking its own arguments and an error
+ * context; gd_cli_main dispatches, prints the one-line error and maps the
+ * status to the exit code.  Nothing here computes: it parses arguments and
+ * calls the modules.
  */
 #include "gigadream/cli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "gigadream/engine.h"
 #include "gigadream/error.h"
+#include "gigadream/image.h"
+#include "gigadream/imageio.h"
+#include "gigadream/import_tflite.h"
+#include "gigadream/model.h"
 
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
     "commands:\n"
-    "  --help, -h                      this text\n"
-    "  --version                       the gigadream version\n";
+    "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"
+    "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"
+    "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
+    "  classify MODEL.h5 IMAGE [--top K]\n"
+    "        resize IMAGE to the model's input size (bilinear) and print the top K\n"
+    "        classes (default 5) as: rank index probability label\n"
+    "  layers MODEL.h5 [--size WxH]\n"
+    "        list every layer: index, name, op, channels, output shape for a WxH input\n"
+    "        (default: the model's native size), total stride and receptive field\n"
+    "  info FILE\n"
+    "        describe a model (.h5) or an image (TIFF, PNG, JPEG)\n"
+    "  --help, -h        this text\n"
+    "  --version         the gigadream version\n"
+    "\n"
+    "exit codes: 0 done, 1 bad input or usage, 2 runtime failure (I/O, memory),\n"
+    "3 stopped by a signal after writing a checkpoint.\n";
+
+/* ---- Argument helpers --------------------------------------------------- */
+
+/* Parses a positive int option value, naming the option on error. */
+static gd_status parse_int(const char *opt, const char *s, int lo, int hi, int *out, gd_err *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi)
+        return gd_err_set(err, GD_EINPUT, "%s: expected an integer from %d to %d, got '%s'", opt,
+                          lo, hi, s);
+    *out = (int)v;
+    return GD_OK;
+}
+
+static gd_status parse_size(const char *opt, const char *s, int *w, int *h, gd_err *err)
+{
+    int a, b, n = 0;
+    if (sscanf(s, "%dx%d%n", &a, &b, &n) != 2 || s[n] != '\0' || a < 1 || b < 1 || a > 100000 ||
+        b > 100000)
+        return gd_err_set(err, GD_EINPUT, "%s: expected WIDTHxHEIGHT like 224x224, got '%s'", opt,
+                          s);
+    *w = a;
+    *h = b;
+    return GD_OK;
+}
+
+/* Collects positional arguments; unknown options are errors naming them. */
+typedef struct args {
+    int n;
+    char *pos[8];
+} args;
+
+static gd_status need_value(int i, int argc, char **argv, gd_err *err)
+{
+    if (i + 1 >= argc)
+        return gd_err_set(err, GD_EINPUT, "%s needs a value", argv[i]);
+    return GD_OK;
+}
+
+static gd_status add_positional(args *a, const char *cmd, char *arg, gd_err *err)
+{
+    if (arg[0] == '-' && arg[1] != '\0')
+        return gd_err_set(err, GD_EINPUT, "%s: unknown option '%s' (gigadream --help)", cmd, arg);
+    if (a->n == 8)
+        return gd_err_set(err, GD_EINPUT, "%s: too many arguments", cmd);
+    a->pos[a->n++] = arg;
+    return GD_OK;
+}
+
+static gd_status expect_positional(const args *a, int n, const char *cmd, const char *form,
+                                   gd_err *err)
+{
+    if (a->n != n)
+        return gd_err_set(err, GD_EINPUT, "usage: gigadream %s %s", cmd, form);
+    return GD_OK;
+}
+
+/* ---- import -------------------------------------------------------------- */
+
+static gd_status cmd_import(int argc, char **argv, gd_err *err)
+{
+    args a = {0};
+    const char *labels = NULL;
+    int force = 0;
+    gd_model *m = NULL;
+    gd_status st = GD_OK;
+    for (int i = 0; i < argc && st == GD_OK; i++) {
+        if (strcmp(argv[i], "--labels") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                labels = argv[++i];
+        } else if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+        } else {
+            st = add_positional(&a, "import", argv[i], err);
+        }
+    }
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 2, "import", "SRC.tflite OUT.h5 [--labels FILE] [--force]",
+                                err)) != GD_OK)
+        return st;
+    const char *src = a.pos[0], *out = a.pos[1];
+    if (!force && access(out, F_OK) == 0)
+        return gd_err_set(err, GD_EINPUT, "%s exists; pass --force to replace it", out);
+    if ((st = gd_tflite_import(src, &m, err)) != GD_OK)
+        goto done;
+    if (labels && (st = gd_model_load_labels(m, labels, err)) != GD_OK)
+        goto done;
+    if ((st = gd_model_save(m, out, err)) != GD_OK)
+        goto done;
+    printf("imported %s: %d nodes, input %dx%dx%d%s -> %s\n", src, m->n_nodes, m->in_w, m->in_h,
+           m->in_c, m->n_labels ? ", with labels" : "", out);
+done:
+    gd_model_free(m);
+    return st;
+}
+
+/* ---- classify ------------------------------------------------------------ */
+
+typedef struct scored {
+    int index;
+    float p;
+} scored;
+
+static int by_probability(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    if (x->p != y->p)
+        return x->p < y->p ? 1 : -1;
+    return x->index - y->index;
+}
+
+static gd_status cmd_classify(int argc, char **argv, gd_err *err)
+{
+    args a = {0};
+    int top = 5;
+    gd_status st = GD_OK;
+    gd_model *m = NULL;
+    gd_engine *e = NULL;
+    gd_image img = {0}, small = {0};
+    scored *sc = NULL;
+    for (int i = 0; i < argc && st == GD_OK; i++) {
+        if (strcmp(argv[i], "--top") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                st = parse_int("--top", argv[++i], 1, 100000, &top, err);
+        } else {
+            st = add_positional(&a, "classify", argv[i], err);
+        }
+    }
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 2, "classify", "MODEL.h5 IMAGE [--top K]", err)) != GD_OK)
+        return st;
+    if ((st = gd_model_load(a.pos[0], &m, err)) != GD_OK)
+        goto done;
+    int last = m->n_nodes - 1;
+    if (m->nodes[last].op != GD_OP_SOFTMAX) {
+        st = gd_err_set(err, GD_EINPUT,
+                        "%s: model %s has no classifier (its last layer '%s' is %s, not softmax)",
+                        a.pos[0], m->name, m->nodes[last].name, gd_op_name(m->nodes[last].op));
+        goto done;
+    }
+    if ((st = gd_image_read(a.pos[1], &img, NULL, err)) != GD_OK)
+        goto done;
+    if ((st = gd_image_alloc_full(&small, m->in_w, m->in_h, 3, err)) != GD_OK)
+        goto done;
+    gd_resize_bilinear(&img, &small);
+    gd_engine_opts opts = {.backward = 0};
+    if ((st = gd_engine_create(m, m->in_h, m->in_w, &last, 1, &opts, &e, err)) != GD_OK)
+        goto done;
+    if ((st = gd_engine_forward(e, small.data, err)) != GD_OK)
+        goto done;
+    gd_shape shape;
+    const float *prob = gd_engine_output(e, 0, &shape);
+    int n = shape.c;
+    sc = gd_calloc((size_t)n, sizeof *sc, "class scores", err);
+    if (!sc) {
+        st = err->status;
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        sc[i] = (scored){i, prob[i]};
+    qsort(sc, (size_t)n, sizeof *sc, by_probability);
+    if (top > n)
+        top = n;
+    for (int r = 0; r < top; r++) {
+        int i = sc[r].index;
+        printf("%d %d %.4f %s\n", r + 1, i, sc[r].p,
+               i < m->n_labels ? m->labels[i] : "(no label)");
+    }
+done:
+    free(sc);
+    gd_engine_free(e);
+    gd_image_free(&small);
+    gd_image_free(&img);
+    gd_model_free(m);
+    return st;
+}
+
+/* ---- layers -------------------------------------------------------------- */
+
+static gd_status cmd_layers(int argc, char **argv, gd_err *err)
+{
+    args a = {0};
+    int w = 0, h = 0;
+    gd_status st = GD_OK;
+    gd_model *m = NULL;
+    gd_shape *shapes = NULL;
+    for (int i = 0; i < argc && st == GD_OK; i++) {
+        if (strcmp(argv[i], "--size") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                st = parse_size("--size", argv[++i], &w, &h, err);
+        } else {
+            st = add_positional(&a, "layers", argv[i], err);
+        }
+    }
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 1, "layers", "MODEL.h5 [--size WxH]", err)) != GD_OK)
+        return st;
+    if ((st = gd_model_load(a.pos[0], &m, err)) != GD_OK)
+        goto done;
+    if (w == 0) {
+        w = m->in_w;
+        h = m->in_h;
+    }
+    shapes = gd_calloc((size_t)m->n_nodes, sizeof *shapes, "layer shapes", err);
+    if (!shapes) {
+        st = err->status;
+        goto done;
+    }
+    if ((st = gd_model_shapes(m, h, w, shapes, err)) != GD_OK) {
+        gd_err_prefix(err, "%s at %dx%d", a.pos[0], w, h);
+        goto done;
+    }
+    printf("# %s (%s): input %dx%dx%d, shapes for %dx%d\n", m->name, m->source, m->in_w, m->in_h,
+           m->in_c, w, h);
+    printf("%5s  %-36s %-8s %6s  %-14s %6s %6s\n", "index", "name", "op", "chans",
+           "output WxHxC", "stride", "rf");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const gd_node *n = &m->nodes[i];
+        int stride, rf;
+        gd_model_stride_rf(m, i, &stride, &rf);
+        char shape[48], rfs[16], op[24];
+        snprintf(shape, sizeof shape, "%dx%dx%d", shapes[i].w, shapes[i].h, shapes[i].c);
+        if (rf > 0)
+            snprintf(rfs, sizeof rfs, "%d", rf);
+        else
+            snprintf(rfs, sizeof rfs, "global");
+        if (n->op == GD_OP_CONV && n->groups > 1)
+            snprintf(op, sizeof op, "%s", n->groups == shapes[n->inputs[0]].c ? "dwconv" : "gconv");
+        else
+            snprintf(op, sizeof op, "%s", gd_op_name(n->op));
+        printf("%5d  %-36s %-8s %6d  %-14s %6d %6s\n", i, n->name, op, shapes[i].c, shape, stride,
+               rfs);
+    }
+done:
+    free(shapes);
+    gd_model_free(m);
+    return st;
+}
+
+/* ---- info ---------------------------------------------------------------- */
+
+static int has_hdf5_signature(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char buf[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return n == sizeof buf && memcmp(buf, sig, sizeof sig) == 0;
+}
+
+static gd_status info_model(const char *path, gd_err *err)
+{
+    gd_model *m = NULL;
+    gd_status st = gd_model_load(path, &m, err);
+    if (st != GD_OK)
+        return st;
+    size_t weights = 0;
+    int convs = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        weights += m->nodes[i].n_weights + m->nodes[i].n_bias;
+        convs += m->nodes[i].op == GD_OP_CONV;
+    }
+    printf("%s: gigadream model '%s' (from %s)\n", path, m->name, m->source);
+    printf("  input: %dx%dx%d, x = pixel * %g + %g\n", m->in_w, m->in_h, m->in_c,
+           (double)m->norm_scale[0], (double)m->norm_offset[0]);
+    printf("  nodes: %d (%d convolutions), %zu parameters\n", m->n_nodes, convs, weights);
+    printf("  labels: %d\n", m->n_labels);
+    printf("  last layer: %s (%s)\n", m->nodes[m->n_nodes - 1].name,
+           gd_op_name(m->nodes[m->n_nodes - 1].op));
+    gd_model_free(m);
+    return GD_OK;
+}
+
+static gd_status info_image(const char *path, gd_err *err)
+{
+    static const char *const formats[] = {"TIFF", "PNG", "JPEG"};
+    gd_reader *r = NULL;
+    gd_status st = gd_reader_open(path, &r, err);
+    if (st != GD_OK)
+        return st;
+    const gd_image_info *in = gd_reader_info(r);
+    printf("%s: %s image %dx%d, %d channel%s, %d bits", path,
+           (unsigned)in->format < GD_FORMAT_COUNT ? formats[in->format] : "?", in->w, in->h,
+           in->channels, in->channels == 1 ? "" : "s", in->bits);
+    if (in->format == GD_FORMAT_TIFF)
+        printf(", %s%s", in->tiled ? "tiled" : "strips", in->bigtiff ? ", BigTIFF" : "");
+    if (in->dpi > 0)
+        printf(", %g dpi", in->dpi);
+    if (in->icc_len)
+        printf(", ICC profile (%zu bytes)", in->icc_len);
+    printf("\n");
+    gd_reader_close(r);
+    return GD_OK;
+}
+
+static gd_status cmd_info(int argc, char **argv, gd_err *err)
+{
+    args a = {0};
+    gd_status st = GD_OK;
+    for (int i = 0; i < argc && st == GD_OK; i++)
+        st = add_positional(&a, "info", argv[i], err);
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 1, "info", "FILE", err)) != GD_OK)
+        return st;
+    if (access(a.pos[0], R_OK) != 0)
+        return gd_err_set(err, GD_EINPUT, "%s: %s", a.pos[0], strerror(errno));
+    if (has_hdf5_signature(a.pos[0]))
+        return info_model(a.pos[0], err);
+    return info_image(a.pos[0], err);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+typedef struct command {
+    const char *name;
+    gd_status (*run)(int argc, char **argv, gd_err *err);
+} command;
+
+static const command commands[] = {
+    {"import", cmd_import},
+    {"classify", cmd_classify},
+    {"layers", cmd_layers},
+    {"info", cmd_info},
+};
 
 int gd_cli_main(int argc, char **argv)
 {
@@ -21,13 +382,30 @@ int gd_cli_main(int argc, char **argv)
         fputs(usage, stderr);
         return 1;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         fputs(usage, stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("gigadream %s\n", GD_VERSION);
         return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            gd_err err;
+            gd_err_clear(&err);
+            gd_status st = commands[i].run(argc - 2, argv + 2, &err);
+            if (st != GD_OK) {
+                fprintf(stderr, "gigadream: %s\n", err.msg[0] ? err.msg : gd_status_name(st));
+                if (fflush(stdout) != 0 && st == GD_OK)
+                    st = GD_EIO;
+            } else if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "gigadream: error writing to standard output\n");
+                st = GD_EIO;
+            }
+            return gd_status_exit_code(st);
+        }
     }
     fprintf(stderr, "gigadream: unknown command '%s' (gigadream --help lists them)\n", argv[1]);
     return 1;

@@ -1,0 +1,471 @@
+/*
+ * dist.c: MPI ranks, row bands, halo exchange and deterministic reductions.
+ *
+ * Invariants:
+ *   1. Every function taking a gd_dist and documented as collective is
+ *      entered by every rank in the same order; none returns early on one
+ *      rank only (local argument errors are reported after the collective).
+ *   2. Rows travel as an MPI datatype of one image row, so counts stay small
+ *      integers even for gigapixel images.
+ *   3. Sums that reach pixels or normalization factors are formed in a fixed
+ *      order that does not depend on the rank count (row order, rank order).
+ */
+#include "gigadream/dist.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gd_dist {
+    MPI_Comm comm;
+    int rank;
+    int size;
+    int finalize; /* 1 if we initialized MPI and must finalize it */
+};
+
+/* Converts an MPI failure into a message naming the call. */
+static gd_status mpi_fail(gd_err *err, int rc, const char *call)
+{
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS)
+        snprintf(s, sizeof s, "error %d", rc);
+    return gd_err_set(err, GD_ELIB, "MPI: %s failed: %s", call, s);
+}
+
+#define MPI_CHECK(call)                                                                           \
+    do {                                                                                          \
+        int rc_ = (call);                                                                         \
+        if (rc_ != MPI_SUCCESS) {                                                                 \
+            st = mpi_fail(err, rc_, #call);                                                       \
+            goto done;                                                                            \
+        }                                                                                         \
+    } while (0)
+
+/* The number of processes the launcher says it started, or 0 if it says nothing. */
+static long launcher_size(const char **who)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atol(v) > 0) {
+            *who = vars[i];
+            return atol(v);
+        }
+    }
+    /* Inside an srun step (not merely an sbatch allocation), Slurm says how
+     * many tasks the step has. */
+    if (getenv("SLURM_STEP_ID")) {
+        const char *v = getenv("SLURM_STEP_NUM_TASKS");
+        if (v && atol(v) > 0) {
+            *who = "SLURM_STEP_NUM_TASKS";
+            return atol(v);
+        }
+    }
+    return 0;
+}
+
+gd_status gd_dist_init(int *argc, char ***argv, gd_dist **out, gd_err *err)
+{
+    gd_status st = GD_OK;
+    *out = NULL;
+    gd_dist *d = gd_calloc(1, sizeof *d, "MPI state", err);
+    if (!d)
+        return err->status;
+    d->comm = MPI_COMM_NULL;
+    int inited = 0, provided = 0;
+    MPI_CHECK(MPI_Initialized(&inited));
+    if (!inited) {
+        MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+        d->finalize = 1;
+    }
+    MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &d->comm));
+    MPI_CHECK(MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(d->comm, &d->rank));
+    MPI_CHECK(MPI_Comm_size(d->comm, &d->size));
+    const char *who = NULL;
+    long said = launcher_size(&who);
+    if (said > 1 && said != d->size) {
+        st = gd_err_set(err, GD_EINPUT,
+                        "the launcher started %ld processes (%s) but MPI sees %d: the launcher "
+                        "and this MPI library do not talk (no working PMI); with srun try "
+                        "--mpi=pmix, or use this MPI's own mpirun",
+                        said, who, d->size);
+        goto done;
+    }
+done:
+    if (st != GD_OK) {
+        gd_dist_free(d);
+        return st;
+    }
+    *out = d;
+    return GD_OK;
+}
+
+void gd_dist_free(gd_dist *d)
+{
+    if (!d)
+        return;
+    if (d->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&d->comm);
+    if (d->finalize)
+        MPI_Finalize();
+    free(d);
+}
+
+int gd_dist_rank(const gd_dist *d)
+{
+    return d->rank;
+}
+
+int gd_dist_size(const gd_dist *d)
+{
+    return d->size;
+}
+
+void gd_dist_band(int h, int n, int r, int *y0, int *y1)
+{
+    *y0 = (int)((int64_t)r * h / n);
+    *y1 = (int)((int64_t)(r + 1) * h / n);
+}
+
+int gd_dist_owner(int h, int n, int y)
+{
+    /* The largest r with floor(r*h/n) <= y. */
+    int r = (int)(((int64_t)y * n + n - 1) / h);
+    if (r >= n)
+        r = n - 1;
+    while (r > 0 && (int64_t)r * h / n > y)
+        r--;
+    while (r + 1 < n && (int64_t)(r + 1) * h / n <= y)
+        r++;
+    return r;
+}
+
+static void overlap(int a0, int a1, int b0, int b1, int *lo, int *hi)
+{
+    *lo = a0 > b0 ? a0 : b0;
+    *hi = a1 < b1 ? a1 : b1;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+static gd_status row_type(const gd_image *im, MPI_Datatype *t, gd_err *err)
+{
+    gd_status st = GD_OK;
+    size_t n = (size_t)im->w * (size_t)im->c;
+    if (n > INT_MAX)
+        return gd_err_set(err, GD_EINPUT, "image rows of %zu samples are too wide for MPI", n);
+    MPI_CHECK(MPI_Type_contiguous((int)n, MPI_FLOAT, t));
+    MPI_CHECK(MPI_Type_commit(t));
+done:
+    return st;
+}
+
+/* Checks the band a rank passes is the one gd_dist_band gives it. */
+static gd_status check_band(const gd_dist *d, const gd_image *band, gd_err *err)
+{
+    int y0, y1;
+    gd_dist_band(band->full_h, d->size, d->rank, &y0, &y1);
+    if (band->y0 != y0 || band->y1 != y1 || band->stride != (size_t)band->w * band->c)
+        return gd_err_set(err, GD_EINPUT,
+                          "internal: rank %d band rows [%d,%d) stride %zu, expected [%d,%d) "
+                          "packed", d->rank, band->y0, band->y1, band->stride, y0, y1);
+    return GD_OK;
+}
+
+gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    int *req = NULL, *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
+    MPI_Datatype t = MPI_DATATYPE_NULL;
+    int mine[2] = {dst->y0, dst->y1};
+    gd_status local = check_band(d, band, err);
+    if (local == GD_OK && (dst->w != band->w || dst->c != band->c ||
+                           dst->stride != (size_t)dst->w * dst->c || dst->y0 < 0 ||
+                           dst->y1 > band->full_h || dst->y1 < dst->y0))
+        local = gd_err_set(err, GD_EINPUT, "internal: bad row request [%d,%d) of %dx%d", dst->y0,
+                           dst->y1, band->w, band->full_h);
+    if (local != GD_OK)
+        mine[0] = mine[1] = 0;
+    req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
+    sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
+    if (!req || !sc) {
+        /* Cannot take part; the job cannot continue either. */
+        st = err->status;
+        goto done;
+    }
+    sd = sc + n;
+    rc = sc + 2 * n;
+    rd = sc + 3 * n;
+    MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT, req, 2, MPI_INT, d->comm));
+    for (int r = 0; r < n; r++) {
+        int lo, hi;
+        if (r == d->rank)
+            continue;
+        overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+        sc[r] = hi - lo;
+        sd[r] = lo - band->y0;
+        int q0, q1;
+        gd_dist_band(band->full_h, n, r, &q0, &q1);
+        overlap(mine[0], mine[1], q0, q1, &lo, &hi);
+        rc[r] = hi - lo;
+        rd[r] = lo - dst->y0;
+    }
+    if ((st = row_type(band, &t, err)) != GD_OK)
+        goto done;
+    MPI_CHECK(MPI_Alltoallv(band->data, sc, sd, t, dst->data, rc, rd, t, d->comm));
+    /* Own rows, unless dst already is the band there. */
+    int lo, hi;
+    overlap(mine[0], mine[1], band->y0, band->y1, &lo, &hi);
+    for (int y = lo; y < hi; y++) {
+        float *to = gd_image_row(dst, y);
+        const float *from = gd_image_row(band, y);
+        if (to != from)
+            memcpy(to, from, sizeof(float) * (size_t)band->w * band->c);
+    }
+done:
+    if (t != MPI_DATATYPE_NULL)
+        MPI_Type_free(&t);
+    free(req);
+    free(sc);
+    return st != GD_OK ? st : local;
+}
+
+gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    int *req = NULL, *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
+    float *recv = NULL;
+    MPI_Datatype t = MPI_DATATYPE_NULL;
+    int mine[2] = {src->y0, src->y1};
+    size_t row = (size_t)band->w * band->c;
+    gd_status local = check_band(d, band, err);
+    if (local == GD_OK && (src->w != band->w || src->c != band->c || src->stride != row ||
+                           src->y0 < 0 || src->y1 > band->full_h || src->y1 < src->y0))
+        local = gd_err_set(err, GD_EINPUT, "internal: bad contribution rows [%d,%d)", src->y0,
+                           src->y1);
+    if (local != GD_OK)
+        mine[0] = mine[1] = 0;
+    req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
+    sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
+    if (!req || !sc) {
+        st = err->status;
+        goto done;
+    }
+    sd = sc + n;
+    rc = sc + 2 * n;
+    rd = sc + 3 * n;
+    MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT, req, 2, MPI_INT, d->comm));
+    int total = 0;
+    for (int r = 0; r < n; r++) {
+        int lo, hi, q0, q1;
+        gd_dist_band(band->full_h, n, r, &q0, &q1);
+        if (r != d->rank) {
+            overlap(mine[0], mine[1], q0, q1, &lo, &hi);
+            sc[r] = hi - lo;
+            sd[r] = lo - mine[0];
+            overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+            rc[r] = hi - lo;
+            rd[r] = total;
+            total += rc[r];
+        }
+    }
+    recv = gd_malloc(sizeof(float) * row * (size_t)(total ? total : 1), "received gradient rows",
+                     err);
+    /* A failed allocation must still take part in the exchange: it receives
+     * nothing, and reports after. */
+    if (!recv) {
+        local = err->status;
+        memset(rc, 0, sizeof(int) * (size_t)n);
+    }
+    if ((st = row_type(band, &t, err)) != GD_OK)
+        goto done;
+    MPI_CHECK(MPI_Alltoallv(src->data, sc, sd, t, recv, rc, rd, t, d->comm));
+    if (!recv)
+        goto done;
+    for (int r = 0; r < n; r++) {
+        int lo, hi;
+        const float *from;
+        size_t from_stride = row;
+        if (r == d->rank) {
+            overlap(mine[0], mine[1], band->y0, band->y1, &lo, &hi);
+            from = hi > lo ? gd_image_row(src, lo) : NULL;
+        } else {
+            overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+            from = recv + (size_t)rd[r] * row;
+        }
+        for (int y = lo; y < hi; y++) {
+            float *to = gd_image_row(band, y);
+            const float *f = from + (size_t)(y - lo) * from_stride;
+            for (size_t i = 0; i < row; i++)
+                to[i] += f[i];
+        }
+    }
+done:
+    if (t != MPI_DATATYPE_NULL)
+        MPI_Type_free(&t);
+    free(recv);
+    free(req);
+    free(sc);
+    return st != GD_OK ? st : local;
+}
+
+gd_status gd_dist_sum_rows(gd_dist *d, int h, int k, const double *mine, double *total,
+                           gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    int *counts = NULL, *displs = NULL;
+    double *all = NULL;
+    if ((int64_t)h * k > INT_MAX)
+        return gd_err_set(err, GD_EINPUT, "internal: %d rows x %d sums is too many", h, k);
+    counts = gd_malloc(sizeof(int) * 2 * (size_t)n, "row sums", err);
+    all = gd_malloc(sizeof(double) * (size_t)h * (size_t)k, "row sums", err);
+    if (!counts || !all) {
+        st = err->status;
+        goto done;
+    }
+    displs = counts + n;
+    for (int r = 0; r < n; r++) {
+        int y0, y1;
+        gd_dist_band(h, n, r, &y0, &y1);
+        counts[r] = (y1 - y0) * k;
+        displs[r] = y0 * k;
+    }
+    MPI_CHECK(MPI_Allgatherv(mine, counts[d->rank], MPI_DOUBLE, all, counts, displs, MPI_DOUBLE,
+                             d->comm));
+    for (int j = 0; j < k; j++)
+        total[j] = 0.0;
+    for (int y = 0; y < h; y++)
+        for (int j = 0; j < k; j++)
+            total[j] += all[(size_t)y * k + j];
+done:
+    free(counts);
+    free(all);
+    return st;
+}
+
+gd_status gd_dist_gather_ids(gd_dist *d, int n_ids, int first, int count, double *values,
+                             gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    int *counts = NULL, *displs = NULL;
+    double *mine = NULL;
+    counts = gd_malloc(sizeof(int) * 2 * (size_t)n, "id gather", err);
+    mine = gd_malloc(sizeof(double) * (size_t)(count > 0 ? count : 1), "id gather", err);
+    if (!counts || !mine) {
+        st = err->status;
+        goto done;
+    }
+    displs = counts + n;
+    int range[2] = {first, count};
+    int *ranges = NULL;
+    ranges = gd_malloc(sizeof(int) * 2 * (size_t)n, "id gather", err);
+    if (!ranges) {
+        st = err->status;
+        goto done;
+    }
+    MPI_CHECK(MPI_Allgather(range, 2, MPI_INT, ranges, 2, MPI_INT, d->comm));
+    for (int r = 0; r < n; r++) {
+        displs[r] = ranges[2 * r];
+        counts[r] = ranges[2 * r + 1];
+        if (displs[r] < 0 || counts[r] < 0 || displs[r] + counts[r] > n_ids) {
+            free(ranges);
+            st = gd_err_set(err, GD_EINPUT, "internal: rank %d gathers ids [%d,%d) of %d", r,
+                            displs[r], displs[r] + counts[r], n_ids);
+            goto done;
+        }
+    }
+    free(ranges);
+    if (count > 0)
+        memcpy(mine, values + first, sizeof(double) * (size_t)count);
+    MPI_CHECK(MPI_Allgatherv(mine, count, MPI_DOUBLE, values, counts, displs, MPI_DOUBLE,
+                             d->comm));
+done:
+    free(counts);
+    free(mine);
+    return st;
+}
+
+gd_status gd_dist_agree(gd_dist *d, gd_status local, gd_err *err)
+{
+    gd_status st = GD_OK;
+    struct {
+        int status;
+        char msg[GD_ERR_MSG_MAX];
+    } m;
+    int flag = local != GD_OK ? d->rank : d->size, first = d->size;
+    MPI_CHECK(MPI_Allreduce(&flag, &first, 1, MPI_INT, MPI_MIN, d->comm));
+    if (first == d->size)
+        return GD_OK;
+    memset(&m, 0, sizeof m);
+    if (d->rank == first) {
+        m.status = (int)local;
+        snprintf(m.msg, sizeof m.msg, "%s", err->msg);
+    }
+    MPI_CHECK(MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, d->comm));
+    gd_err_set(err, (gd_status)m.status, "%s", m.msg);
+    if (d->size > 1)
+        gd_err_prefix(err, "rank %d", first);
+    return (gd_status)m.status;
+done:
+    return st;
+}
+
+gd_status gd_dist_bcast(gd_dist *d, void *buf, size_t bytes, int root, gd_err *err)
+{
+    gd_status st = GD_OK;
+    char *p = buf;
+    while (bytes > 0) {
+        int chunk = bytes > (1u << 30) ? (1 << 30) : (int)bytes;
+        MPI_CHECK(MPI_Bcast(p, chunk, MPI_BYTE, root, d->comm));
+        p += chunk;
+        bytes -= (size_t)chunk;
+    }
+done:
+    return st;
+}
+
+gd_status gd_dist_max(gd_dist *d, double local, double *max, gd_err *err)
+{
+    gd_status st = GD_OK;
+    MPI_CHECK(MPI_Allreduce(&local, max, 1, MPI_DOUBLE, MPI_MAX, d->comm));
+done:
+    return st;
+}
+
+gd_status gd_dist_sum(gd_dist *d, double local, double *sum, gd_err *err)
+{
+    gd_status st = GD_OK;
+    double *all = gd_malloc(sizeof(double) * (size_t)d->size, "sum", err);
+    if (!all)
+        return err->status;
+    MPI_CHECK(MPI_Allgather(&local, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, d->comm));
+    *sum = 0;
+    for (int r = 0; r < d->size; r++)
+        *sum += all[r];
+done:
+    free(all);
+    return st;
+}
+
+gd_status gd_dist_barrier(gd_dist *d, gd_err *err)
+{
+    gd_status st = GD_OK;
+    MPI_CHECK(MPI_Barrier(d->comm));
+done:
+    return st;
+}
+
+double gd_dist_now(void)
+{
+    return MPI_Wtime();
+}
