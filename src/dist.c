@@ -296,6 +296,9 @@ gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_e
         size_t from_stride = row;
         if (r == d->rank) {
             overlap(mine[0], mine[1], band->y0, band->y1, &lo, &hi);
+            /* Contributions computed in place (src sharing the band's memory) are there. */
+            if (hi > lo && gd_image_row(src, lo) == gd_image_row(band, lo))
+                continue;
             from = hi > lo ? gd_image_row(src, lo) : NULL;
         } else {
             overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);

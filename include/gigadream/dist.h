@@ -69,7 +69,8 @@ gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd
  * Collective.  Every rank passes contributions for rows [src->y0, src->y1)
  * (possibly empty); each destination rank adds, pixel by pixel, the rows that
  * fall in its band into band (band += src), taking them in rank order.
- * Contributions for the caller's own rows are added too.
+ * Contributions for the caller's own rows are added too, unless src shares
+ * the band's memory there (they are in place already).
  */
 gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_err *err);
 

@@ -1,0 +1,101 @@
+/*
+ * band.c: owned rows with halo room (see band.h).
+ */
+#include "gigadream/band.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t row_floats(const gd_band *b)
+{
+    return (size_t)b->own.w * (size_t)b->own.c;
+}
+
+static void point_own(gd_band *b)
+{
+    b->own.data = b->mem + (size_t)(b->own.y0 - b->lo) * row_floats(b);
+}
+
+gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int halo, gd_err *err)
+{
+    memset(b, 0, sizeof *b);
+    if (w < 1 || h < 1 || c < 1 || y0 < 0 || y1 > h || y1 < y0 || halo < 0)
+        return gd_err_set(err, GD_EINPUT, "internal: band [%d,%d) of %dx%dx%d", y0, y1, w, h, c);
+    b->lo = y0 - halo > 0 ? y0 - halo : 0;
+    b->hi = y1 + halo < h ? y1 + halo : h;
+    if (b->hi - b->lo < 1)
+        b->hi = b->lo + 1 <= h ? b->lo + 1 : h;
+    size_t bytes = gd_image_bytes(w, b->hi - b->lo, c);
+    if (bytes == 0 && b->hi > b->lo)
+        return gd_err_set(err, GD_ENOMEM, "band of %dx%d pixels is too large", w, b->hi - b->lo);
+    b->mem = gd_calloc(1, bytes ? bytes : sizeof(float), "image band", err);
+    if (!b->mem)
+        return err->status;
+    b->own = (gd_image){.w = w, .full_h = h, .c = c, .y0 = y0, .y1 = y1,
+                        .stride = (size_t)w * (size_t)c};
+    point_own(b);
+    return GD_OK;
+}
+
+void gd_band_free(gd_band *b)
+{
+    if (!b)
+        return;
+    free(b->mem);
+    memset(b, 0, sizeof *b);
+}
+
+gd_status gd_band_reserve(gd_band *b, int a, int z, gd_err *err)
+{
+    if (a > b->own.y0)
+        a = b->own.y0;
+    if (z < b->own.y1)
+        z = b->own.y1;
+    if (a < 0)
+        a = 0;
+    if (z > b->own.full_h)
+        z = b->own.full_h;
+    if (a >= b->lo && z <= b->hi)
+        return GD_OK;
+    int lo = a < b->lo ? a : b->lo, hi = z > b->hi ? z : b->hi;
+    size_t row = row_floats(b);
+    float *mem = gd_calloc((size_t)(hi - lo) * row, sizeof(float), "image band halo", err);
+    if (!mem)
+        return err->status;
+    size_t owned = (size_t)(b->own.y1 - b->own.y0) * row;
+    if (owned)
+        memcpy(mem + (size_t)(b->own.y0 - lo) * row, b->own.data, owned * sizeof(float));
+    free(b->mem);
+    b->mem = mem;
+    b->lo = lo;
+    b->hi = hi;
+    point_own(b);
+    return GD_OK;
+}
+
+gd_image gd_band_view(const gd_band *b, int a, int z)
+{
+    assert(a >= b->lo && z <= b->hi && a <= z);
+    gd_image v = b->own;
+    v.y0 = a;
+    v.y1 = z;
+    v.data = b->mem + (size_t)(a - b->lo) * row_floats(b);
+    return v;
+}
+
+void gd_band_zero(gd_band *b, int a, int z)
+{
+    if (a < b->lo)
+        a = b->lo;
+    if (z > b->hi)
+        z = b->hi;
+    if (z > a)
+        memset(b->mem + (size_t)(a - b->lo) * row_floats(b), 0,
+               (size_t)(z - a) * row_floats(b) * sizeof(float));
+}
+
+size_t gd_band_bytes(const gd_band *b)
+{
+    return (size_t)(b->hi - b->lo) * row_floats(b) * sizeof(float);
+}
