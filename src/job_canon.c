@@ -94,8 +94,8 @@ gd_status gd_job_canon_build(gd_job *job, gd_err *err)
     for (int k = 0; k < GD_JOB_KEY_COUNT; k++) {
         values[k] = gd_job_key_in_canon(k) ? canon_value(job, k, small[k], SMALL) : NULL;
         if (values[k])
-            total += strlen(gd_job_key_section(k)) + strlen(gd_job_key_name(k)) +
-                     strlen(values[k]) + 3;
+            total +=
+                strlen(gd_job_key_section(k)) + strlen(gd_job_key_name(k)) + strlen(values[k]) + 3;
     }
     char *text = gd_malloc(total, "canonical job text", err);
     if (!text)
@@ -104,15 +104,14 @@ gd_status gd_job_canon_build(gd_job *job, gd_err *err)
         if (!values[k])
             continue;
         /* "section.key=value\n" and its NUL. */
-        size_t len = strlen(gd_job_key_section(k)) + strlen(gd_job_key_name(k)) +
-                     strlen(values[k]) + 4;
+        size_t len =
+            strlen(gd_job_key_section(k)) + strlen(gd_job_key_name(k)) + strlen(values[k]) + 4;
         lines[n] = gd_malloc(len, "canonical job line", err);
         if (!lines[n]) {
             st = err->status;
             goto done;
         }
-        snprintf(lines[n], len, "%s.%s=%s\n", gd_job_key_section(k), gd_job_key_name(k),
-                 values[k]);
+        snprintf(lines[n], len, "%s.%s=%s\n", gd_job_key_section(k), gd_job_key_name(k), values[k]);
         n++;
     }
     qsort(lines, (size_t)n, sizeof lines[0], cmp_lines);
@@ -203,9 +202,8 @@ static void add_diff(char *buf, size_t len, size_t *used, int n, const canon_lin
     if (!buf || len == 0 || *used >= len - 1)
         return;
     int w = snprintf(buf + *used, len - *used, "%s%.*s: %.*s -> %.*s", n ? "; " : "",
-                     (int)l->key_len, l->key, a ? (int)a->value_len : 8,
-                     a ? a->value : "(absent)", b ? (int)b->value_len : 8,
-                     b ? b->value : "(absent)");
+                     (int)l->key_len, l->key, a ? (int)a->value_len : 8, a ? a->value : "(absent)",
+                     b ? (int)b->value_len : 8, b ? b->value : "(absent)");
     if (w < 0 || (size_t)w >= len - *used) {
         *used = len - 1;
         if (len >= 4)

@@ -125,8 +125,8 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
                           gd_job_where(job, k, w, sizeof w), gd_job_key_name(k), job->bits);
     }
     if ((job->every_iterations > 0 || job->every_seconds > 0) && !job->checkpoint_dir.text) {
-        gd_job_key k = blame(job, GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS,
-                             GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS);
+        gd_job_key k =
+            blame(job, GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS, GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS);
         return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir is required when %s is set",
                           gd_job_where(job, k, w, sizeof w), gd_job_key_name(k));
     }
@@ -165,8 +165,10 @@ gd_status gd_job_resolve_paths(gd_job *job, gd_err *err)
         gd_job_key key;
         gd_job_path *path;
     } paths[] = {
-        {GD_JOB_KEY_INPUT_IMAGE, &job->image},   {GD_JOB_KEY_MODEL_FILE, &job->model},
-        {GD_JOB_KEY_MODEL_GUIDE, &job->guide},   {GD_JOB_KEY_OUTPUT_FILE, &job->output},
+        {GD_JOB_KEY_INPUT_IMAGE, &job->image},
+        {GD_JOB_KEY_MODEL_FILE, &job->model},
+        {GD_JOB_KEY_MODEL_GUIDE, &job->guide},
+        {GD_JOB_KEY_OUTPUT_FILE, &job->output},
         {GD_JOB_KEY_CHECKPOINT_DIR, &job->checkpoint_dir},
     };
     char *cwd = NULL;
@@ -204,8 +206,7 @@ gd_status gd_job_check_tiles(const gd_job *job, int stride, gd_err *err)
 {
     char w[4096 + 64];
     if (stride < 1)
-        return gd_err_set(err, GD_EINPUT, "tile check: the layer's stride %d must be >= 1",
-                          stride);
+        return gd_err_set(err, GD_EINPUT, "tile check: the layer's stride %d must be >= 1", stride);
     if (job->tile_size == 0)
         return GD_OK;
     if (job->tile_size < stride)
@@ -225,7 +226,7 @@ gd_status gd_job_check_tiles(const gd_job *job, int stride, gd_err *err)
                               "%s: [tiles] %s: must be a multiple of the layer's total stride %d "
                               "when jitter = 0 (tile origins i*size - overlap must stay on the "
                               "layer's sampling grid), got %s%d",
-                              gd_job_where(job, ks[i], w, sizeof w), gd_job_key_name(ks[i]),
-                              stride, gd_job_is_set(job, ks[i]) ? "" : "the default ", vs[i]);
+                              gd_job_where(job, ks[i], w, sizeof w), gd_job_key_name(ks[i]), stride,
+                              gd_job_is_set(job, ks[i]) ? "" : "the default ", vs[i]);
     return GD_OK;
 }

@@ -182,7 +182,8 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
         }
         gd_job_trim(p, len, item, sizeof item);
         if (!item[0]) {
-            snprintf(why, wlen, "%s", n == 0 && !comma ? "must name a layer" : "has an empty entry");
+            snprintf(why, wlen, "%s",
+                     n == 0 && !comma ? "must name a layer" : "has an empty entry");
             return GD_EINPUT;
         }
         if (n == GD_OBJ_MAX_LAYERS) {
@@ -271,8 +272,8 @@ gd_status gd_job_parse_channels(const char *value, char **out, int *n_out, char 
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char item[32];
         long long v;
-        if (len >= sizeof item || !gd_job_trim(p, len, item, sizeof item) || !gd_job_parse_int(item, &v) ||
-            v < 0 || v > INT_MAX) {
+        if (len >= sizeof item || !gd_job_trim(p, len, item, sizeof item) ||
+            !gd_job_parse_int(item, &v) || v < 0 || v > INT_MAX) {
             snprintf(why, wlen, "must be 'all' or a list of channel indices (integers >= 0)");
             st = GD_EINPUT;
             goto done;
@@ -284,7 +285,8 @@ gd_status gd_job_parse_channels(const char *value, char **out, int *n_out, char 
                 goto done;
             }
         list[i] = (int)v;
-        used += (size_t)snprintf(norm + used, (size_t)n * 12 - used, "%s%d", i ? ", " : "", list[i]);
+        used +=
+            (size_t)snprintf(norm + used, (size_t)n * 12 - used, "%s%d", i ? ", " : "", list[i]);
         p = comma ? comma + 1 : p + len;
     }
     free(*out);
@@ -296,4 +298,3 @@ done:
     free(norm);
     return st;
 }
-

@@ -20,12 +20,12 @@ struct gd_progress {
     int tty;
     gd_clock_fn clock;
     void *clock_ctx;
-    double t0;         /* clock at creation */
-    double total;      /* work units of the whole run */
-    double done0;      /* work done before this run */
-    double done;       /* work done, including done0 */
+    double t0;    /* clock at creation */
+    double total; /* work units of the whole run */
+    double done0; /* work done before this run */
+    double done;  /* work done, including done0 */
     int bar_width;
-    int bar_len;       /* characters of the bar on screen now; 0 = none drawn */
+    int bar_len; /* characters of the bar on screen now; 0 = none drawn */
     char bar[LINE_MAX_LEN];
 };
 
@@ -171,8 +171,8 @@ void gd_progress_iteration(gd_progress *p, const gd_progress_step *s)
         memset(cells + fill, '-', (size_t)(p->bar_width - fill));
         cells[p->bar_width] = '\0';
         snprintf(p->bar, sizeof p->bar, "[%s] %5.1f%%  octave %d/%d  iteration %d/%d  ETA %s",
-                 cells, 100.0 * frac, s->octave + 1, s->octaves, s->iteration + 1,
-                 s->iterations, hms);
+                 cells, 100.0 * frac, s->octave + 1, s->octaves, s->iteration + 1, s->iterations,
+                 hms);
     }
     put_line(p, line);
 }

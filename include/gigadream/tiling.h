@@ -91,13 +91,13 @@ typedef struct gd_tile_axis {
 
 /* The tile grid of one octave image and one iteration. */
 typedef struct gd_tile_plan {
-    int w, h;          /* image size */
-    int size, margin;  /* S and M as asked */
-    int jx, jy;        /* jitter offsets as asked */
-    gd_tile_axis ax;   /* columns */
-    gd_tile_axis ay;   /* rows */
-    int nx, ny;        /* tiles per row, per column */
-    int n_tiles;       /* nx * ny */
+    int w, h;           /* image size */
+    int size, margin;   /* S and M as asked */
+    int jx, jy;         /* jitter offsets as asked */
+    gd_tile_axis ax;    /* columns */
+    gd_tile_axis ay;    /* rows */
+    int nx, ny;         /* tiles per row, per column */
+    int n_tiles;        /* nx * ny */
     int tile_w, tile_h; /* the extent every tile has (ax.side, ay.side) */
 } gd_tile_plan;
 

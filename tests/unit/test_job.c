@@ -82,13 +82,13 @@ static void load_fails(const char *name, const char *body, const char *const *ov
     assert_null(job.layer);
 }
 
-#define BASE                                                                                      \
-    "[input]\n"                                                                                   \
-    "image = cat.png\n"                                                                           \
-    "[model]\n"                                                                                   \
-    "file = m.h5\n"                                                                               \
-    "layer = conv\n"                                                                              \
-    "[output]\n"                                                                                  \
+#define BASE                                                                                       \
+    "[input]\n"                                                                                    \
+    "image = cat.png\n"                                                                            \
+    "[model]\n"                                                                                    \
+    "file = m.h5\n"                                                                                \
+    "layer = conv\n"                                                                               \
+    "[output]\n"                                                                                   \
     "file = out.tif\n"
 /* BASE has 7 lines: appended lines start at line 8. */
 
@@ -324,8 +324,9 @@ static void test_noise_seed(void **state)
     assert_non_null(job.image.path);
     gd_job_free(&job);
 
-    load_fails("noise.ini", "[input]\nimage = noise\nwidth = 224\n[model]\nfile = m.h5\n"
-                            "layer = conv\n[output]\nfile = o.tif\n",
+    load_fails("noise.ini",
+               "[input]\nimage = noise\nwidth = 224\n[model]\nfile = m.h5\n"
+               "layer = conv\n[output]\nfile = o.tif\n",
                NULL, 0, "noise.ini:2: [input] image = noise needs [input] width and height");
 }
 
@@ -424,15 +425,17 @@ static void test_layer_errors(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[1024];
-        snprintf(body, sizeof body, "[model]\nfile = m.h5\n%s[input]\nimage = c.png\n"
-                                    "[output]\nfile = o.tif\n",
+        snprintf(body, sizeof body,
+                 "[model]\nfile = m.h5\n%s[input]\nimage = c.png\n"
+                 "[output]\nfile = o.tif\n",
                  cases[i].extra);
         load_fails("e.ini", body, NULL, 0, cases[i].want);
     }
     /* Names may hold ':' when a weight follows; the normalized form keeps it unambiguous. */
     gd_job job;
-    load_ok("layer.ini", "[model]\nfile = m.h5\nlayer = conv:0:1, x : -2.5\n[input]\n"
-                         "image = c.png\n[output]\nfile = o.tif\n",
+    load_ok("layer.ini",
+            "[model]\nfile = m.h5\nlayer = conv:0:1, x : -2.5\n[input]\n"
+            "image = c.png\n[output]\nfile = o.tif\n",
             NULL, 0, &job);
     assert_string_equal(job.layer, "conv:0:1, x:-2.5");
     assert_int_equal(job.n_layers, 2);
@@ -463,8 +466,7 @@ static void test_structure_errors(void **state)
     load_fails("e.ini", BASE "[input]\nimage = dog.png\n", NULL, 0,
                "e.ini:9: duplicate key 'image' in [input] (first set at line 2)");
     /* Outside any section. */
-    load_fails("e.ini", "step = 1\n" BASE, NULL, 0,
-               "e.ini:1: key 'step' is outside any section");
+    load_fails("e.ini", "step = 1\n" BASE, NULL, 0, "e.ini:1: key 'step' is outside any section");
     /* inih's syntax errors, with the right line even after indented and blank lines. */
     load_fails("e.ini", BASE "\n  \n[dream]\n  just words\n", NULL, 0,
                "e.ini:11: expected 'key = value' or '[section]', got 'just words'");
@@ -703,8 +705,8 @@ static void test_hash_stability(void **state)
     uint64_t h = hash_of("", NULL, 0);
     assert_true(hash_of("", NULL, 0) == h);
     /* The same dream, spelled differently or with output-only changes: same hash. */
-    assert_true(hash_of("[dream]\nstep = 1.50\noctave_scale = 1.4000\nmode = DeepDream\n", NULL,
-                        0) == h);
+    assert_true(
+        hash_of("[dream]\nstep = 1.50\noctave_scale = 1.4000\nmode = DeepDream\n", NULL, 0) == h);
     assert_true(hash_of("[dream]\noctaves = 4\niterations = 10\nseed = 0\n[tiles]\njitter = 512\n",
                         NULL, 0) == h);
     assert_true(hash_of("[output]\ncompression = lzw\nbits = 16\ndpi = 72\npyramid = no\n"
@@ -718,12 +720,12 @@ static void test_hash_stability(void **state)
     assert_true(hash_of("", same, 2) == h);
     /* Anything that changes the pixels changes it. */
     const char *changes[] = {
-        "[dream]\nstep = 2\n",        "[dream]\nseed = 1\n",
-        "[dream]\nmode = naive\n",    "[dream]\nlap_levels = 5\n",
-        "[tiles]\nsize = 256\n",      "[tiles]\noverlap = 32\n",
-        "[tiles]\njitter = 0\n",      "[tiles]\nborder = wrap\n",
-        "[engine]\nprecision = bf16\n", "[input]\nwidth = 10\n",
-        "[model]\nchannels = 1\n",    "[model]\nobjective = square\n",
+        "[dream]\nstep = 2\n",           "[dream]\nseed = 1\n",
+        "[dream]\nmode = naive\n",       "[dream]\nlap_levels = 5\n",
+        "[tiles]\nsize = 256\n",         "[tiles]\noverlap = 32\n",
+        "[tiles]\njitter = 0\n",         "[tiles]\nborder = wrap\n",
+        "[engine]\nprecision = bf16\n",  "[input]\nwidth = 10\n",
+        "[model]\nchannels = 1\n",       "[model]\nobjective = square\n",
         "[dream]\noctave_scale = 1.5\n",
     };
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)

@@ -39,8 +39,12 @@ static void rig_open(rig *r, double total, int tty, double done)
     r->f = open_memstream(&r->buf, &r->len);
     assert_non_null(r->f);
     r->clock.now = 100.0;
-    gd_progress_opts o = {.out = r->f, .tty = tty, .clock = fake_now, .clock_ctx = &r->clock,
-                          .done = done, .bar_width = 10};
+    gd_progress_opts o = {.out = r->f,
+                          .tty = tty,
+                          .clock = fake_now,
+                          .clock_ctx = &r->clock,
+                          .done = done,
+                          .bar_width = 10};
     gd_err err;
     GDTEST_OK(gd_progress_create(total, &o, &r->p, &err), &err);
 }
@@ -66,15 +70,23 @@ static void test_log_lines(void **state)
     /* 4 octaves of 1 MPix x 10 iterations: 4e7 pixel-iterations. */
     rig_open(&r, 4e7, 0, 0);
     r.clock.now = 102.0;
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0, .octaves = 4, .iteration = 0,
-                                                   .iterations = 10, .tiles = 4, .mpix = 1.0,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0,
+                                                   .octaves = 4,
+                                                   .iteration = 0,
+                                                   .iterations = 10,
+                                                   .tiles = 4,
+                                                   .mpix = 1.0,
                                                    .objective = 1.23449});
     /* 1e6 units in 2 s: 0.50 MPix/s; 3.9e7 left -> 78 s. */
     assert_string_equal(rig_text(&r), "[0:00:02] octave 1/4 iteration 1/10: 4 tiles, "
                                       "0.50 MPix/s, objective 1.234, ETA 0:01:18\n");
     r.clock.now = 110.0;
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 1, .octaves = 4, .iteration = 2,
-                                                   .iterations = 10, .tiles = 12, .mpix = 3.0,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 1,
+                                                   .octaves = 4,
+                                                   .iteration = 2,
+                                                   .iterations = 10,
+                                                   .tiles = 12,
+                                                   .mpix = 3.0,
                                                    .objective = -52.5});
     /* 4e6 units in 10 s: 0.40 MPix/s; 3.6e7 left -> 90 s. */
     assert_non_null(strstr(rig_text(&r), "[0:00:10] octave 2/4 iteration 3/10: 12 tiles, "
@@ -94,9 +106,13 @@ static void test_long_eta_and_hours(void **state)
     rig r;
     rig_open(&r, 1e12, 0, 0);
     r.clock.now = 100.0 + 3723.0; /* 1:02:03 */
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 3, .octaves = 4, .iteration = 9,
-                                                   .iterations = 10, .tiles = 1000,
-                                                   .mpix = 1e5, .objective = 1e7});
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 3,
+                                                   .octaves = 4,
+                                                   .iteration = 9,
+                                                   .iterations = 10,
+                                                   .tiles = 1000,
+                                                   .mpix = 1e5,
+                                                   .objective = 1e7});
     /* 1e11 units in 3723 s = 26.86 MPix/s; 9e11 left -> 33507 s = 9:18:27. */
     assert_string_equal(rig_text(&r), "[1:02:03] octave 4/4 iteration 10/10: 1000 tiles, "
                                       "26.86 MPix/s, objective 1e+07, ETA 9:18:27\n");
@@ -114,8 +130,12 @@ static void test_no_time_elapsed(void **state)
     (void)state;
     rig r;
     rig_open(&r, 1e6, 0, 0);
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0, .octaves = 1, .iteration = 0,
-                                                   .iterations = 1, .tiles = 1, .mpix = 0.5,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0,
+                                                   .octaves = 1,
+                                                   .iteration = 0,
+                                                   .iterations = 1,
+                                                   .tiles = 1,
+                                                   .mpix = 0.5,
                                                    .objective = 0});
     assert_string_equal(rig_text(&r), "[0:00:00] octave 1/1 iteration 1/1: 1 tiles, "
                                       "0.00 MPix/s, objective 0, ETA -:--:--\n");
@@ -129,8 +149,12 @@ static void test_resumed_run(void **state)
     /* Half the work was done before the restart: it counts for the bar, not for the rate. */
     rig_open(&r, 2e7, 0, 1e7);
     r.clock.now = 104.0;
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 2, .octaves = 4, .iteration = 0,
-                                                   .iterations = 10, .tiles = 8, .mpix = 2.0,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 2,
+                                                   .octaves = 4,
+                                                   .iteration = 0,
+                                                   .iterations = 10,
+                                                   .tiles = 8,
+                                                   .mpix = 2.0,
                                                    .objective = 3.0});
     /* 2e6 units in 4 s: 0.50 MPix/s; 8e6 left -> 16 s. */
     assert_string_equal(rig_text(&r), "[0:00:04] octave 3/4 iteration 1/10: 8 tiles, "
@@ -145,8 +169,12 @@ static void test_tty_bar(void **state)
     rig r;
     rig_open(&r, 1e7, 1, 0);
     r.clock.now = 101.0;
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0, .octaves = 1, .iteration = 0,
-                                                   .iterations = 10, .tiles = 2, .mpix = 1.0,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0,
+                                                   .octaves = 1,
+                                                   .iteration = 0,
+                                                   .iterations = 10,
+                                                   .tiles = 2,
+                                                   .mpix = 1.0,
                                                    .objective = 1.0});
     const char *bar1 = "[#---------]  10.0%  octave 1/1  iteration 1/10  ETA 0:00:09";
     char want[512];
@@ -166,11 +194,15 @@ static void test_tty_bar(void **state)
     assert_string_equal(rig_text(&r) + before, want);
 
     r.clock.now = 105.0;
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0, .octaves = 1, .iteration = 4,
-                                                   .iterations = 10, .tiles = 2, .mpix = 4.0,
+    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0,
+                                                   .octaves = 1,
+                                                   .iteration = 4,
+                                                   .iterations = 10,
+                                                   .tiles = 2,
+                                                   .mpix = 4.0,
                                                    .objective = 1.0});
-    assert_non_null(strstr(rig_text(&r),
-                           "\r[#####-----]  50.0%  octave 1/1  iteration 5/10  ETA 0:00:05"));
+    assert_non_null(
+        strstr(rig_text(&r), "\r[#####-----]  50.0%  octave 1/1  iteration 5/10  ETA 0:00:05"));
 
     /* Finishing erases the bar: the output ends on a clean line. */
     before = strlen(rig_text(&r));
@@ -193,8 +225,10 @@ static void test_auto_tty_and_errors(void **state)
     /* A memory stream is no terminal: automatic mode draws no bar. */
     rig r;
     rig_open(&r, 1e6, -1, 0);
-    gd_progress_iteration(r.p, &(gd_progress_step){.octave = 0, .octaves = 1, .iteration = 0,
-                                                   .iterations = 1, .tiles = 1, .mpix = 1.0});
+    gd_progress_iteration(
+        r.p,
+        &(gd_progress_step){
+            .octave = 0, .octaves = 1, .iteration = 0, .iterations = 1, .tiles = 1, .mpix = 1.0});
     assert_null(strchr(rig_text(&r), '\r'));
     rig_close(&r);
 
@@ -211,12 +245,9 @@ static void test_auto_tty_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_log_lines),
-        cmocka_unit_test(test_long_eta_and_hours),
-        cmocka_unit_test(test_no_time_elapsed),
-        cmocka_unit_test(test_resumed_run),
-        cmocka_unit_test(test_tty_bar),
-        cmocka_unit_test(test_auto_tty_and_errors),
+        cmocka_unit_test(test_log_lines),       cmocka_unit_test(test_long_eta_and_hours),
+        cmocka_unit_test(test_no_time_elapsed), cmocka_unit_test(test_resumed_run),
+        cmocka_unit_test(test_tty_bar),         cmocka_unit_test(test_auto_tty_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

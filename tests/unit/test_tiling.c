@@ -57,8 +57,9 @@ static void check_plan(int w, int h, int size, int margin, int jx, int jy)
                 int x = t.extent.x0 + k;
                 float v = wx[k] * wy[l];
                 int inside = x >= 0 && x < w && y >= 0 && y < h;
-                if (inside && v != 0.0f && (x < t.support.x0 || x >= t.support.x1 || y < t.support.y0 ||
-                                  y >= t.support.y1))
+                if (inside && v != 0.0f &&
+                    (x < t.support.x0 || x >= t.support.x1 || y < t.support.y0 ||
+                     y >= t.support.y1))
                     fail_msg("tile %d weighs %g at (%d, %d) outside its support", id, v, x, y);
                 if (inside)
                     sum[(size_t)y * w + x] += v;
@@ -111,15 +112,15 @@ static void test_partition_of_unity_random(void **state)
 static void test_partition_of_unity_edges(void **state)
 {
     (void)state;
-    check_plan(100, 80, 0, 0, 0, 0);      /* no tiling */
-    check_plan(50, 60, 64, 16, 5, 7);     /* both sides <= S: untiled */
-    check_plan(64, 64, 64, 32, 63, 63);   /* n == S is untiled */
-    check_plan(65, 64, 64, 32, 63, 0);    /* just over: two tiles along x */
-    check_plan(300, 40, 64, 32, 0, 0);    /* tiled x, untiled y, 2M = S */
-    check_plan(17, 400, 16, 8, 15, 15);   /* tiny tiles */
-    check_plan(257, 255, 16, 7, 3, 11);   /* odd margin */
-    check_plan(1000, 3, 100, 50, 99, 2);  /* largest jitter */
-    check_plan(5000, 1, 16, 8, 1, 0);     /* many tiles, 1-row image */
+    check_plan(100, 80, 0, 0, 0, 0);          /* no tiling */
+    check_plan(50, 60, 64, 16, 5, 7);         /* both sides <= S: untiled */
+    check_plan(64, 64, 64, 32, 63, 63);       /* n == S is untiled */
+    check_plan(65, 64, 64, 32, 63, 0);        /* just over: two tiles along x */
+    check_plan(300, 40, 64, 32, 0, 0);        /* tiled x, untiled y, 2M = S */
+    check_plan(17, 400, 16, 8, 15, 15);       /* tiny tiles */
+    check_plan(257, 255, 16, 7, 3, 11);       /* odd margin */
+    check_plan(1000, 3, 100, 50, 99, 2);      /* largest jitter */
+    check_plan(5000, 1, 16, 8, 1, 0);         /* many tiles, 1-row image */
     check_plan(3000, 20, 1024, 512, 1000, 0); /* M = 512 (ramp steps < 4096) */
     check_plan(9000, 20, 6000, 3000, 123, 0); /* M > 2048: ramps start at 0 */
 }
