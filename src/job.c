@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,11 @@ static const key_desc keys[] = {
                                 "must be an integer from 0 (keep) to 1000000"},
     [GD_JOB_KEY_INPUT_HEIGHT] = {0, "height", V_INT, F(height), 0, 1000000, CANON, NULL, 0,
                                  "must be an integer from 0 (keep) to 1000000"},
-    [GD_JOB_KEY_MODEL_FILE] = {1, "file", V_PATH, F(model), 0, 0, CANON, NULL, 0,
-                               "must be a path"},
+    [GD_JOB_KEY_MODEL_FILE] = {1, "file", V_PATH, F(model), 0, 0, CANON, NULL, 0, "must be a path"},
     [GD_JOB_KEY_MODEL_LAYER] = {1, "layer", V_LAYER, F(layer), 0, 0, CANON, NULL, 0,
                                 "must be 'name' or 'name:weight, name:weight'"},
-    [GD_JOB_KEY_MODEL_CHANNELS] = {1, "channels", V_CHANNELS, F(channels), 0, 0, CANON, NULL,
-                                   0, "must be 'all' or a list of channel indices"},
+    [GD_JOB_KEY_MODEL_CHANNELS] = {1, "channels", V_CHANNELS, F(channels), 0, 0, CANON, NULL, 0,
+                                   "must be 'all' or a list of channel indices"},
     [GD_JOB_KEY_MODEL_OBJECTIVE] = {1, "objective", V_ENUM, F(objective), 0, 0, CANON,
                                     ENUM(gd_job_objective_names), NULL},
     [GD_JOB_KEY_MODEL_GUIDE] = {1, "guide", V_PATH, F(guide), 0, 0, CANON, NULL, 0,
@@ -150,24 +150,23 @@ static const key_desc keys[] = {
                                   "must be an integer from 1 to 20"},
     [GD_JOB_KEY_DREAM_OCTAVE_SCALE] = {2, "octave_scale", V_FLOAT, F(octave_scale), 1, 4,
                                        LO_OPEN | CANON, NULL, 0, "must be > 1 and <= 4"},
-    [GD_JOB_KEY_DREAM_ITERATIONS] = {2, "iterations", V_INT, F(iterations), 1, 100000, CANON,
-                                     NULL, 0, "must be an integer from 1 to 100000"},
+    [GD_JOB_KEY_DREAM_ITERATIONS] = {2, "iterations", V_INT, F(iterations), 1, 100000, CANON, NULL,
+                                     0, "must be an integer from 1 to 100000"},
     [GD_JOB_KEY_DREAM_STEP] = {2, "step", V_FLOAT, F(step), 0, 1e6, LO_OPEN | CANON, NULL, 0,
                                "must be > 0 and <= 1000000"},
     [GD_JOB_KEY_DREAM_SEED] = {2, "seed", V_U64, F(seed), 0, 0, CANON, NULL, 0,
                                "must be an integer from 0 to 18446744073709551615"},
-    [GD_JOB_KEY_DREAM_LAP_LEVELS] = {2, "lap_levels", V_INT, F(lap_levels), 1, 16, CANON, NULL,
-                                     0, "must be an integer from 1 to 16"},
-    [GD_JOB_KEY_TILES_SIZE] = {3, "size", V_INT, F(tile_size), 16, 32768, ZERO_OK | CANON, NULL,
-                               0, "must be 0 (no tiling) or an integer from 16 to 32768"},
-    [GD_JOB_KEY_TILES_OVERLAP] = {3, "overlap", V_INT, F(tile_overlap), 0, 16384, CANON, NULL,
-                                  0, "must be an integer from 0 to 16384"},
+    [GD_JOB_KEY_DREAM_LAP_LEVELS] = {2, "lap_levels", V_INT, F(lap_levels), 1, 16, CANON, NULL, 0,
+                                     "must be an integer from 1 to 16"},
+    [GD_JOB_KEY_TILES_SIZE] = {3, "size", V_INT, F(tile_size), 16, 32768, ZERO_OK | CANON, NULL, 0,
+                               "must be 0 (no tiling) or an integer from 16 to 32768"},
+    [GD_JOB_KEY_TILES_OVERLAP] = {3, "overlap", V_INT, F(tile_overlap), 0, 16384, CANON, NULL, 0,
+                                  "must be an integer from 0 to 16384"},
     [GD_JOB_KEY_TILES_JITTER] = {3, "jitter", V_INT, F(tile_jitter), 0, 32768, CANON, NULL, 0,
                                  "must be an integer from 0 to the tile size"},
     [GD_JOB_KEY_TILES_BORDER] = {3, "border", V_ENUM, F(border), 0, 0, CANON,
                                  ENUM(gd_job_border_names), NULL},
-    [GD_JOB_KEY_OUTPUT_FILE] = {4, "file", V_PATH, F(output), 0, 0, 0, NULL, 0,
-                                "must be a path"},
+    [GD_JOB_KEY_OUTPUT_FILE] = {4, "file", V_PATH, F(output), 0, 0, 0, NULL, 0, "must be a path"},
     [GD_JOB_KEY_OUTPUT_COMPRESSION] = {4, "compression", V_ENUM, F(compression), 0, 0, 0,
                                        ENUM(compression_names), NULL},
     [GD_JOB_KEY_OUTPUT_BITS] = {4, "bits", V_INT, F(bits), 8, 16, 0, NULL, 0, "must be 8 or 16"},
@@ -179,11 +178,11 @@ static const key_desc keys[] = {
                                      "must be true or false"},
     [GD_JOB_KEY_CHECKPOINT_DIR] = {5, "dir", V_PATH, F(checkpoint_dir), 0, 0, 0, NULL, 0,
                                    "must be a path"},
-    [GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS] = {5, "every_iterations", V_INT,
-                                                F(every_iterations), 0, INT_MAX, 0, NULL, 0,
+    [GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS] = {5, "every_iterations", V_INT, F(every_iterations),
+                                                0, INT_MAX, 0, NULL, 0,
                                                 "must be an integer >= 0 (0 = off)"},
-    [GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS] = {5, "every_seconds", V_DOUBLE, F(every_seconds), 0,
-                                             1e9, 0, NULL, 0, "must be a number >= 0 (0 = off)"},
+    [GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS] = {5, "every_seconds", V_DOUBLE, F(every_seconds), 0, 1e9,
+                                             0, NULL, 0, "must be a number >= 0 (0 = off)"},
     [GD_JOB_KEY_CHECKPOINT_KEEP] = {5, "keep", V_INT, F(keep), 1, 1000, 0, NULL, 0,
                                     "must be an integer from 1 to 1000"},
     [GD_JOB_KEY_ENGINE_THREADS] = {6, "threads", V_INT, F(threads), 0, 4096, 0, NULL, 0,
@@ -237,8 +236,9 @@ static void section_hint(const char *typed, char *buf, size_t len)
             snprintf(buf, len, " (did you mean [%s]?)", section_names[s]);
             return;
         }
-    snprintf(buf, len, " (sections are [input], [model], [dream], [tiles], [output], "
-                       "[checkpoint], [engine])");
+    snprintf(buf, len,
+             " (sections are [input], [model], [dream], [tiles], [output], "
+             "[checkpoint], [engine])");
 }
 
 /* " (did you mean 'step'?)", " (did you mean 'size' in [tiles]?)", or the section's keys. */
@@ -283,8 +283,7 @@ static int in_range(const key_desc *d, double v)
     return v <= d->hi;
 }
 
-static gd_status set_path(gd_job_path *jp, const char *value, char *why, size_t wlen,
-                          gd_err *err)
+static gd_status set_path(gd_job_path *jp, const char *value, char *why, size_t wlen, gd_err *err)
 {
     if (!value[0]) {
         snprintf(why, wlen, "must be a path, not empty");
@@ -395,8 +394,7 @@ static gd_status set_value(gd_job *job, gd_job_key k, const char *value, char *w
 }
 
 /* Parses value into k and reports a bad value as "WHERE: [section] key: why, got 'value'". */
-static gd_status apply(gd_job *job, gd_job_key k, const char *value, const char *where,
-                       gd_err *err)
+static gd_status apply(gd_job *job, gd_job_key k, const char *value, const char *where, gd_err *err)
 {
     char why[256];
     gd_status st = set_value(job, k, value, why, sizeof why, err);
@@ -459,8 +457,9 @@ static char *reader(char *str, int num, void *stream)
     }
     /* One line per call: the line, a newline and the NUL must fit. */
     if (n > GD_JOB_MAX_LINE || n + 2 > (size_t)num) {
-        p->st = gd_err_set(p->err, GD_EINPUT, "%s:%d: line is longer than %d characters",
-                           p->job->file, p->line, num - 2 < GD_JOB_MAX_LINE ? num - 2 : GD_JOB_MAX_LINE);
+        p->st =
+            gd_err_set(p->err, GD_EINPUT, "%s:%d: line is longer than %d characters", p->job->file,
+                       p->line, num - 2 < GD_JOB_MAX_LINE ? num - 2 : GD_JOB_MAX_LINE);
         p->err_line = p->line;
         return NULL;
     }
@@ -477,8 +476,8 @@ static char *reader(char *str, int num, void *stream)
             if (p->section < 0) {
                 char hint[160];
                 section_hint(name, hint, sizeof hint);
-                p->st = gd_err_set(p->err, GD_EINPUT, "%s:%d: unknown section [%s]%s",
-                                   p->job->file, p->line, name, hint);
+                p->st = gd_err_set(p->err, GD_EINPUT, "%s:%d: unknown section [%s]%s", p->job->file,
+                                   p->line, name, hint);
                 p->err_line = p->line;
                 return NULL;
             }
@@ -510,8 +509,8 @@ static int handler(void *user, const char *section, const char *name, const char
                                section_names[p->section], hint);
         } else if (job->line[k] > 0) {
             p->st = gd_err_set(p->err, GD_EINPUT,
-                               "%s: duplicate key '%s' in [%s] (first set at line %d)", where,
-                               name, section_names[p->section], job->line[k]);
+                               "%s: duplicate key '%s' in [%s] (first set at line %d)", where, name,
+                               section_names[p->section], job->line[k]);
         } else {
             p->st = apply(job, (gd_job_key)k, value, where, p->err);
             if (p->st == GD_OK)
@@ -607,7 +606,7 @@ void gd_job_free(gd_job *job)
     memset(job, 0, sizeof *job);
 }
 
-gd_status gd_job_parse(const char *text, const char *name, const char *base_dir,
+static gd_status parse(const char *text, const char *name, const char *base_dir,
                        const char *const *overrides, int n_overrides, gd_job *job, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -674,6 +673,27 @@ fail:
     return st;
 }
 
+gd_status gd_job_parse(const char *text, const char *name, const char *base_dir,
+                       const char *const *overrides, int n_overrides, gd_job *job, gd_err *err)
+{
+    /*
+     * Numbers are read (strtod) and printed (the canonical text) in the C
+     * locale whatever locale the process runs in, so "1.5" parses and the
+     * hash is the same on every machine.  uselocale changes this thread only.
+     */
+    locale_t c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (!c_numeric) {
+        memset(job, 0, sizeof *job);
+        return gd_err_set(err, GD_ENOMEM, "%s: cannot create the C locale: %s", name,
+                          strerror(errno));
+    }
+    locale_t old = uselocale(c_numeric);
+    gd_status st = parse(text, name, base_dir, overrides, n_overrides, job, err);
+    uselocale(old);
+    freelocale(c_numeric);
+    return st;
+}
+
 /* Reads a whole job file (at most GD_JOB_MAX_BYTES) into a NUL-terminated string. */
 static gd_status read_text(const char *path, char **out, gd_err *err)
 {
@@ -710,8 +730,8 @@ done:
     return st;
 }
 
-gd_status gd_job_load(const char *path, const char *const *overrides, int n_overrides,
-                      gd_job *job, gd_err *err)
+gd_status gd_job_load(const char *path, const char *const *overrides, int n_overrides, gd_job *job,
+                      gd_err *err)
 {
     char *text = NULL, *copy = NULL, *dir = NULL;
     gd_status st;
@@ -735,4 +755,3 @@ done:
     free(dir);
     return st;
 }
-

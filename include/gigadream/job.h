@@ -73,6 +73,9 @@
  * resolved, layer weights of 1 dropped, lists as "a, b".  Unset optional
  * strings are empty.  The job hash is the 64-bit FNV-1a of that text.
  *
+ * Numbers are parsed, and the canonical text printed, in the C locale
+ * whatever the process's locale is (per thread, with uselocale).
+ *
  * This module never reads anything but the job file, and never prints.
  */
 #ifndef GIGADREAM_JOB_H
@@ -153,17 +156,17 @@ typedef struct gd_job_path {
  */
 typedef struct gd_job {
     /* [input] */
-    gd_job_path image;  /* unset (NULL path) when noise */
-    int noise;          /* 1: image = noise */
-    int width, height;  /* 0 = keep */
+    gd_job_path image; /* unset (NULL path) when noise */
+    int noise;         /* 1: image = noise */
+    int width, height; /* 0 = keep */
     /* [model] */
     gd_job_path model;
-    char *layer;        /* normalized: "a, b:0.5" */
+    char *layer; /* normalized: "a, b:0.5" */
     int n_layers;
-    char *channels;     /* normalized "3, 17, 42", or NULL for all */
-    int n_channels;     /* 0 = all */
+    char *channels; /* normalized "3, 17, 42", or NULL for all */
+    int n_channels; /* 0 = all */
     gd_obj_kind objective;
-    gd_job_path guide;  /* set iff objective == GD_OBJ_GUIDE */
+    gd_job_path guide; /* set iff objective == GD_OBJ_GUIDE */
     /* [dream] */
     gd_dream_mode mode;
     int octaves;
@@ -173,7 +176,7 @@ typedef struct gd_job {
     uint64_t seed;
     int lap_levels;
     /* [tiles] */
-    int tile_size;      /* 0 = no tiling */
+    int tile_size; /* 0 = no tiling */
     int tile_overlap;
     int tile_jitter;
     gd_border border;
@@ -194,17 +197,17 @@ typedef struct gd_job {
     gd_precision precision;
 
     /* Provenance. */
-    char *file;         /* the job file's name as given (used in messages) */
-    char *dir;          /* absolute folder relative paths resolved against */
-    char *text;         /* the job file's text, unmodified */
-    char *canon;        /* canonical text (see above) */
-    uint64_t hash;      /* FNV-1a 64 of canon */
+    char *file;    /* the job file's name as given (used in messages) */
+    char *dir;     /* absolute folder relative paths resolved against */
+    char *text;    /* the job file's text, unmodified */
+    char *canon;   /* canonical text (see above) */
+    uint64_t hash; /* FNV-1a 64 of canon */
     /*
      * Where each key got its value: > 0 the file line, 0 the default,
      * < 0 override number -line - 1 (overrides[-line - 1]).
      */
     int line[GD_JOB_KEY_COUNT];
-    char **overrides;   /* copies of the --set strings */
+    char **overrides; /* copies of the --set strings */
     int n_overrides;
 } gd_job;
 
@@ -217,8 +220,8 @@ typedef struct gd_job {
  * problem with the job or overrides (including a missing or unreadable job
  * file), GD_ENOMEM or GD_EIO otherwise.
  */
-gd_status gd_job_load(const char *path, const char *const *overrides, int n_overrides,
-                      gd_job *job, gd_err *err);
+gd_status gd_job_load(const char *path, const char *const *overrides, int n_overrides, gd_job *job,
+                      gd_err *err);
 
 /*
  * The same from text in memory (a checkpoint's stored job, tests): name is
