@@ -34,7 +34,7 @@ int gd_job_parse_u64(const char *s, uint64_t *out);
 int gd_job_parse_number(const char *s, double *out);
 /* true/yes/on/1 or false/no/off/0, any case. */
 int gd_job_parse_bool(const char *s, int *out);
-/* Copies s[0..n) without surrounding blanks into buf (NUL-terminated); returns its length. */
+/* Copies s[0..n) without surrounding blanks into buf (may be s); returns its length. */
 size_t gd_job_trim(const char *s, size_t n, char *buf, size_t len);
 /*
  * "name[:weight][, ...]" -> *out = the normalized spec (replacing the old

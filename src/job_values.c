@@ -134,7 +134,10 @@ int gd_job_parse_bool(const char *s, int *out)
     return 0;
 }
 
-/* Copies s[0..n) without surrounding blanks into buf (NUL-terminated); returns its length. */
+/*
+ * Copies s[0..n) without surrounding blanks into buf (NUL-terminated);
+ * returns its length.  buf may be s itself (trimming in place).
+ */
 size_t gd_job_trim(const char *s, size_t n, char *buf, size_t len)
 {
     while (n > 0 && isspace((unsigned char)*s)) {
@@ -145,7 +148,7 @@ size_t gd_job_trim(const char *s, size_t n, char *buf, size_t len)
         n--;
     if (n >= len)
         n = len - 1;
-    memcpy(buf, s, n);
+    memmove(buf, s, n);
     buf[n] = '\0';
     return n;
 }
