@@ -1,0 +1,255 @@
+/*
+ * tiling.c: tile grid, blend windows, jitter and halos (contract in tiling.h).
+ *
+ * Everything is integer arithmetic in int64_t where products could exceed an
+ * int; the only floats produced are ramp weights k / 4096 and 1 - k / 4096,
+ * both exact.
+ */
+#include "gigadream/tiling.h"
+
+#include <assert.h>
+#include <stddef.h>
+
+#include <Random123/philox.h>
+
+/* Fills one axis (point 2 of the contract).  Arguments are already checked. */
+static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset)
+{
+    a->n = n;
+    if (size == 0 || n <= size) {
+        a->tiled = 0;
+        a->count = 1;
+        a->core = n;
+        a->margin = 0;
+        a->offset = 0;
+    } else {
+        a->tiled = 1;
+        /* The smallest count with count * S - j >= n. */
+        a->count = (int)(((int64_t)n + offset + size - 1) / size);
+        a->core = size;
+        a->margin = margin;
+        a->offset = offset;
+    }
+    a->side = a->core + 2 * a->margin;
+}
+
+gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *plan,
+                         gd_err *err)
+{
+    if (w < 1 || h < 1 || w > GD_TILING_MAX_SIDE || h > GD_TILING_MAX_SIDE)
+        return gd_err_set(err, GD_EINPUT, "tiling: image size %dx%d out of range 1..%d", w, h,
+                          GD_TILING_MAX_SIDE);
+    if (size < 0 || size > GD_TILING_MAX_SIDE)
+        return gd_err_set(err, GD_EINPUT, "tiling: tile size %d out of range 0..%d", size,
+                          GD_TILING_MAX_SIDE);
+    if (size == 0) {
+        if (jx != 0 || jy != 0)
+            return gd_err_set(err, GD_EINPUT,
+                              "tiling: jitter (%d, %d) given without tiling (size 0)", jx, jy);
+        margin = 0;
+    }
+    if (margin < 0 || 2 * (int64_t)margin > size)
+        return gd_err_set(err, GD_EINPUT,
+                          "tiling: margin %d must be >= 0 and at most half the tile size %d",
+                          margin, size);
+    if (size > 0 && (jx < 0 || jy < 0 || jx >= size || jy >= size))
+        return gd_err_set(err, GD_EINPUT, "tiling: jitter (%d, %d) out of range 0..%d", jx, jy,
+                          size - 1);
+
+    plan->w = w;
+    plan->h = h;
+    plan->size = size;
+    plan->margin = margin;
+    plan->jx = jx;
+    plan->jy = jy;
+    axis_init(&plan->ax, w, size, margin, jx);
+    axis_init(&plan->ay, h, size, margin, jy);
+    plan->nx = plan->ax.count;
+    plan->ny = plan->ay.count;
+    plan->n_tiles = plan->nx * plan->ny;
+    plan->tile_w = plan->ax.side;
+    plan->tile_h = plan->ay.side;
+    return GD_OK;
+}
+
+/* Core start of tile i (unclipped). */
+static int core_lo(const gd_tile_axis *a, int i)
+{
+    return i * a->core - a->offset;
+}
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Per-axis geometry of tile i: core, clipped core, extent, support. */
+static void axis_ranges(const gd_tile_axis *a, int i, int r[8])
+{
+    int lo = core_lo(a, i), hi = lo + a->core;
+    r[0] = lo;
+    r[1] = hi;
+    r[2] = clampi(lo, 0, a->n);
+    r[3] = clampi(hi, 0, a->n);
+    r[4] = lo - a->margin;
+    r[5] = hi + a->margin;
+    /* The ramps reach M past a shared boundary; outer sides stop at the core. */
+    r[6] = clampi(i > 0 ? lo - a->margin : lo, 0, a->n);
+    r[7] = clampi(i < a->count - 1 ? hi + a->margin : hi, 0, a->n);
+}
+
+void gd_tiling_tile(const gd_tile_plan *plan, int id, gd_tile *tile)
+{
+    assert(id >= 0 && id < plan->n_tiles);
+    int rx[8], ry[8];
+    tile->id = id;
+    tile->tx = id % plan->nx;
+    tile->ty = id / plan->nx;
+    axis_ranges(&plan->ax, tile->tx, rx);
+    axis_ranges(&plan->ay, tile->ty, ry);
+    tile->core = (gd_tile_rect){rx[0], ry[0], rx[1], ry[1]};
+    tile->core_in = (gd_tile_rect){rx[2], ry[2], rx[3], ry[3]};
+    tile->extent = (gd_tile_rect){rx[4], ry[4], rx[5], ry[5]};
+    tile->support = (gd_tile_rect){rx[6], ry[6], rx[7], ry[7]};
+}
+
+/*
+ * The quantized rising ramp at offset t in [0, 2M) from the start of a
+ * boundary's ramp: round(4096 * (t + 0.5) / (2M)) as an integer in
+ * [0, 4096], i.e. floor((2048 * (2t + 1) + M) / (2M)).
+ */
+static int64_t ramp_k(int64_t t, int64_t m)
+{
+    return (2048 * (2 * t + 1) + m) / (2 * m);
+}
+
+float gd_tiling_axis_weight(const gd_tile_axis *a, int i, int x)
+{
+    assert(i >= 0 && i < a->count);
+    if (!a->tiled)
+        return (x >= 0 && x < a->n) ? 1.0f : 0.0f;
+    int lo = core_lo(a, i), hi = lo + a->core, m = a->margin;
+    if (m > 0) {
+        /* 2M <= S keeps the two ramps of a core apart, so at most one applies. */
+        if (i > 0 && x >= lo - m && x < lo + m)
+            return (float)ramp_k((int64_t)x - (lo - m), m) / (float)GD_TILING_WEIGHT_ONE;
+        if (i < a->count - 1 && x >= hi - m && x < hi + m) {
+            float r = (float)ramp_k((int64_t)x - (hi - m), m) / (float)GD_TILING_WEIGHT_ONE;
+            return 1.0f - r; /* exact: r is a multiple of 2^-12 in [0, 1] */
+        }
+    }
+    return (x >= lo && x < hi) ? 1.0f : 0.0f;
+}
+
+static void fill_weights(const gd_tile_axis *a, int i, float *w)
+{
+    int x0 = core_lo(a, i) - a->margin;
+    for (int k = 0; k < a->side; k++)
+        w[k] = gd_tiling_axis_weight(a, i, x0 + k);
+}
+
+void gd_tiling_weights_x(const gd_tile_plan *plan, int tx, float *wx)
+{
+    fill_weights(&plan->ax, tx, wx);
+}
+
+void gd_tiling_weights_y(const gd_tile_plan *plan, int ty, float *wy)
+{
+    fill_weights(&plan->ay, ty, wy);
+}
+
+int gd_tiling_jitter_range(int size, int jitter)
+{
+    if (size <= 0 || jitter <= 0)
+        return 0;
+    return jitter < size ? jitter : size;
+}
+
+/*
+ * A stream of Philox words for one (seed, octave, iteration): four words per
+ * block, block = the third counter word.
+ */
+typedef struct philox_stream {
+    philox4x32_key_t key;
+    philox4x32_ctr_t ctr;
+    philox4x32_ctr_t out;
+    int used;
+} philox_stream;
+
+static uint32_t next_word(philox_stream *s)
+{
+    if (s->used == 4) {
+        s->ctr.v[2]++;
+        s->out = philox4x32(s->ctr, s->key);
+        s->used = 0;
+    }
+    return s->out.v[s->used++];
+}
+
+/* Lemire's unbiased multiply-high draw in [0, range), range >= 1. */
+static int draw(philox_stream *s, uint32_t range)
+{
+    uint64_t m = (uint64_t)next_word(s) * range;
+    uint32_t low = (uint32_t)m;
+    if (low < range) {
+        uint32_t threshold = (uint32_t)(-range) % range;
+        while (low < threshold) {
+            m = (uint64_t)next_word(s) * range;
+            low = (uint32_t)m;
+        }
+    }
+    return (int)(m >> 32);
+}
+
+void gd_tiling_jitter(uint64_t seed, int octave, int iteration, int J, int *jx, int *jy)
+{
+    if (J <= 0) {
+        *jx = *jy = 0;
+        return;
+    }
+    philox_stream s;
+    s.key = (philox4x32_key_t){{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    s.ctr = (philox4x32_ctr_t){{(uint32_t)octave, (uint32_t)iteration, 0, 0}};
+    s.out = philox4x32(s.ctr, s.key);
+    s.used = 0;
+    *jx = draw(&s, (uint32_t)J);
+    *jy = draw(&s, (uint32_t)J);
+}
+
+void gd_tiling_halo(const gd_tile_plan *plan, int ty0, int ty1, int *y0, int *y1)
+{
+    assert(ty0 >= 0 && ty0 < ty1 && ty1 <= plan->ny);
+    const gd_tile_axis *a = &plan->ay;
+    *y0 = core_lo(a, ty0) - a->margin;
+    *y1 = core_lo(a, ty1 - 1) + a->core + a->margin;
+}
+
+void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0, int *ty1)
+{
+    int first = -1, last = -1;
+    for (int i = 0; i < plan->ny && y0 < y1; i++) {
+        int r[8];
+        axis_ranges(&plan->ay, i, r);
+        if (r[6] < y1 && y0 < r[7]) {
+            if (first < 0)
+                first = i;
+            last = i;
+        }
+    }
+    *ty0 = first < 0 ? 0 : first;
+    *ty1 = first < 0 ? 0 : last + 1;
+}
+
+static int axis_stride_ok(const gd_tile_axis *a, int stride)
+{
+    if (!a->tiled)
+        return 1;
+    /* Origins are i*S - j - M: all multiples iff S and j + M are. */
+    return a->core % stride == 0 && (a->offset + a->margin) % stride == 0;
+}
+
+int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride)
+{
+    assert(stride >= 1);
+    return axis_stride_ok(&plan->ax, stride) && axis_stride_ok(&plan->ay, stride);
+}
