@@ -15,17 +15,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gigadream/dist.h"
 #include "gigadream/engine.h"
 #include "gigadream/error.h"
 #include "gigadream/image.h"
 #include "gigadream/imageio.h"
 #include "gigadream/import_tflite.h"
 #include "gigadream/model.h"
+#include "gigadream/render.h"
 
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
     "commands:\n"
+    "  render JOB.ini [--set SECTION.KEY=VALUE]... [--quiet]\n"
+    "        dream as the job file says and write its [output] file; runs the same\n"
+    "        alone, under mpirun -n N or srun (see jobs/ and README.md)\n"
     "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"
     "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"
     "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
@@ -362,6 +367,49 @@ static gd_status cmd_info(int argc, char **argv, gd_err *err)
     return info_image(a.pos[0], err);
 }
 
+/* ---- render -------------------------------------------------------------- */
+
+#define MAX_OVERRIDES 256
+
+static gd_status cmd_render(int argc, char **argv, gd_err *err)
+{
+    args a = {0};
+    const char *overrides[MAX_OVERRIDES];
+    gd_render_opts ro = {0};
+    gd_status st = GD_OK;
+    for (int i = 0; i < argc && st == GD_OK; i++) {
+        if (strcmp(argv[i], "--set") == 0) {
+            if ((st = need_value(i, argc, argv, err)) != GD_OK)
+                break;
+            if (ro.n_overrides == MAX_OVERRIDES)
+                st = gd_err_set(err, GD_EINPUT, "render: more than %d --set options",
+                                MAX_OVERRIDES);
+            else
+                overrides[ro.n_overrides++] = argv[++i];
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            ro.quiet = 1;
+        } else {
+            st = add_positional(&a, "render", argv[i], err);
+        }
+    }
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 1, "render", "JOB.ini [--set SECTION.KEY=VALUE]... [--quiet]",
+                                err)) != GD_OK)
+        return st;
+    ro.job_path = a.pos[0];
+    ro.overrides = overrides;
+    gd_dist *dist = NULL;
+    if ((st = gd_dist_init(NULL, NULL, &dist, err)) != GD_OK)
+        return st;
+    st = gd_render(&ro, dist, NULL, err);
+    /* Every rank holds the same agreed message: only rank 0 prints it. */
+    if (st != GD_OK && gd_dist_rank(dist) != 0)
+        err->msg[0] = '\0';
+    gd_dist_free(dist);
+    return st;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef struct command {
@@ -370,6 +418,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"render", cmd_render},
     {"import", cmd_import},
     {"classify", cmd_classify},
     {"layers", cmd_layers},
@@ -397,9 +446,9 @@ int gd_cli_main(int argc, char **argv)
             gd_err_clear(&err);
             gd_status st = commands[i].run(argc - 2, argv + 2, &err);
             if (st != GD_OK) {
-                fprintf(stderr, "gigadream: %s\n", err.msg[0] ? err.msg : gd_status_name(st));
-                if (fflush(stdout) != 0 && st == GD_OK)
-                    st = GD_EIO;
+                /* An empty message means another rank reports it. */
+                if (err.msg[0])
+                    fprintf(stderr, "gigadream: %s\n", err.msg);
             } else if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "gigadream: error writing to standard output\n");
                 st = GD_EIO;

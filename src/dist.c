@@ -24,6 +24,7 @@ struct gd_dist {
     MPI_Comm comm;
     int rank;
     int size;
+    int local_size; /* ranks on this node */
     int finalize; /* 1 if we initialized MPI and must finalize it */
 };
 
@@ -87,6 +88,14 @@ gd_status gd_dist_init(int *argc, char ***argv, gd_dist **out, gd_err *err)
     MPI_CHECK(MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN));
     MPI_CHECK(MPI_Comm_rank(d->comm, &d->rank));
     MPI_CHECK(MPI_Comm_size(d->comm, &d->size));
+    MPI_Comm node;
+    MPI_CHECK(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+    int rc = MPI_Comm_size(node, &d->local_size);
+    MPI_Comm_free(&node);
+    if (rc != MPI_SUCCESS) {
+        st = mpi_fail(err, rc, "MPI_Comm_size");
+        goto done;
+    }
     const char *who = NULL;
     long said = launcher_size(&who);
     if (said > 1 && said != d->size) {
@@ -125,6 +134,11 @@ int gd_dist_rank(const gd_dist *d)
 int gd_dist_size(const gd_dist *d)
 {
     return d->size;
+}
+
+int gd_dist_local_size(const gd_dist *d)
+{
+    return d->local_size > 0 ? d->local_size : 1;
 }
 
 void gd_dist_band(int h, int n, int r, int *y0, int *y1)

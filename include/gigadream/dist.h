@@ -48,6 +48,9 @@ void gd_dist_free(gd_dist *d);
 int gd_dist_rank(const gd_dist *d);
 int gd_dist_size(const gd_dist *d);
 
+/* How many ranks share this rank's node (its memory). */
+int gd_dist_local_size(const gd_dist *d);
+
 /* The rows [*y0, *y1) that rank r of n owns in an image of h rows. */
 void gd_dist_band(int h, int n, int r, int *y0, int *y1);
 

@@ -110,11 +110,11 @@ gd_image *gd_dream_image(gd_dream *d);
  * image when img is NULL), on the jitter-free tile grid of the job, as the mean
  * of the tile values in tile order.  Forward passes only.  Collective.
  */
-gd_status gd_dream_measure(gd_dream *d, const gd_image *img, double *value, gd_err *err);
+gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err);
 
 /*
- * The seed's objective value at the size of the last octave (deepdream: the
- * seed itself; other modes: the seed resized to the final size).  Collective.
+ * The seed's objective value at the seed's own size (for deepdream that is
+ * the final size).  Collective.
  */
 gd_status gd_dream_measure_seed(gd_dream *d, double *value, gd_err *err);
 

@@ -1,0 +1,424 @@
+/*
+ * dream.c: the dream's state and its octaves: sizes, the seed pyramid, the
+ * move from one octave to the next.  One iteration is dream_step.c; the
+ * Laplacian normalization is lapnorm.c.
+ *
+ * Memory: a rank holds its band of the current octave image and two gradient
+ * accumulators (36 bytes per owned pixel at the finest octave), plus halo
+ * rows.  The seed's pyramid (the notebook's detail bands) is not kept: at
+ * each octave change the two levels needed are recomputed from the seed,
+ * band by band, which is cheap next to one iteration and leaves nothing to
+ * checkpoint but the octave image.
+ */
+#include "dream_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Octave geometry ------------------------------------------------------ */
+
+/*
+ * deepdream: level 0 is the seed, level j+1 = int32(float32(level j) / scale);
+ * octave o (processing order, coarsest first) is level n-1-o.
+ * Other modes: octave 0 is the seed, octave o+1 = int32(float32(octave o) * scale).
+ */
+static void octave_sizes(gd_dream *d, int w0, int h0)
+{
+    const gd_job *j = d->job;
+    int n = j->octaves;
+    d->n_oct = n;
+    if (j->mode == GD_MODE_DEEPDREAM) {
+        d->lw[0] = w0;
+        d->lh[0] = h0;
+        for (int k = 1; k < n; k++) {
+            d->lw[k] = gd_octave_down(d->lw[k - 1], j->octave_scale);
+            d->lh[k] = gd_octave_down(d->lh[k - 1], j->octave_scale);
+        }
+        for (int o = 0; o < n; o++) {
+            d->ow[o] = d->lw[n - 1 - o];
+            d->oh[o] = d->lh[n - 1 - o];
+        }
+    } else {
+        d->ow[0] = d->lw[0] = w0;
+        d->oh[0] = d->lh[0] = h0;
+        for (int o = 1; o < n; o++) {
+            d->ow[o] = gd_octave_up(d->ow[o - 1], j->octave_scale);
+            d->oh[o] = gd_octave_up(d->oh[o - 1], j->octave_scale);
+        }
+    }
+}
+
+/* Reads "MemAvailable" from /proc/meminfo, or 0 when unknown. */
+static double available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+/*
+ * Bytes this rank needs at the largest octave: its band of the image and the
+ * two accumulators, halo rows for each, and the seed pyramid at an octave
+ * change (at most as much again).
+ */
+static double bytes_needed(const gd_dream *d, int o)
+{
+    double w = d->ow[o], h = d->oh[o], n = gd_dist_size(d->dist);
+    double rows = h / n + 1;
+    double tile = d->job->tile_size ? d->job->tile_size + 2.0 * d->job->tile_overlap : h;
+    double halo = 2.0 * (tile < h ? tile : h);
+    return 3.0 * (rows + halo) * w * 3.0 * sizeof(float);
+}
+
+gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_objective *obj,
+                          gd_seed *seed, gd_dist *dist, gd_dream **out, gd_err *err)
+{
+    gd_status st = GD_OK;
+    gd_shape *shapes = NULL;
+    *out = NULL;
+    if (job->octaves < 1 || job->octaves > GD_MAX_OCTAVES)
+        return gd_err_set(err, GD_EINPUT, "%s: [dream] octaves must be 1 to %d", job->file,
+                          GD_MAX_OCTAVES);
+    gd_dream *d = gd_calloc(1, sizeof *d, "dream state", err);
+    if (!d)
+        return err->status;
+    d->job = job;
+    d->model = model;
+    d->obj = obj;
+    d->seed = seed;
+    d->dist = dist;
+    int w0, h0;
+    gd_seed_size(seed, &w0, &h0);
+    octave_sizes(d, w0, h0);
+
+    /* Every octave's tiles must be large enough for the network. */
+    shapes = gd_calloc((size_t)model->n_nodes, sizeof *shapes, "shape check", err);
+    if (!shapes) {
+        st = err->status;
+        goto done;
+    }
+    int largest = 0;
+    for (int o = 0; o < d->n_oct; o++) {
+        gd_tile_plan plan;
+        if ((st = gd_tiling_plan(d->ow[o], d->oh[o], job->tile_size, job->tile_overlap, 0, 0,
+                                 &plan, err)) != GD_OK)
+            goto done;
+        if ((st = gd_model_shapes(model, plan.tile_h, plan.tile_w, shapes, err)) != GD_OK) {
+            gd_err_prefix(err, "%s: octave %d/%d is %dx%d pixels (tiles %dx%d), too small for "
+                          "model %s (use fewer [dream] octaves or a larger image)",
+                          job->file, o + 1, d->n_oct, d->ow[o], d->oh[o], plan.tile_w,
+                          plan.tile_h, model->name);
+            goto done;
+        }
+        if ((double)d->ow[o] * d->oh[o] > (double)d->ow[largest] * d->oh[largest])
+            largest = o;
+    }
+    /* Refuse what cannot fit before allocating any of it. */
+    double need = bytes_needed(d, largest), avail = available_memory();
+    int local = gd_dist_local_size(dist);
+    if (avail > 0 && need * local > avail) {
+        char a[32], b[32];
+        st = gd_err_set(err, GD_EINPUT,
+                        "%s: a %dx%d image needs about %s per rank (%d rank%s on this node), "
+                        "only %s of memory is available: use more ranks or nodes, or a smaller "
+                        "[input] width/height",
+                        job->file, d->ow[largest], d->oh[largest], gd_bytes_str(need, a), local,
+                        local == 1 ? "" : "s", gd_bytes_str(avail, b));
+        goto done;
+    }
+done:
+    free(shapes);
+    if (st != GD_OK) {
+        gd_dream_free(d);
+        return st;
+    }
+    *out = d;
+    return GD_OK;
+}
+
+void gd_dream_free(gd_dream *d)
+{
+    if (!d)
+        return;
+    gd_band_free(&d->img);
+    gd_band_free(&d->acc[0]);
+    gd_band_free(&d->acc[1]);
+    gd_dream_engine_release(d);
+    free(d->values);
+    free(d->rowsums);
+    free(d);
+}
+
+int gd_dream_octaves(const gd_dream *d)
+{
+    return d->n_oct;
+}
+
+void gd_dream_octave_size(const gd_dream *d, int o, int *w, int *h)
+{
+    *w = d->ow[o];
+    *h = d->oh[o];
+}
+
+int gd_dream_done(const gd_dream *d)
+{
+    return d->done;
+}
+
+void gd_dream_position(const gd_dream *d, int *octave, int *iteration)
+{
+    *octave = d->oct;
+    *iteration = d->iter;
+}
+
+gd_image *gd_dream_image(gd_dream *d)
+{
+    return &d->img.own;
+}
+
+size_t gd_dream_bytes(const gd_dream *d)
+{
+    return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) +
+           (d->engine ? gd_engine_bytes(d->engine) : 0);
+}
+
+/* ---- Band helpers ------------------------------------------------------- */
+
+gd_status gd_dream_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, gd_err *err)
+{
+    int y0, y1;
+    gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
+    return gd_band_alloc(b, w, h, 3, y0, y1, halo, err);
+}
+
+gd_status gd_dream_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err)
+{
+    gd_status local = GD_OK;
+    if (a < 0)
+        a = 0;
+    if (z > src->own.full_h)
+        z = src->own.full_h;
+    if (a >= z)
+        a = z = src->own.y0;
+    else
+        local = gd_band_reserve(src, a, z, err);
+    if (local != GD_OK)
+        a = z = src->own.y0;
+    gd_image view = gd_band_view(src, a, z);
+    gd_status st = gd_dist_fetch_rows(d->dist, &src->own, &view, err);
+    if (local == GD_OK)
+        local = st;
+    return gd_dist_agree(d->dist, local, err);
+}
+
+/*
+ * dst's owned rows = bilinear resize of the image src holds in bands.
+ * Collective (fetches src's halo rows).
+ */
+static gd_status resize_band(gd_dream *d, gd_band *src, gd_image *dst, gd_err *err)
+{
+    int a, b;
+    gd_resize_src_rows(src->own.full_h, dst->full_h, dst->y0, dst->y1, &a, &b);
+    gd_status st = gd_dream_fetch(d, src, a, b, err);
+    if (st != GD_OK || dst->y1 <= dst->y0)
+        return st;
+    gd_image view = gd_band_view(src, a, b);
+    gd_resize_bilinear(&view, dst);
+    return GD_OK;
+}
+
+/*
+ * The seed pyramid (deepdream's bases): fills *lk with level k and, when lk1
+ * is not NULL, *lk1 with level k + 1, each split into bands.  Collective.
+ */
+static gd_status seed_levels(gd_dream *d, int k, gd_band *lk, gd_band *lk1, gd_err *err)
+{
+    gd_status st;
+    gd_band cur = {0}, next = {0};
+    int last = lk1 ? k + 1 : k;
+    memset(lk, 0, sizeof *lk);
+    if (lk1)
+        memset(lk1, 0, sizeof *lk1);
+    st = gd_dream_band_alloc(d, &cur, d->lw[0], d->lh[0], 2, err);
+    if (st == GD_OK)
+        st = gd_seed_read(d->seed, &cur.own, err);
+    if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
+        goto fail;
+    for (int j = 0;; j++) {
+        if (j == k)
+            *lk = cur;
+        if (j == last)
+            break;
+        st = gd_dream_band_alloc(d, &next, d->lw[j + 1], d->lh[j + 1], 2, err);
+        if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
+            goto fail;
+        if ((st = resize_band(d, &cur, &next.own, err)) != GD_OK)
+            goto fail;
+        if (j != k)
+            gd_band_free(&cur);
+        cur = next;
+        memset(&next, 0, sizeof next);
+    }
+    if (lk1)
+        *lk1 = cur;
+    return GD_OK;
+fail:
+    if (lk->mem != cur.mem)
+        gd_band_free(lk);
+    gd_band_free(&cur);
+    gd_band_free(&next);
+    memset(lk, 0, sizeof *lk);
+    return st;
+}
+
+/* ---- Starting, resuming, changing octave ---------------------------------- */
+
+static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
+{
+    gd_band_free(&d->acc[0]);
+    gd_band_free(&d->acc[1]);
+    int w = d->ow[d->oct], h = d->oh[d->oct];
+    gd_status st = gd_dream_band_alloc(d, &d->acc[0], w, h, 0, err);
+    if (st == GD_OK)
+        st = gd_dream_band_alloc(d, &d->acc[1], w, h, 0, err);
+    return gd_dist_agree(d->dist, st, err);
+}
+
+gd_status gd_dream_start(gd_dream *d, gd_err *err)
+{
+    gd_status st;
+    gd_band_free(&d->img);
+    d->oct = d->iter = d->done = 0;
+    if (d->job->mode == GD_MODE_DEEPDREAM)
+        st = seed_levels(d, d->n_oct - 1, &d->img, NULL, err);
+    else
+        st = seed_levels(d, 0, &d->img, NULL, err);
+    if (st != GD_OK)
+        return st;
+    return alloc_accumulators(d, err);
+}
+
+gd_status gd_dream_resume(gd_dream *d, int o, int i,
+                          gd_status (*fill)(void *ctx, gd_image *band, gd_err *err), void *ctx,
+                          gd_err *err)
+{
+    if (o < 0 || o >= d->n_oct || i < 0 || i >= d->job->iterations)
+        return gd_err_set(err, GD_EINPUT, "cannot resume at octave %d iteration %d of %d x %d",
+                          o + 1, i + 1, d->n_oct, d->job->iterations);
+    gd_band_free(&d->img);
+    d->oct = o;
+    d->iter = i;
+    d->done = 0;
+    gd_status st = gd_dream_band_alloc(d, &d->img, d->ow[o], d->oh[o], 0, err);
+    if (st == GD_OK)
+        st = fill(ctx, &d->img.own, err);
+    if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
+        return st;
+    return alloc_accumulators(d, err);
+}
+
+/* Rows per chunk when combining resized images, to bound scratch memory. */
+#define CHUNK_ROWS 256
+
+/*
+ * deepdream: img_k = resize(img_k+1) + (base_k - resize(base_k+1)), in the
+ * notebook's rounding order (the detail first, then the sum).
+ */
+static gd_status next_octave_deepdream(gd_dream *d, gd_err *err)
+{
+    gd_status st;
+    int k = d->n_oct - 1 - (d->oct + 1); /* the new octave's pyramid level */
+    gd_band base = {0}, base1 = {0};
+    if ((st = seed_levels(d, k, &base, &base1, err)) != GD_OK)
+        return st;
+    gd_image *out = &base.own; /* becomes the new octave image */
+    int a, b;
+    gd_resize_src_rows(d->lh[k + 1], d->lh[k], out->y0, out->y1, &a, &b);
+    if ((st = gd_dream_fetch(d, &base1, a, b, err)) != GD_OK)
+        goto done;
+    if ((st = gd_dream_fetch(d, &d->img, a, b, err)) != GD_OK)
+        goto done;
+    float *scratch = gd_malloc(sizeof(float) * CHUNK_ROWS * (size_t)out->w * 3,
+                               "octave change", err);
+    st = scratch ? GD_OK : err->status;
+    if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK) {
+        free(scratch);
+        goto done;
+    }
+    gd_image vb = gd_band_view(&base1, a, b), vi = gd_band_view(&d->img, a, b);
+    for (int c0 = out->y0; c0 < out->y1; c0 += CHUNK_ROWS) {
+        int c1 = c0 + CHUNK_ROWS < out->y1 ? c0 + CHUNK_ROWS : out->y1;
+        gd_image chunk = {.w = out->w, .full_h = out->full_h, .c = 3, .y0 = c0, .y1 = c1,
+                          .stride = (size_t)out->w * 3, .data = scratch};
+        size_t n = (size_t)(c1 - c0) * out->w * 3;
+        float *o = gd_image_row(out, c0);
+        gd_resize_bilinear(&vb, &chunk);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            o[i] = o[i] - scratch[i]; /* the detail, hi */
+        gd_resize_bilinear(&vi, &chunk);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            o[i] = scratch[i] + o[i];
+    }
+    free(scratch);
+    gd_band_free(&d->img);
+    d->img = base;
+    memset(&base, 0, sizeof base);
+done:
+    gd_band_free(&base);
+    gd_band_free(&base1);
+    return st;
+}
+
+/* multiscale, lapnorm, naive: img = resize(img, int32(hw * scale)). */
+static gd_status next_octave_upscale(gd_dream *d, gd_err *err)
+{
+    gd_band next = {0};
+    int o = d->oct + 1;
+    gd_status st = gd_dream_band_alloc(d, &next, d->ow[o], d->oh[o], 0, err);
+    if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
+        return st;
+    if ((st = resize_band(d, &d->img, &next.own, err)) != GD_OK) {
+        gd_band_free(&next);
+        return st;
+    }
+    gd_band_free(&d->img);
+    d->img = next;
+    return GD_OK;
+}
+
+gd_status gd_dream_next_octave(gd_dream *d, gd_err *err)
+{
+    /* The accumulators of the finished octave go first: the peak is then the
+     * seed levels and two octave images. */
+    gd_band_free(&d->acc[0]);
+    gd_band_free(&d->acc[1]);
+    gd_status st = d->job->mode == GD_MODE_DEEPDREAM ? next_octave_deepdream(d, err)
+                                                     : next_octave_upscale(d, err);
+    if (st != GD_OK)
+        return st;
+    d->oct++;
+    d->iter = 0;
+    return alloc_accumulators(d, err);
+}
+
+gd_status gd_dream_measure_seed(gd_dream *d, double *value, gd_err *err)
+{
+    gd_band seed = {0};
+    gd_status st = gd_dream_band_alloc(d, &seed, d->lw[0], d->lh[0], 0, err);
+    if (st == GD_OK)
+        st = gd_seed_read(d->seed, &seed.own, err);
+    if ((st = gd_dist_agree(d->dist, st, err)) == GD_OK)
+        st = gd_dream_measure(d, &seed, value, err);
+    gd_band_free(&seed);
+    return st;
+}

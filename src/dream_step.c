@@ -1,0 +1,506 @@
+/*
+ * dream_step.c: one iteration of the dream, and measuring the objective.
+ *
+ * An iteration, on every rank (dream.h has the invariants):
+ *   1. plan the tile grid with this iteration's jitter; take a contiguous
+ *      block of tile ids;
+ *   2. fetch the image rows those tiles read that other ranks own;
+ *   3. per tile: gather its pixels (border rule beyond the image), run the
+ *      engine forward and backward, blend the gradient into the accumulator
+ *      of its tile-row parity with the tile's windows;
+ *   4. send accumulated rows that other ranks own to them;
+ *   5. sum the two accumulators, reduce over the whole image (mean |g|,
+ *      std or Laplacian levels), update the owned pixels.
+ */
+#include "dream_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Engine and scratch --------------------------------------------------- */
+
+typedef struct tile_scratch {
+    int *cols; /* source column of each extent column */
+} tile_scratch;
+
+void gd_dream_engine_release(gd_dream *d)
+{
+    gd_engine_free(d->engine);
+    free(d->tile_in);
+    free(d->tile_g);
+    free(d->wx);
+    free(d->wy);
+    d->engine = NULL;
+    d->tile_in = d->tile_g = d->wx = d->wy = NULL;
+    d->eng_w = d->eng_h = 0;
+}
+
+static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
+{
+    if (d->engine && d->eng_w == tw && d->eng_h == th)
+        return GD_OK;
+    gd_dream_engine_release(d);
+    gd_engine_opts opts = {.backward = 1};
+    gd_status st = gd_engine_create(d->model, th, tw, d->obj->layers, d->obj->n_layers, &opts,
+                                    &d->engine, err);
+    if (st != GD_OK)
+        return gd_err_prefix(err, "compiling the network for %dx%d tiles", tw, th);
+    size_t n = (size_t)tw * th * 3;
+    d->tile_in = gd_malloc(n * sizeof(float), "tile pixels", err);
+    d->tile_g = d->tile_in ? gd_malloc(n * sizeof(float), "tile gradient", err) : NULL;
+    /* wx also holds the column map (as ints) after the weights. */
+    d->wx = d->tile_g ? gd_malloc((size_t)tw * (sizeof(float) + sizeof(int)), "tile window", err)
+                      : NULL;
+    d->wy = d->wx ? gd_malloc((size_t)th * sizeof(float), "tile window", err) : NULL;
+    if (!d->wy) {
+        st = err->status;
+        gd_dream_engine_release(d);
+        return st;
+    }
+    d->eng_w = tw;
+    d->eng_h = th;
+    return GD_OK;
+}
+
+gd_status gd_dream_rowsums(gd_dream *d, int n, int k, gd_err *err)
+{
+    int need = n * k > 0 ? n * k : 1;
+    if (need <= d->rowsums_cap)
+        return GD_OK;
+    double *p = realloc(d->rowsums, sizeof(double) * (size_t)need);
+    if (!p)
+        return gd_err_set(err, GD_ENOMEM, "out of memory for %d row sums", need);
+    d->rowsums = p;
+    d->rowsums_cap = need;
+    return GD_OK;
+}
+
+gd_status gd_dream_sum_rows(gd_dream *d, int h, int k, gd_err *err, double *total)
+{
+    return gd_dist_sum_rows(d->dist, h, k, d->rowsums, total, err);
+}
+
+static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
+{
+    if (n <= d->values_cap)
+        return GD_OK;
+    double *p = realloc(d->values, sizeof(double) * (size_t)n);
+    if (!p)
+        return gd_err_set(err, GD_ENOMEM, "out of memory for %d tile values", n);
+    d->values = p;
+    d->values_cap = n;
+    return GD_OK;
+}
+
+/* ---- Which tiles, which rows ------------------------------------------------ */
+
+static void my_tiles(const gd_dream *d, int n_tiles, int *t0, int *t1)
+{
+    int r = gd_dist_rank(d->dist), n = gd_dist_size(d->dist);
+    *t0 = (int)((long long)r * n_tiles / n);
+    *t1 = (int)((long long)(r + 1) * n_tiles / n);
+}
+
+/*
+ * Where a block of tiles reads from: source rows as a near range (which,
+ * with reflect, also covers the mirrored rows) and, with wrap, up to two far
+ * ranges at the other end of the image.  Each range is [r[i][0], r[i][1]).
+ */
+typedef struct row_ranges {
+    int r[3][2];
+} row_ranges;
+
+static void read_rows(const gd_tile_plan *p, int t0, int t1, gd_border b, row_ranges *rr)
+{
+    memset(rr, 0, sizeof *rr);
+    if (t1 <= t0)
+        return;
+    int ea, eb, h = p->h;
+    gd_tiling_halo(p, t0 / p->nx, (t1 - 1) / p->nx + 1, &ea, &eb);
+    if (b == GD_BORDER_REFLECT || eb - ea >= h) {
+        gd_fetch_src_rows(h, ea, eb - ea, b, &rr->r[0][0], &rr->r[0][1]);
+        return;
+    }
+    rr->r[0][0] = ea > 0 ? ea : 0;
+    rr->r[0][1] = eb < h ? eb : h;
+    if (ea < 0) {
+        rr->r[1][0] = ea + h;
+        rr->r[1][1] = (eb < 0 ? eb : 0) + h;
+    }
+    if (eb > h) {
+        rr->r[2][0] = (ea > h ? ea : h) - h;
+        rr->r[2][1] = eb - h;
+    }
+}
+
+/* The rows the block's windows write to (clipped to the image). */
+static void write_rows(const gd_tile_plan *p, int t0, int t1, int *a, int *b)
+{
+    gd_tile first, last;
+    if (t1 <= t0) {
+        *a = *b = 0;
+        return;
+    }
+    gd_tiling_tile(p, t0, &first);
+    gd_tiling_tile(p, t1 - 1, &last);
+    *a = first.support.y0;
+    *b = last.support.y1;
+}
+
+/* The image rows a rank's tiles read: its band (with halo room) and far rows. */
+typedef struct row_source {
+    gd_image near;
+    gd_image far[2];
+} row_source;
+
+static const float *row_at(const row_source *rs, int y)
+{
+    if (y >= rs->near.y0 && y < rs->near.y1)
+        return gd_image_row(&rs->near, y);
+    for (int i = 0; i < 2; i++)
+        if (y >= rs->far[i].y0 && y < rs->far[i].y1)
+            return gd_image_row(&rs->far[i], y);
+    return NULL;
+}
+
+static void free_source(row_source *rs)
+{
+    gd_image_free(&rs->far[0]);
+    gd_image_free(&rs->far[1]);
+}
+
+/*
+ * Collective: makes the rows rr names readable through rs (the near range in
+ * img's halo room, far ranges in their own buffers).
+ */
+static gd_status gather_rows(gd_dream *d, gd_band *img, const row_ranges *rr, row_source *rs,
+                             gd_err *err)
+{
+    memset(rs, 0, sizeof *rs);
+    gd_status st = gd_dream_fetch(d, img, rr->r[0][0], rr->r[0][1], err);
+    if (st != GD_OK)
+        return st;
+    int a = rr->r[0][0] < rr->r[0][1] ? rr->r[0][0] : img->own.y0;
+    int z = rr->r[0][0] < rr->r[0][1] ? rr->r[0][1] : img->own.y0;
+    rs->near = gd_band_view(img, a, z);
+    for (int i = 0; i < 2; i++) {
+        int lo = rr->r[i + 1][0], hi = rr->r[i + 1][1];
+        gd_status local = gd_image_alloc(&rs->far[i], img->own.w, img->own.full_h, 3,
+                                         lo < hi ? lo : 0, lo < hi ? hi : 0, err);
+        if (local != GD_OK)
+            memset(&rs->far[i], 0, sizeof rs->far[i]);
+        gd_image dst = rs->far[i];
+        if (local != GD_OK) {
+            dst = img->own;
+            dst.y1 = dst.y0;
+        }
+        st = gd_dist_fetch_rows(d->dist, &img->own, &dst, err);
+        if (local == GD_OK)
+            local = st;
+        if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK) {
+            free_source(rs);
+            return st;
+        }
+    }
+    return GD_OK;
+}
+
+/* Copies a tile's extent into out, mapping outside pixels by the border rule. */
+static void fetch_tile(const gd_dream *d, const row_source *rs, const gd_tile *t, int tw, int th,
+                       int w, int h, float *out)
+{
+    gd_border b = d->job->border;
+    int *cols = (int *)(d->wx + tw);
+    for (int k = 0; k < tw; k++)
+        cols[k] = gd_border_index(t->extent.x0 + k, w, b);
+#pragma omp parallel for schedule(static)
+    for (int l = 0; l < th; l++) {
+        const float *src = row_at(rs, gd_border_index(t->extent.y0 + l, h, b));
+        float *o = out + (size_t)l * tw * 3;
+        int k = 0;
+        while (k < tw) {
+            /* Copy runs of consecutive source columns in one go. */
+            int run = 1;
+            while (k + run < tw && cols[k + run] == cols[k] + run)
+                run++;
+            memcpy(o + (size_t)k * 3, src + (size_t)cols[k] * 3, sizeof(float) * 3 * (size_t)run);
+            k += run;
+        }
+    }
+}
+
+/* acc += (wx * wy) * g over the tile's support. */
+static void blend_tile(gd_image *acc, const gd_tile *t, int tw, const float *wx, const float *wy,
+                       const float *g)
+{
+    const gd_tile_rect *s = &t->support, *e = &t->extent;
+#pragma omp parallel for schedule(static)
+    for (int y = s->y0; y < s->y1; y++) {
+        float wyv = wy[y - e->y0];
+        if (wyv == 0.0f)
+            continue;
+        float *row = gd_image_row(acc, y);
+        const float *grow = g + (size_t)(y - e->y0) * tw * 3;
+        for (int x = s->x0; x < s->x1; x++) {
+            int k = x - e->x0;
+            float wgt = wx[k] * wyv;
+            if (wgt == 0.0f)
+                continue;
+            for (int c = 0; c < 3; c++)
+                row[(size_t)x * 3 + c] += wgt * grow[(size_t)k * 3 + c];
+        }
+    }
+}
+
+/* ---- One iteration -------------------------------------------------------- */
+
+/* Sums per owned row: k = 1: |g|; and the two passes of a standard deviation. */
+static void row_abs(const gd_image *g, double *out)
+{
+    size_t n = (size_t)g->w * 3;
+#pragma omp parallel for schedule(static)
+    for (int y = g->y0; y < g->y1; y++) {
+        const float *r = gd_image_row(g, y);
+        double s = 0;
+        for (size_t i = 0; i < n; i++)
+            s += fabs((double)r[i]);
+        out[y - g->y0] = s;
+    }
+}
+
+static void row_sum(const gd_image *g, double mean, int squared, double *out)
+{
+    size_t n = (size_t)g->w * 3;
+#pragma omp parallel for schedule(static)
+    for (int y = g->y0; y < g->y1; y++) {
+        const float *r = gd_image_row(g, y);
+        double s = 0;
+        for (size_t i = 0; i < n; i++) {
+            double v = (double)r[i] - mean;
+            s += squared ? v * v : v;
+        }
+        out[y - g->y0] = s;
+    }
+}
+
+/* img += g * factor over the owned rows. */
+static void update(gd_image *img, const gd_image *g, float factor)
+{
+    size_t n = (size_t)img->w * 3;
+#pragma omp parallel for schedule(static)
+    for (int y = img->y0; y < img->y1; y++) {
+        float *p = gd_image_row(img, y);
+        const float *q = gd_image_row(g, y);
+        for (size_t i = 0; i < n; i++)
+            p[i] += q[i] * factor;
+    }
+}
+
+/* naive, multiscale: img += (g / (std + 1e-8)) * step, the notebook's two roundings. */
+static void update_std(gd_image *img, const gd_image *g, float denom, float step)
+{
+    size_t n = (size_t)img->w * 3;
+#pragma omp parallel for schedule(static)
+    for (int y = img->y0; y < img->y1; y++) {
+        float *p = gd_image_row(img, y);
+        const float *q = gd_image_row(g, y);
+        for (size_t i = 0; i < n; i++)
+            p[i] += (q[i] / denom) * step;
+    }
+}
+
+/* Normalizes the gradient in acc[0] as the mode says and updates the image. */
+static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
+{
+    gd_image *g = &d->acc[0].own, *img = &d->img.own;
+    int h = g->full_h, rows = g->y1 - g->y0;
+    double count = (double)g->w * h * 3, total;
+    gd_status st = gd_dist_agree(d->dist, gd_dream_rowsums(d, rows, 1, err), err);
+    if (st != GD_OK)
+        return st;
+    switch (d->job->mode) {
+    case GD_MODE_DEEPDREAM: {
+        row_abs(g, d->rowsums);
+        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+            return st;
+        double mean = total / count;
+        *norm = mean;
+        update(img, g, (float)((double)d->job->step / (mean + 1e-7)));
+        return GD_OK;
+    }
+    case GD_MODE_NAIVE:
+    case GD_MODE_MULTISCALE: {
+        row_sum(g, 0.0, 0, d->rowsums);
+        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+            return st;
+        double mean = total / count;
+        row_sum(g, mean, 1, d->rowsums);
+        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+            return st;
+        double std = sqrt(total / count);
+        *norm = std;
+        update_std(img, g, (float)(std + 1e-8), d->job->step);
+        return GD_OK;
+    }
+    case GD_MODE_LAPNORM:
+        if ((st = gd_lapnorm(d, &d->acc[0], d->job->lap_levels, err)) != GD_OK)
+            return st;
+        *norm = 1.0;
+        update(img, g, d->job->step);
+        return GD_OK;
+    case GD_MODE_COUNT:
+        break;
+    }
+    return gd_err_set(err, GD_EINPUT, "internal: unknown mode %d", (int)d->job->mode);
+}
+
+/* The jitter-free or jittered plan of the current octave's iteration. */
+static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile_plan *p,
+                          gd_err *err)
+{
+    int jx = 0, jy = 0;
+    if (jittered) {
+        int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
+        gd_tiling_jitter(d->job->seed, d->oct, d->iter, J, &jx, &jy);
+    }
+    return gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
+}
+
+gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
+{
+    gd_status st, local = GD_OK;
+    row_source rs;
+    memset(&rs, 0, sizeof rs);
+    memset(rep, 0, sizeof *rep);
+    if (d->done)
+        return gd_err_set(err, GD_EINPUT, "internal: the dream is already done");
+    int w = d->ow[d->oct], h = d->oh[d->oct];
+    gd_tile_plan plan;
+    if ((st = plan_for(d, w, h, 1, &plan, err)) != GD_OK)
+        return st;
+    int t0, t1, sa, sb;
+    my_tiles(d, plan.n_tiles, &t0, &t1);
+    row_ranges rr;
+    read_rows(&plan, t0, t1, d->job->border, &rr);
+    write_rows(&plan, t0, t1, &sa, &sb);
+
+    /* Local set-up: engine, accumulators over the rows the tiles write. */
+    gd_band *acc = d->acc;
+    int own0 = d->img.own.y0, own1 = d->img.own.y1;
+    int za = t1 > t0 && sa < own0 ? sa : own0, zb = t1 > t0 && sb > own1 ? sb : own1;
+    if (t1 > t0)
+        local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
+    for (int p = 0; p < 2 && local == GD_OK; p++)
+        if ((local = gd_band_reserve(&acc[p], za, zb, err)) == GD_OK)
+            gd_band_zero(&acc[p], za, zb);
+    if (local == GD_OK)
+        local = ensure_values(d, plan.n_tiles, err);
+    if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
+        return st;
+    if ((st = gather_rows(d, &d->img, &rr, &rs, err)) != GD_OK)
+        return st;
+
+    /* The tiles. */
+    for (int t = t0; t < t1 && local == GD_OK; t++) {
+        gd_tile tile;
+        gd_tiling_tile(&plan, t, &tile);
+        fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
+        local = gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t],
+                                      err);
+        if (local != GD_OK) {
+            gd_err_prefix(err, "octave %d iteration %d tile %d", d->oct + 1, d->iter + 1, t);
+            break;
+        }
+        gd_tiling_weights_x(&plan, tile.tx, d->wx);
+        gd_tiling_weights_y(&plan, tile.ty, d->wy);
+        gd_image view = gd_band_view(&acc[tile.ty & 1], za, zb);
+        blend_tile(&view, &tile, plan.tile_w, d->wx, d->wy, d->tile_g);
+    }
+    free_source(&rs);
+    if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
+        return st;
+
+    /* Objective values, in tile order. */
+    if ((st = gd_dist_gather_ids(d->dist, plan.n_tiles, t0, t1 - t0, d->values, err)) != GD_OK)
+        return st;
+    double objective = 0;
+    for (int t = 0; t < plan.n_tiles; t++)
+        objective += d->values[t];
+    objective /= plan.n_tiles;
+
+    /* Contributions to rows other ranks own go to them; then g = acc0 + acc1. */
+    for (int p = 0; p < 2; p++) {
+        gd_image src = t1 > t0 ? gd_band_view(&acc[p], sa, sb) : gd_band_view(&acc[p], own0, own0);
+        if ((st = gd_dist_add_rows(d->dist, &acc[p].own, &src, err)) != GD_OK)
+            return st;
+    }
+    gd_image *g0 = &acc[0].own, *g1 = &acc[1].own;
+    size_t n = (size_t)(own1 - own0) * w * 3;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        g0->data[i] = g0->data[i] + g1->data[i];
+
+    double norm = 0;
+    if ((st = normalize_update(d, &norm, err)) != GD_OK)
+        return st;
+
+    rep->octave = d->oct;
+    rep->iteration = d->iter;
+    rep->tiles = plan.n_tiles;
+    rep->my_tiles = t1 - t0;
+    rep->objective = objective;
+    rep->mpix = (double)w * h / 1e6;
+    rep->norm = norm;
+
+    if (++d->iter == d->job->iterations) {
+        if (d->oct + 1 < d->n_oct)
+            return gd_dream_next_octave(d, err);
+        d->done = 1;
+    }
+    return GD_OK;
+}
+
+/* ---- Measuring ------------------------------------------------------------ */
+
+gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err)
+{
+    gd_status st, local = GD_OK;
+    row_source rs;
+    if (!img)
+        img = &d->img;
+    int w = img->own.w, h = img->own.full_h;
+    gd_tile_plan plan;
+    if ((st = plan_for(d, w, h, 0, &plan, err)) != GD_OK)
+        return st;
+    int t0, t1;
+    my_tiles(d, plan.n_tiles, &t0, &t1);
+    row_ranges rr;
+    read_rows(&plan, t0, t1, d->job->border, &rr);
+    if (t1 > t0)
+        local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
+    if (local == GD_OK)
+        local = ensure_values(d, plan.n_tiles, err);
+    if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
+        return st;
+    if ((st = gather_rows(d, img, &rr, &rs, err)) != GD_OK)
+        return st;
+    for (int t = t0; t < t1 && local == GD_OK; t++) {
+        gd_tile tile;
+        gd_tiling_tile(&plan, t, &tile);
+        fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
+        local = gd_engine_forward(d->engine, d->tile_in, err);
+        if (local == GD_OK)
+            local = gd_objective_seed(d->obj, d->engine, &d->values[t], err);
+    }
+    free_source(&rs);
+    if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
+        return st;
+    if ((st = gd_dist_gather_ids(d->dist, plan.n_tiles, t0, t1 - t0, d->values, err)) != GD_OK)
+        return st;
+    double sum = 0;
+    for (int t = 0; t < plan.n_tiles; t++)
+        sum += d->values[t];
+    *value = sum / plan.n_tiles;
+    return GD_OK;
+}
