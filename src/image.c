@@ -179,8 +179,8 @@ void gd_resize_bilinear(const gd_image *src, gd_image *dst)
 #pragma omp parallel for schedule(static) if ((size_t)(y1 - y0) * (size_t)dst_w > 4096)
     for (int y = y0; y < y1; y++) {
         axis_pos py = axis_at(scale_y, y, src_h);
-        resize_row(gd_image_row(src, py.i0), gd_image_row(src, py.i1), py.l1, src_w, scale_x,
-                   dst_w, c, gd_image_row(dst, y));
+        resize_row(gd_image_row(src, py.i0), gd_image_row(src, py.i1), py.l1, src_w, scale_x, dst_w,
+                   c, gd_image_row(dst, y));
     }
 }
 
@@ -263,7 +263,8 @@ void gd_image_fetch(const gd_image *src, int x0, int y0, int w, int h, gd_border
     gd_fetch_src_rows(src->full_h, y0, h, b, &need_a, &need_b);
     assert(need_a >= src->y0 && need_b <= src->y1);
 #endif
-#pragma omp parallel for schedule(static) if ((size_t)w * (size_t)h * (size_t)c >= FETCH_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)w * (size_t)h * (size_t)c >=                 \
+                                              FETCH_PARALLEL_MIN)
     for (int r = 0; r < h; r++) {
         int sy = gd_border_index(y0 + r, src->full_h, b);
         fetch_row(gd_image_row(src, sy), src->w, c, x0, w, b, out + (size_t)r * w * c);

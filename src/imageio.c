@@ -211,9 +211,9 @@ static gd_status detect_format(const char *path, gd_format *fmt, gd_err *err)
         *fmt = GD_FORMAT_JPEG;
         return GD_OK;
     }
-    char hex[3 * 8 + 1] = "";
-    for (size_t i = 0; i < n && i < 4; i++)
-        snprintf(hex + 3 * i, sizeof hex - 3 * i, "%s%02x", i ? " " : "", m[i]);
+    char hex[3 * 4 + 1] = "";
+    for (size_t i = 0, k = 0; i < n && i < 4; i++)
+        k += (size_t)snprintf(hex + k, sizeof hex - k, "%s%02x", i ? " " : "", m[i]);
     return gd_err_set(err, GD_EINPUT,
                       "%s: not a TIFF, PNG or JPEG image (the file starts with bytes %s)", path,
                       hex);
@@ -347,8 +347,8 @@ static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_wr
                             gd_err *err)
 {
     if (w < 1 || h < 1)
-        return gd_err_set(err, GD_EINPUT, "%s: image size %d x %d: both sides must be >= 1",
-                          path, w, h);
+        return gd_err_set(err, GD_EINPUT, "%s: image size %d x %d: both sides must be >= 1", path,
+                          w, h);
     if (o->bits != 8 && o->bits != 16)
         return gd_err_set(err, GD_EINPUT, "%s: bits must be 8 or 16, got %d", path, o->bits);
     if (!(o->dpi >= 0.0) || isinf(o->dpi))
@@ -398,15 +398,14 @@ static gd_status check_places(const char *path, int overwrite, gd_err *err)
     if (stat(dir, &sb) != 0) {
         int e = errno;
         if (e == ENOENT)
-            st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' does not exist", path,
-                            dir);
+            st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' does not exist", path, dir);
         else if (e == ENOTDIR)
             st = gd_err_set(err, GD_EINPUT,
                             "%s: the output folder '%s' is not a folder (part of it is a file)",
                             path, dir);
         else
-            st = gd_err_set(err, GD_EINPUT, "%s: cannot use the output folder '%s': %s", path,
-                            dir, strerror(e));
+            st = gd_err_set(err, GD_EINPUT, "%s: cannot use the output folder '%s': %s", path, dir,
+                            strerror(e));
         goto done;
     }
     if (!S_ISDIR(sb.st_mode)) {
@@ -414,8 +413,8 @@ static gd_status check_places(const char *path, int overwrite, gd_err *err)
         goto done;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' is not writable: %s", path,
-                        dir, strerror(errno));
+        st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' is not writable: %s", path, dir,
+                        strerror(errno));
         goto done;
     }
     if (lstat(path, &sb) == 0) {
@@ -474,8 +473,8 @@ static void writer_free(gd_writer *wr, int remove_tmp)
     free(wr);
 }
 
-gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts,
-                         gd_writer **out, gd_err *err)
+gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts, gd_writer **out,
+                         gd_err *err)
 {
     *out = NULL;
     gd_write_opts o;
@@ -597,8 +596,8 @@ static gd_status fsync_folder(const char *path, gd_err *err)
     gd_status st = GD_OK;
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
-        st = gd_err_set(err, GD_EIO, "%s: cannot open the folder '%s' to flush it: %s", path,
-                        dir, strerror(errno));
+        st = gd_err_set(err, GD_EIO, "%s: cannot open the folder '%s' to flush it: %s", path, dir,
+                        strerror(errno));
     } else {
         st = gd_io_fsync(fd, dir, err);
         close(fd);

@@ -52,7 +52,7 @@ struct gd_reader {
     char *path;
     gd_image_info info; /* info.icc is owned by the reader */
     const gd_reader_ops *ops;
-    void *impl;         /* the format's state, freed by ops->close */
+    void *impl; /* the format's state, freed by ops->close */
 };
 
 /* Each opens r->path (detected as its format), fills r->info, r->ops, r->impl.
@@ -79,15 +79,15 @@ typedef struct gd_writer_ops {
 } gd_writer_ops;
 
 struct gd_writer {
-    char *path;          /* the final path */
-    char *tmp;           /* "<path>.tmp.<pid>" */
-    int fd;              /* the temporary file, O_RDWR, until a format takes it over */
+    char *path; /* the final path */
+    char *tmp;  /* "<path>.tmp.<pid>" */
+    int fd;     /* the temporary file, O_RDWR, until a format takes it over */
     gd_format format;
     int w, h;
-    gd_write_opts opts;  /* a copy; description and icc point to copies below */
+    gd_write_opts opts; /* a copy; description and icc point to copies below */
     char *description;
     void *icc;
-    int next_row;        /* rows [0, next_row) have been written */
+    int next_row; /* rows [0, next_row) have been written */
     const gd_writer_ops *ops;
     void *impl;
 };

@@ -35,7 +35,7 @@ typedef struct jpeg_ctx {
     struct jpeg_error_mgr pub; /* first: libjpeg's cinfo->err points here */
     jmp_buf jb;
     gd_io_msgs msgs;
-    int corrupt;               /* a data-losing warning was seen */
+    int corrupt; /* a data-losing warning was seen */
     char corrupt_msg[JMSG_LENGTH_MAX];
 } jpeg_ctx;
 
@@ -304,8 +304,7 @@ gd_status gd_jpeg_writer_start(gd_writer *wr, gd_err *err)
         return GD_ENOMEM;
     j->f = fdopen(wr->fd, "wb");
     if (!j->f)
-        return gd_err_set(err, GD_EIO, "%s: cannot open for writing: %s", wr->tmp,
-                          strerror(errno));
+        return gd_err_set(err, GD_EIO, "%s: cannot open for writing: %s", wr->tmp, strerror(errno));
     wr->fd = -1;
     if (!write_header(wr, j))
         return jw_fail(wr, j, "the JPEG header", err);

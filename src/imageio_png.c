@@ -66,8 +66,8 @@ typedef struct png_reader {
     FILE *f;
     png_structp png;
     png_infop info;
-    int bits;       /* of the decoded samples: 8 or 16 */
-    void *pixels;   /* the decoded image, after the first read */
+    int bits;     /* of the decoded samples: 8 or 16 */
+    void *pixels; /* the decoded image, after the first read */
     png_bytep *rows;
 } png_reader;
 
@@ -88,12 +88,20 @@ static void pr_close(gd_reader *r)
     r->impl = NULL;
 }
 
+/* libpng's default reader says only "Read Error"; this one tells truncation apart. */
+static void read_fn(png_structp png, png_bytep data, size_t n)
+{
+    FILE *f = png_get_io_ptr(png);
+    if (fread(data, 1, n, f) != n)
+        png_error(png, feof(f) ? "the file is truncated" : "read error");
+}
+
 /* Everything libpng does at open, under one setjmp.  Returns 0 after a longjmp. */
 static int read_header(gd_reader *r, png_reader *p)
 {
     if (setjmp(p->ctx.jb))
         return 0;
-    png_init_io(p->png, p->f);
+    png_set_read_fn(p->png, p->f, read_fn);
     png_read_info(p->png, p->info);
     png_uint_32 w, h;
     int depth, color, interlace;
@@ -257,8 +265,8 @@ static void pw_discard(gd_writer *wr)
 
 static gd_status pw_fail(gd_writer *wr, png_writer *p, gd_err *err)
 {
-    return gd_err_set(err, GD_EIO, "%s: cannot write %s: %s",
-                      wr->tmp, p->stage, gd_io_msgs_text(&p->ctx.msgs, "libpng failed"));
+    return gd_err_set(err, GD_EIO, "%s: cannot write %s: %s", wr->tmp, p->stage,
+                      gd_io_msgs_text(&p->ctx.msgs, "libpng failed"));
 }
 
 /* The header and metadata chunks, under one setjmp. */
@@ -321,8 +329,7 @@ gd_status gd_png_writer_start(gd_writer *wr, gd_err *err)
         return GD_ENOMEM;
     p->f = fdopen(wr->fd, "wb");
     if (!p->f)
-        return gd_err_set(err, GD_EIO, "%s: cannot open for writing: %s", wr->tmp,
-                          strerror(errno));
+        return gd_err_set(err, GD_EIO, "%s: cannot open for writing: %s", wr->tmp, strerror(errno));
     wr->fd = -1;
     p->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &p->ctx, on_error, on_warning);
     if (p->png)

@@ -27,14 +27,14 @@ typedef struct tiff_reader {
     TIFF *tif;
     gd_io_msgs msgs;
     int tiled;
-    uint32_t cw, ch;      /* chunk (tile, or strip = full width x rows per strip) size */
+    uint32_t cw, ch; /* chunk (tile, or strip = full width x rows per strip) size */
     int spp, bits;
-    int separate;         /* PLANARCONFIG_SEPARATE */
-    int gray;             /* one color sample, replicated to RGB */
-    int invert;           /* min-is-white */
-    uint8_t *scratch;     /* one decoded chunk */
+    int separate;     /* PLANARCONFIG_SEPARATE */
+    int gray;         /* one color sample, replicated to RGB */
+    int invert;       /* min-is-white */
+    uint8_t *scratch; /* one decoded chunk */
     tmsize_t scratch_size;
-    uint32_t cached;      /* chunk index held in scratch, if cache_valid */
+    uint32_t cached; /* chunk index held in scratch, if cache_valid */
     int cache_valid;
 } tiff_reader;
 
@@ -160,8 +160,7 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
     if (t->tiled) {
         if (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &t->cw) ||
             !TIFFGetField(tif, TIFFTAG_TILELENGTH, &t->ch) || t->cw == 0 || t->ch == 0)
-            return gd_err_set(err, GD_EINPUT, "%s: tiled TIFF without a valid tile size",
-                              r->path);
+            return gd_err_set(err, GD_EINPUT, "%s: tiled TIFF without a valid tile size", r->path);
         t->scratch_size = TIFFTileSize(tif);
     } else {
         uint32_t rps = h;
@@ -178,8 +177,8 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
     uint64_t need = (uint64_t)t->cw * t->ch * (t->separate ? 1 : spp) * (bits / 8);
     if ((uint64_t)t->scratch_size < need)
         return gd_err_set(err, GD_EINPUT, "%s: TIFF %s size %lld is smaller than %u x %u pixels",
-                          r->path, t->tiled ? "tile" : "strip", (long long)t->scratch_size,
-                          t->cw, t->ch);
+                          r->path, t->tiled ? "tile" : "strip", (long long)t->scratch_size, t->cw,
+                          t->ch);
 
     gd_image_info *in = &r->info;
     in->w = (int)w;
@@ -265,7 +264,7 @@ static void convert_chunk(const tiff_reader *t, const uint8_t *chunk, int cx, in
                           int xb, int ya, int yb, int plane, gd_image *dst)
 {
     const size_t step = plane >= 0 ? 1 : (size_t)t->spp; /* samples between pixels */
-    const size_t row_samples = (size_t)t->cw * step;      /* samples between chunk rows */
+    const size_t row_samples = (size_t)t->cw * step;     /* samples between chunk rows */
     for (int y = ya; y < yb; y++) {
         const size_t base = (size_t)(y - cy) * row_samples + (size_t)(xa - cx) * step;
         float *out = gd_image_row(dst, y) + (size_t)xa * 3;
@@ -353,4 +352,3 @@ static gd_status tr_read_rows(gd_reader *r, gd_image *dst, gd_err *err)
     }
     return GD_OK;
 }
-

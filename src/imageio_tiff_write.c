@@ -39,7 +39,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
-#define ENC_TILES 1024     /* tiles an encoder handle takes before it is renewed */
+#define ENC_TILES 1024 /* tiles an encoder handle takes before it is renewed */
 #define MAX_ENCODERS 64
 #define JPEG_QUALITY 95
 #define BIGTIFF_LIMIT 3.5e9
@@ -60,15 +60,15 @@ typedef struct encoder {
     tile_bytes *target; /* where written bytes go; NULL discards them */
     int oom;
     gd_io_msgs msgs;
-    uint8_t *samples;   /* one tile of samples */
+    uint8_t *samples; /* one tile of samples */
 } encoder;
 
 typedef struct level {
     int w, h, across, down;
-    uint8_t *band;   /* `tile` rows of across * tile pixels */
-    int band_y0;     /* first row of the level held in band */
-    int rows;        /* rows filled: [band_y0, band_y0 + rows) */
-    uint64_t *off;   /* spooled tiles (levels >= 1) */
+    uint8_t *band; /* `tile` rows of across * tile pixels */
+    int band_y0;   /* first row of the level held in band */
+    int rows;      /* rows filled: [band_y0, band_y0 + rows) */
+    uint64_t *off; /* spooled tiles (levels >= 1) */
     uint32_t *len;
 } level;
 
@@ -86,7 +86,7 @@ typedef struct tiff_writer {
     tile_bytes *tiles; /* one band of level 0's tiles */
     int spool_fd;
     uint64_t spool_end;
-    uint8_t *copy;     /* commit: one raw tile from the spool */
+    uint8_t *copy; /* commit: one raw tile from the spool */
     size_t copy_cap;
     void *jpegtables;
     uint32_t jpegtables_len;
@@ -149,7 +149,8 @@ static TIFFOpenOptions *open_options(gd_io_msgs *msgs)
  */
 static int set_layout_tags(TIFF *tif, const tiff_writer *tw, uint32_t w, uint32_t h)
 {
-    int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) && TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
+    int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) &&
+             TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
              TIFFSetField(tif, TIFFTAG_TILEWIDTH, (uint32_t)tw->tile) &&
              TIFFSetField(tif, TIFFTAG_TILELENGTH, (uint32_t)tw->tile) &&
              TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)tw->bits) &&
@@ -387,8 +388,8 @@ static gd_status flush_band(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
     for (int t = 0; t < n; t++) {
         tile_bytes *b = &tw->tiles[t];
         if (b->failed)
-            return gd_err_set(err, GD_ELIB, "%s: cannot compress tile %u of level %d: %s",
-                              wr->path, first + (uint32_t)t + 1, k, b->msg);
+            return gd_err_set(err, GD_ELIB, "%s: cannot compress tile %u of level %d: %s", wr->path,
+                              first + (uint32_t)t + 1, k, b->msg);
         gd_status st = k == 0 ? append_tile(wr, tw, first + (uint32_t)t, b->p, b->len, err)
                               : spool_tile(wr, tw, L, first + (uint32_t)t, b->p, b->len, err);
         if (st != GD_OK)
@@ -411,8 +412,8 @@ static void shrink_row(const tiff_writer *tw, const level *P, int ra, int rb, le
         for (int x = 0; x < C->w; x++) {
             size_t x0 = (size_t)(2 * x) * 3, x1 = (size_t)(2 * x + 1 > last ? last : 2 * x + 1) * 3;
             for (int k = 0; k < 3; k++)
-                o[3 * x + k] = (uint16_t)(((uint32_t)a[x0 + k] + a[x1 + k] + b[x0 + k] +
-                                           b[x1 + k] + 2) >> 2);
+                o[3 * x + k] =
+                    (uint16_t)(((uint32_t)a[x0 + k] + a[x1 + k] + b[x0 + k] + b[x1 + k] + 2) >> 2);
         }
     } else {
         const uint8_t *a = P->band + (size_t)ra * ps, *b = P->band + (size_t)rb * ps;
@@ -498,13 +499,13 @@ static gd_status set_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *er
         ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, wr->opts.description);
     if (ok && k == 0 && wr->opts.icc_len) {
         if (wr->opts.icc_len > UINT32_MAX)
-            return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes is too large",
-                              wr->path, wr->opts.icc_len);
+            return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes is too large", wr->path,
+                              wr->opts.icc_len);
         ok = TIFFSetField(tif, TIFFTAG_ICCPROFILE, (uint32_t)wr->opts.icc_len, wr->opts.icc);
     }
     if (!ok)
-        return gd_err_set(err, GD_ELIB, "%s: libtiff refused the tags of level %d: %s", wr->path,
-                          k, gd_io_msgs_text(&tw->msgs, "unknown reason"));
+        return gd_err_set(err, GD_ELIB, "%s: libtiff refused the tags of level %d: %s", wr->path, k,
+                          gd_io_msgs_text(&tw->msgs, "unknown reason"));
     return GD_OK;
 }
 
@@ -512,8 +513,8 @@ static gd_status write_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *
 {
     gd_io_msgs_clear(&tw->msgs);
     if (!TIFFWriteDirectory(tw->tif))
-        return gd_err_set(err, GD_EIO, "%s: cannot write the directory of level %d: %s", wr->tmp,
-                          k, gd_io_msgs_text(&tw->msgs, strerror(errno)));
+        return gd_err_set(err, GD_EIO, "%s: cannot write the directory of level %d: %s", wr->tmp, k,
+                          gd_io_msgs_text(&tw->msgs, strerror(errno)));
     return GD_OK;
 }
 

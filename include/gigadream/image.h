@@ -19,12 +19,12 @@
 #include "gigadream/error.h"
 
 typedef struct gd_image {
-    int w;        /* width in pixels */
-    int full_h;   /* height of the whole logical image */
-    int c;        /* channels per pixel */
-    int y0, y1;   /* rows held: [y0, y1) of the logical image */
+    int w;         /* width in pixels */
+    int full_h;    /* height of the whole logical image */
+    int c;         /* channels per pixel */
+    int y0, y1;    /* rows held: [y0, y1) of the logical image */
     size_t stride; /* floats between consecutive rows (>= w * c) */
-    float *data;  /* owned; row y is at data + (y - y0) * stride */
+    float *data;   /* owned; row y is at data + (y - y0) * stride */
 } gd_image;
 
 /*

@@ -44,12 +44,12 @@ const char *gd_format_name(gd_format f);
 typedef struct gd_image_info {
     gd_format format;
     int w, h;
-    int channels;      /* in the file: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (more: extra samples) */
-    int bits;          /* 8 or 16 (PNG below 8 bits and palettes report 8) */
-    int tiled;         /* TIFF: 1 if tiled */
-    int bigtiff;       /* TIFF: 1 if BigTIFF */
-    double dpi;        /* horizontal resolution in pixels per inch; 0 if unknown */
-    void *icc;         /* ICC profile bytes or NULL; owned by the reader (see gd_image_read) */
+    int channels; /* in the file: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (more: extra samples) */
+    int bits;     /* 8 or 16 (PNG below 8 bits and palettes report 8) */
+    int tiled;    /* TIFF: 1 if tiled */
+    int bigtiff;  /* TIFF: 1 if BigTIFF */
+    double dpi;   /* horizontal resolution in pixels per inch; 0 if unknown */
+    void *icc;    /* ICC profile bytes or NULL; owned by the reader (see gd_image_read) */
     size_t icc_len;
 } gd_image_info;
 
@@ -115,20 +115,27 @@ gd_status gd_format_from_path(const char *path, gd_format *fmt, gd_err *err);
  * needs (description and icc included): the caller's buffers may go at once.
  */
 typedef struct gd_write_opts {
-    int bits;                   /* 8 or 16 (JPEG files and JPEG compression: 8 only) */
-    gd_compression compression; /* TIFF only; deflate, zstd and lzw use the horizontal predictor,
-                                   jpeg is YCbCr 4:4:4 at quality 95 */
-    double dpi;                 /* resolution (TIFF X/YResolution in inches, PNG pHYs, JFIF
-                                   density); 0 = none */
-    const char *description;    /* TIFF ImageDescription, PNG tEXt "Description", JPEG COM;
-                                   may be NULL */
-    const void *icc;            /* ICC profile to embed, or NULL (PNG: libpng must accept it) */
+    /* 8 or 16 (JPEG files and JPEG compression: 8 only). */
+    int bits;
+    /* TIFF only.  deflate, zstd and lzw use the horizontal predictor; jpeg is
+     * YCbCr 4:4:4 at quality 95. */
+    gd_compression compression;
+    /* Resolution: TIFF X/YResolution in inches, PNG pHYs, JFIF density; 0 = none. */
+    double dpi;
+    /* TIFF ImageDescription, PNG tEXt "Description", JPEG COM; may be NULL. */
+    const char *description;
+    /* ICC profile to embed, or NULL (PNG: libpng must accept it). */
+    const void *icc;
     size_t icc_len;
-    int pyramid;                /* TIFF: reduced-resolution levels down to one tile */
-    int overwrite;              /* replace an existing file at the path */
-    int tile;                   /* TIFF tile side, a multiple of 16 in [16, 8192]; 0 = 256 */
-    int bigtiff;                /* TIFF: 1 forces BigTIFF; 0 = BigTIFF only when the
-                                   uncompressed samples of all levels pass 3.5e9 bytes */
+    /* TIFF: reduced-resolution levels, each half the last, down to one tile. */
+    int pyramid;
+    /* Replace an existing file at the path. */
+    int overwrite;
+    /* TIFF tile side, a multiple of 16 in [16, 8192]; 0 = 256. */
+    int tile;
+    /* TIFF: 1 forces BigTIFF; 0 = BigTIFF only when the uncompressed samples
+     * of all levels (tiles padded) pass 3.5e9 bytes. */
+    int bigtiff;
 } gd_write_opts;
 
 /*
@@ -148,8 +155,8 @@ typedef struct gd_write_opts {
  */
 typedef struct gd_writer gd_writer;
 
-gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts,
-                         gd_writer **out, gd_err *err);
+gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts, gd_writer **out,
+                         gd_err *err);
 /*
  * Writes rows [band->y0, band->y1) of the float RGB image (clamped to
  * [0,255], rounded by gd_quantize).  band->y0 must be the first row not yet

@@ -142,8 +142,7 @@ static void test_image_alloc(void **state)
     assert_non_null(strstr(err.msg, "[5, 21)"));
     assert_null(im.data);
     assert_int_equal(gd_image_alloc(&im, 0, 20, 3, 0, 20, &err), GD_EINPUT);
-    assert_int_equal(gd_image_alloc(&im, INT32_MAX, INT32_MAX, 3, 0, INT32_MAX, &err),
-                     GD_ENOMEM);
+    assert_int_equal(gd_image_alloc(&im, INT32_MAX, INT32_MAX, 3, 0, INT32_MAX, &err), GD_ENOMEM);
     GDTEST_OK(gd_image_alloc(&im, 10, 20, 3, 7, 7, &err), &err); /* an empty band */
     gd_image_free(&im);
 }
@@ -160,14 +159,14 @@ static void test_octave_sizes(void **state)
     assert_int_equal(gd_octave_down(929, 1.4f), 663);
     assert_int_equal(gd_octave_down(365, 1.4f), 260);
     assert_int_equal(gd_octave_down(243, 1.4f), 173);
-    assert_int_equal(gd_octave_down(18, 1.2f), 14);  /* float64: 15 */
-    assert_int_equal(gd_octave_down(30, 1.2f), 24);  /* float64: 25 */
-    assert_int_equal(gd_octave_down(33, 1.1f), 30);  /* float64: 29 */
-    assert_int_equal(gd_octave_down(1, 1.4f), 1);    /* numpy says 0; we keep 1 */
+    assert_int_equal(gd_octave_down(18, 1.2f), 14); /* float64: 15 */
+    assert_int_equal(gd_octave_down(30, 1.2f), 24); /* float64: 25 */
+    assert_int_equal(gd_octave_down(33, 1.1f), 30); /* float64: 29 */
+    assert_int_equal(gd_octave_down(1, 1.4f), 1);   /* numpy says 0; we keep 1 */
     assert_int_equal(gd_octave_down(2, 1.4f), 1);
     assert_int_equal(gd_octave_up(512, 1.4f), 716);
     assert_int_equal(gd_octave_up(341, 1.4f), 477);
-    assert_int_equal(gd_octave_up(45, 1.4f), 63); /* float64: 62 */
+    assert_int_equal(gd_octave_up(45, 1.4f), 63);  /* float64: 62 */
     assert_int_equal(gd_octave_up(90, 1.3f), 116); /* float64: 117 */
     assert_int_equal(gd_octave_up(INT32_MAX, 2.0f), INT32_MAX);
 }
@@ -183,7 +182,7 @@ static void test_resize_2x2_to_4x4(void **state)
     gd_resize_bilinear(&src, &dst);
     /* scale 0.5: source x = 0.5 (x + 0.5) - 0.5 = -0.25 -> 0, 0.25, 0.75, 1.25
      * (x0 = 1, x1 = 1); weights the same down the rows. */
-    const float want[16] = {0.0f, 0.25f, 0.75f, 1.0f,  0.5f, 0.75f, 1.25f, 1.5f,
+    const float want[16] = {0.0f, 0.25f, 0.75f, 1.0f, 0.5f, 0.75f, 1.25f, 1.5f,
                             1.5f, 1.75f, 2.25f, 2.5f, 2.0f, 2.25f, 2.75f, 3.0f};
     for (int i = 0; i < 16; i++)
         if (dst.data[i] != want[i])
@@ -318,8 +317,8 @@ static void test_border_reflect(void **state)
     (void)state;
     /* n = 5: ... 2 1 | 0 1 2 3 4 | 3 2 1 0 1 ...; period 8. */
     const int want[] = {/* -9..-1 */ 1, 0, 1, 2, 3, 4, 3, 2, 1,
-                        /* 0..4 */ 0, 1, 2, 3, 4,
-                        /* 5..13 */ 3, 2, 1, 0, 1, 2, 3, 4, 3};
+                        /* 0..4 */ 0,   1, 2, 3, 4,
+                        /* 5..13 */ 3,  2, 1, 0, 1, 2, 3, 4, 3};
     for (int i = -9; i <= 13; i++)
         assert_int_equal(gd_border_index(i, 5, GD_BORDER_REFLECT), want[i + 9]);
     assert_int_equal(gd_border_index(-1, 2, GD_BORDER_REFLECT), 1);
@@ -365,8 +364,8 @@ static void check_window(const gd_image *im, int x0, int y0, int w, int h, gd_bo
                 int sy = gd_border_index(y0 + r, im->full_h, b);
                 float got = out[((size_t)r * w + x) * im->c + k];
                 if (got != code(sx, sy, k))
-                    fail_msg("window (%d,%d %dx%d): pixel (%d,%d) ch %d = %g, want (%d,%d)", x0,
-                             y0, w, h, x, r, k, got, sx, sy);
+                    fail_msg("window (%d,%d %dx%d): pixel (%d,%d) ch %d = %g, want (%d,%d)", x0, y0,
+                             w, h, x, r, k, got, sx, sy);
             }
     free(out);
 }
@@ -380,12 +379,12 @@ static void test_fetch_windows(void **state)
             for (int k = 0; k < 3; k++)
                 gd_image_row(&im, y)[x * 3 + k] = code(x, y, k);
     for (int b = 0; b < GD_BORDER_COUNT; b++) {
-        check_window(&im, 2, 3, 5, 4, (gd_border)b);     /* inside */
-        check_window(&im, -4, -3, 8, 6, (gd_border)b);   /* top-left corner outside */
-        check_window(&im, 10, 6, 9, 7, (gd_border)b);    /* bottom-right outside */
+        check_window(&im, 2, 3, 5, 4, (gd_border)b);       /* inside */
+        check_window(&im, -4, -3, 8, 6, (gd_border)b);     /* top-left corner outside */
+        check_window(&im, 10, 6, 9, 7, (gd_border)b);      /* bottom-right outside */
         check_window(&im, -20, -15, 60, 40, (gd_border)b); /* far outside on all sides */
-        check_window(&im, -30, 2, 5, 3, (gd_border)b);   /* entirely left of the image */
-        check_window(&im, 0, 0, 13, 9, (gd_border)b);    /* exactly the image */
+        check_window(&im, -30, 2, 5, 3, (gd_border)b);     /* entirely left of the image */
+        check_window(&im, 0, 0, 13, 9, (gd_border)b);      /* exactly the image */
     }
     /* A hand-checked row: reflect of columns -2..1 is 2 1 0 1. */
     float out[4 * 3];

@@ -61,7 +61,7 @@ typedef struct tiff_spec {
     int tiled, tw, th; /* tile size, when tiled */
     int rps;           /* rows per strip, when stripped */
     int bigtiff;
-    int alpha;         /* the last sample is alpha (ExtraSamples) */
+    int alpha; /* the last sample is alpha (ExtraSamples) */
 } tiff_spec;
 
 /* Writes the pattern as a TIFF with libtiff, exactly as the spec says. */
@@ -103,8 +103,8 @@ static void write_tiff(const char *path, const tiff_spec *s)
                                 else
                                     buf[i] = (uint8_t)v;
                             }
-                    assert_true(TIFFWriteTile(t, buf, (uint32_t)tx, (uint32_t)ty, 0,
-                                              (uint16_t)plane) > 0);
+                    assert_true(
+                        TIFFWriteTile(t, buf, (uint32_t)tx, (uint32_t)ty, 0, (uint16_t)plane) > 0);
                 }
         free(buf);
     } else {
@@ -319,8 +319,14 @@ static void test_photo_bands(void **state)
 static void test_tiff_strips_rgb8(void **state)
 {
     (void)state;
-    tiff_spec s = {.w = 123, .h = 77, .spp = 3, .bits = 8, .photometric = PHOTOMETRIC_RGB,
-                   .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_LZW, .rps = 5};
+    tiff_spec s = {.w = 123,
+                   .h = 77,
+                   .spp = 3,
+                   .bits = 8,
+                   .photometric = PHOTOMETRIC_RGB,
+                   .planar = PLANARCONFIG_CONTIG,
+                   .compression = COMPRESSION_LZW,
+                   .rps = 5};
     round_trip_layout("strips_rgb8.tif", &s);
     s.compression = COMPRESSION_NONE;
     s.rps = 1;
@@ -333,18 +339,33 @@ static void test_tiff_strips_rgb8(void **state)
 static void test_tiff_tiles_rgb16(void **state)
 {
     (void)state;
-    tiff_spec s = {.w = 150, .h = 97, .spp = 3, .bits = 16, .photometric = PHOTOMETRIC_RGB,
-                   .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_ADOBE_DEFLATE,
-                   .tiled = 1, .tw = 32, .th = 48};
+    tiff_spec s = {.w = 150,
+                   .h = 97,
+                   .spp = 3,
+                   .bits = 16,
+                   .photometric = PHOTOMETRIC_RGB,
+                   .planar = PLANARCONFIG_CONTIG,
+                   .compression = COMPRESSION_ADOBE_DEFLATE,
+                   .tiled = 1,
+                   .tw = 32,
+                   .th = 48};
     round_trip_layout("tiles_rgb16.tif", &s);
 }
 
 static void test_tiff_bigtiff(void **state)
 {
     (void)state;
-    tiff_spec s = {.w = 70, .h = 65, .spp = 3, .bits = 8, .photometric = PHOTOMETRIC_RGB,
-                   .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_ADOBE_DEFLATE,
-                   .tiled = 1, .tw = 16, .th = 16, .bigtiff = 1};
+    tiff_spec s = {.w = 70,
+                   .h = 65,
+                   .spp = 3,
+                   .bits = 8,
+                   .photometric = PHOTOMETRIC_RGB,
+                   .planar = PLANARCONFIG_CONTIG,
+                   .compression = COMPRESSION_ADOBE_DEFLATE,
+                   .tiled = 1,
+                   .tw = 16,
+                   .th = 16,
+                   .bigtiff = 1};
     round_trip_layout("big_tiles.tif", &s);
     s.tiled = 0;
     s.rps = 9;
@@ -354,8 +375,14 @@ static void test_tiff_bigtiff(void **state)
 static void test_tiff_gray_and_alpha(void **state)
 {
     (void)state;
-    tiff_spec s = {.w = 61, .h = 40, .spp = 1, .bits = 8, .photometric = PHOTOMETRIC_MINISBLACK,
-                   .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_NONE, .rps = 8};
+    tiff_spec s = {.w = 61,
+                   .h = 40,
+                   .spp = 1,
+                   .bits = 8,
+                   .photometric = PHOTOMETRIC_MINISBLACK,
+                   .planar = PLANARCONFIG_CONTIG,
+                   .compression = COMPRESSION_NONE,
+                   .rps = 8};
     round_trip_layout("gray8.tif", &s);
     s.bits = 16;
     s.photometric = PHOTOMETRIC_MINISWHITE;
@@ -367,8 +394,14 @@ static void test_tiff_gray_and_alpha(void **state)
     s.tiled = 1;
     s.tw = s.th = 16;
     round_trip_layout("gray_alpha.tif", &s);
-    s = (tiff_spec){.w = 45, .h = 33, .spp = 4, .bits = 16, .photometric = PHOTOMETRIC_RGB,
-                    .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_LZW, .rps = 4,
+    s = (tiff_spec){.w = 45,
+                    .h = 33,
+                    .spp = 4,
+                    .bits = 16,
+                    .photometric = PHOTOMETRIC_RGB,
+                    .planar = PLANARCONFIG_CONTIG,
+                    .compression = COMPRESSION_LZW,
+                    .rps = 4,
                     .alpha = 1};
     round_trip_layout("rgba16.tif", &s);
 }
@@ -376,8 +409,13 @@ static void test_tiff_gray_and_alpha(void **state)
 static void test_tiff_separate_planes(void **state)
 {
     (void)state;
-    tiff_spec s = {.w = 50, .h = 31, .spp = 3, .bits = 8, .photometric = PHOTOMETRIC_RGB,
-                   .planar = PLANARCONFIG_SEPARATE, .compression = COMPRESSION_ADOBE_DEFLATE,
+    tiff_spec s = {.w = 50,
+                   .h = 31,
+                   .spp = 3,
+                   .bits = 8,
+                   .photometric = PHOTOMETRIC_RGB,
+                   .planar = PLANARCONFIG_SEPARATE,
+                   .compression = COMPRESSION_ADOBE_DEFLATE,
                    .rps = 6};
     round_trip_layout("planes_strips.tif", &s);
     s.tiled = 1;
@@ -394,8 +432,14 @@ static void test_tiff_metadata(void **state)
     (void)state;
     char path[1024];
     gdtest_tmp("meta.tif", path, sizeof path);
-    tiff_spec s = {.w = 20, .h = 10, .spp = 3, .bits = 8, .photometric = PHOTOMETRIC_RGB,
-                   .planar = PLANARCONFIG_CONTIG, .compression = COMPRESSION_NONE, .rps = 10};
+    tiff_spec s = {.w = 20,
+                   .h = 10,
+                   .spp = 3,
+                   .bits = 8,
+                   .photometric = PHOTOMETRIC_RGB,
+                   .planar = PLANARCONFIG_CONTIG,
+                   .compression = COMPRESSION_NONE,
+                   .rps = 10};
     write_tiff(path, &s);
     /* Add resolution (in centimetres) and an ICC profile to the directory. */
     TIFF *t = TIFFOpen(path, "r+");
