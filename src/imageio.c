@@ -224,7 +224,7 @@ gd_status gd_reader_open(const char *path, gd_reader **out, gd_err *err)
     *out = NULL;
     if (!path || !*path)
         return gd_err_set(err, GD_EINPUT, "no input image given");
-    gd_format fmt;
+    gd_format fmt = GD_FORMAT_COUNT;
     gd_status st = detect_format(path, &fmt, err);
     if (st != GD_OK)
         return st;
@@ -486,7 +486,7 @@ gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *op
     }
     if (!path || !*path)
         return gd_err_set(err, GD_EINPUT, "no output file given");
-    gd_format fmt;
+    gd_format fmt = GD_FORMAT_COUNT;
     gd_status st = gd_format_from_path(path, &fmt, err);
     if (st != GD_OK)
         return st;

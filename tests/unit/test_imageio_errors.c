@@ -28,7 +28,9 @@ static char tmpdir[1024];
 
 static const char *tmp(const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", tmpdir, name);
+    int n = snprintf(buf, len, "%s/%s", tmpdir, name);
+    if (n < 0 || (size_t)n >= len)
+        fail_msg("path %s/%s is too long", tmpdir, name);
     return buf;
 }
 
@@ -45,8 +47,8 @@ static int make_tmpdir(void **state)
     struct dirent *e;
     while ((e = readdir(d))) {
         char p[2048];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        if (e->d_name[0] != '.')
+        int n = snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+        if (n > 0 && (size_t)n < sizeof p && e->d_name[0] != '.')
             if (unlink(p) != 0)
                 rmdir(p);
     }
