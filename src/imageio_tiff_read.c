@@ -81,7 +81,7 @@ static const char *photometric_name(uint16_t p)
     case PHOTOMETRIC_ITULAB:
         return "Lab";
     case PHOTOMETRIC_YCBCR:
-        return "YCbCr without JPEG compression";
+        return "YCbCr (other than 8-bit contiguous JPEG-compressed)";
     case PHOTOMETRIC_MASK:
         return "transparency mask";
     case PHOTOMETRIC_LOGL:
@@ -132,7 +132,7 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
         gray = 0;
         break;
     case PHOTOMETRIC_YCBCR:
-        if (compression == COMPRESSION_JPEG && bits == 8) {
+        if (compression == COMPRESSION_JPEG && bits == 8 && planar == PLANARCONFIG_CONTIG) {
             /* libjpeg upsamples and converts; the buffers are then RGB. */
             if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
                 return gd_err_set(err, GD_EINPUT, "%s: cannot read JPEG-compressed YCbCr: %s",

@@ -706,10 +706,11 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
         return GD_ENOMEM;
 
     int nenc = omp_get_max_threads();
-    tw->nenc = nenc < 1 ? 1 : nenc > MAX_ENCODERS ? MAX_ENCODERS : nenc;
-    tw->enc = gd_calloc((size_t)tw->nenc, sizeof *tw->enc, "tile encoders", err);
+    nenc = nenc < 1 ? 1 : nenc > MAX_ENCODERS ? MAX_ENCODERS : nenc;
+    tw->enc = gd_calloc((size_t)nenc, sizeof *tw->enc, "tile encoders", err);
     if (!tw->enc)
         return GD_ENOMEM;
+    tw->nenc = nenc; /* only now: tw_discard walks enc[0, nenc) */
     for (int i = 0; i < tw->nenc; i++) {
         gd_io_msgs_clear(&tw->enc[i].msgs);
         tw->enc[i].samples = gd_malloc(tw->tile_bytes_raw, "a tile buffer", err);

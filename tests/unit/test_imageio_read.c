@@ -524,6 +524,50 @@ static void test_tiff_unsupported(void **state)
     expect_refused("cmyk.tif", "CMYK");
 }
 
+/* The common JPEG-in-TIFF of other tools: YCbCr, chroma subsampled 2x2, strips. */
+static void test_tiff_jpeg_ycbcr_strips(void **state)
+{
+    (void)state;
+    gd_image cat;
+    read_photo("cat.png", &cat, NULL);
+    char path[1024];
+    TIFF *t = TIFFOpen(gdtest_tmp("ycbcr.tif", path, sizeof path), "w");
+    assert_non_null(t);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 512u);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 341u);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)3);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)8);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+    TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+    TIFFSetField(t, TIFFTAG_JPEGQUALITY, 90);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 32u);
+    uint8_t row[512 * 3];
+    for (int y = 0; y < 341; y++) {
+        for (int i = 0; i < 512 * 3; i++)
+            row[i] = (uint8_t)gd_image_row(&cat, y)[i];
+        assert_int_equal(TIFFWriteScanline(t, row, (uint32_t)y, 0), 1);
+    }
+    TIFFClose(t);
+    gd_reader *r;
+    GDTEST_OK(gd_reader_open(path, &r, &err), &err);
+    gd_image back;
+    GDTEST_OK(gd_image_alloc(&back, 512, 341, 3, 0, 341, &err), &err);
+    GDTEST_OK(gd_reader_read_rows(r, &back, &err), &err);
+    check_band(r, &back, 100, 150);
+    gd_reader_close(r);
+    double se = 0;
+    for (size_t i = 0; i < (size_t)512 * 341 * 3; i++)
+        se += (double)(back.data[i] - cat.data[i]) * (back.data[i] - cat.data[i]);
+    double psnr = 10 * log10(255.0 * 255 / (se / (512.0 * 341 * 3)));
+    if (psnr < 30)
+        fail_msg("YCbCr JPEG TIFF: PSNR %.1f dB against cat.png, want >= 30", psnr);
+    gd_image_free(&back);
+    gd_image_free(&cat);
+    unlink(path);
+}
+
 /* ---- a TIFF written byte by byte: directory first, data after ---------------- */
 
 static void put16(uint8_t *p, unsigned v)
@@ -649,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_tiff_bigtiff),
         cmocka_unit_test(test_tiff_gray_and_alpha),
         cmocka_unit_test(test_tiff_separate_planes),
+        cmocka_unit_test(test_tiff_jpeg_ycbcr_strips),
         cmocka_unit_test(test_tiff_metadata),
         cmocka_unit_test(test_tiff_unsupported),
         cmocka_unit_test(test_tiff_handmade_and_truncated),
