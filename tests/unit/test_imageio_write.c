@@ -409,6 +409,42 @@ static void test_tiff_bigtiff(void **state)
     unlink(path);
 }
 
+/*
+ * The automatic choice: libtiff writes the header when the writer opens, so
+ * the temporary file shows the choice before any pixel is written, and large
+ * sizes cost only a tile-row band of memory.
+ */
+static int opens_as_bigtiff(int w, int h, int bits, int pyramid)
+{
+    char path[1024], tmpname[1100];
+    tmp("auto_big.tif", path, sizeof path);
+    snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
+    gd_write_opts o = opts_for(bits, GD_COMPRESS_DEFLATE);
+    o.pyramid = pyramid;
+    gd_writer *wr;
+    gd_err_clear(&err);
+    GDTEST_OK(gd_writer_open(path, w, h, &o, &wr, &err), &err);
+    size_t n;
+    uint8_t *f = slurp(tmpname, &n);
+    assert_true(n >= 4 && f[0] == 'I' && f[1] == 'I');
+    int big = f[2] == 43;
+    free(f);
+    gd_writer_abort(wr);
+    assert_int_equal(access(tmpname, F_OK), -1);
+    return big;
+}
+
+static void test_tiff_bigtiff_automatic(void **state)
+{
+    (void)state;
+    /* 30000^2 RGB 8-bit: 2.74e9 bytes in padded tiles, classic; the pyramid
+     * adds a third (3.65e9 > 3.5e9), BigTIFF; 16 bits doubles it. */
+    assert_false(opens_as_bigtiff(30000, 30000, 8, 0));
+    assert_true(opens_as_bigtiff(30000, 30000, 8, 1));
+    assert_true(opens_as_bigtiff(30000, 30000, 16, 0));
+    assert_false(opens_as_bigtiff(1000, 1000, 16, 1));
+}
+
 /* Reads a whole directory of 8- or 16-bit RGB tiles into an integer image. */
 static uint32_t *read_level(TIFF *t, uint32_t *w, uint32_t *h)
 {
@@ -680,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_tiff_same_bytes_any_bands_any_threads),
         cmocka_unit_test(test_tiff_odd_sizes_and_tiles),
         cmocka_unit_test(test_tiff_bigtiff),
+        cmocka_unit_test(test_tiff_bigtiff_automatic),
         cmocka_unit_test(test_tiff_pyramid),
         cmocka_unit_test(test_tiff_metadata),
         cmocka_unit_test(test_png_output),
