@@ -5,6 +5,8 @@
  *                      temporary-file protocol (open checks, commit, abort)
  *   imageio_tiff_read.c   TIFF reader by row region
  *   imageio_tiff_write.c  streamed tiled (Big)TIFF writer with pyramid
+ *   imageio_tiff_codec.c  encoding one TIFF tile to bytes; libtiff handlers
+ *                      (imageio_tiff_codec.h)
  *   imageio_png.c      PNG reader and writer (libpng)
  *   imageio_jpeg.c     JPEG reader and writer (libjpeg)
  *

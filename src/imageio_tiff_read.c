@@ -17,11 +17,10 @@
  * libtiff reports errors through per-handle handlers (TIFFOpenOptions, libtiff
  * >= 4.5) into the reader's gd_io_msgs; nothing global is touched.
  */
-#include "imageio_int.h"
+#include "imageio_tiff_codec.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 
 typedef struct tiff_reader {
     TIFF *tif;
@@ -41,23 +40,6 @@ typedef struct tiff_reader {
 static gd_status tr_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
 static void tr_close(gd_reader *r);
 static const gd_reader_ops tiff_reader_ops = {.read_rows = tr_read_rows, .close = tr_close};
-
-static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-    (void)tif;
-    gd_io_msgs_error(user, module, fmt, ap);
-    return 1; /* handled: libtiff calls no global handler */
-}
-
-static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-    (void)tif;
-    (void)module;
-    (void)fmt;
-    (void)ap;
-    ((gd_io_msgs *)user)->warnings++;
-    return 1;
-}
 
 static void tr_close(gd_reader *r)
 {
@@ -214,13 +196,11 @@ gd_status gd_tiff_reader_open(gd_reader *r, gd_err *err)
     gd_io_msgs_clear(&t->msgs);
     r->impl = t;
     r->ops = NULL;
-    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+    TIFFOpenOptions *o = gd_tiff_open_options(&t->msgs);
     if (!o) {
         st = gd_err_set(err, GD_ENOMEM, "%s: out of memory opening the TIFF", r->path);
         goto fail;
     }
-    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, &t->msgs);
-    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, &t->msgs);
     /* "m": no memory mapping, so a file truncated under us is a read error,
      * not a SIGBUS. */
     t->tif = TIFFOpenExt(r->path, "rm", o);

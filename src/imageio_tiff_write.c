@@ -7,13 +7,12 @@
  *      band of `tile` rows of integer samples (its width rounded up to whole
  *      tiles); the encoded tiles of one band; one tile buffer per encoder.
  *   2. Encoding a tile and appending an encoded tile are separate steps.
- *      encode_tile() turns tile samples into the exact bytes TIFF stores
- *      (using an in-memory libtiff handle with the same compression tags,
- *      whose writes are captured); append_tile() hands such bytes to the
- *      output with TIFFWriteRawTile.  Tiles encode in parallel (one encoder
- *      per OpenMP thread) and are appended in tile order, so the file's bytes
- *      do not depend on the thread count.  A distributed writer can run
- *      encode_tile on every rank and append_tile on one.
+ *      gd_tile_encode (imageio_tiff_codec.c) turns tile samples into the
+ *      exact bytes TIFF stores; append_tile() hands such bytes to the output
+ *      with TIFFWriteRawTile.  Tiles encode in parallel (one encoder per
+ *      OpenMP thread) and are appended in tile order, so the file's bytes do
+ *      not depend on the thread count.  A distributed writer can encode on
+ *      every rank and append on one.
  *   3. Level 0 (full resolution) is the first directory and streams straight
  *      into the output.  Level k + 1 is the 2x2 box average (rounded half up)
  *      of level k's integer samples, (w + 1) / 2 by (h + 1) / 2 (an odd last
@@ -29,39 +28,17 @@
  *      libvips does for Q >= 90), tables in the JPEGTables tag, which is copied
  *      from the encoders to every directory.
  */
-#include "imageio_int.h"
+#include "imageio_tiff_codec.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 #include <unistd.h>
 
-#define ENC_TILES 1024 /* tiles an encoder handle takes before it is renewed */
 #define MAX_ENCODERS 64
-#define JPEG_QUALITY 95
 #define BIGTIFF_LIMIT 3.5e9
-
-/* Encoded bytes of one tile (reused from band to band). */
-typedef struct tile_bytes {
-    uint8_t *p;
-    size_t len, cap;
-    int failed;
-    char msg[300];
-} tile_bytes;
-
-/* An in-memory libtiff handle used only to run the codec on one tile at a time. */
-typedef struct encoder {
-    TIFF *tif;
-    uint32_t next;      /* next free tile index in tif */
-    uint64_t pos, size; /* of the virtual file */
-    tile_bytes *target; /* where written bytes go; NULL discards them */
-    int oom;
-    gd_io_msgs msgs;
-    uint8_t *samples; /* one tile of samples */
-} encoder;
 
 typedef struct level {
     int w, h, across, down;
@@ -75,15 +52,13 @@ typedef struct level {
 typedef struct tiff_writer {
     TIFF *tif;
     gd_io_msgs msgs;
-    int tile, bits, bps;
-    uint16_t compression, photometric;
-    size_t tile_bytes_raw; /* tile * tile * 3 * bps */
-    size_t band_stride;    /* bytes per band row of level 0 (levels use their own) */
+    gd_tiff_layout layout;
+    int bps; /* bytes per sample */
     int nlevels;
     level *lv;
     int nenc;
-    encoder *enc;
-    tile_bytes *tiles; /* one band of level 0's tiles */
+    gd_tile_encoder **enc; /* one per OpenMP thread */
+    gd_tile_bytes *tiles;  /* one band of level 0's tiles */
     int spool_fd;
     uint64_t spool_end;
     uint8_t *copy; /* commit: one raw tile from the spool */
@@ -97,230 +72,6 @@ static gd_status tw_finish(gd_writer *wr, gd_err *err);
 static void tw_discard(gd_writer *wr);
 static const gd_writer_ops tiff_writer_ops = {
     .write_rows = tw_write_rows, .finish = tw_finish, .discard = tw_discard};
-
-static uint16_t tiff_compression(gd_compression c)
-{
-    switch (c) {
-    case GD_COMPRESS_DEFLATE:
-        return COMPRESSION_ADOBE_DEFLATE;
-    case GD_COMPRESS_ZSTD:
-        return COMPRESSION_ZSTD;
-    case GD_COMPRESS_LZW:
-        return COMPRESSION_LZW;
-    case GD_COMPRESS_JPEG:
-        return COMPRESSION_JPEG;
-    case GD_COMPRESS_NONE:
-    case GD_COMPRESS_COUNT:
-        break;
-    }
-    return COMPRESSION_NONE;
-}
-
-static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-    (void)tif;
-    gd_io_msgs_error(user, module, fmt, ap);
-    return 1;
-}
-
-static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-    (void)tif;
-    (void)module;
-    (void)fmt;
-    (void)ap;
-    ((gd_io_msgs *)user)->warnings++;
-    return 1;
-}
-
-static TIFFOpenOptions *open_options(gd_io_msgs *msgs)
-{
-    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
-    if (o) {
-        TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, msgs);
-        TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, msgs);
-    }
-    return o;
-}
-
-/*
- * The tags that make the sample layout and the codec: the same on the output
- * directories and on the encoders, so encoded bytes copy verbatim.
- */
-static int set_layout_tags(TIFF *tif, const tiff_writer *tw, uint32_t w, uint32_t h)
-{
-    int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) &&
-             TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
-             TIFFSetField(tif, TIFFTAG_TILEWIDTH, (uint32_t)tw->tile) &&
-             TIFFSetField(tif, TIFFTAG_TILELENGTH, (uint32_t)tw->tile) &&
-             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)tw->bits) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)3) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
-             TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
-             TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT) &&
-             TIFFSetField(tif, TIFFTAG_COMPRESSION, tw->compression) &&
-             TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, tw->photometric);
-    if (!ok)
-        return 0;
-    switch (tw->compression) {
-    case COMPRESSION_ADOBE_DEFLATE:
-    case COMPRESSION_ZSTD:
-    case COMPRESSION_LZW:
-        return TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-    case COMPRESSION_JPEG: {
-        float refbw[6] = {0.0f, 255.0f, 128.0f, 255.0f, 128.0f, 255.0f};
-        return TIFFSetField(tif, TIFFTAG_YCBCRSUBSAMPLING, (uint16_t)1, (uint16_t)1) &&
-               TIFFSetField(tif, TIFFTAG_REFERENCEBLACKWHITE, refbw);
-    }
-    default:
-        return 1;
-    }
-}
-
-/* ---- Encoders: an in-memory TIFF whose writes are captured ------------------ */
-
-static tmsize_t enc_read(thandle_t h, void *buf, tmsize_t n)
-{
-    (void)h;
-    (void)buf;
-    (void)n;
-    return 0;
-}
-
-static tmsize_t enc_write(thandle_t h, void *buf, tmsize_t n)
-{
-    encoder *e = (encoder *)h;
-    if (n < 0)
-        return -1;
-    tile_bytes *t = e->target;
-    if (t) {
-        if (t->len + (size_t)n > t->cap) {
-            size_t cap = t->cap ? t->cap : 65536;
-            while (cap < t->len + (size_t)n)
-                cap *= 2;
-            uint8_t *p = realloc(t->p, cap);
-            if (!p) {
-                e->oom = 1;
-                return -1;
-            }
-            t->p = p;
-            t->cap = cap;
-        }
-        memcpy(t->p + t->len, buf, (size_t)n);
-        t->len += (size_t)n;
-    }
-    e->pos += (uint64_t)n;
-    if (e->pos > e->size)
-        e->size = e->pos;
-    return n;
-}
-
-static toff_t enc_seek(thandle_t h, toff_t off, int whence)
-{
-    encoder *e = (encoder *)h;
-    if (whence == SEEK_SET)
-        e->pos = off;
-    else if (whence == SEEK_CUR)
-        e->pos += off;
-    else
-        e->pos = e->size + off;
-    return e->pos;
-}
-
-static int enc_close(thandle_t h)
-{
-    (void)h;
-    return 0;
-}
-
-static toff_t enc_size(thandle_t h)
-{
-    return ((encoder *)h)->size;
-}
-
-static int enc_map(thandle_t h, void **base, toff_t *size)
-{
-    (void)h;
-    (void)base;
-    (void)size;
-    return 0;
-}
-
-static void enc_unmap(thandle_t h, void *base, toff_t size)
-{
-    (void)h;
-    (void)base;
-    (void)size;
-}
-
-static void enc_close_handle(encoder *e)
-{
-    if (e->tif) {
-        e->target = NULL; /* the directory it writes on the way out is discarded */
-        TIFFClose(e->tif);
-        e->tif = NULL;
-    }
-}
-
-/* (Re)creates e's handle: one tile wide, ENC_TILES tiles down. */
-static int enc_open_handle(encoder *e, const tiff_writer *tw)
-{
-    enc_close_handle(e);
-    e->pos = e->size = 0;
-    e->next = 0;
-    e->target = NULL;
-    TIFFOpenOptions *o = open_options(&e->msgs);
-    if (!o)
-        return 0;
-    e->tif = TIFFClientOpenExt("tile encoder", "w8", (thandle_t)e, enc_read, enc_write, enc_seek,
-                               enc_close, enc_size, enc_map, enc_unmap, o);
-    TIFFOpenOptionsFree(o);
-    if (!e->tif)
-        return 0;
-    int ok = set_layout_tags(e->tif, tw, (uint32_t)tw->tile, (uint32_t)tw->tile * ENC_TILES);
-    if (ok && tw->compression == COMPRESSION_JPEG)
-        ok = TIFFSetField(e->tif, TIFFTAG_JPEGQUALITY, JPEG_QUALITY) &&
-             TIFFSetField(e->tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
-    return ok;
-}
-
-/*
- * Encodes e->samples (one tile, rows of tile * 3 samples) into out: the bytes
- * a TIFF with this writer's tags stores for the tile, whatever its position.
- * Returns 0 with out->msg set on failure.
- */
-static int encode_tile(encoder *e, const tiff_writer *tw, tile_bytes *out)
-{
-    out->len = 0;
-    out->failed = 0;
-    gd_io_msgs_clear(&e->msgs);
-    e->oom = 0;
-    if ((!e->tif || e->next == ENC_TILES) && !enc_open_handle(e, tw))
-        goto fail;
-    uint32_t idx = e->next++;
-    e->target = out;
-    tmsize_t n = TIFFWriteEncodedTile(e->tif, idx, e->samples, (tmsize_t)tw->tile_bytes_raw);
-    e->target = NULL;
-    if (n != (tmsize_t)tw->tile_bytes_raw || e->msgs.errors || e->oom)
-        goto fail;
-    /* What we captured must be exactly what libtiff recorded for the tile. */
-    if (TIFFGetStrileByteCount(e->tif, idx) != out->len) {
-        snprintf(out->msg, sizeof out->msg,
-                 "tile encoder captured %zu bytes, libtiff recorded %llu", out->len,
-                 (unsigned long long)TIFFGetStrileByteCount(e->tif, idx));
-        out->failed = 1;
-        return 0;
-    }
-    return 1;
-fail:
-    e->target = NULL;
-    snprintf(out->msg, sizeof out->msg, "%s",
-             e->oom ? "out of memory for encoded tile bytes"
-                    : gd_io_msgs_text(&e->msgs, "libtiff could not encode the tile"));
-    out->failed = 1;
-    enc_close_handle(e); /* a failed handle is not trusted again */
-    return 0;
-}
 
 /* ---- Appending encoded tiles -------------------------------------------------- */
 
@@ -360,7 +111,7 @@ static gd_status spool_tile(gd_writer *wr, tiff_writer *tw, level *L, uint32_t i
 
 static size_t level_stride(const tiff_writer *tw, const level *L)
 {
-    return (size_t)L->across * tw->tile * 3 * tw->bps;
+    return (size_t)L->across * tw->layout.tile * 3 * tw->bps;
 }
 
 /* Encodes the band of level k (tiles in parallel) and appends or spools them. */
@@ -368,25 +119,26 @@ static gd_status flush_band(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
 {
     level *L = &tw->lv[k];
     const size_t stride = level_stride(tw, L);
-    const size_t tile_row = (size_t)tw->tile * 3 * tw->bps;
+    const size_t tile_row = (size_t)tw->layout.tile * 3 * tw->bps;
     /* Rows past the image in the last band: zeros, not the previous band. */
-    if (L->rows < tw->tile)
-        memset(L->band + (size_t)L->rows * stride, 0, (size_t)(tw->tile - L->rows) * stride);
+    if (L->rows < tw->layout.tile)
+        memset(L->band + (size_t)L->rows * stride, 0, (size_t)(tw->layout.tile - L->rows) * stride);
     const int n = L->across;
 #pragma omp parallel num_threads(tw->nenc) if (n > 1)
     {
-        encoder *e = &tw->enc[omp_get_thread_num() % tw->nenc];
+        gd_tile_encoder *e = tw->enc[omp_get_thread_num() % tw->nenc];
+        uint8_t *samples = gd_tile_encoder_samples(e);
 #pragma omp for schedule(dynamic)
         for (int t = 0; t < n; t++) {
-            for (int r = 0; r < tw->tile; r++)
-                memcpy(e->samples + (size_t)r * tile_row,
+            for (int r = 0; r < tw->layout.tile; r++)
+                memcpy(samples + (size_t)r * tile_row,
                        L->band + (size_t)r * stride + (size_t)t * tile_row, tile_row);
-            encode_tile(e, tw, &tw->tiles[t]);
+            gd_tile_encode(e, &tw->tiles[t]);
         }
     }
-    const uint32_t first = (uint32_t)(L->band_y0 / tw->tile) * (uint32_t)n;
+    const uint32_t first = (uint32_t)(L->band_y0 / tw->layout.tile) * (uint32_t)n;
     for (int t = 0; t < n; t++) {
-        tile_bytes *b = &tw->tiles[t];
+        gd_tile_bytes *b = &tw->tiles[t];
         if (b->failed)
             return gd_err_set(err, GD_ELIB, "%s: cannot compress tile %u of level %d: %s", wr->path,
                               first + (uint32_t)t + 1, k, b->msg);
@@ -395,7 +147,7 @@ static gd_status flush_band(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
         if (st != GD_OK)
             return st;
     }
-    L->band_y0 += tw->tile;
+    L->band_y0 += tw->layout.tile;
     L->rows = 0;
     return GD_OK;
 }
@@ -445,7 +197,7 @@ static gd_status row_added(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
         if (st != GD_OK)
             return st;
     }
-    if (L->rows == tw->tile || r == L->h - 1)
+    if (L->rows == tw->layout.tile || r == L->h - 1)
         return flush_band(wr, tw, k, err);
     return GD_OK;
 }
@@ -458,11 +210,12 @@ static gd_status tw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
     int y = band->y0;
     while (y < band->y1) {
         /* The rows that fit in level 0's current band. */
-        int y_end = L->band_y0 + tw->tile < band->y1 ? L->band_y0 + tw->tile : band->y1;
+        int y_end =
+            L->band_y0 + tw->layout.tile < band->y1 ? L->band_y0 + tw->layout.tile : band->y1;
         const int first = L->rows;
 #pragma omp parallel for schedule(static) if ((size_t)(y_end - y) * (size_t)wr->w > 65536)
         for (int yy = y; yy < y_end; yy++)
-            gd_io_quantize_row(gd_image_row(band, yy), (size_t)wr->w, tw->bits, 0,
+            gd_io_quantize_row(gd_image_row(band, yy), (size_t)wr->w, tw->layout.bits, 0,
                                L->band + (size_t)(first + yy - y) * stride);
         for (; y < y_end; y++) {
             L->rows++;
@@ -482,11 +235,11 @@ static gd_status set_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *er
     const level *L = &tw->lv[k];
     TIFF *tif = tw->tif;
     gd_io_msgs_clear(&tw->msgs);
-    int ok = set_layout_tags(tif, tw, (uint32_t)L->w, (uint32_t)L->h) &&
+    int ok = gd_tiff_set_layout(tif, &tw->layout, (uint32_t)L->w, (uint32_t)L->h) &&
              TIFFSetField(tif, TIFFTAG_SOFTWARE, "gigadream " GD_VERSION);
     if (ok && k > 0)
         ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
-    if (ok && tw->compression == COMPRESSION_JPEG)
+    if (ok && tw->layout.compression == COMPRESSION_JPEG)
         ok = TIFFSetField(tif, TIFFTAG_JPEGTABLES, tw->jpegtables_len, tw->jpegtables);
     if (ok && wr->opts.dpi > 0) {
         /* A level covers the same print area with fewer pixels. */
@@ -580,14 +333,12 @@ static void tw_discard(gd_writer *wr)
         return;
     if (tw->tif)
         TIFFClose(tw->tif); /* the temporary is about to be removed: what it writes is moot */
-    for (int i = 0; i < tw->nenc; i++) {
-        enc_close_handle(&tw->enc[i]);
-        free(tw->enc[i].samples);
-    }
+    for (int i = 0; i < tw->nenc; i++)
+        gd_tile_encoder_free(tw->enc[i]);
     free(tw->enc);
     if (tw->tiles)
         for (int t = 0; t < tw->lv[0].across; t++)
-            free(tw->tiles[t].p);
+            gd_tile_bytes_free(&tw->tiles[t]);
     free(tw->tiles);
     for (int k = 0; k < tw->nlevels; k++) {
         free(tw->lv[k].band);
@@ -608,7 +359,7 @@ static gd_status plan_levels(gd_writer *wr, tiff_writer *tw, gd_err *err)
 {
     int n = 1;
     if (wr->opts.pyramid)
-        for (int w = wr->w, h = wr->h; w > tw->tile || h > tw->tile; n++) {
+        for (int w = wr->w, h = wr->h; w > tw->layout.tile || h > tw->layout.tile; n++) {
             w = (w + 1) / 2;
             h = (h + 1) / 2;
         }
@@ -620,9 +371,9 @@ static gd_status plan_levels(gd_writer *wr, tiff_writer *tw, gd_err *err)
         level *L = &tw->lv[k];
         L->w = k ? (tw->lv[k - 1].w + 1) / 2 : wr->w;
         L->h = k ? (tw->lv[k - 1].h + 1) / 2 : wr->h;
-        L->across = (L->w + tw->tile - 1) / tw->tile;
-        L->down = (L->h + tw->tile - 1) / tw->tile;
-        L->band = gd_calloc((size_t)tw->tile, level_stride(tw, L), "a tile-row band", err);
+        L->across = (L->w + tw->layout.tile - 1) / tw->layout.tile;
+        L->down = (L->h + tw->layout.tile - 1) / tw->layout.tile;
+        L->band = gd_calloc((size_t)tw->layout.tile, level_stride(tw, L), "a tile-row band", err);
         if (!L->band)
             return GD_ENOMEM;
         if (k > 0) {
@@ -636,20 +387,14 @@ static gd_status plan_levels(gd_writer *wr, tiff_writer *tw, gd_err *err)
     return GD_OK;
 }
 
-/* Runs one encoder on a blank tile so the JPEG codec makes its tables. */
-static gd_status make_jpeg_tables(gd_writer *wr, tiff_writer *tw, gd_err *err)
+/* Keeps the JPEG tables the encoders' tiles refer to, for every directory. */
+static gd_status keep_jpeg_tables(gd_writer *wr, tiff_writer *tw, gd_err *err)
 {
-    encoder *e = &tw->enc[0];
-    tile_bytes scratch = {0};
-    memset(e->samples, 0, tw->tile_bytes_raw);
-    int ok = encode_tile(e, tw, &scratch);
-    free(scratch.p);
-    if (!ok)
-        return gd_err_set(err, GD_ELIB, "%s: the JPEG codec failed: %s", wr->path, scratch.msg);
-    uint32_t n = 0;
-    void *p = NULL;
-    if (!TIFFGetField(e->tif, TIFFTAG_JPEGTABLES, &n, &p) || !p || n == 0)
-        return gd_err_set(err, GD_ELIB, "%s: the JPEG codec made no tables", wr->path);
+    const void *p;
+    uint32_t n;
+    char msg[300];
+    if (!gd_tile_encoder_jpeg_tables(tw->enc[0], &p, &n, msg))
+        return gd_err_set(err, GD_ELIB, "%s: the JPEG codec failed: %s", wr->path, msg);
     tw->jpegtables = gd_malloc(n, "JPEG tables", err);
     if (!tw->jpegtables)
         return GD_ENOMEM;
@@ -687,13 +432,9 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
     wr->ops = &tiff_writer_ops;
     tw->spool_fd = -1;
     gd_io_msgs_clear(&tw->msgs);
-    tw->tile = o->tile;
-    tw->bits = o->bits;
+    tw->layout = gd_tiff_layout_for(o->compression, o->bits, o->tile);
     tw->bps = o->bits / 8;
-    tw->compression = tiff_compression(o->compression);
-    tw->photometric = tw->compression == COMPRESSION_JPEG ? PHOTOMETRIC_YCBCR : PHOTOMETRIC_RGB;
-    tw->tile_bytes_raw = (size_t)tw->tile * tw->tile * 3 * tw->bps;
-    if (!TIFFIsCODECConfigured(tw->compression))
+    if (!TIFFIsCODECConfigured(tw->layout.compression))
         return gd_err_set(err, GD_EINPUT, "%s: this libtiff (%s) cannot write %s compression",
                           wr->path, TIFFGetVersion(), gd_compression_name(o->compression));
 
@@ -710,22 +451,20 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
     tw->enc = gd_calloc((size_t)nenc, sizeof *tw->enc, "tile encoders", err);
     if (!tw->enc)
         return GD_ENOMEM;
-    tw->nenc = nenc; /* only now: tw_discard walks enc[0, nenc) */
-    for (int i = 0; i < tw->nenc; i++) {
-        gd_io_msgs_clear(&tw->enc[i].msgs);
-        tw->enc[i].samples = gd_malloc(tw->tile_bytes_raw, "a tile buffer", err);
-        if (!tw->enc[i].samples)
+    tw->nenc = nenc; /* tw_discard frees enc[0, nenc); unmade ones are NULL */
+    for (int i = 0; i < nenc; i++)
+        if (!(tw->enc[i] = gd_tile_encoder_new(&tw->layout, err)))
             return GD_ENOMEM;
-    }
-    if (tw->compression == COMPRESSION_JPEG && (st = make_jpeg_tables(wr, tw, err)) != GD_OK)
+    if (tw->layout.compression == COMPRESSION_JPEG && (st = keep_jpeg_tables(wr, tw, err)) != GD_OK)
         return st;
 
     /* Uncompressed size of every level, tiles padded: compression may not help. */
     double bytes = 0;
     for (int k = 0; k < tw->nlevels; k++)
-        bytes += (double)tw->lv[k].across * tw->lv[k].down * (double)tw->tile_bytes_raw;
+        bytes +=
+            (double)tw->lv[k].across * tw->lv[k].down * (double)gd_tiff_tile_raw_bytes(&tw->layout);
     const int big = o->bigtiff || bytes > BIGTIFF_LIMIT;
-    TIFFOpenOptions *oo = open_options(&tw->msgs);
+    TIFFOpenOptions *oo = gd_tiff_open_options(&tw->msgs);
     if (!oo)
         return gd_err_set(err, GD_ENOMEM, "%s: out of memory opening the TIFF", wr->path);
     tw->tif = TIFFFdOpenExt(wr->fd, wr->tmp, big ? "w8" : "w", oo);
