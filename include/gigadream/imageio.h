@@ -7,9 +7,17 @@
  * (16-bit scaled by 255/65535, gray replicated, alpha dropped).
  *
  * Outputs: tiled TIFF (BigTIFF when it could pass 4 GB), 8 or 16 bits,
- * compression, resolution tags, ImageDescription, ICC profile; PNG and JPEG
- * when the extension asks.  Writers write to a temporary name and rename at
- * the end, so a failure never leaves a partial file at the output path.
+ * compression, resolution tags, ImageDescription, ICC profile, optional
+ * pyramid; PNG and JPEG when the extension asks (small-image formats).
+ * Writers write to a temporary name and rename at the end, so a failure never
+ * leaves a partial file at the output path.
+ *
+ * Errors: every failure leaves a message naming the file in the caller's
+ * gd_err.  Bad or unsupported files are GD_EINPUT; write failures GD_EIO.
+ * Library errors (libtiff, libpng, libjpeg) are caught by per-handle
+ * handlers and become these messages; nothing is printed, nothing is global,
+ * so readers and writers on different threads do not interfere.  One reader
+ * or writer must not be used by two threads at once.
  *
  * Only this module calls libtiff, libpng and libjpeg.
  */
@@ -29,16 +37,19 @@ typedef enum gd_format {
     GD_FORMAT_COUNT
 } gd_format;
 
-/* What gd_imageio_open learned about a file without decoding its pixels. */
+/* "TIFF", "PNG", "JPEG" ("?" when out of range). */
+const char *gd_format_name(gd_format f);
+
+/* What gd_reader_open learned about a file without decoding its pixels. */
 typedef struct gd_image_info {
     gd_format format;
     int w, h;
-    int channels;      /* in the file: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
-    int bits;          /* 8 or 16 */
-    int tiled;         /* TIFF: 1 if tiled */
-    int bigtiff;       /* TIFF: 1 if BigTIFF */
-    double dpi;        /* 0 if unknown */
-    void *icc;         /* owned ICC profile bytes, or NULL */
+    int channels; /* in the file: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (more: extra samples) */
+    int bits;     /* 8 or 16 (PNG below 8 bits and palettes report 8) */
+    int tiled;    /* TIFF: 1 if tiled */
+    int bigtiff;  /* TIFF: 1 if BigTIFF */
+    double dpi;   /* horizontal resolution in pixels per inch; 0 if unknown */
+    void *icc;    /* ICC profile bytes or NULL; owned by the reader (see gd_image_read) */
     size_t icc_len;
 } gd_image_info;
 
@@ -46,22 +57,38 @@ typedef struct gd_image_info {
 typedef struct gd_reader gd_reader;
 
 /*
- * Opens path, detects the format from its first bytes (not its name), and
- * reads the header.  Fails with a message naming the file for a missing file,
- * unknown format, truncated or corrupt header, or unsupported layout.
+ * Opens path, detects the format from its first bytes (TIFF "II*", "MM*" and
+ * BigTIFF "II+", "MM+"; the PNG signature; JPEG FF D8 FF; never the name),
+ * and reads the header.  Fails with GD_EINPUT and a message naming the file
+ * for a missing, empty or unreadable file, an unknown format, a truncated or
+ * corrupt header, or an unsupported layout (TIFF: palette, CMYK, Lab, float
+ * or signed samples, bit depths other than 8 and 16; JPEG: CMYK).
+ * *out is NULL on failure; close with gd_reader_close().
  */
 gd_status gd_reader_open(const char *path, gd_reader **out, gd_err *err);
 const gd_image_info *gd_reader_info(const gd_reader *r);
 
 /*
- * Reads rows [dst->y0, dst->y1) into dst (a band of a w x h, 3-channel image
- * as gd_image_alloc makes it).  Fails with the file name and row on corrupt
- * data (bad CRC, truncated strips).
+ * Reads rows [dst->y0, dst->y1) into dst, which must be a band of a
+ * w x h x 3 float image as gd_image_alloc makes it (w, h from the info; any
+ * stride >= 3w).  Bands may be read in any order, any number of times.
+ * TIFF decodes only the strips or tiles that intersect the band, into one
+ * reused scratch buffer; PNG and JPEG decode the whole image on the first
+ * call and serve bands from it.  Fails with GD_EINPUT, the file name and the
+ * strip or tile (TIFF) on corrupt or truncated data (bad CRC, short strips,
+ * undecodable tiles); after a PNG or JPEG decode failure every later call
+ * fails too.
  */
 gd_status gd_reader_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
+/* Frees the reader and everything it owns (info.icc included).  r may be NULL. */
 void gd_reader_close(gd_reader *r);
 
-/* Reads a whole image as float RGB (convenience for small inputs); info may be NULL. */
+/*
+ * Reads a whole image as float RGB (convenience for small inputs).  out is
+ * allocated here (free with gd_image_free); info may be NULL, else it gets a
+ * copy of the header whose icc the caller frees with free().  On failure out
+ * and info are zeroed.
+ */
 gd_status gd_image_read(const char *path, gd_image *out, gd_image_info *info, gd_err *err);
 
 /* ---- Output ---------------------------------------------------------------- */
@@ -78,37 +105,71 @@ typedef enum gd_compression {
 const char *gd_compression_name(gd_compression c);
 gd_compression gd_compression_from_name(const char *s); /* GD_COMPRESS_COUNT when unknown */
 
-/* The output format a path asks for by its extension (.tif/.tiff, .png, .jpg/.jpeg). */
+/* The output format a path asks for by its extension (.tif/.tiff, .png, .jpg/.jpeg, any
+ * letter case); GD_EINPUT with a message listing them for anything else. */
 gd_status gd_format_from_path(const char *path, gd_format *fmt, gd_err *err);
 
+/*
+ * Output options; a zeroed struct with bits = 8 is a plain 8-bit deflate TIFF
+ * (or PNG/JPEG), and NULL means exactly that.  gd_writer_open copies what it
+ * needs (description and icc included): the caller's buffers may go at once.
+ */
 typedef struct gd_write_opts {
-    int bits;                   /* 8 or 16 (JPEG: 8 only) */
-    gd_compression compression; /* TIFF only */
-    double dpi;                 /* resolution tags; 0 = none */
-    const char *description;    /* ImageDescription (TIFF) / tEXt (PNG); may be NULL */
-    const void *icc;            /* ICC profile to embed, or NULL */
+    /* 8 or 16 (JPEG files and JPEG compression: 8 only). */
+    int bits;
+    /* TIFF only.  deflate, zstd and lzw use the horizontal predictor; jpeg is
+     * YCbCr 4:4:4 at quality 95. */
+    gd_compression compression;
+    /* Resolution: TIFF X/YResolution in inches, PNG pHYs, JFIF density; 0 = none. */
+    double dpi;
+    /* TIFF ImageDescription, PNG tEXt "Description", JPEG COM; may be NULL. */
+    const char *description;
+    /* ICC profile to embed, or NULL (PNG: libpng must accept it). */
+    const void *icc;
     size_t icc_len;
-    int pyramid;                /* TIFF: reduced-resolution levels down to one tile */
-    int overwrite;              /* replace an existing file at the path */
-    int tile;                   /* TIFF tile side; 0 = 256 */
+    /* TIFF: reduced-resolution levels, each half the last, down to one tile. */
+    int pyramid;
+    /* Replace an existing file at the path. */
+    int overwrite;
+    /* TIFF tile side, a multiple of 16 in [16, 8192]; 0 = 256. */
+    int tile;
+    /* TIFF: 1 forces BigTIFF; 0 = BigTIFF only when the uncompressed samples
+     * of all levels (tiles padded) pass 3.5e9 bytes. */
+    int bigtiff;
 } gd_write_opts;
 
 /*
- * A streamed image writer.  Rows arrive in order, top to bottom, in bands
- * whose heights are multiples of the tile side (the last band may be short).
+ * A streamed image writer.  Rows arrive in order, top to bottom, in bands of
+ * any height (bands of whole tile rows waste no copying).  The TIFF writer
+ * holds one tile-row band per pyramid level, never the image; PNG and JPEG
+ * rows go straight to libpng/libjpeg.
  * Everything goes to "<path>.tmp.<pid>" next to the path; commit renames it
- * into place, abort (or a failure) removes it.
+ * into place, abort (or a failure) removes it.  A process killed outright can
+ * leave only the temporary behind, never a partial file at the path.
  *
- * gd_writer_open checks before writing anything: the directory exists and is
- * writable, and the path does not exist unless overwrite is set.
+ * gd_writer_open checks before writing anything: the format (extension), the
+ * options, that the folder exists, is a folder and is writable, and that the
+ * path does not exist unless overwrite is set ("x.tif exists; set [output]
+ * overwrite = true to replace it").  Those failures are GD_EINPUT and create
+ * nothing.  *out is NULL on failure.
  */
 typedef struct gd_writer gd_writer;
 
-gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts,
-                         gd_writer **out, gd_err *err);
-/* Writes rows [band->y0, band->y1) of the float RGB image (clamped to [0,255], rounded). */
+gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts, gd_writer **out,
+                         gd_err *err);
+/*
+ * Writes rows [band->y0, band->y1) of the float RGB image (clamped to
+ * [0,255], rounded by gd_quantize).  band->y0 must be the first row not yet
+ * written, and band must be w x h x 3 (GD_EINPUT otherwise, nothing written).
+ * After any failure the writer can only be aborted.
+ */
 gd_status gd_writer_write_rows(gd_writer *wr, const gd_image *band, gd_err *err);
-/* Finishes the file (pyramid, directory), fsyncs, renames into place, frees wr. */
+/*
+ * Checks that all rows were written, finishes the file (pyramid directories,
+ * trailers), fsyncs it, moves it to the path (without replacing a file that
+ * appeared meanwhile unless overwrite is set), fsyncs the folder, and frees
+ * wr, success or not.  On failure the temporary is removed.
+ */
 gd_status gd_writer_commit(gd_writer *wr, gd_err *err);
 /* Removes the temporary file and frees wr.  wr may be NULL. */
 void gd_writer_abort(gd_writer *wr);

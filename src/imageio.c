@@ -1,0 +1,634 @@
+/*
+ * imageio.c: format detection, the reader and writer front ends, and the
+ * temporary-file protocol every writer follows.
+ *
+ * The output protocol (what makes "never a partial file at the path" true):
+ *   1. gd_writer_open checks everything it can before creating anything: the
+ *      format (from the extension), the options, that the folder exists and
+ *      is writable, that the path is free (or overwrite is set).
+ *   2. All bytes go to "<path>.tmp.<pid>" in the same folder (so the final
+ *      rename stays within one file system), created with O_EXCL.
+ *   3. Commit: the format writes its trailer, fsyncs and closes the file;
+ *      then the file is renamed into place (link + unlink when overwrite is
+ *      off, so a file that appeared meanwhile is never replaced) and the
+ *      folder is fsynced so the new name is durable.
+ *   4. Abort, or any failure: the temporary is unlinked.  Only a process
+ *      killed outright leaves "<path>.tmp.<pid>" behind, never the path.
+ */
+#include "imageio_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ---- Names ------------------------------------------------------------------ */
+
+static const char *const compression_names[] = {
+    [GD_COMPRESS_DEFLATE] = "deflate", [GD_COMPRESS_ZSTD] = "zstd", [GD_COMPRESS_LZW] = "lzw",
+    [GD_COMPRESS_JPEG] = "jpeg",       [GD_COMPRESS_NONE] = "none",
+};
+_Static_assert(sizeof(compression_names) / sizeof(compression_names[0]) == GD_COMPRESS_COUNT,
+               "name every gd_compression");
+
+static const char *const format_names[] = {
+    [GD_FORMAT_TIFF] = "TIFF",
+    [GD_FORMAT_PNG] = "PNG",
+    [GD_FORMAT_JPEG] = "JPEG",
+};
+_Static_assert(sizeof(format_names) / sizeof(format_names[0]) == GD_FORMAT_COUNT,
+               "name every gd_format");
+
+const char *gd_compression_name(gd_compression c)
+{
+    return (unsigned)c < GD_COMPRESS_COUNT ? compression_names[c] : "?";
+}
+
+gd_compression gd_compression_from_name(const char *s)
+{
+    for (int i = 0; i < GD_COMPRESS_COUNT; i++)
+        if (s && strcmp(s, compression_names[i]) == 0)
+            return (gd_compression)i;
+    return GD_COMPRESS_COUNT;
+}
+
+const char *gd_format_name(gd_format f)
+{
+    return (unsigned)f < GD_FORMAT_COUNT ? format_names[f] : "?";
+}
+
+static int ext_is(const char *ext, const char *want)
+{
+    for (; *ext && *want; ext++, want++)
+        if ((*ext | 0x20) != *want) /* ASCII lower case; want is lower case */
+            return 0;
+    return *ext == '\0' && *want == '\0';
+}
+
+gd_status gd_format_from_path(const char *path, gd_format *fmt, gd_err *err)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = base ? strrchr(base, '.') : NULL;
+    if (dot && dot != base) {
+        const char *ext = dot + 1;
+        if (ext_is(ext, "tif") || ext_is(ext, "tiff")) {
+            *fmt = GD_FORMAT_TIFF;
+            return GD_OK;
+        }
+        if (ext_is(ext, "png")) {
+            *fmt = GD_FORMAT_PNG;
+            return GD_OK;
+        }
+        if (ext_is(ext, "jpg") || ext_is(ext, "jpeg")) {
+            *fmt = GD_FORMAT_JPEG;
+            return GD_OK;
+        }
+    }
+    return gd_err_set(err, GD_EINPUT,
+                      "%s: cannot tell the output format from the name; use .tif or .tiff "
+                      "(tiled TIFF), .png or .jpg",
+                      path ? path : "(no path)");
+}
+
+/* ---- Library messages ------------------------------------------------------- */
+
+void gd_io_msgs_clear(gd_io_msgs *m)
+{
+    m->first[0] = '\0';
+    m->errors = 0;
+    m->warnings = 0;
+}
+
+void gd_io_msgs_error(gd_io_msgs *m, const char *module, const char *fmt, va_list ap)
+{
+    if (m->errors++ > 0)
+        return;
+    size_t n = 0;
+    if (module && *module) {
+        int k = snprintf(m->first, sizeof m->first, "%s: ", module);
+        n = k > 0 && (size_t)k < sizeof m->first ? (size_t)k : 0;
+    }
+    vsnprintf(m->first + n, sizeof m->first - n, fmt, ap);
+}
+
+const char *gd_io_msgs_text(const gd_io_msgs *m, const char *fallback)
+{
+    return m->errors ? m->first : fallback;
+}
+
+/* ---- Samples ------------------------------------------------------------------ */
+
+void gd_io_serve_rows(const void *pixels, int bits, int w, gd_image *dst)
+{
+    const size_t row_samples = (size_t)w * 3;
+    const int y0 = dst->y0, y1 = dst->y1;
+#pragma omp parallel for schedule(static) if ((size_t)(y1 - y0) * row_samples > 65536)
+    for (int y = y0; y < y1; y++) {
+        float *out = gd_image_row(dst, y);
+        if (bits == 16) {
+            const uint16_t *in = (const uint16_t *)pixels + (size_t)y * row_samples;
+            for (size_t i = 0; i < row_samples; i++)
+                out[i] = (float)in[i] * (255.0f / 65535.0f);
+        } else {
+            const uint8_t *in = (const uint8_t *)pixels + (size_t)y * row_samples;
+            for (size_t i = 0; i < row_samples; i++)
+                out[i] = (float)in[i];
+        }
+    }
+}
+
+void gd_io_quantize_row(const float *in, size_t n, int bits, int big_endian, void *out)
+{
+    const size_t ns = n * 3;
+    if (bits == 16) {
+        if (big_endian) {
+            uint8_t *o = out;
+            for (size_t i = 0; i < ns; i++) {
+                unsigned v = gd_quantize(in[i], 16);
+                o[2 * i] = (uint8_t)(v >> 8);
+                o[2 * i + 1] = (uint8_t)v;
+            }
+        } else {
+            uint16_t *o = out;
+            for (size_t i = 0; i < ns; i++)
+                o[i] = (uint16_t)gd_quantize(in[i], 16);
+        }
+    } else {
+        uint8_t *o = out;
+        for (size_t i = 0; i < ns; i++)
+            o[i] = (uint8_t)gd_quantize(in[i], 8);
+    }
+}
+
+gd_status gd_io_fsync(int fd, const char *path, gd_err *err)
+{
+    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+        return gd_err_set(err, GD_EIO, "%s: cannot flush to disk: %s", path, strerror(errno));
+    return GD_OK;
+}
+
+/* ---- Reader front end ---------------------------------------------------------- */
+
+static char *dup_str(const char *s, gd_err *err)
+{
+    size_t n = strlen(s) + 1;
+    char *d = gd_malloc(n, "a file name", err);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* Reads the first bytes and names the format; the path's name plays no part. */
+static gd_status detect_format(const char *path, gd_format *fmt, gd_err *err)
+{
+    unsigned char m[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gd_err_set(err, GD_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    size_t n = fread(m, 1, sizeof m, f);
+    int rerr = ferror(f) ? errno : 0;
+    fclose(f);
+    if (rerr)
+        return gd_err_set(err, GD_EINPUT, "%s: cannot read: %s", path, strerror(rerr));
+    if (n == 0)
+        return gd_err_set(err, GD_EINPUT, "%s: empty file (0 bytes), not an image", path);
+    if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                   (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)))) {
+        *fmt = GD_FORMAT_TIFF;
+        return GD_OK;
+    }
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n == 8 && memcmp(m, png_sig, 8) == 0) {
+        *fmt = GD_FORMAT_PNG;
+        return GD_OK;
+    }
+    if (n >= 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff) {
+        *fmt = GD_FORMAT_JPEG;
+        return GD_OK;
+    }
+    char hex[3 * 4 + 1] = "";
+    for (size_t i = 0, k = 0; i < n && i < 4; i++)
+        k += (size_t)snprintf(hex + k, sizeof hex - k, "%s%02x", i ? " " : "", m[i]);
+    return gd_err_set(err, GD_EINPUT,
+                      "%s: not a TIFF, PNG or JPEG image (the file starts with bytes %s)", path,
+                      hex);
+}
+
+gd_status gd_reader_open(const char *path, gd_reader **out, gd_err *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return gd_err_set(err, GD_EINPUT, "no input image given");
+    gd_format fmt = GD_FORMAT_COUNT;
+    gd_status st = detect_format(path, &fmt, err);
+    if (st != GD_OK)
+        return st;
+    gd_reader *r = gd_calloc(1, sizeof *r, "an image reader", err);
+    if (!r)
+        return GD_ENOMEM;
+    r->path = dup_str(path, err);
+    if (!r->path) {
+        st = GD_ENOMEM;
+        goto fail;
+    }
+    r->info.format = fmt;
+    switch (fmt) {
+    case GD_FORMAT_TIFF:
+        st = gd_tiff_reader_open(r, err);
+        break;
+    case GD_FORMAT_PNG:
+        st = gd_png_reader_open(r, err);
+        break;
+    case GD_FORMAT_JPEG:
+        st = gd_jpeg_reader_open(r, err);
+        break;
+    case GD_FORMAT_COUNT:
+        st = gd_err_set(err, GD_EINPUT, "%s: unknown format", path);
+        break;
+    }
+    if (st != GD_OK)
+        goto fail;
+    *out = r;
+    return GD_OK;
+fail:
+    gd_reader_close(r);
+    return st;
+}
+
+const gd_image_info *gd_reader_info(const gd_reader *r)
+{
+    return &r->info;
+}
+
+gd_status gd_reader_read_rows(gd_reader *r, gd_image *dst, gd_err *err)
+{
+    if (!dst->data || dst->w != r->info.w || dst->full_h != r->info.h || dst->c != 3 ||
+        dst->y0 < 0 || dst->y1 > dst->full_h || dst->y0 > dst->y1)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: cannot read rows [%d, %d) of a %d x %d x %d band: the image is "
+                          "%d x %d, read as 3 channels",
+                          r->path, dst->y0, dst->y1, dst->w, dst->full_h, dst->c, r->info.w,
+                          r->info.h);
+    if (dst->y0 == dst->y1)
+        return GD_OK;
+    return r->ops->read_rows(r, dst, err);
+}
+
+void gd_reader_close(gd_reader *r)
+{
+    if (!r)
+        return;
+    if (r->ops && r->impl)
+        r->ops->close(r);
+    free(r->info.icc);
+    free(r->path);
+    free(r);
+}
+
+gd_status gd_image_read(const char *path, gd_image *out, gd_image_info *info, gd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (info)
+        memset(info, 0, sizeof *info);
+    gd_reader *r = NULL;
+    gd_status st = gd_reader_open(path, &r, err);
+    if (st != GD_OK)
+        return st;
+    st = gd_image_alloc_full(out, r->info.w, r->info.h, 3, err);
+    if (st != GD_OK) {
+        gd_err_prefix(err, "%s", path);
+        goto done;
+    }
+    st = gd_reader_read_rows(r, out, err);
+    if (st != GD_OK)
+        goto done;
+    if (info) {
+        *info = r->info;
+        info->icc = NULL; /* the reader's copy goes with the reader; the caller gets its own */
+        if (r->info.icc_len) {
+            info->icc = gd_malloc(r->info.icc_len, "an ICC profile", err);
+            if (!info->icc) {
+                st = GD_ENOMEM;
+                goto done;
+            }
+            memcpy(info->icc, r->info.icc, r->info.icc_len);
+        }
+    }
+done:
+    if (st != GD_OK)
+        gd_image_free(out);
+    gd_reader_close(r);
+    return st;
+}
+
+/* ---- Writer front end ------------------------------------------------------------ */
+
+/* The folder part of a path: "a/b.tif" -> "a", "b.tif" -> ".", "/b.tif" -> "/". */
+static char *folder_of(const char *path, gd_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return dup_str(".", err);
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = gd_malloc(n + 1, "a folder name", err);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_write_opts *o,
+                            gd_err *err)
+{
+    if (w < 1 || h < 1)
+        return gd_err_set(err, GD_EINPUT, "%s: image size %d x %d: both sides must be >= 1", path,
+                          w, h);
+    if (o->bits != 8 && o->bits != 16)
+        return gd_err_set(err, GD_EINPUT, "%s: bits must be 8 or 16, got %d", path, o->bits);
+    if (!(o->dpi >= 0.0) || isinf(o->dpi))
+        return gd_err_set(err, GD_EINPUT, "%s: dpi must be >= 0, got %g", path, o->dpi);
+    if (o->icc_len && !o->icc)
+        return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes has no data", path,
+                          o->icc_len);
+    if (fmt == GD_FORMAT_TIFF) {
+        if ((unsigned)o->compression >= GD_COMPRESS_COUNT)
+            return gd_err_set(err, GD_EINPUT, "%s: unknown compression %d", path,
+                              (int)o->compression);
+        if (o->compression == GD_COMPRESS_JPEG && o->bits != 8)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s: JPEG compression stores 8-bit samples only; set [output] "
+                              "bits = 8 or choose another compression",
+                              path);
+        if (o->tile == 0)
+            o->tile = 256;
+        if (o->tile < 16 || o->tile > 8192 || o->tile % 16 != 0)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s: TIFF tile side must be a multiple of 16 in [16, 8192], got %d",
+                              path, o->tile);
+    }
+    if (fmt == GD_FORMAT_JPEG) {
+        if (o->bits != 8)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s: JPEG files hold 8-bit samples only; set [output] bits = 8 or "
+                              "write a .tif",
+                              path);
+        if (w > 65500 || h > 65500)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s: JPEG files are at most 65500 pixels on a side, this image is "
+                              "%d x %d; write a .tif",
+                              path, w, h);
+    }
+    return GD_OK;
+}
+
+/* The folder exists, is a folder and is writable; the path is free or may be replaced. */
+static gd_status check_places(const char *path, int overwrite, gd_err *err)
+{
+    gd_status st = GD_OK;
+    char *dir = folder_of(path, err);
+    if (!dir)
+        return GD_ENOMEM;
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' does not exist", path, dir);
+        else if (e == ENOTDIR)
+            st = gd_err_set(err, GD_EINPUT,
+                            "%s: the output folder '%s' is not a folder (part of it is a file)",
+                            path, dir);
+        else
+            st = gd_err_set(err, GD_EINPUT, "%s: cannot use the output folder '%s': %s", path, dir,
+                            strerror(e));
+        goto done;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' is not a folder", path, dir);
+        goto done;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        st = gd_err_set(err, GD_EINPUT, "%s: the output folder '%s' is not writable: %s", path, dir,
+                        strerror(errno));
+        goto done;
+    }
+    if (lstat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            st = gd_err_set(err, GD_EINPUT, "%s is a folder; name an output file", path);
+        else if (!overwrite)
+            st = gd_err_set(err, GD_EINPUT,
+                            "%s exists; set [output] overwrite = true to replace it", path);
+    } else if (errno != ENOENT) {
+        st = gd_err_set(err, GD_EINPUT, "%s: cannot check the output path: %s", path,
+                        strerror(errno));
+    }
+done:
+    free(dir);
+    return st;
+}
+
+static gd_status create_tmp(gd_writer *wr, gd_err *err)
+{
+    size_t n = strlen(wr->path) + 32;
+    wr->tmp = gd_malloc(n, "a file name", err);
+    if (!wr->tmp)
+        return GD_ENOMEM;
+    snprintf(wr->tmp, n, "%s.tmp.%ld", wr->path, (long)getpid());
+    for (int attempt = 0; attempt < 2; attempt++) {
+        wr->fd = open(wr->tmp, O_RDWR | O_CREAT | O_EXCL, 0666);
+        if (wr->fd >= 0)
+            return GD_OK;
+        /* A leftover of a killed process that had our pid: ours to replace. */
+        if (errno != EEXIST || attempt > 0 || unlink(wr->tmp) != 0)
+            break;
+    }
+    gd_status st = gd_err_set(err, errno == ENOSPC || errno == EIO ? GD_EIO : GD_EINPUT,
+                              "%s: cannot create the temporary file %s: %s", wr->path, wr->tmp,
+                              strerror(errno));
+    free(wr->tmp);
+    wr->tmp = NULL;
+    return st;
+}
+
+/* Frees wr; removes the temporary file unless it was renamed. */
+static void writer_free(gd_writer *wr, int remove_tmp)
+{
+    if (!wr)
+        return;
+    if (wr->ops && wr->impl)
+        wr->ops->discard(wr);
+    if (wr->fd >= 0)
+        close(wr->fd);
+    if (remove_tmp && wr->tmp)
+        unlink(wr->tmp);
+    free(wr->tmp);
+    free(wr->path);
+    free(wr->description);
+    free(wr->icc);
+    free(wr);
+}
+
+gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *opts, gd_writer **out,
+                         gd_err *err)
+{
+    *out = NULL;
+    gd_write_opts o;
+    if (opts) {
+        o = *opts;
+    } else {
+        memset(&o, 0, sizeof o);
+        o.bits = 8;
+    }
+    if (!path || !*path)
+        return gd_err_set(err, GD_EINPUT, "no output file given");
+    gd_format fmt = GD_FORMAT_COUNT;
+    gd_status st = gd_format_from_path(path, &fmt, err);
+    if (st != GD_OK)
+        return st;
+    if ((st = check_opts(path, fmt, w, h, &o, err)) != GD_OK)
+        return st;
+    if ((st = check_places(path, o.overwrite, err)) != GD_OK)
+        return st;
+
+    gd_writer *wr = gd_calloc(1, sizeof *wr, "an image writer", err);
+    if (!wr)
+        return GD_ENOMEM;
+    wr->fd = -1;
+    wr->format = fmt;
+    wr->w = w;
+    wr->h = h;
+    wr->opts = o;
+    st = GD_ENOMEM;
+    if (!(wr->path = dup_str(path, err)))
+        goto fail;
+    if (o.description) {
+        if (!(wr->description = dup_str(o.description, err)))
+            goto fail;
+    }
+    wr->opts.description = wr->description;
+    if (o.icc_len) {
+        if (!(wr->icc = gd_malloc(o.icc_len, "an ICC profile", err)))
+            goto fail;
+        memcpy(wr->icc, o.icc, o.icc_len);
+    }
+    wr->opts.icc = wr->icc;
+    if ((st = create_tmp(wr, err)) != GD_OK)
+        goto fail;
+    switch (fmt) {
+    case GD_FORMAT_TIFF:
+        st = gd_tiff_writer_start(wr, err);
+        break;
+    case GD_FORMAT_PNG:
+        st = gd_png_writer_start(wr, err);
+        break;
+    case GD_FORMAT_JPEG:
+        st = gd_jpeg_writer_start(wr, err);
+        break;
+    case GD_FORMAT_COUNT:
+        st = gd_err_set(err, GD_EINPUT, "%s: unknown format", path);
+        break;
+    }
+    if (st != GD_OK)
+        goto fail;
+    *out = wr;
+    return GD_OK;
+fail:
+    writer_free(wr, 1);
+    return st;
+}
+
+gd_status gd_writer_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
+{
+    if (band->w != wr->w || band->full_h != wr->h || band->c != 3)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: a band of a %d x %d x %d image does not fit a %d x %d RGB output",
+                          wr->path, band->w, band->full_h, band->c, wr->w, wr->h);
+    if (band->y0 != wr->next_row || band->y1 < band->y0 || band->y1 > wr->h)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: rows must arrive in order: expected a band starting at row %d, "
+                          "got rows [%d, %d)",
+                          wr->path, wr->next_row, band->y0, band->y1);
+    if (band->y1 == band->y0)
+        return GD_OK;
+    gd_status st = wr->ops->write_rows(wr, band, err);
+    if (st == GD_OK)
+        wr->next_row = band->y1;
+    return st;
+}
+
+/* Makes the temporary file the path: rename (overwrite) or link + unlink. */
+static gd_status put_in_place(gd_writer *wr, gd_err *err)
+{
+    if (!wr->opts.overwrite) {
+        if (link(wr->tmp, wr->path) == 0) {
+            unlink(wr->tmp);
+            return GD_OK;
+        }
+        if (errno == EEXIST)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s appeared while it was being written; set [output] overwrite "
+                              "= true to replace it",
+                              wr->path);
+        /* File systems without hard links: check, then rename. */
+        struct stat sb;
+        if (lstat(wr->path, &sb) == 0)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s appeared while it was being written; set [output] overwrite "
+                              "= true to replace it",
+                              wr->path);
+    }
+    if (rename(wr->tmp, wr->path) != 0)
+        return gd_err_set(err, GD_EIO, "%s: cannot rename %s into place: %s", wr->path, wr->tmp,
+                          strerror(errno));
+    return GD_OK;
+}
+
+static gd_status fsync_folder(const char *path, gd_err *err)
+{
+    char *dir = folder_of(path, err);
+    if (!dir)
+        return GD_ENOMEM;
+    gd_status st = GD_OK;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        st = gd_err_set(err, GD_EIO, "%s: cannot open the folder '%s' to flush it: %s", path, dir,
+                        strerror(errno));
+    } else {
+        st = gd_io_fsync(fd, dir, err);
+        close(fd);
+    }
+    free(dir);
+    return st;
+}
+
+gd_status gd_writer_commit(gd_writer *wr, gd_err *err)
+{
+    if (!wr)
+        return gd_err_set(err, GD_EINPUT, "no writer to commit");
+    gd_status st;
+    if (wr->next_row != wr->h) {
+        st = gd_err_set(err, GD_EINPUT, "%s: only %d of %d rows were written", wr->path,
+                        wr->next_row, wr->h);
+        goto fail;
+    }
+    if ((st = wr->ops->finish(wr, err)) != GD_OK)
+        goto fail;
+    if ((st = put_in_place(wr, err)) != GD_OK)
+        goto fail;
+    st = fsync_folder(wr->path, err);
+    writer_free(wr, 0);
+    return st;
+fail:
+    writer_free(wr, 1);
+    return st;
+}
+
+void gd_writer_abort(gd_writer *wr)
+{
+    writer_free(wr, 1);
+}

@@ -1,0 +1,110 @@
+/*
+ * imageio_int.h: what the imageio source files share, private to them.
+ *
+ *   imageio.c          format detection, reader/writer front ends, the
+ *                      temporary-file protocol (open checks, commit, abort)
+ *   imageio_tiff_read.c   TIFF reader by row region
+ *   imageio_tiff_write.c  streamed tiled (Big)TIFF writer with pyramid
+ *   imageio_tiff_codec.c  encoding one TIFF tile to bytes; libtiff handlers
+ *                      (imageio_tiff_codec.h)
+ *   imageio_png.c      PNG reader and writer (libpng)
+ *   imageio_jpeg.c     JPEG reader and writer (libjpeg)
+ *
+ * Library error handlers never touch global state: each libtiff handle,
+ * png_struct and jpeg struct carries a pointer to a gd_io_msgs owned by the
+ * reader or writer that made it, and the handler writes there.
+ */
+#ifndef GIGADREAM_IMAGEIO_INT_H
+#define GIGADREAM_IMAGEIO_INT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gigadream/imageio.h"
+
+/* ---- Library messages ------------------------------------------------------ */
+
+/*
+ * Collects what a library said about one handle: its first error (usually the
+ * cause; later ones are consequences) and a count of warnings, which are not
+ * shown (libtiff warns about unknown tags in most real files).
+ */
+typedef struct gd_io_msgs {
+    char first[512];
+    int errors;
+    int warnings;
+} gd_io_msgs;
+
+void gd_io_msgs_clear(gd_io_msgs *m);
+/* Records an error ("module: message"; module may be NULL or empty). */
+void gd_io_msgs_error(gd_io_msgs *m, const char *module, const char *fmt, va_list ap);
+/* The first error, or `fallback` when the library said nothing. */
+const char *gd_io_msgs_text(const gd_io_msgs *m, const char *fallback);
+
+/* ---- Readers ---------------------------------------------------------------- */
+
+typedef struct gd_reader_ops {
+    /* Fills rows [dst->y0, dst->y1) (already checked against the image). */
+    gd_status (*read_rows)(gd_reader *r, gd_image *dst, gd_err *err);
+    void (*close)(gd_reader *r);
+} gd_reader_ops;
+
+struct gd_reader {
+    char *path;
+    gd_image_info info; /* info.icc is owned by the reader */
+    const gd_reader_ops *ops;
+    void *impl; /* the format's state, freed by ops->close */
+};
+
+/* Each opens r->path (detected as its format), fills r->info, r->ops, r->impl.
+ * On failure they free what they made and leave r->impl NULL. */
+gd_status gd_tiff_reader_open(gd_reader *r, gd_err *err);
+gd_status gd_png_reader_open(gd_reader *r, gd_err *err);
+gd_status gd_jpeg_reader_open(gd_reader *r, gd_err *err);
+
+/*
+ * A decoded whole image of 8- or 16-bit RGB samples (PNG, JPEG), from which
+ * bands are served.  Converts rows [dst->y0, dst->y1) to float.
+ */
+void gd_io_serve_rows(const void *pixels, int bits, int w, gd_image *dst);
+
+/* ---- Writers ---------------------------------------------------------------- */
+
+typedef struct gd_writer_ops {
+    /* Rows [band->y0, band->y1) of the float image; band->y0 is the next row. */
+    gd_status (*write_rows)(gd_writer *wr, const gd_image *band, gd_err *err);
+    /* Writes everything that remains, fsyncs and closes the temporary file. */
+    gd_status (*finish)(gd_writer *wr, gd_err *err);
+    /* Frees the format's state after success or failure (closes what is open). */
+    void (*discard)(gd_writer *wr);
+} gd_writer_ops;
+
+struct gd_writer {
+    char *path; /* the final path */
+    char *tmp;  /* "<path>.tmp.<pid>" */
+    int fd;     /* the temporary file, O_RDWR, until a format takes it over */
+    gd_format format;
+    int w, h;
+    gd_write_opts opts; /* a copy; description and icc point to copies below */
+    char *description;
+    void *icc;
+    int next_row; /* rows [0, next_row) have been written */
+    const gd_writer_ops *ops;
+    void *impl;
+};
+
+/* Each sets wr->ops and wr->impl and takes over wr->fd (setting it to -1),
+ * having checked the options that only the format knows about. */
+gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err);
+gd_status gd_png_writer_start(gd_writer *wr, gd_err *err);
+gd_status gd_jpeg_writer_start(gd_writer *wr, gd_err *err);
+
+/* Quantizes n RGB pixels (3n floats) to 8-bit samples, or 16-bit ones in host
+ * order (big_endian = 0) or big-endian bytes (PNG). */
+void gd_io_quantize_row(const float *in, size_t n, int bits, int big_endian, void *out);
+
+/* fsync(fd) with a message naming the file. */
+gd_status gd_io_fsync(int fd, const char *path, gd_err *err);
+
+#endif
