@@ -25,7 +25,7 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
-  libtiff-tools
+  libtiff-tools python3
 )
 
 missing=()
