@@ -2,6 +2,10 @@
  * ref_ops.c: the plain C, double precision reference of every gd_op
  * (conventions in ref_ops.h).
  */
+/* The gradient tests run this reference hundreds of times per graph: keep it
+ * fast in Debug (-O0) builds too.  (Sanitizers still instrument it.) */
+#pragma GCC optimize("O2")
+
 #include "ref_ops.h"
 
 #include <math.h>

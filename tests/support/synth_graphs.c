@@ -129,6 +129,14 @@ static void conv_depthwise(gdtest_rng *r, gdsynth_graph *g)
     out(g, gdsynth_conv(g->m, r, "dw_mult2", c, 32, 3, 1, GD_PAD_SAME, 16, 0, GD_ACT_NONE));
 }
 
+/* Big weights: about a quarter of a relu6's inputs then exceed 6, so its
+ * upper clip (forward and backward) is exercised. */
+static void saturate(gd_model *m, int node)
+{
+    for (size_t k = 0; k < m->nodes[node].n_weights; k++)
+        m->nodes[node].weights[k] *= 8.0f;
+}
+
 /* Six convolutions reading one tensor: every bias x activation, and a 6-way fan-out. */
 static void conv_bias_act(gdtest_rng *r, gdsynth_graph *g)
 {
@@ -136,25 +144,25 @@ static void conv_bias_act(gdtest_rng *r, gdsynth_graph *g)
                                             {"bias_none", "bias_relu", "bias_relu6"}};
     start(g, 3, 10, 9);
     int a = gdsynth_conv(g->m, r, "conv", 0, 8, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
-    for (int bias = 0; bias < 2; bias++)
-        for (int act = 0; act < GD_ACT_COUNT; act++)
-            out(g, gdsynth_conv(g->m, r, names[bias][act], a, 8, 3, 1, GD_PAD_SAME, 1, bias,
-                                (gd_act)act));
+    for (int bias = 0; bias < 2; bias++) {
+        for (int act = 0; act < GD_ACT_COUNT; act++) {
+            int c = gdsynth_conv(g->m, r, names[bias][act], a, 8, 3, 1, GD_PAD_SAME, 1, bias,
+                                 (gd_act)act);
+            if (act == GD_ACT_RELU6)
+                saturate(g->m, c);
+            out(g, c);
+        }
+    }
 }
 
 static void act_standalone(gdtest_rng *r, gdsynth_graph *g)
 {
     start(g, 3, 9, 11);
     int a = gdsynth_conv(g->m, r, "conv", 0, 8, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
-    /* Scaled-up activations so relu6 clips somewhere. */
-    for (size_t k = 0; k < g->m->nodes[a].n_weights; k++)
-        g->m->nodes[a].weights[k] *= 4.0f;
-    int b = gdsynth_op(g->m, GD_OP_ACT, "relu", a, -1, GD_ACT_RELU);
-    int c = gdsynth_op(g->m, GD_OP_ACT, "relu6", a, -1, GD_ACT_RELU6);
-    int d = gdsynth_op(g->m, GD_OP_ACT, "identity", a, -1, GD_ACT_NONE);
-    out(g, b);
-    out(g, c);
-    out(g, d);
+    saturate(g->m, a);
+    out(g, gdsynth_op(g->m, GD_OP_ACT, "relu", a, -1, GD_ACT_RELU));
+    out(g, gdsynth_op(g->m, GD_OP_ACT, "identity", a, -1, GD_ACT_NONE));
+    out(g, gdsynth_op(g->m, GD_OP_ACT, "relu6", a, -1, GD_ACT_RELU6));
 }
 
 static void add_act(gdtest_rng *r, gdsynth_graph *g)
@@ -162,6 +170,7 @@ static void add_act(gdtest_rng *r, gdsynth_graph *g)
     start(g, 3, 10, 13);
     int a = gdsynth_conv(g->m, r, "conv_a", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
     int b = gdsynth_conv(g->m, r, "conv_b", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    saturate(g->m, a); /* so add_relu6 clips */
     int s = gdsynth_op(g->m, GD_OP_ADD, "add", a, b, GD_ACT_NONE);
     out(g, s);
     out(g, gdsynth_op(g->m, GD_OP_ADD, "add_relu6", s, b, GD_ACT_RELU6));
@@ -315,17 +324,18 @@ static void residual(gdtest_rng *r, gdsynth_graph *g)
  * MobileNet-like: 3x3 s2 stem, depthwise 3x3 (stride 2 SAME on even sizes)
  * + 1x1 pointwise pairs with relu6, a V2 residual (expand, depthwise,
  * linear project, add), 7x7 VALID average pool, 1x1 classifier, reshape,
- * softmax.  56 x 56 -> 28 -> 14 -> 7.
+ * softmax.  28 x 28 -> 14 -> 7 (small, so finite differences resolve it).
  */
 static void mobilenet(gdtest_rng *r, gdsynth_graph *g)
 {
     gd_model *m;
-    start(g, 3, 56, 56);
+    start(g, 3, 28, 28);
     m = g->m;
     int x = gdsynth_conv(m, r, "Conv2d_0", 0, 16, 3, 2, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     x = gdsynth_conv(m, r, "Conv2d_1_depthwise", x, 16, 3, 1, GD_PAD_SAME, 16, 1, GD_ACT_RELU6);
-    x = gdsynth_conv(m, r, "Conv2d_1_pointwise", x, 24, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    x = gdsynth_conv(m, r, "Conv2d_2_depthwise", x, 24, 3, 2, GD_PAD_SAME, 24, 1, GD_ACT_RELU6);
+    int p1 = gdsynth_conv(m, r, "Conv2d_1_pointwise", x, 24, 1, 1, GD_PAD_SAME, 1, 1,
+                          GD_ACT_RELU6);
+    x = gdsynth_conv(m, r, "Conv2d_2_depthwise", p1, 24, 3, 2, GD_PAD_SAME, 24, 1, GD_ACT_RELU6);
     int p2 = gdsynth_conv(m, r, "Conv2d_2_pointwise", x, 32, 1, 1, GD_PAD_SAME, 1, 1,
                           GD_ACT_RELU6);
     x = gdsynth_conv(m, r, "expanded_conv_3/expand", p2, 64, 1, 1, GD_PAD_SAME, 1, 1,
@@ -335,7 +345,7 @@ static void mobilenet(gdtest_rng *r, gdsynth_graph *g)
     x = gdsynth_conv(m, r, "expanded_conv_3/project", x, 32, 1, 1, GD_PAD_SAME, 1, 1,
                      GD_ACT_NONE);
     int add = gdsynth_op(m, GD_OP_ADD, "expanded_conv_3/add", p2, x, GD_ACT_NONE);
-    x = gdsynth_conv(m, r, "Conv2d_4_depthwise", add, 32, 3, 2, GD_PAD_SAME, 32, 1,
+    x = gdsynth_conv(m, r, "Conv2d_4_depthwise", add, 32, 3, 1, GD_PAD_SAME, 32, 1,
                      GD_ACT_RELU6);
     int p4 = gdsynth_conv(m, r, "Conv2d_4_pointwise", x, 48, 1, 1, GD_PAD_SAME, 1, 1,
                           GD_ACT_RELU6);
@@ -345,6 +355,7 @@ static void mobilenet(gdtest_rng *r, gdsynth_graph *g)
         m->nodes[logits].weights[k] *= 4.0f;
     int flat = gdsynth_op(m, GD_OP_RESHAPE, "Reshape", logits, -1, GD_ACT_NONE);
     int prob = gdsynth_op(m, GD_OP_SOFTMAX, "Predictions", flat, -1, GD_ACT_NONE);
+    out(g, p1);
     out(g, add);
     out(g, p4);
     out(g, prob);
