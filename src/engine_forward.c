@@ -14,20 +14,20 @@
 
 #include "engine_internal.h"
 
-#define DN(call, what)                                                                            \
-    do {                                                                                          \
-        dnnl_status_t s_ = (call);                                                                \
-        if (s_ != dnnl_success) {                                                                 \
-            st = eng_fail(e, i, (what), s_, err);                                                 \
-            goto done;                                                                            \
-        }                                                                                         \
+#define DN(call, what)                                                                             \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) {                                                                  \
+            st = eng_fail(e, i, (what), s_, err);                                                  \
+            goto done;                                                                             \
+        }                                                                                          \
     } while (0)
 
-#define OK(call)                                                                                  \
-    do {                                                                                          \
-        st = (call);                                                                              \
-        if (st != GD_OK)                                                                          \
-            goto done;                                                                            \
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != GD_OK)                                                                           \
+            goto done;                                                                             \
     } while (0)
 
 gd_status eng_act_mem(gd_engine *e, int node, int j, gd_err *err)
@@ -203,10 +203,8 @@ static gd_status fwd_fc(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err)
     OK(eng_mem(e, i, eng_pd_md(pd, dnnl_query_dst_md), e->act_buf[i], &dst2, err));
     e->fwd_pd[i] = pd;
     e->wei_fwd[i] = wei;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src},
-                              {DNNL_ARG_WEIGHTS, wei},
-                              {DNNL_ARG_DST, dst2},
-                              {DNNL_ARG_BIAS, bias}};
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst2}, {DNNL_ARG_BIAS, bias}};
     OK(eng_step_prim(e, &e->fwd, i, "inner product forward", pd, bias ? 4 : 3, args, err));
 done:
     if (attr)
@@ -297,8 +295,8 @@ gd_status eng_pool_desc(const gd_engine *e, int i, dnnl_pooling_v2_desc_t *pdsc,
                                               padr),
            "pooling backward descriptor");
     else
-        DN(dnnl_pooling_v2_forward_desc_init(pdsc, prop, alg, src, dst, strides, kernel, dil,
-                                             padl, padr),
+        DN(dnnl_pooling_v2_forward_desc_init(pdsc, prop, alg, src, dst, strides, kernel, dil, padl,
+                                             padr),
            "pooling forward descriptor");
 done:
     return st;
@@ -460,8 +458,7 @@ static gd_status fwd_softmax(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err 
         dnnl_exec_arg_t sargs[] = {{DNNL_ARG_SRC, e->act[j]}, {DNNL_ARG_DST, src}};
         OK(eng_step_prim(e, &e->fwd, i, "softmax beta scaling", pd, 2, sargs, err));
     }
-    DN(dnnl_softmax_v2_forward_desc_init(&sd, prop, dnnl_softmax_accurate, &e->md[j], &e->md[j],
-                                         1),
+    DN(dnnl_softmax_v2_forward_desc_init(&sd, prop, dnnl_softmax_accurate, &e->md[j], &e->md[j], 1),
        "softmax forward descriptor");
     OK(eng_pd(e, i, "softmax forward", &sd, attr, NULL, &pd, err));
     OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
@@ -474,11 +471,38 @@ done:
     return st;
 }
 
+/* The node's weights must fit its input at this tile size (FC weights fix H and W). */
+static gd_status check_weights(const gd_engine *e, int i, gd_err *err)
+{
+    const gd_node *n = &e->model->nodes[i];
+    gd_shape in = e->shapes[n->inputs[0]];
+    size_t want = gd_node_weight_count(n, in);
+    if (!n->weights || n->n_weights != want) {
+        return gd_err_set(err, GD_EINPUT,
+                          "node '%s' (%s): has %zu weights, but its %dx%dx%d input at a %dx%d "
+                          "tile needs %zu%s",
+                          n->name, gd_op_name(n->op), n->n_weights, in.c, in.h, in.w, e->w, e->h,
+                          want,
+                          n->op == GD_OP_FC ? " (a fully connected layer fixes the input size: "
+                                              "use the model's native size)"
+                                            : "");
+    }
+    if (n->bias && n->n_bias != (size_t)n->out_c)
+        return gd_err_set(err, GD_EINPUT, "node '%s' (%s): has %zu biases, needs %d", n->name,
+                          gd_op_name(n->op), n->n_bias, n->out_c);
+    return GD_OK;
+}
+
 gd_status eng_forward_node(gd_engine *e, int i, gd_err *err)
 {
     /* Training keeps what backward needs (pooling and LRN workspaces). */
     dnnl_prop_kind_t prop = e->backward ? dnnl_forward_training : dnnl_forward_inference;
     const gd_node *n = &e->model->nodes[i];
+    if (n->op == GD_OP_CONV || n->op == GD_OP_FC) {
+        gd_status st = check_weights(e, i, err);
+        if (st != GD_OK)
+            return st;
+    }
     switch (n->op) {
     case GD_OP_INPUT:
         return GD_OK; /* the normalization step, planned by engine.c */

@@ -56,8 +56,7 @@ static void check_forward(const char *name, gdsynth_graph *g, int backward, uint
     for (size_t k = 0; k < npx; k++)
         pxd[k] = px[k];
 
-    GDTEST_OK(gd_engine_create(g->m, g->h, g->w, g->outputs, g->n_outputs, &opts, &e, &err),
-              &err);
+    GDTEST_OK(gd_engine_create(g->m, g->h, g->w, g->outputs, g->n_outputs, &opts, &e, &err), &err);
     GDTEST_OK(gd_engine_forward(e, px, &err), &err);
     gdref_acts ref;
     GDTEST_OK(gdref_forward(g->m, g->h, g->w, pxd, g->outputs, g->n_outputs, &ref, &err), &err);
@@ -73,7 +72,8 @@ static void check_forward(const char *name, gdsynth_graph *g, int backward, uint
         double scale, rel = rel_max_err(a, ref.v[node], (size_t)s.c * s.h * s.w, &scale);
         if (!(rel <= FWD_TOL) || scale == 0.0)
             fail_msg("%s: output '%s' (%dx%dx%d): max error %.3g of max |ref| %.3g (tolerance "
-                     "%.0e)", name, g->m->nodes[node].name, s.c, s.h, s.w, rel, scale, FWD_TOL);
+                     "%.0e)",
+                     name, g->m->nodes[node].name, s.c, s.h, s.w, rel, scale, FWD_TOL);
     }
     /* A second forward on the same engine gives the same bytes (no stale state). */
     float *first = malloc(sizeof(float) * 4096);
@@ -206,6 +206,21 @@ static void test_errors(void **state)
     free(g);
     gd_engine_free(e);
     gd_engine_free(NULL);
+
+    /* A fully connected layer's weights fit the native size only. */
+    gd_model *fm = gdsynth_model(3, 12, 9);
+    gd_node fc = gd_node_default(GD_OP_FC, "Logits_fc");
+    fc.n_inputs = 1;
+    fc.inputs[0] = gdsynth_conv(fm, &r, "c", 0, 4, 3, 2, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
+    fc.out_c = 5;
+    int f = gdsynth_weighted(fm, &r, &fc, 1);
+    GDTEST_OK(gd_engine_create(fm, 12, 9, &f, 1, NULL, &e, &err), &err);
+    gd_engine_free(e);
+    assert_int_equal(gd_engine_create(fm, 14, 9, &f, 1, NULL, &e, &err), GD_EINPUT);
+    assert_null(e);
+    assert_non_null(strstr(err.msg, "Logits_fc"));
+    assert_non_null(strstr(err.msg, "native size"));
+    gd_model_free(fm);
 
     /* A model that breaks its own invariants (weights missing) is refused. */
     free(m->nodes[a].weights);
