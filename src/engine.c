@@ -10,8 +10,8 @@
 
 #include "engine_internal.h"
 
-static gd_status check_args(const gd_model *model, int h, int w, const int *outputs,
-                            int n_outputs, gd_err *err)
+static gd_status check_args(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
+                            gd_err *err)
 {
     if (!model || !outputs || n_outputs < 1)
         return gd_err_set(err, GD_EINPUT, "engine: a model and at least one output are needed");
@@ -46,10 +46,9 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
     e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
     e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
     e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
-    if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed ||
-        !e->fwd_pd || !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf ||
-        !e->diff_started || !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem ||
-        !e->seed_mem)
+    if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
+        !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
+        !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem)
         return err->status;
     for (size_t i = 0; i < n; i++)
         e->act_buf[i] = e->diff_buf[i] = -1;
@@ -319,8 +318,9 @@ gd_status gd_engine_backward(gd_engine *e, float *grad, gd_err *err)
     if (!err)
         err = &local;
     if (!e->backward)
-        return gd_err_set(err, GD_EINPUT, "engine: built without a backward pass "
-                                          "(gd_engine_opts.backward = 0)");
+        return gd_err_set(err, GD_EINPUT,
+                          "engine: built without a backward pass "
+                          "(gd_engine_opts.backward = 0)");
     if (!e->forward_done)
         return gd_err_set(err, GD_EINPUT, "engine: backward needs a successful forward first");
     e->grad = grad;

@@ -19,20 +19,20 @@
 
 #include "engine_internal.h"
 
-#define DN(call, what)                                                                            \
-    do {                                                                                          \
-        dnnl_status_t s_ = (call);                                                                \
-        if (s_ != dnnl_success) {                                                                 \
-            st = eng_fail(e, i, (what), s_, err);                                                 \
-            goto done;                                                                            \
-        }                                                                                         \
+#define DN(call, what)                                                                             \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) {                                                                  \
+            st = eng_fail(e, i, (what), s_, err);                                                  \
+            goto done;                                                                             \
+        }                                                                                          \
     } while (0)
 
-#define OK(call)                                                                                  \
-    do {                                                                                          \
-        st = (call);                                                                              \
-        if (st != GD_OK)                                                                          \
-            goto done;                                                                            \
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != GD_OK)                                                                           \
+            goto done;                                                                             \
     } while (0)
 
 /* Node j's diff memory, from the pool, created on first use. */
@@ -151,8 +151,9 @@ static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
     DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->dmd[i], &e->md[i], alpha, beta),
        "activation backward descriptor");
     OK(eng_pd(e, i, "activation backward", &bd, attr, hint, &pd, err));
-    dnnl_exec_arg_t args[] = {
-        {DNNL_ARG_DST, e->act[i]}, {DNNL_ARG_DIFF_DST, e->diff[i]}, {DNNL_ARG_DIFF_SRC, e->diff[i]}};
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->act[i]},
+                              {DNNL_ARG_DIFF_DST, e->diff[i]},
+                              {DNNL_ARG_DIFF_SRC, e->diff[i]}};
     OK(eng_step_prim(e, &e->bwd, i, "activation backward", pd, 3, args, err));
 done:
     if (attr)
@@ -195,9 +196,8 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
     OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &dsrc_any, err));
     OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &ddst_any, err));
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
-    DN(dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &dsrc_any,
-                                                        &wei_any, &ddst_any, strides, dil, padl,
-                                                        padr),
+    DN(dnnl_dilated_convolution_backward_data_desc_init(
+           &cd, dnnl_convolution_direct, &dsrc_any, &wei_any, &ddst_any, strides, dil, padl, padr),
        "convolution backward data descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "convolution backward data", &cd, attr, e->fwd_pd[i], &pd, err));
@@ -422,8 +422,8 @@ static gd_status bwd_softmax(gd_engine *e, int i, gd_err *err)
     OK(eng_step_prim(e, &e->bwd, i, "softmax backward", pd, 3, args, err));
     if (scaled) {
         /* d softmax(beta x)/dx = beta * (softmax backward at beta x). */
-        DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_linear,
-                                          dsrc_md, n->softmax_beta, 0.0f),
+        DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_linear, dsrc_md,
+                                          n->softmax_beta, 0.0f),
            "softmax beta scaling descriptor");
         OK(eng_pd(e, i, "softmax beta scaling", &ed, attr, NULL, &lpd, err));
         dnnl_exec_arg_t largs[] = {{DNNL_ARG_SRC, dsrc}, {DNNL_ARG_DST, dsrc}};
@@ -481,8 +481,8 @@ gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
         break;
     case GD_OP_INPUT:
     case GD_OP_COUNT:
-        st = gd_err_set(err, GD_EINPUT, "node '%s': the engine has no backward for op %d",
-                        n->name, (int)n->op);
+        st = gd_err_set(err, GD_EINPUT, "node '%s': the engine has no backward for op %d", n->name,
+                        (int)n->op);
         break;
     }
     /* Nothing reads diff[i] after its own steps: its buffer goes back to the pool. */

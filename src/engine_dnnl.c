@@ -29,13 +29,12 @@ const char *eng_dnnl_status_str(dnnl_status_t s)
                                                                         : "unknown status";
 }
 
-gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s,
-                   gd_err *err)
+gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s, gd_err *err)
 {
     /* unimplemented: oneDNN has no implementation for what the model asks
      * (bad input for this build); out of memory; anything else is a library
      * failure. */
-    gd_status st = s == dnnl_unimplemented  ? GD_EINPUT
+    gd_status st = s == dnnl_unimplemented   ? GD_EINPUT
                    : s == dnnl_out_of_memory ? GD_ENOMEM
                                              : GD_ELIB;
     const gd_node *n = &e->model->nodes[node];
@@ -61,8 +60,8 @@ gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, 
 
 int eng_buf_new(gd_engine *e, size_t bytes, gd_err *err)
 {
-    if (eng_grow((void **)&e->bufs, &e->cap_bufs, e->n_bufs + 1, sizeof *e->bufs, "buffers",
-                 err) != GD_OK)
+    if (eng_grow((void **)&e->bufs, &e->cap_bufs, e->n_bufs + 1, sizeof *e->bufs, "buffers", err) !=
+        GD_OK)
         return -1;
     e->bufs[e->n_bufs] = (eng_buf){.bytes = bytes};
     return e->n_bufs++;
@@ -125,8 +124,8 @@ static gd_status keep_mem(gd_engine *e, dnnl_memory_t m, int buf, gd_err *err)
     return GD_OK;
 }
 
-gd_status eng_mem(gd_engine *e, int node, const dnnl_memory_desc_t *md, int buf,
-                  dnnl_memory_t *out, gd_err *err)
+gd_status eng_mem(gd_engine *e, int node, const dnnl_memory_desc_t *md, int buf, dnnl_memory_t *out,
+                  gd_err *err)
 {
     dnnl_memory_t m = NULL;
     dnnl_status_t s = dnnl_memory_create(&m, md, e->eng, DNNL_MEMORY_NONE);
@@ -148,8 +147,7 @@ gd_status eng_mem_user(gd_engine *e, int node, const dnnl_memory_desc_t *md, voi
     return keep_mem(e, m, -1, err);
 }
 
-void eng_act_alg(gd_act act, dnnl_alg_kind_t *fwd, dnnl_alg_kind_t *bwd, float *alpha,
-                 float *beta)
+void eng_act_alg(gd_act act, dnnl_alg_kind_t *fwd, dnnl_alg_kind_t *bwd, float *alpha, float *beta)
 {
     *alpha = 0.0f;
     *beta = 0.0f;
@@ -247,8 +245,8 @@ const dnnl_memory_desc_t *eng_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t
 
 static gd_status add_step(eng_step_list *list, const eng_step *st, gd_err *err)
 {
-    gd_status rc = eng_grow((void **)&list->v, &list->cap, list->n + 1, sizeof *list->v,
-                            "step list", err);
+    gd_status rc =
+        eng_grow((void **)&list->v, &list->cap, list->n + 1, sizeof *list->v, "step list", err);
     if (rc != GD_OK)
         return rc;
     list->v[list->n++] = *st;
@@ -286,8 +284,8 @@ gd_status eng_step_prim(gd_engine *e, eng_step_list *list, int node, const char 
     return add_step(list, &step, err);
 }
 
-gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind,
-                       const char *what, gd_err *err)
+gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind, const char *what,
+                       gd_err *err)
 {
     eng_step step = {.kind = kind, .node = node, .what = what};
     return add_step(list, &step, err);
@@ -352,12 +350,11 @@ gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t
     if (st != GD_OK)
         return st;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-    return eng_step_prim(e, list, node, accumulate ? "reorder with accumulation" : "reorder", pd,
-                         2, args, err);
+    return eng_step_prim(e, list, node, accumulate ? "reorder with accumulation" : "reorder", pd, 2,
+                         args, err);
 }
 
-gd_status eng_reorder_now(gd_engine *e, int node, dnnl_memory_t src, dnnl_memory_t dst,
-                          gd_err *err)
+gd_status eng_reorder_now(gd_engine *e, int node, dnnl_memory_t src, dnnl_memory_t dst, gd_err *err)
 {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t p = NULL;
@@ -421,7 +418,8 @@ gd_status eng_alloc(gd_engine *e, gd_err *err)
         memset(p->ptr, 0, bytes);
     }
     for (int k = 0; k < e->n_binds; k++) {
-        dnnl_status_t s = dnnl_memory_set_data_handle(e->binds[k].mem, e->bufs[e->binds[k].buf].ptr);
+        dnnl_status_t s =
+            dnnl_memory_set_data_handle(e->binds[k].mem, e->bufs[e->binds[k].buf].ptr);
         if (s != dnnl_success)
             return gd_err_set(err, GD_ELIB, "engine: oneDNN memory binding: %s",
                               eng_dnnl_status_str(s));

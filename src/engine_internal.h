@@ -95,8 +95,8 @@ struct gd_engine {
     dnnl_stream_t stream;
 
     /* Per node, [n_nodes] each. */
-    dnnl_memory_desc_t *md;  /* activation layout */
-    dnnl_memory_t *act;      /* activation (NULL until created) */
+    dnnl_memory_desc_t *md; /* activation layout */
+    dnnl_memory_t *act;     /* activation (NULL until created) */
     int *act_buf;
     unsigned char *md_fixed; /* md[i] may no longer change (node 0 waits for its first user) */
     dnnl_primitive_desc_t *fwd_pd; /* forward pd, kept as the backward hint while building */
@@ -106,7 +106,7 @@ struct gd_engine {
     dnnl_memory_desc_t *dmd;       /* gradient layout */
     dnnl_memory_t *diff;           /* gradient (backward plan only) */
     int *diff_buf;
-    unsigned char *diff_started;   /* a contribution has been planned */
+    unsigned char *diff_started; /* a contribution has been planned */
     unsigned char *dmd_fixed;
 
     /* Outputs and seeds, plain CHW, [n_outputs]. */
@@ -144,8 +144,7 @@ struct gd_engine {
 
 const char *eng_dnnl_status_str(dnnl_status_t s);
 /* Sets err to "node 'X' (op): oneDNN <what>: <status>" and returns the gd_status. */
-gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s,
-                   gd_err *err);
+gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s, gd_err *err);
 gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, gd_err *err);
 
 /* A new buffer of `bytes` (allocated after planning); returns its index or -1. */
@@ -157,8 +156,8 @@ int eng_pool_get(gd_engine *e, size_t bytes, gd_err *err);
 void eng_pool_put(gd_engine *e, int buf);
 
 /* A memory object for md bound to buffer buf (bound after allocation). */
-gd_status eng_mem(gd_engine *e, int node, const dnnl_memory_desc_t *md, int buf,
-                  dnnl_memory_t *out, gd_err *err);
+gd_status eng_mem(gd_engine *e, int node, const dnnl_memory_desc_t *md, int buf, dnnl_memory_t *out,
+                  gd_err *err);
 /* A memory object over memory the engine does not own (model weights, plain I/O). */
 gd_status eng_mem_user(gd_engine *e, int node, const dnnl_memory_desc_t *md, void *ptr,
                        dnnl_memory_t *out, gd_err *err);
@@ -167,8 +166,7 @@ gd_status eng_mem_user(gd_engine *e, int node, const dnnl_memory_desc_t *md, voi
 gd_status eng_attr(const gd_engine *e, int node, gd_act act, dnnl_primitive_attr_t *attr,
                    gd_err *err);
 /* The eltwise algorithm and alpha/beta of an activation (forward, backward from dst). */
-void eng_act_alg(gd_act act, dnnl_alg_kind_t *fwd, dnnl_alg_kind_t *bwd, float *alpha,
-                 float *beta);
+void eng_act_alg(gd_act act, dnnl_alg_kind_t *fwd, dnnl_alg_kind_t *bwd, float *alpha, float *beta);
 
 /* Creates a primitive descriptor from an op descriptor; registered for destruction. */
 gd_status eng_pd(gd_engine *e, int node, const char *what, const_dnnl_op_desc_t op,
@@ -184,8 +182,8 @@ const dnnl_memory_desc_t *eng_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t
 gd_status eng_step_prim(gd_engine *e, eng_step_list *list, int node, const char *what,
                         const_dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args,
                         gd_err *err);
-gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind,
-                       const char *what, gd_err *err);
+gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind, const char *what,
+                       gd_err *err);
 
 /*
  * Appends a reorder src -> dst to list; with accumulate, dst += src

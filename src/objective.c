@@ -90,15 +90,16 @@ static gd_status parse_layer(const gd_model *m, const char *item, gd_objective *
         char *end;
         double v = strtod(wtext, &end);
         if (wtext[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
-            return gd_err_set(err, GD_EINPUT, "layer '%s': bad weight '%s' (a number, as in "
-                              "'%s:0.5')", name, wtext, name);
+            return gd_err_set(err, GD_EINPUT,
+                              "layer '%s': bad weight '%s' (a number, as in "
+                              "'%s:0.5')",
+                              name, wtext, name);
         weight = (float)v;
     }
     if (name[0] == '\0')
         return gd_err_set(err, GD_EINPUT, "layer list item '%s' has no layer name", item);
     if (obj->n_layers == GD_OBJ_MAX_LAYERS)
-        return gd_err_set(err, GD_EINPUT, "layer '%s': at most %d layers", name,
-                          GD_OBJ_MAX_LAYERS);
+        return gd_err_set(err, GD_EINPUT, "layer '%s': at most %d layers", name, GD_OBJ_MAX_LAYERS);
     int index;
     gd_status st = gd_model_find(m, name, &index, err);
     if (st != GD_OK)
@@ -111,8 +112,7 @@ static gd_status parse_layer(const gd_model *m, const char *item, gd_objective *
     return GD_OK;
 }
 
-static gd_status parse_layers(const gd_model *m, const char *spec, gd_objective *obj,
-                              gd_err *err)
+static gd_status parse_layers(const gd_model *m, const char *spec, gd_objective *obj, gd_err *err)
 {
     if (!spec)
         return gd_err_set(err, GD_EINPUT, "no layer given");
@@ -133,8 +133,7 @@ static gd_status parse_layers(const gd_model *m, const char *spec, gd_objective 
     }
 }
 
-static gd_status parse_channels(const gd_model *m, const char *spec, gd_objective *obj,
-                                gd_err *err)
+static gd_status parse_channels(const gd_model *m, const char *spec, gd_objective *obj, gd_err *err)
 {
     gd_status st = GD_OK;
     gd_shape *shapes = NULL;
@@ -163,16 +162,19 @@ static gd_status parse_channels(const gd_model *m, const char *spec, gd_objectiv
         errno = 0;
         long c = strtol(item, &end, 10);
         if (item[0] == '\0' || *end != '\0' || errno == ERANGE || c < 0 || c > 1000000000L) {
-            st = gd_err_set(err, GD_EINPUT, "channel list '%s': bad channel '%s' (a channel "
-                            "index >= 0)", spec, item);
+            st = gd_err_set(err, GD_EINPUT,
+                            "channel list '%s': bad channel '%s' (a channel "
+                            "index >= 0)",
+                            spec, item);
             goto done;
         }
         for (int k = 0; k < obj->n_layers; k++) {
             int node = obj->layers[k];
             if (c >= shapes[node].c) {
-                st = gd_err_set(err, GD_EINPUT, "channel %ld is out of range for layer '%s' "
-                                "(%d channels: 0 to %d)", c, m->nodes[node].name,
-                                shapes[node].c, shapes[node].c - 1);
+                st = gd_err_set(err, GD_EINPUT,
+                                "channel %ld is out of range for layer '%s' "
+                                "(%d channels: 0 to %d)",
+                                c, m->nodes[node].name, shapes[node].c, shapes[node].c - 1);
                 goto done;
             }
         }
@@ -250,7 +252,7 @@ static double seed_guide(const gd_objective *obj, int k, gd_shape s, const float
     double scale = (double)obj->weights[k] / (double)plane;
     if (!all)
         memset(seed, 0, (size_t)s.c * plane * sizeof *seed);
-    /* Positions are independent: search them in parallel, sum in order after. */
+        /* Positions are independent: search them in parallel, sum in order after. */
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < plane; p++) {
         int best = 0;
@@ -292,12 +294,16 @@ gd_status gd_objective_seed(const gd_objective *obj, gd_engine *e, double *value
         gd_shape s;
         gd_engine_output(e, k, &s);
         if (gd_engine_output_node(e, k) != obj->layers[k])
-            return gd_err_set(err, GD_EINPUT, "objective: layer %d is node %d, but engine output "
-                              "%d is node %d", k, obj->layers[k], k, gd_engine_output_node(e, k));
+            return gd_err_set(err, GD_EINPUT,
+                              "objective: layer %d is node %d, but engine output "
+                              "%d is node %d",
+                              k, obj->layers[k], k, gd_engine_output_node(e, k));
         for (int q = 0; q < obj->n_channels; q++)
             if (obj->channels[q] >= s.c)
-                return gd_err_set(err, GD_EINPUT, "objective: channel %d is out of range for "
-                                  "layer %d (%d channels)", obj->channels[q], k, s.c);
+                return gd_err_set(err, GD_EINPUT,
+                                  "objective: channel %d is out of range for "
+                                  "layer %d (%d channels)",
+                                  obj->channels[q], k, s.c);
         if (obj->kind == GD_OBJ_GUIDE && (!obj->guide[k] || obj->n_guide[k] < 1))
             return gd_err_set(err, GD_EINPUT, "objective: guide features for layer %d are not set",
                               k);

@@ -129,7 +129,7 @@ static gd_status synthetic_mobilenet_v1(gd_model **out, gd_err *err)
 {
     static const struct {
         int stride, out_c;
-    } blocks[13] = {{1, 64},  {2, 128}, {1, 128}, {2, 256}, {1, 256}, {2, 512},  {1, 512},
+    } blocks[13] = {{1, 64},  {2, 128}, {1, 128}, {2, 256}, {1, 256},  {2, 512}, {1, 512},
                     {1, 512}, {1, 512}, {1, 512}, {1, 512}, {2, 1024}, {1, 1024}};
     gd_model *m = NULL;
     uint64_t rng = 1;
@@ -182,7 +182,8 @@ int main(int argc, char **argv)
     if (o.synthetic) {
         st = synthetic_mobilenet_v1(&m, &err);
     } else if (!gd_model_load) {
-        st = gd_err_set(&err, GD_EINPUT, "%s: this program has no HDF5 model loader linked in: "
+        st = gd_err_set(&err, GD_EINPUT,
+                        "%s: this program has no HDF5 model loader linked in: "
                         "src/model_h5.c is not in this build (or, if it is, delete '#pragma "
                         "weak gd_model_load' in tests/bench/bench_engine.c); use --synthetic",
                         o.model);
@@ -257,8 +258,7 @@ int main(int argc, char **argv)
     printf("iterations      %d (after %d warm-up)\n", o.iters, o.warmup);
     printf("engine create   %.1f ms\n", t_create);
     printf("forward         %.2f ms (best %.2f)\n", fwd, fwd_best);
-    printf("backward        %.2f ms (best %.2f; objective seed %.2f of it)\n", bwd, bwd_best,
-           seed);
+    printf("backward        %.2f ms (best %.2f; objective seed %.2f of it)\n", bwd, bwd_best, seed);
     printf("forward+back    %.2f ms (best %.2f)\n", fwd + bwd, tot_best);
     printf("throughput      %.2f MPix/s\n", mpix / ((fwd + bwd) * 1e-3));
     printf("FLOPs/iter      %.3f GFLOP (forward %.3f, backward %.3f; %.1f kFLOP/pixel)\n",

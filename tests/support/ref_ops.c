@@ -174,9 +174,9 @@ static void normalize(const gd_model *m, int h, int w, const double *pixels, dou
     for (int iy = 0; iy < h; iy++)
         for (int ix = 0; ix < w; ix++)
             for (int c = 0; c < m->in_c; c++)
-                AT(y, s, c, iy, ix) = pixels[((size_t)iy * w + ix) * m->in_c + c] *
-                                          (double)m->norm_scale[c] +
-                                      (double)m->norm_offset[c];
+                AT(y, s, c, iy, ix) =
+                    pixels[((size_t)iy * w + ix) * m->in_c + c] * (double)m->norm_scale[c] +
+                    (double)m->norm_offset[c];
 }
 
 static void node_forward(const gd_model *m, int i, const gd_shape *shapes, double *const *v)
@@ -226,8 +226,8 @@ static void node_forward(const gd_model *m, int i, const gd_shape *shapes, doubl
     }
 }
 
-gd_status gdref_forward(const gd_model *m, int h, int w, const double *pixels,
-                        const int *targets, int n_targets, gdref_acts *out, gd_err *err)
+gd_status gdref_forward(const gd_model *m, int h, int w, const double *pixels, const int *targets,
+                        int n_targets, gdref_acts *out, gd_err *err)
 {
     gd_status st = GD_OK;
     unsigned char *need = NULL;

@@ -56,8 +56,8 @@ typedef struct gdref_acts {
  * computing the nodes `targets` depend on (all nodes when targets is NULL).
  * Caller frees with gdref_acts_free (also after a failure).
  */
-gd_status gdref_forward(const gd_model *m, int h, int w, const double *pixels,
-                        const int *targets, int n_targets, gdref_acts *out, gd_err *err);
+gd_status gdref_forward(const gd_model *m, int h, int w, const double *pixels, const int *targets,
+                        int n_targets, gdref_acts *out, gd_err *err);
 void gdref_acts_free(gdref_acts *a);
 
 #endif

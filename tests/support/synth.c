@@ -72,8 +72,8 @@ int gdsynth_weighted(gd_model *m, gdtest_rng *r, const gd_node *proto, int bias)
     return gdsynth_add(m, &n);
 }
 
-int gdsynth_conv(gd_model *m, gdtest_rng *r, const char *name, int input, int out_c, int k,
-                 int s, gd_pad pad, int groups, int bias, gd_act act)
+int gdsynth_conv(gd_model *m, gdtest_rng *r, const char *name, int input, int out_c, int k, int s,
+                 gd_pad pad, int groups, int bias, gd_act act)
 {
     gd_node n = gd_node_default(GD_OP_CONV, name);
     n.n_inputs = 1;

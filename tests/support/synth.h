@@ -28,8 +28,8 @@ int gdsynth_add(gd_model *m, const gd_node *n);
 int gdsynth_weighted(gd_model *m, gdtest_rng *r, const gd_node *proto, int bias);
 
 /* Shorthand for a square CONV: k x k, stride s, SAME/VALID, groups, bias, act. */
-int gdsynth_conv(gd_model *m, gdtest_rng *r, const char *name, int input, int out_c, int k,
-                 int s, gd_pad pad, int groups, int bias, gd_act act);
+int gdsynth_conv(gd_model *m, gdtest_rng *r, const char *name, int input, int out_c, int k, int s,
+                 gd_pad pad, int groups, int bias, gd_act act);
 
 /* Shorthand for nodes without weights. */
 int gdsynth_op(gd_model *m, gd_op op, const char *name, int in0, int in1, gd_act act);

@@ -333,22 +333,16 @@ static void mobilenet(gdtest_rng *r, gdsynth_graph *g)
     m = g->m;
     int x = gdsynth_conv(m, r, "Conv2d_0", 0, 16, 3, 2, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     x = gdsynth_conv(m, r, "Conv2d_1_depthwise", x, 16, 3, 1, GD_PAD_SAME, 16, 1, GD_ACT_RELU6);
-    int p1 = gdsynth_conv(m, r, "Conv2d_1_pointwise", x, 24, 1, 1, GD_PAD_SAME, 1, 1,
-                          GD_ACT_RELU6);
+    int p1 = gdsynth_conv(m, r, "Conv2d_1_pointwise", x, 24, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     x = gdsynth_conv(m, r, "Conv2d_2_depthwise", p1, 24, 3, 2, GD_PAD_SAME, 24, 1, GD_ACT_RELU6);
-    int p2 = gdsynth_conv(m, r, "Conv2d_2_pointwise", x, 32, 1, 1, GD_PAD_SAME, 1, 1,
-                          GD_ACT_RELU6);
-    x = gdsynth_conv(m, r, "expanded_conv_3/expand", p2, 64, 1, 1, GD_PAD_SAME, 1, 1,
-                     GD_ACT_RELU6);
+    int p2 = gdsynth_conv(m, r, "Conv2d_2_pointwise", x, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    x = gdsynth_conv(m, r, "expanded_conv_3/expand", p2, 64, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     x = gdsynth_conv(m, r, "expanded_conv_3/depthwise", x, 64, 3, 1, GD_PAD_SAME, 64, 1,
                      GD_ACT_RELU6);
-    x = gdsynth_conv(m, r, "expanded_conv_3/project", x, 32, 1, 1, GD_PAD_SAME, 1, 1,
-                     GD_ACT_NONE);
+    x = gdsynth_conv(m, r, "expanded_conv_3/project", x, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
     int add = gdsynth_op(m, GD_OP_ADD, "expanded_conv_3/add", p2, x, GD_ACT_NONE);
-    x = gdsynth_conv(m, r, "Conv2d_4_depthwise", add, 32, 3, 1, GD_PAD_SAME, 32, 1,
-                     GD_ACT_RELU6);
-    int p4 = gdsynth_conv(m, r, "Conv2d_4_pointwise", x, 48, 1, 1, GD_PAD_SAME, 1, 1,
-                          GD_ACT_RELU6);
+    x = gdsynth_conv(m, r, "Conv2d_4_depthwise", add, 32, 3, 1, GD_PAD_SAME, 32, 1, GD_ACT_RELU6);
+    int p4 = gdsynth_conv(m, r, "Conv2d_4_pointwise", x, 48, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     int pool = gdsynth_pool(m, GD_OP_AVGPOOL, "AvgPool", p4, 7, 2, GD_PAD_VALID);
     int logits = gdsynth_conv(m, r, "Logits", pool, 12, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
     for (size_t k = 0; k < m->nodes[logits].n_weights; k++)

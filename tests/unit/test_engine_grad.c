@@ -68,7 +68,7 @@
 #define N_PIXELS 8
 #define N_ATTEMPTS 3
 #define DIR_TOL 1e-2
-#define EPS 0.25   /* pixel units, on a unit-norm direction over all pixels */
+#define EPS 0.25    /* pixel units, on a unit-norm direction over all pixels */
 #define H_NEAR 1e-4 /* the reference's derivative step (double) */
 #define H_PIXEL 1e-3
 
@@ -215,8 +215,8 @@ static int reference_directions(const fixture *f, const gd_objective *obj, doubl
     rms = sqrt(rms / N_DIRS);
     int n = 0;
     for (int k = 0; k < N_DIRS; k++) {
-        double wide = (probe_value(f, obj, &f->plus[k]) - probe_value(f, obj, &f->minus[k])) /
-                      (2 * EPS);
+        double wide =
+            (probe_value(f, obj, &f->plus[k]) - probe_value(f, obj, &f->minus[k])) / (2 * EPS);
         linear[k] = fabs(wide - deriv[k]) <= DIR_TOL / 4 * rms;
         n += linear[k];
     }
@@ -290,8 +290,8 @@ static int check_objective(const fixture *f, const gd_objective *obj, const char
     double worst_ref = worst_of(an_d, ref, all, rms_ref, &at);
     if (!(worst_ref <= DIR_TOL))
         fail_msg("%s: direction %d: gradient %.8g, reference derivative %.8g: error %.3g of rms "
-                 "%.3g (tolerance %.0e)", what, at, an_d[at], ref[at], worst_ref, rms_ref,
-                 DIR_TOL);
+                 "%.3g (tolerance %.0e)",
+                 what, at, an_d[at], ref[at], worst_ref, rms_ref, DIR_TOL);
 
     /* 2. The engine's own finite differences. */
     double an[N_DIRS], fd[N_DIRS], rms = 0.0, noise = 0.0;
@@ -321,7 +321,8 @@ static int check_objective(const fixture *f, const gd_objective *obj, const char
      * practice: the errors at x+ and x- are largely the same). */
     if (noise / EPS > DIR_TOL * rms) {
         print_message("%-62s ref err %.1e; engine differences unresolvable in float32 (forward "
-                      "error %.1e, signal %.1e)\n", what, worst_ref, noise, 2 * EPS * rms);
+                      "error %.1e, signal %.1e)\n",
+                      what, worst_ref, noise, 2 * EPS * rms);
     } else if (n_linear < MIN_LINEAR) {
         if (last_attempt)
             fail_msg("%s: only %d of %d directions are free of kinks within eps (need %d)", what,
@@ -330,11 +331,12 @@ static int check_objective(const fixture *f, const gd_objective *obj, const char
     } else {
         double worst = worst_of(fd, an, linear, rms, &at);
         (*resolved)++;
-        print_message("%-62s ref err %.1e; engine err %.1e on %d directions\n", what,
-                      worst_ref, worst, n_linear);
+        print_message("%-62s ref err %.1e; engine err %.1e on %d directions\n", what, worst_ref,
+                      worst, n_linear);
         if (!(worst <= DIR_TOL))
             fail_msg("%s: direction %d: finite difference %.8g vs gradient %.8g: error %.3g of "
-                     "rms %.3g (tolerance %.0e)", what, at, fd[at], an[at], worst, rms, DIR_TOL);
+                     "rms %.3g (tolerance %.0e)",
+                     what, at, fd[at], an[at], worst, rms, DIR_TOL);
     }
 
     /* 3. A few pixels against the double reference. */
@@ -349,8 +351,9 @@ static int check_objective(const fixture *f, const gd_objective *obj, const char
         if (!(fabs(grad[p] - fdp) <= tol)) {
             size_t C = (size_t)g->m->in_c;
             fail_msg("%s: pixel (y %zu, x %zu, c %zu): gradient %.8g, reference finite "
-                     "difference %.8g (tolerance %.3g, max |grad| %.3g)", what,
-                     p / C / (size_t)g->w, p / C % (size_t)g->w, p % C, grad[p], fdp, tol, gmax);
+                     "difference %.8g (tolerance %.3g, max |grad| %.3g)",
+                     what, p / C / (size_t)g->w, p / C % (size_t)g->w, p % C, grad[p], fdp, tol,
+                     gmax);
         }
     }
     free(grad);
@@ -399,8 +402,9 @@ static void test_case(void **state)
         memset(&obj[k], 0, sizeof obj[k]);
         if (!spec[k].use)
             continue;
-        GDTEST_OK(gd_objective_parse(m, spec[k].kind, spec[k].layers, spec[k].channels, &obj[k],
-                                     &err), &err);
+        GDTEST_OK(
+            gd_objective_parse(m, spec[k].kind, spec[k].layers, spec[k].channels, &obj[k], &err),
+            &err);
         snprintf(what[k], sizeof what[k], "%s: %s of '%s'%s%s", f.c->name,
                  gd_obj_kind_name(spec[k].kind), spec[k].layers, spec[k].channels ? " ch " : "",
                  spec[k].channels ? spec[k].channels : "");
@@ -412,15 +416,14 @@ static void test_case(void **state)
         resolved = 0;
         if (attempt > 0) {
             fixture_unprobe(&f);
-            print_message("%s: input %d lies next to kinks; trying input %d\n", f.c->name,
-                          attempt, attempt + 1);
+            print_message("%s: input %d lies next to kinks; trying input %d\n", f.c->name, attempt,
+                          attempt + 1);
         }
         fixture_probe(&f, 77 + (uint64_t)attempt);
         ok = 1;
         for (int k = 0; ok && k < N_OBJ; k++)
             if (spec[k].use)
-                ok = check_objective(&f, &obj[k], what[k], attempt == N_ATTEMPTS - 1,
-                                     &resolved);
+                ok = check_objective(&f, &obj[k], what[k], attempt == N_ATTEMPTS - 1, &resolved);
     }
     if (resolved == 0)
         fail_msg("%s: no objective's engine finite differences are resolvable in float32",

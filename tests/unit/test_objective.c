@@ -49,8 +49,7 @@ static gd_model *model(void)
     int id = scaled_identity(m, "id", 0, 1.0f);
     scaled_identity(m, "twice", id, 2.0f);
     gdtest_rng r = {3};
-    int a = gdsynth_conv(m, &r, "Conv2d_9_depthwise", id, 3, 3, 1, GD_PAD_SAME, 3, 1,
-                         GD_ACT_RELU6);
+    int a = gdsynth_conv(m, &r, "Conv2d_9_depthwise", id, 3, 3, 1, GD_PAD_SAME, 3, 1, GD_ACT_RELU6);
     gdsynth_conv(m, &r, "Conv2d_9_pointwise", a, 64, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     return m;
 }
@@ -68,8 +67,7 @@ static void expect_error(const gd_model *m, const char *layers, const char *chan
 {
     gd_objective obj;
     gd_err err = {0};
-    assert_int_equal(gd_objective_parse(m, GD_OBJ_MEAN, layers, channels, &obj, &err),
-                     GD_EINPUT);
+    assert_int_equal(gd_objective_parse(m, GD_OBJ_MEAN, layers, channels, &obj, &err), GD_EINPUT);
     for (const char *const *s = needles; *s; s++)
         if (!strstr(err.msg, *s))
             fail_msg("layers '%s' channels '%s': message '%s' lacks '%s'", layers,
@@ -94,7 +92,8 @@ static void test_parse(void **state)
     gd_objective_free(&obj);
 
     GDTEST_OK(gd_objective_parse(m, GD_OBJ_MEAN, " id:0.25 ,twice : -1.5e1, Conv2d_9_pointwise",
-                                 " 2, 0,1 ,2", &obj, &err), &err);
+                                 " 2, 0,1 ,2", &obj, &err),
+              &err);
     assert_int_equal(obj.n_layers, 3);
     assert_int_equal(obj.layers[0], 1);
     assert_int_equal(obj.layers[1], 2);
@@ -125,8 +124,8 @@ static void test_parse(void **state)
 
     /* Unknown layers list close names. */
     expect_error(m, "Conv2d_9_pointwse", NULL,
-                 (const char *const[]){"no layer 'Conv2d_9_pointwse'", "close:",
-                                       "Conv2d_9_pointwise", NULL});
+                 (const char *const[]){"no layer 'Conv2d_9_pointwse'",
+                                       "close:", "Conv2d_9_pointwise", NULL});
     expect_error(m, "id:1, Conv2d_9_depthwse:2", NULL,
                  (const char *const[]){"'Conv2d_9_depthwse'", "Conv2d_9_depthwise", NULL});
     /* Bad weights name the text and the layer. */
