@@ -338,6 +338,25 @@ done:
     return st;
 }
 
+/*
+ * A {1, c, h, w} descriptor in md's family of layouts (plain NCHW or NHWC,
+ * or channels blocked by 8 or 16); 0 if md is none of those.
+ */
+static int like_layout(const dnnl_memory_desc_t *md, gd_shape s, dnnl_memory_desc_t *out)
+{
+    eng_layout l;
+    if (!eng_layout_of(md, &l))
+        return 0;
+    dnnl_format_tag_t tag = l.cblk == 16  ? dnnl_aBcd16b
+                            : l.cblk == 8 ? dnnl_aBcd8b
+                            : l.sx == 1   ? dnnl_nchw
+                            : l.sc == 1   ? dnnl_nhwc
+                                          : dnnl_format_tag_undef;
+    dnnl_dims_t dims = {1, s.c, s.h, s.w};
+    return tag != dnnl_format_tag_undef &&
+           dnnl_memory_desc_init_by_tag(out, 4, dims, dnnl_f32, tag) == dnnl_success;
+}
+
 static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -352,10 +371,18 @@ static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
         srcs[k] = e->md[n->inputs[k]];
         args[k] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + k, e->act[n->inputs[k]]};
     }
-    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    DN(dnnl_concat_primitive_desc_create(&pd, &dst_any, n->n_inputs, 1, srcs, attr, e->eng),
-       "concat");
+    /* Left to choose (format_tag_any), concat picks a plain or odd layout and
+     * a reference implementation; in its inputs' layout it copies blocks. */
+    dnnl_memory_desc_t dst_like;
+    if (!like_layout(&srcs[0], out, &dst_like) ||
+        dnnl_concat_primitive_desc_create(&pd, &dst_like, n->n_inputs, 1, srcs, attr, e->eng) !=
+            dnnl_success) {
+        pd = NULL;
+        OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
+        DN(dnnl_concat_primitive_desc_create(&pd, &dst_any, n->n_inputs, 1, srcs, attr, e->eng),
+           "concat");
+    }
     OK(eng_keep_pd(e, pd, err));
     OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
     args[n->n_inputs] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->act[i]};
