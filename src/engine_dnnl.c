@@ -300,8 +300,7 @@ const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m)
 }
 
 static gd_status reorder_pd(gd_engine *e, int node, dnnl_memory_t src, dnnl_memory_t dst,
-                            int accumulate, int user_scratchpad, dnnl_primitive_desc_t *pd,
-                            gd_err *err)
+                            int accumulate, dnnl_primitive_desc_t *pd, gd_err *err)
 {
     gd_status st = GD_OK;
     dnnl_primitive_attr_t attr = NULL;
@@ -309,7 +308,7 @@ static gd_status reorder_pd(gd_engine *e, int node, dnnl_memory_t src, dnnl_memo
     const char *what = accumulate ? "reorder with accumulation" : "reorder";
     *pd = NULL;
     dnnl_status_t s = dnnl_primitive_attr_create(&attr);
-    if (s == dnnl_success && user_scratchpad)
+    if (s == dnnl_success)
         s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (s == dnnl_success && accumulate) {
         s = dnnl_post_ops_create(&po);
@@ -346,32 +345,12 @@ gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t
                       dnnl_memory_t dst, int accumulate, gd_err *err)
 {
     dnnl_primitive_desc_t pd;
-    gd_status st = reorder_pd(e, node, src, dst, accumulate, 1, &pd, err);
+    gd_status st = reorder_pd(e, node, src, dst, accumulate, &pd, err);
     if (st != GD_OK)
         return st;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
     return eng_step_prim(e, list, node, accumulate ? "reorder with accumulation" : "reorder", pd, 2,
                          args, err);
-}
-
-gd_status eng_reorder_now(gd_engine *e, int node, dnnl_memory_t src, dnnl_memory_t dst, gd_err *err)
-{
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t p = NULL;
-    /* Library scratchpad: this runs once, before the engine's buffers exist. */
-    gd_status st = reorder_pd(e, node, src, dst, 0, 0, &pd, err);
-    if (st != GD_OK)
-        return st;
-    dnnl_status_t s = dnnl_primitive_create(&p, pd);
-    if (s == dnnl_success) {
-        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-        s = dnnl_primitive_execute(p, e->stream, 2, args);
-    }
-    if (s == dnnl_success)
-        s = dnnl_stream_wait(e->stream);
-    if (p)
-        dnnl_primitive_destroy(p);
-    return s == dnnl_success ? GD_OK : eng_fail(e, node, "weights reorder", s, err);
 }
 
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l)

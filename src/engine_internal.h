@@ -191,9 +191,6 @@ gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind, const 
  */
 gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t src,
                       dnnl_memory_t dst, int accumulate, gd_err *err);
-/* Runs a reorder right now (weights at creation time). */
-gd_status eng_reorder_now(gd_engine *e, int node, dnnl_memory_t src, dnnl_memory_t dst,
-                          gd_err *err);
 
 /* The memory descriptor of a memory object. */
 const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
