@@ -6,6 +6,8 @@
  *
  * Metric: for each output, max |engine - reference| / max |reference|
  * (the error relative to the output's largest magnitude) must be <= 1e-4.
+ * Also: a second forward gives the same bytes, and backward (random seeds on
+ * every output) gives the same bytes again after a pass on other pixels.
  *
  * gd-test: label engine
  */
@@ -38,6 +40,46 @@ static double rel_max_err(const float *a, const double *ref, size_t n, double *s
     }
     *scale = rmax;
     return rmax > 0 ? emax / rmax : emax;
+}
+
+/*
+ * Backward keeps no state between calls: with random seeds, the gradient is
+ * the same bytes after a pass on other pixels (pooled gradient buffers and
+ * accumulations must be fully rewritten every time).
+ */
+static void check_backward_repeats(gdsynth_graph *g, gd_engine *e, const float *px, uint64_t seed)
+{
+    gd_err err = {0};
+    gdtest_rng r = {seed ^ 0xbac4u};
+    size_t npx = (size_t)g->h * g->w * g->m->in_c;
+    float *g1 = malloc(npx * sizeof *g1), *g2 = malloc(npx * sizeof *g2);
+    float *other = malloc(npx * sizeof *other);
+    assert_non_null(g1);
+    assert_non_null(g2);
+    assert_non_null(other);
+    for (int k = 0; k < g->n_outputs; k++) {
+        gd_shape s;
+        gd_engine_output(e, k, &s);
+        float *sd = gd_engine_seed(e, k);
+        assert_non_null(sd);
+        for (size_t q = 0; q < (size_t)s.c * s.h * s.w; q++)
+            sd[q] = gdtest_uniform(&r, -1.0f, 1.0f);
+    }
+    gdsynth_pixels(&r, other, npx, 0.0f, 255.0f);
+    GDTEST_OK(gd_engine_forward(e, px, &err), &err);
+    GDTEST_OK(gd_engine_backward(e, g1, &err), &err);
+    GDTEST_OK(gd_engine_forward(e, other, &err), &err);
+    GDTEST_OK(gd_engine_backward(e, g2, &err), &err);
+    GDTEST_OK(gd_engine_forward(e, px, &err), &err);
+    GDTEST_OK(gd_engine_backward(e, g2, &err), &err);
+    assert_memory_equal(g1, g2, npx * sizeof *g1);
+    double gmax = 0.0;
+    for (size_t q = 0; q < npx; q++)
+        gmax = fabs(g1[q]) > gmax ? fabs(g1[q]) : gmax;
+    assert_true(gmax > 0.0); /* random seeds reach the input */
+    free(g1);
+    free(g2);
+    free(other);
 }
 
 /* Runs graph g through the engine and the reference; checks every output. */
@@ -86,6 +128,8 @@ static void check_forward(const char *name, gdsynth_graph *g, int backward, uint
     GDTEST_OK(gd_engine_forward(e, px, &err), &err);
     assert_memory_equal(first, gd_engine_output(e, 0, NULL), n0 * sizeof *first);
     free(first);
+    if (backward)
+        check_backward_repeats(g, e, px, seed);
     gdref_acts_free(&ref);
     gd_engine_free(e);
     free(px);
