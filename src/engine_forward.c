@@ -123,6 +123,33 @@ static gd_status set_dst(gd_engine *e, int i, const dnnl_memory_desc_t *md, gd_e
     return eng_act_mem(e, i, i, err);
 }
 
+/*
+ * The common tail of a one-input op: node i's dst from pd, the pd kept as
+ * the backward hint, a workspace if pd has one (pooling max, LRN), and the
+ * step src -> dst.
+ */
+static gd_status unary_step(gd_engine *e, int i, const char *what, dnnl_primitive_desc_t pd,
+                            dnnl_memory_t src, gd_err *err)
+{
+    gd_status st = set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err);
+    if (st != GD_OK)
+        return st;
+    e->fwd_pd[i] = pd;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->act[i]}};
+    int nargs = 2;
+    const dnnl_memory_desc_t *ws = eng_pd_md(pd, dnnl_query_workspace_md);
+    if (ws && dnnl_memory_desc_get_size(ws) > 0) {
+        int b = eng_buf_new(e, dnnl_memory_desc_get_size(ws), err);
+        if (b < 0)
+            return err->status;
+        st = eng_mem(e, i, ws, b, &e->workspace[i], err);
+        if (st != GD_OK)
+            return st;
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, e->workspace[i]};
+    }
+    return eng_step_prim(e, &e->fwd, i, what, pd, nargs, args, err);
+}
+
 static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -233,10 +260,7 @@ static gd_status fwd_act(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err
        "eltwise forward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "eltwise forward", &ed, attr, NULL, &pd, err));
-    OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, e->act[j]}, {DNNL_ARG_DST, e->act[i]}};
-    OK(eng_step_prim(e, &e->fwd, i, "eltwise forward", pd, 2, args, err));
+    OK(unary_step(e, i, "eltwise forward", pd, e->act[j], err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -317,21 +341,7 @@ static gd_status fwd_pool(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
     OK(eng_pool_desc(e, i, &pdsc, prop, &e->md[j], &dst_any, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "pooling forward", &pdsc, attr, NULL, &pd, err));
-    OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->act[j]}, {DNNL_ARG_DST, e->act[i]}};
-    const dnnl_memory_desc_t *ws = eng_pd_md(pd, dnnl_query_workspace_md);
-    int nargs = 2;
-    if (ws && dnnl_memory_desc_get_size(ws) > 0) {
-        int b = eng_buf_new(e, dnnl_memory_desc_get_size(ws), err);
-        if (b < 0) {
-            st = err->status;
-            goto done;
-        }
-        OK(eng_mem(e, i, ws, b, &e->workspace[i], err));
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, e->workspace[i]};
-    }
-    OK(eng_step_prim(e, &e->fwd, i, "pooling forward", pd, nargs, args, err));
+    OK(unary_step(e, i, "pooling forward", pd, e->act[j], err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -413,21 +423,7 @@ static gd_status fwd_lrn(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err
        "LRN forward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "LRN forward", &ld, attr, NULL, &pd, err));
-    OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->act[j]}, {DNNL_ARG_DST, e->act[i]}};
-    int nargs = 2;
-    const dnnl_memory_desc_t *ws = eng_pd_md(pd, dnnl_query_workspace_md);
-    if (ws && dnnl_memory_desc_get_size(ws) > 0) {
-        int b = eng_buf_new(e, dnnl_memory_desc_get_size(ws), err);
-        if (b < 0) {
-            st = err->status;
-            goto done;
-        }
-        OK(eng_mem(e, i, ws, b, &e->workspace[i], err));
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, e->workspace[i]};
-    }
-    OK(eng_step_prim(e, &e->fwd, i, "LRN forward", pd, nargs, args, err));
+    OK(unary_step(e, i, "LRN forward", pd, e->act[j], err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -488,10 +484,7 @@ static gd_status fwd_softmax(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err 
     DN(dnnl_softmax_v2_forward_desc_init(&sd, prop, dnnl_softmax_accurate, &e->md[j], &e->md[j], 1),
        "softmax forward descriptor");
     OK(eng_pd(e, i, "softmax forward", &sd, attr, NULL, &pd, err));
-    OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->act[i]}};
-    OK(eng_step_prim(e, &e->fwd, i, "softmax forward", pd, 2, args, err));
+    OK(unary_step(e, i, "softmax forward", pd, src, err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
