@@ -14,7 +14,9 @@
  * primitive and allocates every buffer; forward/backward allocate nothing.
  * Activations stay in the layouts oneDNN picks (blocked); bias and
  * activations are fused into convolutions; only the outputs are reordered to
- * plain CHW for the caller.
+ * plain CHW for the caller.  Backward never stores pre-activations: ReLU and
+ * ReLU6 are undone from the activation itself.  Several outputs at different
+ * depths each add their seed to the gradient flowing back through them.
  *
  * Threads: oneDNN uses the calling process's OpenMP threads
  * (OMP_NUM_THREADS).  An engine is not safe to use from two threads at once.
@@ -34,10 +36,19 @@ typedef struct gd_engine_opts {
 } gd_engine_opts;
 
 /*
- * Compiles `model` (which must outlive the engine) for an h x w input with
- * outputs[0..n_outputs-1] (node indices) as outputs.  Fails with a message
- * naming the node when an op cannot be built, the tile is too small for the
- * network, or memory runs out.  Caller frees with gd_engine_free.
+ * Compiles `model` (which must outlive the engine: its weights may be used
+ * in place) for an h x w input with outputs[0..n_outputs-1] (node indices,
+ * any node including the input) as outputs.  Only the nodes the outputs
+ * need are built.  opts may be NULL (forward only).
+ * Fails, with *out NULL and a message naming the node, with
+ *   GD_EINPUT  the tile is too small for the network, an output index is
+ *              bad, the model breaks its invariants, a fully connected
+ *              layer's weights do not fit this tile size, or oneDNN has no
+ *              implementation for a node ("... oneDNN convolution forward:
+ *              unimplemented");
+ *   GD_ENOMEM  memory runs out;
+ *   GD_ELIB    oneDNN fails otherwise.
+ * Caller frees with gd_engine_free (NULL is fine).
  */
 gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
                            const gd_engine_opts *opts, gd_engine **out, gd_err *err);
@@ -50,6 +61,7 @@ int gd_engine_output_node(const gd_engine *e, int k);
 
 /*
  * Runs the forward pass on pixels (h * w * in_c floats, interleaved, [0,255]).
+ * Fails with GD_ELIB (naming the node) if a oneDNN primitive fails.
  */
 gd_status gd_engine_forward(gd_engine *e, const float *pixels, gd_err *err);
 
@@ -62,22 +74,28 @@ const float *gd_engine_output(const gd_engine *e, int k, gd_shape *shape);
 /*
  * Output k's seed buffer (plain CHW, same shape as the output): the caller
  * fills it with d(objective)/d(activation) before gd_engine_backward.
- * Seeds are not cleared between calls.
+ * Seeds start at zero and are not cleared between calls.  NULL when the
+ * engine was built without backward (or k is out of range).
  */
 float *gd_engine_seed(gd_engine *e, int k);
 
 /*
  * Backward-data from the seeds of all outputs to the input: writes
- * d(objective)/d(pixel) to grad (h * w * in_c floats, interleaved).  Requires
- * opts.backward and a forward on the same pixels just before.
+ * d(objective)/d(pixel) to grad (h * w * in_c floats, interleaved; the
+ * model's normalization is included, so it is per pixel unit).  Requires
+ * opts.backward and a successful forward on the same pixels just before
+ * (GD_EINPUT otherwise).  Reads but does not change the seeds.
  */
 gd_status gd_engine_backward(gd_engine *e, float *grad, gd_err *err);
 
-/* FLOPs of one forward and one backward pass (counted from the graph). */
+/* FLOPs of one forward and one backward pass (gd_model_flops on the needed
+ * subgraph; backward is 0 for a forward-only engine). */
 double gd_engine_forward_flops(const gd_engine *e);
 double gd_engine_backward_flops(const gd_engine *e);
 
-/* Bytes of buffers the engine holds (activations, gradients, scratch). */
+/* Bytes of buffers the engine holds: activations, gradients (pooled: nodes
+ * whose gradients are never live at once share buffers), reordered weights,
+ * workspaces, scratch, oneDNN scratchpad, outputs and seeds. */
 size_t gd_engine_bytes(const gd_engine *e);
 
 #endif

@@ -1,0 +1,385 @@
+/*
+ * engine.c: the public side of the engine (engine.h): creation, the two
+ * passes, outputs and seeds.  The plan is built by engine_forward.c and
+ * engine_backward.c (see engine_internal.h for the invariants); running a
+ * pass walks a flat list of steps and allocates nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+static gd_status check_args(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
+                            gd_err *err)
+{
+    if (!model || !outputs || n_outputs < 1)
+        return gd_err_set(err, GD_EINPUT, "engine: a model and at least one output are needed");
+    if (h < 1 || w < 1)
+        return gd_err_set(err, GD_EINPUT, "engine: tile %dx%d is empty", w, h);
+    for (int k = 0; k < n_outputs; k++)
+        if (outputs[k] < 0 || outputs[k] >= model->n_nodes)
+            return gd_err_set(err, GD_EINPUT, "engine: output %d is node %d; model %s has %d nodes",
+                              k, outputs[k], model->name, model->n_nodes);
+    return GD_OK;
+}
+
+/* Per-node and per-output arrays, zeroed, with "no buffer" marked as -1. */
+static gd_status alloc_tables(gd_engine *e, gd_err *err)
+{
+    size_t n = (size_t)e->model->n_nodes, k = (size_t)e->n_outputs;
+    e->need = gd_calloc(n, 1, "engine tables", err);
+    e->shapes = gd_calloc(n, sizeof *e->shapes, "engine tables", err);
+    e->md = gd_calloc(n, sizeof *e->md, "engine tables", err);
+    e->act = gd_calloc(n, sizeof *e->act, "engine tables", err);
+    e->act_buf = gd_calloc(n, sizeof *e->act_buf, "engine tables", err);
+    e->md_fixed = gd_calloc(n, 1, "engine tables", err);
+    e->fwd_pd = gd_calloc(n, sizeof *e->fwd_pd, "engine tables", err);
+    e->workspace = gd_calloc(n, sizeof *e->workspace, "engine tables", err);
+    e->wei_fwd = gd_calloc(n, sizeof *e->wei_fwd, "engine tables", err);
+    e->dmd = gd_calloc(n, sizeof *e->dmd, "engine tables", err);
+    e->diff = gd_calloc(n, sizeof *e->diff, "engine tables", err);
+    e->diff_buf = gd_calloc(n, sizeof *e->diff_buf, "engine tables", err);
+    e->diff_started = gd_calloc(n, 1, "engine tables", err);
+    e->dmd_fixed = gd_calloc(n, 1, "engine tables", err);
+    e->out_plain = gd_calloc(k, sizeof *e->out_plain, "engine tables", err);
+    e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
+    e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
+    e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
+    if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
+        !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
+        !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem)
+        return err->status;
+    for (size_t i = 0; i < n; i++)
+        e->act_buf[i] = e->diff_buf[i] = -1;
+    return GD_OK;
+}
+
+/* A plain CHW float buffer of output k's shape and a memory object over it. */
+static gd_status plain_buffer(gd_engine *e, int k, float **buf, dnnl_memory_t *mem, gd_err *err)
+{
+    int node = e->outputs[k];
+    gd_shape s = e->shapes[node];
+    dnnl_memory_desc_t md;
+    *buf = gd_calloc((size_t)s.c * s.h * s.w, sizeof **buf, "engine output", err);
+    if (!*buf)
+        return err->status;
+    gd_status st = eng_md4(e, node, s.c, s.h, s.w, dnnl_nchw, &md, err);
+    if (st != GD_OK)
+        return st;
+    return eng_mem_user(e, node, &md, *buf, mem, err);
+}
+
+static gd_status plan_forward(gd_engine *e, gd_err *err)
+{
+    const gd_model *m = e->model;
+    /* Node 0 starts plain NCHW; its first consumer may pick another layout
+     * our normalization loop can write (engine_forward.c: src_for). */
+    gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, dnnl_nchw, &e->md[0], err);
+    if (st == GD_OK)
+        st = eng_step_own(&e->fwd, 0, ENG_STEP_NORMALIZE, "input normalization", err);
+    for (int i = 1; st == GD_OK && i < m->n_nodes; i++)
+        if (e->need[i])
+            st = eng_forward_node(e, i, err);
+    if (st == GD_OK)
+        st = eng_act_mem(e, 0, 0, err);
+    for (int k = 0; st == GD_OK && k < e->n_outputs; k++) {
+        int node = e->outputs[k];
+        st = plain_buffer(e, k, &e->out_plain[k], &e->out_mem[k], err);
+        if (st == GD_OK)
+            st = eng_reorder(e, &e->fwd, node, e->act[node], e->out_mem[k], 0, err);
+    }
+    if (st == GD_OK && !eng_layout_of(&e->md[0], &e->in_layout))
+        st = gd_err_set(err, GD_ELIB, "engine: input layout is not one the engine can write");
+    return st;
+}
+
+static gd_status plan_backward(gd_engine *e, gd_err *err)
+{
+    const gd_model *m = e->model;
+    gd_status st = GD_OK;
+    for (int i = 0; i < m->n_nodes; i++) {
+        e->dmd[i] = e->md[i];
+        e->dmd_fixed[i] = i != 0;
+    }
+    for (int k = 0; st == GD_OK && k < e->n_outputs; k++)
+        st = plain_buffer(e, k, &e->seed_plain[k], &e->seed_mem[k], err);
+    for (int i = m->n_nodes - 1; st == GD_OK && i >= 0; i--)
+        if (e->need[i])
+            st = eng_backward_node(e, i, err);
+    if (st == GD_OK && !eng_layout_of(&e->dmd[0], &e->din_layout))
+        st = gd_err_set(err, GD_ELIB, "engine: input gradient layout is not one the engine reads");
+    return st;
+}
+
+static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err);
+
+gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
+                           const gd_engine_opts *opts, gd_engine **out, gd_err *err)
+{
+    gd_err local;
+    if (!err)
+        err = &local;
+    *out = NULL;
+    gd_status st = check_args(model, h, w, outputs, n_outputs, err);
+    if (st != GD_OK)
+        return st;
+    st = gd_model_validate(model, err);
+    if (st != GD_OK)
+        return gd_err_prefix(err, "engine");
+    gd_engine *e = gd_calloc(1, sizeof *e, "engine", err);
+    if (!e)
+        return err->status;
+    e->model = model;
+    e->h = h;
+    e->w = w;
+    e->n_outputs = n_outputs;
+    e->backward = opts && opts->backward;
+    e->scratch_a = e->scratch_b = e->scratchpad = -1;
+    e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
+    if (!e->outputs) {
+        st = err->status;
+        goto fail;
+    }
+    memcpy(e->outputs, outputs, (size_t)n_outputs * sizeof *outputs);
+    st = alloc_tables(e, err);
+    if (st != GD_OK)
+        goto fail;
+    st = gd_model_shapes(model, h, w, e->shapes, err);
+    if (st != GD_OK) {
+        gd_err_prefix(err, "engine for a %dx%d tile", w, h);
+        goto fail;
+    }
+    gd_model_ancestors(model, outputs, n_outputs, e->need);
+    st = gd_model_flops(model, h, w, outputs, n_outputs, &e->fwd_flops, &e->bwd_flops, err);
+    if (st != GD_OK)
+        goto fail;
+    if (!e->backward)
+        e->bwd_flops = 0;
+
+    dnnl_status_t s = dnnl_engine_create(&e->eng, dnnl_cpu, 0);
+    if (s == dnnl_success)
+        s = dnnl_stream_create(&e->stream, e->eng, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        st = gd_err_set(err, s == dnnl_out_of_memory ? GD_ENOMEM : GD_ELIB,
+                        "engine: oneDNN CPU engine: %s", eng_dnnl_status_str(s));
+        goto fail;
+    }
+    e->scratch_a = eng_buf_new(e, 0, err);
+    e->scratch_b = eng_buf_new(e, 0, err);
+    e->scratchpad = eng_buf_new(e, 0, err);
+    if (e->scratch_a < 0 || e->scratch_b < 0 || e->scratchpad < 0) {
+        st = err->status;
+        goto fail;
+    }
+    st = plan_forward(e, err);
+    if (st == GD_OK && e->backward)
+        st = plan_backward(e, err);
+    if (st == GD_OK)
+        st = eng_alloc(e, err);
+    if (st == GD_OK)
+        st = run(e, &e->init, err);
+    if (st != GD_OK)
+        goto fail;
+    /* Primitives hold what they need: the descriptors can go. */
+    for (int k = 0; k < e->n_pds; k++)
+        dnnl_primitive_desc_destroy(e->pds[k]);
+    e->n_pds = 0;
+    *out = e;
+    return GD_OK;
+fail:
+    gd_engine_free(e);
+    return st;
+}
+
+void gd_engine_free(gd_engine *e)
+{
+    if (!e)
+        return;
+    eng_destroy_objects(e);
+    if (e->stream)
+        dnnl_stream_destroy(e->stream);
+    if (e->eng)
+        dnnl_engine_destroy(e->eng);
+    for (int k = 0; k < e->n_outputs && e->out_plain; k++)
+        free(e->out_plain[k]);
+    for (int k = 0; k < e->n_outputs && e->seed_plain; k++)
+        free(e->seed_plain[k]);
+    free(e->outputs);
+    free(e->need);
+    free(e->shapes);
+    free(e->md);
+    free(e->act);
+    free(e->act_buf);
+    free(e->md_fixed);
+    free(e->fwd_pd);
+    free(e->workspace);
+    free(e->wei_fwd);
+    free(e->dmd);
+    free(e->diff);
+    free(e->diff_buf);
+    free(e->diff_started);
+    free(e->dmd_fixed);
+    free(e->out_plain);
+    free(e->seed_plain);
+    free(e->out_mem);
+    free(e->seed_mem);
+    free(e->init.v);
+    free(e->fwd.v);
+    free(e->bwd.v);
+    free(e);
+}
+
+/* pixels (NHWC, [0,255]) -> node 0's activation, normalized, in its layout. */
+static void normalize(gd_engine *e)
+{
+    const gd_model *m = e->model;
+    const eng_layout l = e->in_layout;
+    const float *px = e->pixels;
+    float *dst = e->bufs[e->act_buf[0]].ptr;
+    const int h = e->h, w = e->w, c = m->in_c;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const float *p = px + ((size_t)y * w + x) * c;
+            float *d = dst + l.off0 + y * l.sy + x * l.sx;
+            for (int k = 0; k < c; k++)
+                d[(k / l.cblk) * l.sc + k % l.cblk] = p[k] * m->norm_scale[k] + m->norm_offset[k];
+        }
+    }
+}
+
+/* Node 0's gradient (normalized units, its layout) -> d/d(pixel), NHWC. */
+static void pixel_grad(gd_engine *e)
+{
+    const gd_model *m = e->model;
+    const eng_layout l = e->din_layout;
+    float *g = e->grad;
+    const int h = e->h, w = e->w, c = m->in_c;
+    if (!e->diff_started[0]) {
+        memset(g, 0, (size_t)h * w * c * sizeof *g);
+        return;
+    }
+    const float *src = e->bufs[e->diff_buf[0]].ptr;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const float *s = src + l.off0 + y * l.sy + x * l.sx;
+            float *d = g + ((size_t)y * w + x) * c;
+            for (int k = 0; k < c; k++)
+                d[k] = s[(k / l.cblk) * l.sc + k % l.cblk] * m->norm_scale[k];
+        }
+    }
+}
+
+static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
+{
+    for (int k = 0; k < list->n; k++) {
+        const eng_step *s = &list->v[k];
+        switch (s->kind) {
+        case ENG_STEP_PRIM: {
+            dnnl_status_t ds = dnnl_primitive_execute(s->prim, e->stream, s->nargs, s->args);
+            if (ds != dnnl_success)
+                return eng_fail(e, s->node, s->what, ds, err);
+            break;
+        }
+        case ENG_STEP_NORMALIZE:
+            normalize(e);
+            break;
+        case ENG_STEP_PIXEL_GRAD:
+            pixel_grad(e);
+            break;
+        case ENG_STEP_KIND_COUNT:
+            break;
+        }
+    }
+    dnnl_status_t ds = dnnl_stream_wait(e->stream);
+    if (ds != dnnl_success)
+        return gd_err_set(err, GD_ELIB, "engine: oneDNN stream wait: %s", eng_dnnl_status_str(ds));
+    return GD_OK;
+}
+
+gd_status gd_engine_forward(gd_engine *e, const float *pixels, gd_err *err)
+{
+    gd_err local;
+    if (!err)
+        err = &local;
+    e->pixels = pixels;
+    e->forward_done = 0;
+    gd_status st = run(e, &e->fwd, err);
+    e->pixels = NULL;
+    e->forward_done = st == GD_OK;
+    return st;
+}
+
+gd_status gd_engine_backward(gd_engine *e, float *grad, gd_err *err)
+{
+    gd_err local;
+    if (!err)
+        err = &local;
+    if (!e->backward)
+        return gd_err_set(err, GD_EINPUT,
+                          "engine: built without a backward pass "
+                          "(gd_engine_opts.backward = 0)");
+    if (!e->forward_done)
+        return gd_err_set(err, GD_EINPUT, "engine: backward needs a successful forward first");
+    e->grad = grad;
+    gd_status st = run(e, &e->bwd, err);
+    e->grad = NULL;
+    return st;
+}
+
+void gd_engine_size(const gd_engine *e, int *h, int *w)
+{
+    *h = e->h;
+    *w = e->w;
+}
+
+int gd_engine_n_outputs(const gd_engine *e)
+{
+    return e->n_outputs;
+}
+
+int gd_engine_output_node(const gd_engine *e, int k)
+{
+    return k >= 0 && k < e->n_outputs ? e->outputs[k] : -1;
+}
+
+const float *gd_engine_output(const gd_engine *e, int k, gd_shape *shape)
+{
+    if (k < 0 || k >= e->n_outputs)
+        return NULL;
+    if (shape)
+        *shape = e->shapes[e->outputs[k]];
+    return e->out_plain[k];
+}
+
+float *gd_engine_seed(gd_engine *e, int k)
+{
+    if (k < 0 || k >= e->n_outputs || !e->backward)
+        return NULL;
+    return e->seed_plain[k];
+}
+
+double gd_engine_forward_flops(const gd_engine *e)
+{
+    return e->fwd_flops;
+}
+
+double gd_engine_backward_flops(const gd_engine *e)
+{
+    return e->bwd_flops;
+}
+
+size_t gd_engine_bytes(const gd_engine *e)
+{
+    size_t bytes = 0;
+    for (int b = 0; b < e->n_bufs; b++)
+        bytes += e->bufs[b].bytes;
+    for (int k = 0; k < e->n_outputs; k++) {
+        gd_shape s = e->shapes[e->outputs[k]];
+        size_t n = (size_t)s.c * s.h * s.w * sizeof(float);
+        bytes += n * (e->backward ? 2 : 1);
+    }
+    return bytes;
+}

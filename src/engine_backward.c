@@ -1,0 +1,491 @@
+/*
+ * engine_backward.c: plans the backward-data pass, one switch over gd_op.
+ *
+ * Nodes are visited in reverse topological order.  When node i is visited,
+ * every consumer of i has already pushed its contribution into diff[i], so
+ * diff[i] is complete once i's seeds (if i is an output) are added.  Node i
+ * then pushes d(objective)/d(input) to each of its inputs:
+ *   - the first contribution to a node is written straight into its diff
+ *     buffer when the layouts agree (else through scratch A and a reorder);
+ *   - later contributions (fan-out: a tensor read by several consumers, as
+ *     in residual blocks) are added: a sum primitive in place when layouts
+ *     agree, else a reorder with a sum post-op.
+ * A fused activation is undone first, in place on diff[i], by an eltwise
+ * backward that reads the node's (post-activation) dst: relu and
+ * clip_v2(0, 6) "use_dst_for_bwd", so no pre-activation is ever stored.
+ * No weight gradients are computed.
+ */
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define DN(call, what)                                                                             \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) {                                                                  \
+            st = eng_fail(e, i, (what), s_, err);                                                  \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != GD_OK)                                                                           \
+            goto done;                                                                             \
+    } while (0)
+
+/* Node j's diff memory, from the pool, created on first use. */
+static gd_status diff_mem(gd_engine *e, int i, int j, gd_err *err)
+{
+    if (e->diff[j])
+        return GD_OK;
+    e->dmd_fixed[j] = 1;
+    int b = eng_pool_get(e, dnnl_memory_desc_get_size(&e->dmd[j]), err);
+    if (b < 0)
+        return err->status;
+    e->diff_buf[j] = b;
+    return eng_mem(e, i, &e->dmd[j], b, &e->diff[j], err);
+}
+
+/* dst += src for two memories of the same layout, in place. */
+static gd_status sum_into(gd_engine *e, int i, dnnl_memory_t dst, dnnl_memory_t src, gd_err *err)
+{
+    gd_status st = GD_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    const dnnl_memory_desc_t srcs[2] = {*eng_mem_md(dst), *eng_mem_md(src)};
+    const float scales[2] = {1.0f, 1.0f};
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    DN(dnnl_sum_primitive_desc_create(&pd, eng_mem_md(dst), 2, scales, srcs, attr, e->eng),
+       "gradient sum");
+    OK(eng_keep_pd(e, pd, err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_MULTIPLE_SRC, dst}, {DNNL_ARG_MULTIPLE_SRC + 1, src}, {DNNL_ARG_DST, dst}};
+    OK(eng_step_prim(e, &e->bwd, i, "gradient sum", pd, 3, args, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Adds a gradient contribution held in src (any layout) to node j's diff. */
+static gd_status accumulate(gd_engine *e, int i, int j, dnnl_memory_t src, gd_err *err)
+{
+    gd_status st = diff_mem(e, i, j, err);
+    if (st != GD_OK)
+        return st;
+    if (!e->diff_started[j]) {
+        e->diff_started[j] = 1;
+        return eng_reorder(e, &e->bwd, i, src, e->diff[j], 0, err);
+    }
+    if (dnnl_memory_desc_equal(eng_mem_md(src), &e->dmd[j]))
+        return sum_into(e, i, e->diff[j], src, err);
+    return eng_reorder(e, &e->bwd, i, src, e->diff[j], 1, err);
+}
+
+/*
+ * Where a primitive that produces node j's contribution in layout md writes
+ * it: straight into diff[j] for a first contribution in j's layout (node 0,
+ * whose gradient layout is still open, adopts any layout our pixel loop can
+ * read), else into scratch A, added by contrib_done.
+ */
+static gd_status contrib_dst(gd_engine *e, int i, int j, const dnnl_memory_desc_t *md,
+                             dnnl_memory_t *out, int *direct, gd_err *err)
+{
+    eng_layout l;
+    *direct = 0;
+    if (!e->diff_started[j]) {
+        if (!e->dmd_fixed[j] && eng_layout_of(md, &l))
+            e->dmd[j] = *md;
+        gd_status st = diff_mem(e, i, j, err);
+        if (st != GD_OK)
+            return st;
+        if (dnnl_memory_desc_equal(&e->dmd[j], md)) {
+            e->diff_started[j] = 1;
+            *direct = 1;
+            *out = e->diff[j];
+            return GD_OK;
+        }
+    }
+    return eng_mem(e, i, md, e->scratch_a, out, err);
+}
+
+static gd_status contrib_done(gd_engine *e, int i, int j, dnnl_memory_t src, int direct,
+                              gd_err *err)
+{
+    return direct ? GD_OK : accumulate(e, i, j, src, err);
+}
+
+/* diff[i] in layout want: diff[i] itself, or a reorder into scratch B. */
+static gd_status diff_dst_for(gd_engine *e, int i, dnnl_memory_t diff,
+                              const dnnl_memory_desc_t *want, dnnl_memory_t *out, gd_err *err)
+{
+    if (dnnl_memory_desc_equal(eng_mem_md(diff), want)) {
+        *out = diff;
+        return GD_OK;
+    }
+    gd_status st = eng_mem(e, i, want, e->scratch_b, out, err);
+    if (st != GD_OK)
+        return st;
+    return eng_reorder(e, &e->bwd, i, diff, *out, 0, err);
+}
+
+/* Undoes node i's fused activation in place on diff[i], from its dst. */
+static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
+{
+    gd_status st = GD_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_eltwise_desc_t fd, bd;
+    dnnl_primitive_desc_t hint, pd;
+    dnnl_alg_kind_t fwd, bwd;
+    float alpha, beta;
+    if (act == GD_ACT_NONE)
+        return GD_OK;
+    eng_act_alg(act, &fwd, &bwd, &alpha, &beta);
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    /* oneDNN wants a forward eltwise as the hint; it is never run. */
+    DN(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, fwd, &e->md[i], alpha, beta),
+       "activation forward descriptor");
+    OK(eng_pd(e, i, "activation forward (hint)", &fd, attr, NULL, &hint, err));
+    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->dmd[i], &e->md[i], alpha, beta),
+       "activation backward descriptor");
+    OK(eng_pd(e, i, "activation backward", &bd, attr, hint, &pd, err));
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->act[i]},
+                              {DNNL_ARG_DIFF_DST, e->diff[i]},
+                              {DNNL_ARG_DIFF_SRC, e->diff[i]}};
+    OK(eng_step_prim(e, &e->bwd, i, "activation backward", pd, 3, args, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Weights for a backward primitive: the forward ones when the layouts agree. */
+static gd_status bwd_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want,
+                             dnnl_memory_t *out, gd_err *err)
+{
+    if (dnnl_memory_desc_equal(eng_mem_md(e->wei_fwd[i]), want)) {
+        *out = e->wei_fwd[i];
+        return GD_OK;
+    }
+    dnnl_memory_desc_t user, any;
+    gd_status st = eng_weights_md(e, i, &user, &any, err);
+    if (st != GD_OK)
+        return st;
+    return eng_weights(e, i, want, &user, e->model->nodes[i].weights, out, err);
+}
+
+static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    int j = n->inputs[0], direct;
+    gd_shape in = e->shapes[j], out = e->shapes[i];
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t dsrc_any, ddst_any, wei_user, wei_any;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd;
+    dnnl_memory_t ddst, wei, dsrc;
+    int pt, pb, pl, pr;
+    gd_node_padding(n, in, &pt, &pb, &pl, &pr);
+    dnnl_dims_t strides = {n->sh, n->sw}, dil = {n->dh - 1, n->dw - 1};
+    dnnl_dims_t padl = {pt, pl}, padr = {pb, pr};
+
+    OK(act_bwd_inplace(e, i, n->act, err));
+    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &dsrc_any, err));
+    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &ddst_any, err));
+    OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
+    DN(dnnl_dilated_convolution_backward_data_desc_init(
+           &cd, dnnl_convolution_direct, &dsrc_any, &wei_any, &ddst_any, strides, dil, padl, padr),
+       "convolution backward data descriptor");
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "convolution backward data", &cd, attr, e->fwd_pd[i], &pd, err));
+    OK(diff_dst_for(e, i, e->diff[i], eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
+    OK(bwd_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei, err));
+    OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    OK(eng_step_prim(e, &e->bwd, i, "convolution backward data", pd, 3, args, err));
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static gd_status bwd_fc(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    int j = n->inputs[0], direct;
+    gd_shape in = e->shapes[j];
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t dsrc_any, ddst_any, wei_user, wei_any, d2;
+    dnnl_inner_product_desc_t ipd;
+    dnnl_primitive_desc_t pd;
+    dnnl_memory_t ddst, diff2, wei, dsrc;
+    dnnl_dims_t dims2 = {1, n->out_c};
+
+    OK(act_bwd_inplace(e, i, n->act, err));
+    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &dsrc_any, err));
+    DN(dnnl_memory_desc_init_by_tag(&ddst_any, 2, dims2, dnnl_f32, dnnl_format_tag_any),
+       "inner product diff_dst descriptor");
+    OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
+    DN(dnnl_inner_product_backward_data_desc_init(&ipd, &dsrc_any, &wei_any, &ddst_any),
+       "inner product backward data descriptor");
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "inner product backward data", &ipd, attr, e->fwd_pd[i], &pd, err));
+    /* diff[i] is {1, O, 1, 1}; the primitive reads it as {1, O}. */
+    DN(dnnl_memory_desc_reshape(&d2, &e->dmd[i], 2, dims2), "inner product diff_dst reshape");
+    OK(eng_mem(e, i, &d2, e->diff_buf[i], &diff2, err));
+    OK(diff_dst_for(e, i, diff2, eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
+    OK(bwd_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei, err));
+    OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    OK(eng_step_prim(e, &e->bwd, i, "inner product backward data", pd, 3, args, err));
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static gd_status bwd_act(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    int j = n->inputs[0], direct;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_eltwise_desc_t bd;
+    dnnl_primitive_desc_t pd;
+    dnnl_memory_t dsrc;
+    dnnl_alg_kind_t fwd, bwd;
+    float alpha, beta;
+    if (n->act == GD_ACT_NONE)
+        return accumulate(e, i, j, e->diff[i], err);
+    eng_act_alg(n->act, &fwd, &bwd, &alpha, &beta);
+    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->dmd[i], &e->md[i], alpha, beta),
+       "eltwise backward descriptor");
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "eltwise backward", &bd, attr, e->fwd_pd[i], &pd, err));
+    OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_DST, e->act[i]}, {DNNL_ARG_DIFF_DST, e->diff[i]}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    OK(eng_step_prim(e, &e->bwd, i, "eltwise backward", pd, 3, args, err));
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static gd_status bwd_add(gd_engine *e, int i, gd_err *err)
+{
+    const gd_node *n = &e->model->nodes[i];
+    gd_status st = act_bwd_inplace(e, i, n->act, err);
+    /* d(a + b)/da = d(a + b)/db = 1: both inputs get diff[i]. */
+    for (int k = 0; st == GD_OK && k < 2; k++)
+        st = accumulate(e, i, n->inputs[k], e->diff[i], err);
+    return st;
+}
+
+static gd_status bwd_pool(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    int j = e->model->nodes[i].inputs[0], direct;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_pooling_v2_desc_t pdsc;
+    dnnl_primitive_desc_t pd;
+    dnnl_memory_t dsrc;
+    OK(eng_pool_desc(e, i, &pdsc, dnnl_backward_data, &e->dmd[j], &e->dmd[i], err));
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "pooling backward", &pdsc, attr, e->fwd_pd[i], &pd, err));
+    OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, e->diff[i]},
+                              {DNNL_ARG_DIFF_SRC, dsrc},
+                              {DNNL_ARG_WORKSPACE, e->workspace[i]}};
+    OK(eng_step_prim(e, &e->bwd, i, "pooling backward", pd, e->workspace[i] ? 3 : 2, args, err));
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/*
+ * CONCAT: input k's gradient is the channel slice [off, off + c_k) of
+ * diff[i].  Slices of a blocked layout are only views when they start and
+ * end on block boundaries; otherwise diff[i] is first reordered to plain
+ * NCHW (scratch B), where every slice is a view.
+ */
+static gd_status bwd_concat(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    gd_shape out = e->shapes[i];
+    eng_layout l;
+    const dnnl_memory_desc_t *parent = &e->dmd[i];
+    int parent_buf = e->diff_buf[i];
+    dnnl_memory_desc_t sub;
+    int views = eng_layout_of(parent, &l);
+    for (int k = 0, off = 0; views && k < n->n_inputs; k++) {
+        int ck = e->shapes[n->inputs[k]].c;
+        dnnl_dims_t dims = {1, ck, out.h, out.w}, offs = {0, off, 0, 0};
+        if (off % l.cblk || ck % l.cblk ||
+            dnnl_memory_desc_init_submemory(&sub, parent, dims, offs) != dnnl_success)
+            views = 0;
+        off += ck;
+    }
+    dnnl_memory_desc_t plain;
+    if (!views) {
+        dnnl_memory_t tmp;
+        OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_nchw, &plain, err));
+        OK(eng_mem(e, i, &plain, e->scratch_b, &tmp, err));
+        OK(eng_reorder(e, &e->bwd, i, e->diff[i], tmp, 0, err));
+        parent = &plain;
+        parent_buf = e->scratch_b;
+    }
+    for (int k = 0, off = 0; k < n->n_inputs; k++) {
+        int j = n->inputs[k], ck = e->shapes[j].c;
+        dnnl_dims_t dims = {1, ck, out.h, out.w}, offs = {0, off, 0, 0};
+        dnnl_memory_t view;
+        DN(dnnl_memory_desc_init_submemory(&sub, parent, dims, offs), "concat gradient slice");
+        OK(eng_mem(e, i, &sub, parent_buf, &view, err));
+        OK(accumulate(e, i, j, view, err));
+        off += ck;
+    }
+done:
+    return st;
+}
+
+static gd_status bwd_lrn(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    int j = n->inputs[0], direct;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_lrn_desc_t ld;
+    dnnl_primitive_desc_t pd;
+    dnnl_memory_t dsrc;
+    DN(dnnl_lrn_backward_desc_init(&ld, dnnl_lrn_across_channels, &e->dmd[i], &e->md[j],
+                                   n->lrn_size, eng_lrn_alpha(n), n->lrn_beta, n->lrn_bias),
+       "LRN backward descriptor");
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "LRN backward", &ld, attr, e->fwd_pd[i], &pd, err));
+    OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, e->act[j]},
+                              {DNNL_ARG_DIFF_DST, e->diff[i]},
+                              {DNNL_ARG_DIFF_SRC, dsrc},
+                              {DNNL_ARG_WORKSPACE, e->workspace[i]}};
+    OK(eng_step_prim(e, &e->bwd, i, "LRN backward", pd, e->workspace[i] ? 4 : 3, args, err));
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static gd_status bwd_reshape(gd_engine *e, int i, gd_err *err)
+{
+    dnnl_memory_t view;
+    gd_status st = eng_reshape_view(e, i, e->diff_buf[i], &view, err);
+    if (st != GD_OK)
+        return st;
+    return accumulate(e, i, e->model->nodes[i].inputs[0], view, err);
+}
+
+static gd_status bwd_softmax(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    int j = n->inputs[0], direct = 0;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_softmax_v2_desc_t sd;
+    dnnl_eltwise_desc_t ed;
+    dnnl_primitive_desc_t pd, lpd;
+    dnnl_memory_t dsrc;
+    int scaled = n->softmax_beta != 1.0f;
+    DN(dnnl_softmax_v2_backward_desc_init(&sd, dnnl_softmax_accurate, &e->dmd[j], &e->dmd[i],
+                                          &e->md[i], 1),
+       "softmax backward descriptor");
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    OK(eng_pd(e, i, "softmax backward", &sd, attr, e->fwd_pd[i], &pd, err));
+    const dnnl_memory_desc_t *dsrc_md = eng_pd_md(pd, dnnl_query_diff_src_md);
+    if (scaled)
+        OK(eng_mem(e, i, dsrc_md, e->scratch_a, &dsrc, err));
+    else
+        OK(contrib_dst(e, i, j, dsrc_md, &dsrc, &direct, err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_DST, e->act[i]}, {DNNL_ARG_DIFF_DST, e->diff[i]}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    OK(eng_step_prim(e, &e->bwd, i, "softmax backward", pd, 3, args, err));
+    if (scaled) {
+        /* d softmax(beta x)/dx = beta * (softmax backward at beta x). */
+        DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_linear, dsrc_md,
+                                          n->softmax_beta, 0.0f),
+           "softmax beta scaling descriptor");
+        OK(eng_pd(e, i, "softmax beta scaling", &ed, attr, NULL, &lpd, err));
+        dnnl_exec_arg_t largs[] = {{DNNL_ARG_SRC, dsrc}, {DNNL_ARG_DST, dsrc}};
+        OK(eng_step_prim(e, &e->bwd, i, "softmax beta scaling", lpd, 2, largs, err));
+    }
+    OK(contrib_done(e, i, j, dsrc, direct, err));
+done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
+{
+    const gd_node *n = &e->model->nodes[i];
+    gd_status st = GD_OK;
+    /* Seeds join whatever flowed back from deeper outputs. */
+    for (int k = 0; st == GD_OK && k < e->n_outputs; k++)
+        if (e->outputs[k] == i)
+            st = accumulate(e, i, i, e->seed_mem[k], err);
+    if (st != GD_OK)
+        return st;
+    if (i == 0)
+        return eng_step_own(&e->bwd, 0, ENG_STEP_PIXEL_GRAD, "pixel gradient", err);
+    if (!e->diff_started[i])
+        return GD_OK; /* no gradient reaches this node: it contributes nothing */
+    switch (n->op) {
+    case GD_OP_CONV:
+        st = bwd_conv(e, i, err);
+        break;
+    case GD_OP_FC:
+        st = bwd_fc(e, i, err);
+        break;
+    case GD_OP_ACT:
+        st = bwd_act(e, i, err);
+        break;
+    case GD_OP_ADD:
+        st = bwd_add(e, i, err);
+        break;
+    case GD_OP_AVGPOOL:
+    case GD_OP_MAXPOOL:
+        st = bwd_pool(e, i, err);
+        break;
+    case GD_OP_CONCAT:
+        st = bwd_concat(e, i, err);
+        break;
+    case GD_OP_LRN:
+        st = bwd_lrn(e, i, err);
+        break;
+    case GD_OP_RESHAPE:
+        st = bwd_reshape(e, i, err);
+        break;
+    case GD_OP_SOFTMAX:
+        st = bwd_softmax(e, i, err);
+        break;
+    case GD_OP_INPUT:
+    case GD_OP_COUNT:
+        st = gd_err_set(err, GD_EINPUT, "node '%s': the engine has no backward for op %d", n->name,
+                        (int)n->op);
+        break;
+    }
+    /* Nothing reads diff[i] after its own steps: its buffer goes back to the pool. */
+    eng_pool_put(e, e->diff_buf[i]);
+    return st;
+}

@@ -1,0 +1,240 @@
+/*
+ * engine_internal.h: the private state of a gd_engine, shared by the
+ * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
+ * engine_backward.c).  Nothing outside src/engine*.c includes it.
+ *
+ * How an engine is built (engine.c drives it, the others fill it):
+ *   1. shapes and the needed subgraph (gd_model_shapes, gd_model_ancestors);
+ *   2. forward plan, nodes in topological order (engine_forward.c): one
+ *      oneDNN primitive per node, src/weights/dst layouts chosen by oneDNN
+ *      (format_tag_any) where the primitive allows it, a reorder step only
+ *      where a consumer wants another layout than its producer made;
+ *   3. backward plan, nodes in reverse order (engine_backward.c): each node's
+ *      gradient ("diff") is accumulated from its consumers and, for outputs,
+ *      its seed, then pushed to its inputs;
+ *   4. buffers are allocated once, and every oneDNN memory object is bound
+ *      to its buffer (engine_dnnl.c).
+ * Running a pass is then a walk over a flat step list: no allocation.
+ *
+ * Invariants once an engine is built:
+ *   1. md[i] is the layout of node i's activation, for every needed node;
+ *      dmd[i] == md[i] for i > 0 (a node's gradient has its activation's
+ *      layout), so element-wise backward primitives see matching layouts.
+ *   2. md[0] and dmd[0] are "simple" layouts (eng_layout_of succeeds): the
+ *      input normalization and the pixel gradient are our own loops.
+ *   3. Every buffer is owned by e->bufs and freed once; memory objects and
+ *      primitives are owned by e->mems / e->prims; steps only borrow them.
+ *   4. Diff buffers come from a pool: a node's diff buffer is taken at its
+ *      first contribution and returned after the node's own backward steps,
+ *      so buffers are shared by nodes whose gradients are never live at once.
+ */
+#ifndef GIGADREAM_ENGINE_INTERNAL_H
+#define GIGADREAM_ENGINE_INTERNAL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+
+#include "gigadream/engine.h"
+
+#define ENG_MAX_ARGS (GD_MAX_INPUTS + 4)
+
+typedef enum eng_step_kind {
+    ENG_STEP_PRIM = 0,   /* execute a oneDNN primitive */
+    ENG_STEP_NORMALIZE,  /* pixels (NHWC, [0,255]) -> normalized node 0 activation */
+    ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
+    ENG_STEP_KIND_COUNT
+} eng_step_kind;
+
+typedef struct eng_step {
+    eng_step_kind kind;
+    int node;         /* the model node this step belongs to (for messages) */
+    const char *what; /* "convolution backward data", for messages */
+    dnnl_primitive_t prim;
+    int nargs;
+    dnnl_exec_arg_t args[ENG_MAX_ARGS];
+} eng_step;
+
+typedef struct eng_step_list {
+    eng_step *v;
+    int n, cap;
+} eng_step_list;
+
+/* A buffer the engine owns; allocated after planning (64-byte aligned, zeroed). */
+typedef struct eng_buf {
+    size_t bytes;
+    void *ptr;
+    int pooled; /* a diff buffer from the pool */
+    int in_use; /* pool bookkeeping while planning */
+} eng_buf;
+
+/* A memory object to point at a buffer once buffers exist. */
+typedef struct eng_bind {
+    dnnl_memory_t mem;
+    int buf;
+} eng_bind;
+
+/* A layout our own loops can address: offset(c, y, x) as below. */
+typedef struct eng_layout {
+    dnnl_dim_t off0, sc, sy, sx; /* sc: stride between channel blocks */
+    int cblk;                    /* channels per innermost block (1 = plain) */
+} eng_layout;
+
+struct gd_engine {
+    const gd_model *model;
+    int h, w;
+    int n_outputs;
+    int *outputs;
+    int backward;
+    double fwd_flops, bwd_flops;
+    int forward_done;
+
+    unsigned char *need; /* [n_nodes] */
+    gd_shape *shapes;    /* [n_nodes] */
+
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+
+    /* Per node, [n_nodes] each. */
+    dnnl_memory_desc_t *md; /* activation layout */
+    dnnl_memory_t *act;     /* activation (NULL until created) */
+    int *act_buf;
+    unsigned char *md_fixed; /* md[i] may no longer change (node 0 waits for its first user) */
+    dnnl_primitive_desc_t *fwd_pd; /* forward pd, kept as the backward hint while building */
+    dnnl_memory_t *workspace;      /* pooling max / LRN workspace, or NULL */
+    dnnl_memory_t *wei_fwd;        /* weights in the forward primitive's layout */
+    dnnl_memory_t *src_view;       /* SOFTMAX: the beta-scaled logits, if beta != 1 */
+    dnnl_memory_desc_t *dmd;       /* gradient layout */
+    dnnl_memory_t *diff;           /* gradient (backward plan only) */
+    int *diff_buf;
+    unsigned char *diff_started; /* a contribution has been planned */
+    unsigned char *dmd_fixed;
+
+    /* Outputs and seeds, plain CHW, [n_outputs]. */
+    float **out_plain;
+    float **seed_plain;
+    dnnl_memory_t *out_mem;
+    dnnl_memory_t *seed_mem;
+
+    /* Scratch: one buffer per role, sized to the largest use. */
+    int scratch_a;  /* a consumer's reordered src (forward); a diff_src before accumulation */
+    int scratch_b;  /* a reordered diff_dst (backward) */
+    int scratchpad; /* oneDNN's scratchpad, shared by every primitive (user mode) */
+
+    /* Pixel I/O of the current call. */
+    const float *pixels;
+    float *grad;
+    eng_layout in_layout, din_layout;
+
+    eng_step_list init; /* run once after allocation (weights reorders) */
+    eng_step_list fwd, bwd;
+
+    dnnl_primitive_t *prims;
+    int n_prims, cap_prims;
+    dnnl_memory_t *mems;
+    int n_mems, cap_mems;
+    dnnl_primitive_desc_t *pds; /* destroyed at the end of creation */
+    int n_pds, cap_pds;
+    eng_buf *bufs;
+    int n_bufs, cap_bufs;
+    eng_bind *binds;
+    int n_binds, cap_binds;
+};
+
+/* engine_dnnl.c: oneDNN helpers shared by the builders. */
+
+const char *eng_dnnl_status_str(dnnl_status_t s);
+/* Sets err to "node 'X' (op): oneDNN <what>: <status>" and returns the gd_status. */
+gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s, gd_err *err);
+gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, gd_err *err);
+
+/* A new buffer of `bytes` (allocated after planning); returns its index or -1. */
+int eng_buf_new(gd_engine *e, size_t bytes, gd_err *err);
+/* Grows a buffer's planned size to at least bytes. */
+void eng_buf_reserve(gd_engine *e, int buf, size_t bytes);
+/* A pooled diff buffer of at least bytes, free at this point of the plan. */
+int eng_pool_get(gd_engine *e, size_t bytes, gd_err *err);
+void eng_pool_put(gd_engine *e, int buf);
+
+/* A memory object for md bound to buffer buf (bound after allocation). */
+gd_status eng_mem(gd_engine *e, int node, const dnnl_memory_desc_t *md, int buf, dnnl_memory_t *out,
+                  gd_err *err);
+/* A memory object over memory the engine does not own (model weights, plain I/O). */
+gd_status eng_mem_user(gd_engine *e, int node, const dnnl_memory_desc_t *md, void *ptr,
+                       dnnl_memory_t *out, gd_err *err);
+
+/* Attributes every primitive gets: user scratchpad, and the activation as a post-op. */
+gd_status eng_attr(const gd_engine *e, int node, gd_act act, dnnl_primitive_attr_t *attr,
+                   gd_err *err);
+/* The eltwise algorithm and alpha/beta of an activation (forward, backward from dst). */
+void eng_act_alg(gd_act act, dnnl_alg_kind_t *fwd, dnnl_alg_kind_t *bwd, float *alpha, float *beta);
+
+/* Creates a primitive descriptor from an op descriptor; registered for destruction. */
+gd_status eng_pd(gd_engine *e, int node, const char *what, const_dnnl_op_desc_t op,
+                 const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                 dnnl_primitive_desc_t *pd, gd_err *err);
+/* The memory descriptor a pd reports for `what` (src, weights, dst, diff_src...). */
+const dnnl_memory_desc_t *eng_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what);
+
+/*
+ * Creates the primitive of pd and appends a step running it with args
+ * (the scratchpad argument is added here).  The primitive is owned by e.
+ */
+gd_status eng_step_prim(gd_engine *e, eng_step_list *list, int node, const char *what,
+                        const_dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args,
+                        gd_err *err);
+gd_status eng_step_own(eng_step_list *list, int node, eng_step_kind kind, const char *what,
+                       gd_err *err);
+
+/*
+ * Appends a reorder src -> dst to list; with accumulate, dst += src
+ * (a sum post-op).  Both memories are owned by e already.
+ */
+gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t src,
+                      dnnl_memory_t dst, int accumulate, gd_err *err);
+
+/* The memory descriptor of a memory object. */
+const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
+
+/* Fills *l when md is a 4-D f32 layout our loops can address; returns 0 otherwise. */
+int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
+/* A plain 4-D f32 descriptor {1, c, h, w} with the given tag (nchw, nhwc or any). */
+gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_format_tag_t tag,
+                  dnnl_memory_desc_t *md, gd_err *err);
+
+/* Allocates every planned buffer and binds every memory object to it. */
+gd_status eng_alloc(gd_engine *e, gd_err *err);
+void eng_destroy_objects(gd_engine *e);
+
+/* Registers a primitive descriptor created outside eng_pd (concat, sum). */
+gd_status eng_keep_pd(gd_engine *e, dnnl_primitive_desc_t pd, gd_err *err);
+
+/* engine_forward.c */
+
+/* Node i's weights in layout want, from the model's floats (user_md): the
+ * model's own memory when they agree, else a buffer filled at creation. */
+gd_status eng_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want,
+                      const dnnl_memory_desc_t *user_md, float *data, dnnl_memory_t *out,
+                      gd_err *err);
+/* The descriptor of node i's weights in the model's layout, and an "any" one. */
+gd_status eng_weights_md(const gd_engine *e, int i, dnnl_memory_desc_t *user,
+                         dnnl_memory_desc_t *any, gd_err *err);
+/* A pooling descriptor for node i: forward (prop) or backward (dnnl_backward_data). */
+gd_status eng_pool_desc(const gd_engine *e, int i, dnnl_pooling_v2_desc_t *pdsc,
+                        dnnl_prop_kind_t prop, const dnnl_memory_desc_t *src,
+                        const dnnl_memory_desc_t *dst, gd_err *err);
+/* oneDNN's LRN alpha for node n (oneDNN divides alpha by the window size). */
+float eng_lrn_alpha(const gd_node *n);
+/* RESHAPE node i's (C*H*W) x 1 x 1 tensor in buffer buf, viewed as its input {1,C,H,W} nhwc. */
+gd_status eng_reshape_view(gd_engine *e, int i, int buf, dnnl_memory_t *view, gd_err *err);
+
+/* Makes sure node j's activation memory exists, fixing its layout. */
+gd_status eng_act_mem(gd_engine *e, int node, int j, gd_err *err);
+/* Plans the forward steps of one needed node (one switch over gd_op). */
+gd_status eng_forward_node(gd_engine *e, int i, gd_err *err);
+
+/* engine_backward.c */
+
+/* Plans the backward steps of one needed node, and node 0's pixel gradient. */
+gd_status eng_backward_node(gd_engine *e, int i, gd_err *err);
+
+#endif
