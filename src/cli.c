@@ -23,6 +23,7 @@
 #include "gigadream/import_tflite.h"
 #include "gigadream/model.h"
 #include "gigadream/render.h"
+#include "gigadream/resample.h"
 
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
@@ -35,8 +36,9 @@ static const char usage[] =
     "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"
     "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
     "  classify MODEL.h5 IMAGE [--top K]\n"
-    "        resize IMAGE to the model's input size (bilinear) and print the top K\n"
-    "        classes (default 5) as: rank index probability label\n"
+    "        resize IMAGE to the model's input size (antialiased bilinear) and print\n"
+    "        the top K"
+    " classes (default 5) as: rank index probability label\n"
     "  layers MODEL.h5 [--size WxH]\n"
     "        list every layer: index, name, op, channels, output shape for a WxH input\n"
     "        (default: the model's native size), total stride and receptive field\n"
@@ -195,7 +197,10 @@ static gd_status cmd_classify(int argc, char **argv, gd_err *err)
         goto done;
     if ((st = gd_image_alloc_full(&small, m->in_w, m->in_h, 3, err)) != GD_OK)
         goto done;
-    gd_resize_bilinear(&img, &small);
+    /* Shrinking a photo to the network's size must antialias: the triangle
+     * filter is bilinear when enlarging and averages when shrinking. */
+    if ((st = gd_resample(&img, &small, GD_FILTER_TRIANGLE, err)) != GD_OK)
+        goto done;
     gd_engine_opts opts = {.backward = 0};
     if ((st = gd_engine_create(m, m->in_h, m->in_w, &last, 1, &opts, &e, err)) != GD_OK)
         goto done;

@@ -114,12 +114,12 @@ gd_status gd_seed_read(gd_seed *s, gd_image *band, gd_err *err)
     if (s->w == s->src_w && s->h == s->src_h)
         return gd_reader_read_rows(s->reader, band, err);
     int a, b;
-    gd_resample_src_rows(s->src_h, s->h, band->y0, band->y1, &a, &b);
+    gd_resample_src_rows(s->src_h, s->h, GD_FILTER_LANCZOS3, band->y0, band->y1, &a, &b);
     if ((st = gd_image_alloc(&src, s->src_w, s->src_h, 3, a, b, err)) != GD_OK)
         goto done;
     if ((st = gd_reader_read_rows(s->reader, &src, err)) != GD_OK)
         goto done;
-    st = gd_resample(&src, band, err);
+    st = gd_resample(&src, band, GD_FILTER_LANCZOS3, err);
 done:
     gd_image_free(&src);
     return st;

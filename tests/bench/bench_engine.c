@@ -27,14 +27,6 @@
 #include "gigadream/model.h"
 #include "gigadream/objective.h"
 
-/*
- * gd_model_load lives in src/model_h5.c, written on another branch.  The weak
- * reference lets this program link before that file exists (--synthetic
- * works, a model path says what is missing).  A weak reference does not pull
- * an archive member in, so once src/model_h5.c is merged, delete this line.
- */
-#pragma weak gd_model_load
-
 typedef struct opts {
     const char *model;
     const char *layer;
@@ -181,12 +173,6 @@ int main(int argc, char **argv)
 
     if (o.synthetic) {
         st = synthetic_mobilenet_v1(&m, &err);
-    } else if (!gd_model_load) {
-        st = gd_err_set(&err, GD_EINPUT,
-                        "%s: this program has no HDF5 model loader linked in: "
-                        "src/model_h5.c is not in this build (or, if it is, delete '#pragma "
-                        "weak gd_model_load' in tests/bench/bench_engine.c); use --synthetic",
-                        o.model);
     } else {
         st = gd_model_load(o.model, &m, &err);
     }
