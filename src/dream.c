@@ -83,6 +83,7 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
 {
     gd_status st = GD_OK;
     gd_shape *shapes = NULL;
+    unsigned char *need = NULL;
     *out = NULL;
     if (job->octaves < 1 || job->octaves > GD_MAX_OCTAVES)
         return gd_err_set(err, GD_EINPUT, "%s: [dream] octaves must be 1 to %d", job->file,
@@ -101,17 +102,20 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
 
     /* Every octave's tiles must be large enough for the network. */
     shapes = gd_calloc((size_t)model->n_nodes, sizeof *shapes, "shape check", err);
-    if (!shapes) {
+    need = gd_malloc((size_t)model->n_nodes, "shape check", err);
+    if (!shapes || !need) {
         st = err->status;
         goto done;
     }
+    gd_model_ancestors(model, obj->layers, obj->n_layers, need);
     int largest = 0;
     for (int o = 0; o < d->n_oct; o++) {
         gd_tile_plan plan;
         if ((st = gd_tiling_plan(d->ow[o], d->oh[o], job->tile_size, job->tile_overlap, 0, 0,
                                  &plan, err)) != GD_OK)
             goto done;
-        if ((st = gd_model_shapes(model, plan.tile_h, plan.tile_w, shapes, err)) != GD_OK) {
+        if ((st = gd_model_shapes_needed(model, plan.tile_h, plan.tile_w, need, shapes, err)) !=
+            GD_OK) {
             gd_err_prefix(err, "%s: octave %d/%d is %dx%d pixels (tiles %dx%d), too small for "
                           "model %s (use fewer [dream] octaves or a larger image)",
                           job->file, o + 1, d->n_oct, d->ow[o], d->oh[o], plan.tile_w,
@@ -136,6 +140,7 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     }
 done:
     free(shapes);
+    free(need);
     if (st != GD_OK) {
         gd_dream_free(d);
         return st;

@@ -145,12 +145,12 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     st = alloc_tables(e, err);
     if (st != GD_OK)
         goto fail;
-    st = gd_model_shapes(model, h, w, e->shapes, err);
+    gd_model_ancestors(model, outputs, n_outputs, e->need);
+    st = gd_model_shapes_needed(model, h, w, e->need, e->shapes, err);
     if (st != GD_OK) {
         gd_err_prefix(err, "engine for a %dx%d tile", w, h);
         goto fail;
     }
-    gd_model_ancestors(model, outputs, n_outputs, e->need);
     st = gd_model_flops(model, h, w, outputs, n_outputs, &e->fwd_flops, &e->bwd_flops, err);
     if (st != GD_OK)
         goto fail;

@@ -334,17 +334,27 @@ static int expected_inputs(gd_op op, int *max)
     }
 }
 
-gd_status gd_model_shapes(const gd_model *m, int h, int w, gd_shape *shapes, gd_err *err)
+gd_status gd_model_shapes_needed(const gd_model *m, int h, int w, const unsigned char *need,
+                                 gd_shape *shapes, gd_err *err)
 {
     if (h < 1 || w < 1)
         return gd_err_set(err, GD_EINPUT, "input size %dx%d is empty", w, h);
     shapes[0] = (gd_shape){m->in_c, h, w};
     for (int i = 1; i < m->n_nodes; i++) {
+        if (need && !need[i]) {
+            shapes[i] = (gd_shape){0, 0, 0};
+            continue;
+        }
         gd_status st = node_shape(m, i, shapes, &shapes[i], err);
         if (st != GD_OK)
             return st;
     }
     return GD_OK;
+}
+
+gd_status gd_model_shapes(const gd_model *m, int h, int w, gd_shape *shapes, gd_err *err)
+{
+    return gd_model_shapes_needed(m, h, w, NULL, shapes, err);
 }
 
 gd_status gd_model_validate(const gd_model *m, gd_err *err)
@@ -537,10 +547,10 @@ gd_status gd_model_flops(const gd_model *m, int h, int w, const int *targets, in
         st = err->status;
         goto done;
     }
-    st = gd_model_shapes(m, h, w, shapes, err);
+    gd_model_ancestors(m, targets, n_targets, need);
+    st = gd_model_shapes_needed(m, h, w, need, shapes, err);
     if (st != GD_OK)
         goto done;
-    gd_model_ancestors(m, targets, n_targets, need);
     for (int i = 1; i < m->n_nodes; i++) {
         if (!need[i])
             continue;

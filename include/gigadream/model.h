@@ -149,6 +149,14 @@ size_t gd_node_bias_count(const gd_node *n);
 gd_status gd_model_shapes(const gd_model *m, int h, int w, gd_shape *shapes, gd_err *err);
 
 /*
+ * The same for only the nodes marked in need[] (gd_model_ancestors): the
+ * others get shape 0x0x0 and are not checked, so a tile too small for the
+ * classifier at the end of a network still serves a layer in its middle.
+ */
+gd_status gd_model_shapes_needed(const gd_model *m, int h, int w, const unsigned char *need,
+                                 gd_shape *shapes, gd_err *err);
+
+/*
  * The padding a CONV/pool node applies to an input of size in (one axis):
  * before and after, as TensorFlow SAME (extra at the end), VALID (0) or explicit.
  */
