@@ -126,15 +126,15 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
             largest = o;
     }
     /* Refuse what cannot fit before allocating any of it. */
-    double need = bytes_needed(d, largest), avail = available_memory();
+    double bytes = bytes_needed(d, largest), avail = available_memory();
     int local = gd_dist_local_size(dist);
-    if (avail > 0 && need * local > avail) {
+    if (avail > 0 && bytes * local > avail) {
         char a[32], b[32];
         st = gd_err_set(err, GD_EINPUT,
                         "%s: a %dx%d image needs about %s per rank (%d rank%s on this node), "
                         "only %s of memory is available: use more ranks or nodes, or a smaller "
                         "[input] width/height",
-                        job->file, d->ow[largest], d->oh[largest], gd_bytes_str(need, a), local,
+                        job->file, d->ow[largest], d->oh[largest], gd_bytes_str(bytes, a), local,
                         local == 1 ? "" : "s", gd_bytes_str(avail, b));
         goto done;
     }
