@@ -240,14 +240,14 @@ gd_status gdref_forward(const gd_model *m, int h, int w, const double *pixels, c
         st = GD_ENOMEM;
         goto done;
     }
-    st = gd_model_shapes(m, h, w, out->shapes, err);
-    if (st != GD_OK)
-        goto done;
     if (targets)
         gd_model_ancestors(m, targets, n_targets, need);
     else
         memset(need, 1, (size_t)m->n_nodes);
     need[0] = 1;
+    st = gd_model_shapes_needed(m, h, w, need, out->shapes, err);
+    if (st != GD_OK)
+        goto done;
     for (int i = 0; i < m->n_nodes; i++) {
         if (!need[i])
             continue;

@@ -1,0 +1,185 @@
+/*
+ * test_gradcheck_models.c: issue 2, acceptance 2 on the real models.
+ *
+ * For MobileNet V1 at Conv2d_3_pointwise and MobileNet V2 at
+ * expanded_conv_4/project, on a 64x64 input (the cat photo shrunk), the
+ * engine's input gradient of the layer's mean activation must match central
+ * finite differences along 20 random unit directions d:
+ *   - of the double-precision reference forward (ref_ops), eps = 1e-2: the
+ *     independent check of the whole backward pass;
+ *   - of the engine's own float32 forward, eps = 4 (float32 resolution
+ *     rules out a small step), which checks the engine against itself.
+ * Relative error |fd - <g, d>| / max(|fd|, |<g, d>|) <= 1e-2 for every
+ * direction whose derivative is not negligible (> 5% of their RMS: near-zero
+ * derivatives have no relative accuracy to speak of; at least 15 of 20 must
+ * qualify).
+ *
+ * gd-test: needs-models
+ * gd-test: timeout 900
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gdtest.h"
+#include "gigadream/engine.h"
+#include "gigadream/imageio.h"
+#include "gigadream/model.h"
+#include "gigadream/objective.h"
+#include "gigadream/resample.h"
+#include "ref_ops.h"
+
+#define SIDE 64
+#define DIRS 20
+#define N (SIDE * SIDE * 3)
+
+static double ref_value(const gd_model *m, int layer, const double *x)
+{
+    gd_err err;
+    gdref_acts a;
+    GDTEST_OK(gdref_forward(m, SIDE, SIDE, x, &layer, 1, &a, &err), &err);
+    gd_shape s = a.shapes[layer];
+    size_t n = (size_t)s.c * s.h * s.w;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += a.v[layer][i];
+    gdref_acts_free(&a);
+    return sum / (double)n;
+}
+
+static double engine_value(const gd_objective *obj, gd_engine *e, const float *x)
+{
+    gd_err err;
+    double v;
+    GDTEST_OK(gd_engine_forward(e, x, &err), &err);
+    GDTEST_OK(gd_objective_seed(obj, e, &v, &err), &err);
+    return v;
+}
+
+/* Worst relative error over directions whose derivative matters. */
+static double worst(const double *fd, const double *gd, int *used)
+{
+    double rms = 0, w = 0;
+    for (int k = 0; k < DIRS; k++)
+        rms += gd[k] * gd[k];
+    rms = sqrt(rms / DIRS);
+    *used = 0;
+    for (int k = 0; k < DIRS; k++) {
+        double big = fabs(fd[k]) > fabs(gd[k]) ? fabs(fd[k]) : fabs(gd[k]);
+        if (big < 0.05 * rms)
+            continue;
+        (*used)++;
+        double r = fabs(fd[k] - gd[k]) / big;
+        if (r > w)
+            w = r;
+    }
+    return w;
+}
+
+static void check(const char *model_name, const char *layer)
+{
+    char path[1024];
+    gd_err err;
+    gd_model *m = NULL;
+    gd_engine *e = NULL;
+    gd_objective obj;
+    gd_image photo = {0}, small = {0};
+    gdtest_rng rng = {42};
+    GDTEST_OK(gd_model_load(gdtest_model(model_name, path, sizeof path), &m, &err), &err);
+    GDTEST_OK(gd_objective_parse(m, GD_OBJ_MEAN, layer, NULL, &obj, &err), &err);
+    GDTEST_OK(gd_image_read(gdtest_image("cat.png", path, sizeof path), &photo, NULL, &err), &err);
+    GDTEST_OK(gd_image_alloc_full(&small, SIDE, SIDE, 3, &err), &err);
+    GDTEST_OK(gd_resample(&photo, &small, GD_FILTER_TRIANGLE, &err), &err);
+    gd_engine_opts opts = {.backward = 1};
+    GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
+
+    float *x = small.data, *grad = malloc(sizeof(float) * N), *xf = malloc(sizeof(float) * N);
+    double *xd = malloc(sizeof(double) * N), *d = malloc(sizeof(double) * N);
+    assert_non_null(grad);
+    assert_non_null(xf);
+    assert_non_null(xd);
+    assert_non_null(d);
+    double value;
+    GDTEST_OK(gd_objective_gradient(&obj, e, x, grad, &value, &err), &err);
+    for (int i = 0; i < N; i++)
+        xd[i] = x[i];
+    double ref0 = ref_value(m, obj.layers[0], xd);
+    assert_true(fabs(value - ref0) <= 1e-4 * fabs(ref0));
+
+    double fd_ref[DIRS], fd_eng[DIRS], gd[DIRS];
+    for (int k = 0; k < DIRS; k++) {
+        double norm = 0;
+        for (int i = 0; i < N; i++) {
+            d[i] = gdtest_normal(&rng);
+            norm += d[i] * d[i];
+        }
+        norm = sqrt(norm);
+        gd[k] = 0;
+        for (int i = 0; i < N; i++) {
+            d[i] /= norm;
+            gd[k] += (double)grad[i] * d[i];
+        }
+        const double er = 1e-2, ee = 4.0;
+        for (int i = 0; i < N; i++)
+            xd[i] = x[i] + er * d[i];
+        double rp = ref_value(m, obj.layers[0], xd);
+        for (int i = 0; i < N; i++)
+            xd[i] = x[i] - er * d[i];
+        double rm = ref_value(m, obj.layers[0], xd);
+        fd_ref[k] = (rp - rm) / (2 * er);
+        for (int i = 0; i < N; i++)
+            xf[i] = (float)(x[i] + ee * d[i]);
+        double ep = engine_value(&obj, e, xf);
+        for (int i = 0; i < N; i++)
+            xf[i] = (float)(x[i] - ee * d[i]);
+        double em = engine_value(&obj, e, xf);
+        fd_eng[k] = (ep - em) / (2 * ee);
+    }
+    int used_ref, used_eng;
+    double wr = worst(fd_ref, gd, &used_ref), we = worst(fd_eng, gd, &used_eng);
+    printf("%s %s: objective %.6f; worst relative error vs reference FD %.2e (%d/%d "
+           "directions), vs engine FD %.2e (%d/%d)\n",
+           model_name, layer, value, wr, used_ref, DIRS, we, used_eng, DIRS);
+    assert_true(used_ref >= 15);
+    assert_true(used_eng >= 15);
+    assert_true(wr <= 1e-2);
+    assert_true(we <= 1e-2);
+
+    free(grad);
+    free(xf);
+    free(xd);
+    free(d);
+    gd_engine_free(e);
+    gd_objective_free(&obj);
+    gd_image_free(&small);
+    gd_image_free(&photo);
+    gd_model_free(m);
+}
+
+static void test_v1_conv2d_3_pointwise(void **state)
+{
+    (void)state;
+    check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise");
+}
+
+static void test_v2_expanded_conv_4_project(void **state)
+{
+    (void)state;
+    check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v1_conv2d_3_pointwise),
+        cmocka_unit_test(test_v2_expanded_conv_4_project),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
