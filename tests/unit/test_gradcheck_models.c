@@ -4,15 +4,21 @@
  * For MobileNet V1 at Conv2d_3_pointwise and MobileNet V2 at
  * expanded_conv_4/project, on a 64x64 input (the cat photo shrunk), the
  * engine's input gradient of the layer's mean activation must match central
- * finite differences along 20 random unit directions d:
- *   - of the double-precision reference forward (ref_ops), eps = 1e-2: the
- *     independent check of the whole backward pass;
- *   - of the engine's own float32 forward, eps = 4 (float32 resolution
- *     rules out a small step), which checks the engine against itself.
+ * finite differences, along 20 random unit directions d, of the same network
+ * computed independently in double precision (ref_ops), with eps = 1e-3.
  * Relative error |fd - <g, d>| / max(|fd|, |<g, d>|) <= 1e-2 for every
  * direction whose derivative is not negligible (> 5% of their RMS: near-zero
  * derivatives have no relative accuracy to speak of; at least 15 of 20 must
- * qualify).
+ * qualify).  Measured: about 4e-6 (V1) and 1e-6 (V2).
+ *
+ * Why not differences of the engine's own float32 forward: the directional
+ * derivatives here are ~1e-5 per unit of pixel-space norm, so a step small
+ * enough to stay clear of ReLU6 kinks (eps 1e-3: per-pixel moves of 1e-5)
+ * changes the objective by ~1e-8, below float32's rounding of a deep forward
+ * pass; a larger step (eps >= 1e-2) crosses kinks and is off by several
+ * percent even in double precision.  The synthetic graphs of
+ * test_engine_grad.c, whose derivatives are larger, do check the engine's
+ * own differences.
  *
  * gd-test: needs-models
  * gd-test: timeout 900
@@ -54,15 +60,6 @@ static double ref_value(const gd_model *m, int layer, const double *x)
     return sum / (double)n;
 }
 
-static double engine_value(const gd_objective *obj, gd_engine *e, const float *x)
-{
-    gd_err err;
-    double v;
-    GDTEST_OK(gd_engine_forward(e, x, &err), &err);
-    GDTEST_OK(gd_objective_seed(obj, e, &v, &err), &err);
-    return v;
-}
-
 /* Worst relative error over directions whose derivative matters. */
 static double worst(const double *fd, const double *gd, int *used)
 {
@@ -100,10 +97,9 @@ static void check(const char *model_name, const char *layer)
     gd_engine_opts opts = {.backward = 1};
     GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
 
-    float *x = small.data, *grad = malloc(sizeof(float) * N), *xf = malloc(sizeof(float) * N);
+    float *x = small.data, *grad = malloc(sizeof(float) * N);
     double *xd = malloc(sizeof(double) * N), *d = malloc(sizeof(double) * N);
     assert_non_null(grad);
-    assert_non_null(xf);
     assert_non_null(xd);
     assert_non_null(d);
     double value;
@@ -113,7 +109,7 @@ static void check(const char *model_name, const char *layer)
     double ref0 = ref_value(m, obj.layers[0], xd);
     assert_true(fabs(value - ref0) <= 1e-4 * fabs(ref0));
 
-    double fd_ref[DIRS], fd_eng[DIRS], gd[DIRS];
+    double fd_ref[DIRS], gd[DIRS];
     for (int k = 0; k < DIRS; k++) {
         double norm = 0;
         for (int i = 0; i < N; i++) {
@@ -126,7 +122,7 @@ static void check(const char *model_name, const char *layer)
             d[i] /= norm;
             gd[k] += (double)grad[i] * d[i];
         }
-        const double er = 1e-2, ee = 4.0;
+        const double er = 1e-3;
         for (int i = 0; i < N; i++)
             xd[i] = x[i] + er * d[i];
         double rp = ref_value(m, obj.layers[0], xd);
@@ -134,26 +130,16 @@ static void check(const char *model_name, const char *layer)
             xd[i] = x[i] - er * d[i];
         double rm = ref_value(m, obj.layers[0], xd);
         fd_ref[k] = (rp - rm) / (2 * er);
-        for (int i = 0; i < N; i++)
-            xf[i] = (float)(x[i] + ee * d[i]);
-        double ep = engine_value(&obj, e, xf);
-        for (int i = 0; i < N; i++)
-            xf[i] = (float)(x[i] - ee * d[i]);
-        double em = engine_value(&obj, e, xf);
-        fd_eng[k] = (ep - em) / (2 * ee);
     }
-    int used_ref, used_eng;
-    double wr = worst(fd_ref, gd, &used_ref), we = worst(fd_eng, gd, &used_eng);
-    printf("%s %s: objective %.6f; worst relative error vs reference FD %.2e (%d/%d "
-           "directions), vs engine FD %.2e (%d/%d)\n",
-           model_name, layer, value, wr, used_ref, DIRS, we, used_eng, DIRS);
-    assert_true(used_ref >= 15);
-    assert_true(used_eng >= 15);
+    int used;
+    double wr = worst(fd_ref, gd, &used);
+    printf("%s %s: objective %.6f; worst relative error vs finite differences %.2e (%d/%d "
+           "directions)\n",
+           model_name, layer, value, wr, used, DIRS);
+    assert_true(used >= 15);
     assert_true(wr <= 1e-2);
-    assert_true(we <= 1e-2);
 
     free(grad);
-    free(xf);
     free(xd);
     free(d);
     gd_engine_free(e);
