@@ -313,6 +313,7 @@ static gd_status make_model(tfl_importer *im, const gd_fb_vec *inputs, const cha
     snprintf(im->m->source, sizeof im->m->source, "%s", base);
     im->input_t = ti;
     im->node_of[ti] = 0;
+    im->shape_of[0] = (gd_shape){t->dims[3], t->dims[1], t->dims[2]};
     if (t->type == TFL_FLOAT32)
         return GD_OK; /* identity: see the file comment */
     if (t->type != TFL_UINT8 && t->type != TFL_INT8)
@@ -410,7 +411,9 @@ static gd_status import_buffer(tfl_importer *im, const char *base)
     im->need = gd_calloc(nops, 1, "TFLite operators", err);
     /* At most two nodes per operator (an op plus a separate activation), plus the input. */
     im->tensor_of = gd_malloc((2 * nops + 1) * sizeof(int), "TFLite operators", err);
-    if (!im->t || !im->node_of || !im->const_of || !im->producer || !im->need || !im->tensor_of)
+    im->shape_of = gd_calloc(2 * nops + 1, sizeof(gd_shape), "TFLite operators", err);
+    if (!im->t || !im->node_of || !im->const_of || !im->producer || !im->need || !im->tensor_of ||
+        !im->shape_of)
         return err->status;
     for (size_t i = 0; i < nt; i++)
         im->node_of[i] = im->const_of[i] = im->producer[i] = -1;
@@ -475,6 +478,7 @@ gd_status gd_tflite_import(const char *path, gd_model **out, gd_err *err)
     free(im.producer);
     free(im.need);
     free(im.tensor_of);
+    free(im.shape_of);
     free(data);
     if (st != GD_OK) {
         gd_model_free(im.m);

@@ -17,7 +17,8 @@
 #include "gigadream/model.h"
 
 #define TFL_MAX_RANK 8
-#define TFL_SHOWN_MAX 208 /* a tensor name as shown in messages, cut to 200 bytes */
+#define TFL_MAX_ELEMENTS (1u << 28) /* largest tensor accepted, in elements */
+#define TFL_SHOWN_MAX 208           /* a tensor name as shown in messages, cut to 200 bytes */
 
 /* TensorType codes of the schema that the importer reads. */
 enum tfl_type {
@@ -67,6 +68,7 @@ typedef struct tfl_importer {
     int *producer; /* tensor -> the operator writing it, or -1 */
     unsigned char *need;     /* operator -> whether an output depends on it */
     int *tensor_of;          /* node -> the tensor it computes, or -1 */
+    gd_shape *shape_of;      /* node -> its output shape, checked against the file */
     char scope[GD_NAME_MAX]; /* the model scope dropped from layer names */
     gd_model *m;
     gd_err *err;

@@ -157,21 +157,110 @@ static void node_name(tfl_importer *im, const tfl_op *o, const char *suffix, cha
         snprintf(out, GD_NAME_MAX, "%s%s%s_%d", base, suffix ? "/" : "", suffix ? suffix : "", k);
 }
 
-/* Adds n (taking its weights) as the node computing tensor (or -1: an inner node). */
+/* One axis of a windowed op: the output size TensorFlow (and model.c) computes. */
+static int64_t window_out(gd_pad pad, int64_t in, int k, int s, int d)
+{
+    int64_t eff = (int64_t)(k - 1) * d + 1;
+    if (pad == GD_PAD_SAME)
+        return (in + s - 1) / s;
+    return in >= eff ? (in - eff) / s + 1 : 0;
+}
+
+/*
+ * The output shape of node n from the (already verified) shapes of its
+ * inputs, in 64 bits.  Checking it against the shape the file records, node
+ * by node, keeps every shape of the model small and right, so model.c's int
+ * arithmetic on shapes cannot overflow for a hostile file.
+ */
+static gd_status expected_shape(tfl_importer *im, const gd_node *n, gd_shape *out)
+{
+    gd_shape in = im->shape_of[n->inputs[0]];
+    int64_t c = in.c, h = in.h, w = in.w;
+    switch (n->op) {
+    case GD_OP_CONV:
+    case GD_OP_AVGPOOL:
+    case GD_OP_MAXPOOL: {
+        int conv = n->op == GD_OP_CONV;
+        c = conv ? n->out_c : in.c;
+        h = window_out(n->pad, in.h, n->kh, n->sh, conv ? n->dh : 1);
+        w = window_out(n->pad, in.w, n->kw, n->sw, conv ? n->dw : 1);
+        break;
+    }
+    case GD_OP_FC:
+        c = n->out_c;
+        h = w = 1;
+        break;
+    case GD_OP_RESHAPE:
+        c = c * h * w;
+        h = w = 1;
+        break;
+    case GD_OP_CONCAT:
+        c = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            gd_shape s = im->shape_of[n->inputs[k]];
+            if (s.h != in.h || s.w != in.w)
+                return gd_err_set(im->err, GD_EINPUT,
+                                  "concatenated inputs differ in size: %dx%d and %dx%d", in.h, in.w,
+                                  s.h, s.w);
+            c += s.c;
+        }
+        break;
+    default:
+        break;
+    }
+    if (h < 1 || w < 1 || c < 1 || c * h * w > (int64_t)TFL_MAX_ELEMENTS)
+        return gd_err_set(im->err, GD_EINPUT, "the output would be %lldx%lldx%lld (HxWxC)",
+                          (long long)h, (long long)w, (long long)c);
+    *out = (gd_shape){(int)c, (int)h, (int)w};
+    return GD_OK;
+}
+
+/*
+ * Adds n (taking its weights, also on failure) as the node computing tensor,
+ * or as an inner node when tensor is -1, after checking its output shape.
+ */
 static gd_status add_node(tfl_importer *im, const tfl_op *o, gd_node *n, const char *suffix,
                           int tensor, int *index)
 {
+    char d[128];
+    gd_shape want, got;
     int idx;
+    gd_status st = expected_shape(im, n, &want);
+    if (st == GD_OK && tensor >= 0)
+        st = tfl_act_shape(im, tensor, &got);
+    if (st == GD_OK && tensor >= 0 && (got.c != want.c || got.h != want.h || got.w != want.w))
+        st = gd_err_set(im->err, GD_EINPUT,
+                        "the file gives the output shape %s, the op computes %dx%dx%d (HxWxC)",
+                        tfl_dims_str(&im->t[tensor], d, sizeof d), want.h, want.w, want.c);
+    if (st != GD_OK) {
+        free(n->weights);
+        free(n->bias);
+        return st;
+    }
     node_name(im, o, suffix, n->name);
-    gd_status st = gd_model_add(im->m, n, &idx, im->err);
-    if (st != GD_OK)
+    if ((st = gd_model_add(im->m, n, &idx, im->err)) != GD_OK)
         return st;
     im->tensor_of[idx] = tensor;
+    im->shape_of[idx] = want;
     if (tensor >= 0)
         im->node_of[tensor] = idx;
     if (index)
         *index = idx;
     return GD_OK;
+}
+
+/* Maps the op's output tensor to an existing node; the shapes must agree. */
+static gd_status alias_node(tfl_importer *im, const tfl_op *o, int node)
+{
+    char d[128];
+    gd_shape got, want = im->shape_of[node];
+    gd_status st = tfl_act_shape(im, o->out_t, &got);
+    if (st == GD_OK && (got.c != want.c || got.h != want.h || got.w != want.w))
+        st = gd_err_set(im->err, GD_EINPUT, "output shape %s differs from the input's %dx%dx%d",
+                        tfl_dims_str(&im->t[o->out_t], d, sizeof d), want.h, want.w, want.c);
+    if (st == GD_OK)
+        im->node_of[o->out_t] = node;
+    return st;
 }
 
 /* Adds n computing the op's output; ops without an act field get a separate ACT node. */
@@ -423,10 +512,8 @@ static gd_status op_concat(tfl_importer *im, const tfl_op *o)
     for (uint32_t k = 0; k < o->in.n; k++)
         if ((st = act_input(im, o, k, &n.inputs[k], NULL)) != GD_OK)
             return st;
-    if (o->in.n == 1 && act == GD_ACT_NONE) {
-        im->node_of[o->out_t] = n.inputs[0]; /* one input: an identity */
-        return GD_OK;
-    }
+    if (o->in.n == 1 && act == GD_ACT_NONE)
+        return alias_node(im, o, n.inputs[0]); /* one input: an identity */
     if (o->in.n == 1)
         return gd_err_set(im->err, GD_EINPUT, "concatenation of one tensor with an activation");
     n.n_inputs = (int)o->in.n;
@@ -521,8 +608,8 @@ static gd_status op_alias(tfl_importer *im, const tfl_op *o)
     if (t < 0)
         return gd_err_set(im->err, GD_EINPUT, "input 0 is missing");
     if (im->node_of[t] >= 0)
-        im->node_of[o->out_t] = im->node_of[t];
-    else if (tfl_const_index(im, t) >= 0)
+        return alias_node(im, o, im->node_of[t]);
+    if (tfl_const_index(im, t) >= 0)
         im->const_of[o->out_t] = tfl_const_index(im, t);
     else
         return gd_err_set(im->err, GD_EINPUT, "input '%s' is not computed from the model input",

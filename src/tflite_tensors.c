@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Largest activation tensor (elements) and constant tensor accepted. */
-#define MAX_ELEMENTS (1u << 28)
-
 const char *tfl_display_name(const tfl_tensor *t, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -46,7 +43,7 @@ gd_status tfl_element_count(tfl_importer *im, const tfl_tensor *t, size_t *n)
     char shown[TFL_SHOWN_MAX], d[128];
     uint64_t c = 1;
     for (int k = 0; k < t->rank; k++) {
-        if (t->dims[k] < 1 || (c *= (uint64_t)t->dims[k]) > MAX_ELEMENTS)
+        if (t->dims[k] < 1 || (c *= (uint64_t)t->dims[k]) > TFL_MAX_ELEMENTS)
             return gd_err_set(im->err, GD_EINPUT, "tensor '%s' has an empty or too large shape %s",
                               tfl_display_name(t, shown, sizeof shown),
                               tfl_dims_str(t, d, sizeof d));
