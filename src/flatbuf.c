@@ -72,6 +72,7 @@ static gd_status table_at(const gd_fb *fb, uint64_t pos, gd_fb_table *t, gd_err 
 /* Follows the uoffset stored at loc. */
 static gd_status follow(const gd_fb *fb, uint64_t loc, uint64_t *target, gd_err *err)
 {
+    *target = 0;
     if (!fits(fb, loc, 4))
         return corrupt(err, "offset out of bounds", loc);
     uint64_t t = loc + rd32(fb->buf + loc);
@@ -83,7 +84,7 @@ static gd_status follow(const gd_fb *fb, uint64_t loc, uint64_t *target, gd_err 
 
 gd_status gd_fb_root(const gd_fb *fb, gd_fb_table *root, gd_err *err)
 {
-    uint64_t pos;
+    uint64_t pos = 0;
     memset(root, 0, sizeof *root);
     if (fb->size < 8)
         return gd_err_set(err, GD_EINPUT, "too short for a flatbuffer (%zu bytes)", fb->size);
@@ -155,7 +156,7 @@ gd_status gd_fb_f32(const gd_fb_table *t, int field, float def, float *out, gd_e
 gd_status gd_fb_table_field(const gd_fb_table *t, int field, gd_fb_table *out, int *present,
                             gd_err *err)
 {
-    uint64_t pos, target;
+    uint64_t pos = 0, target = 0;
     memset(out, 0, sizeof *out);
     *present = 0;
     gd_status st = field_pos(t, field, 4, &pos, err);
@@ -187,7 +188,7 @@ static gd_status vec_at(const gd_fb *fb, uint64_t pos, uint32_t elem_size, gd_fb
 gd_status gd_fb_vec_field(const gd_fb_table *t, int field, uint32_t elem_size, gd_fb_vec *out,
                           gd_err *err)
 {
-    uint64_t pos, target;
+    uint64_t pos = 0, target = 0;
     assert(elem_size >= 1 && elem_size <= 8);
     memset(out, 0, sizeof *out);
     out->fb = t->fb;
@@ -217,7 +218,7 @@ gd_status gd_fb_string_field(const gd_fb_table *t, int field, const char **s, si
 
 gd_status gd_fb_vec_table(const gd_fb_vec *v, uint32_t i, gd_fb_table *out, gd_err *err)
 {
-    uint64_t target;
+    uint64_t target = 0;
     assert(i < v->n && v->elem_size == 4);
     gd_status st = follow(v->fb, (uint64_t)v->pos + 4u * (uint64_t)i, &target, err);
     if (st != GD_OK) {

@@ -60,6 +60,9 @@ static gd_status act_input(tfl_importer *im, const tfl_op *o, uint32_t k, int *n
 {
     char shown[TFL_SHOWN_MAX];
     int t = input_tensor(o, k);
+    *node = 0;
+    if (tensor)
+        *tensor = -1;
     if (t < 0)
         return gd_err_set(im->err, GD_EINPUT, "input %u is missing", k);
     if (im->node_of[t] < 0)
@@ -288,7 +291,7 @@ static gd_status op_conv(tfl_importer *im, const tfl_op *o, int depthwise)
     gd_node n = gd_node_default(GD_OP_CONV, "");
     gd_shape ins, outs;
     gd_act act;
-    int in_t;
+    int in_t = -1;
     float *raw = NULL, *w = NULL, *bias = NULL;
     gd_err *err = im->err;
     /* Option fields that differ.  DepthwiseConv2DOptions.depth_multiplier (field 3) is not
@@ -408,7 +411,7 @@ static gd_status op_fc(tfl_importer *im, const tfl_op *o)
     gd_shape ins, outs;
     gd_act act;
     uint8_t format;
-    int in_t;
+    int in_t = -1;
     float *w = NULL, *bias = NULL;
     gd_err *err = im->err;
     gd_status st = check_options(im, o, OPTS_FC);
@@ -468,7 +471,7 @@ static gd_status op_add(tfl_importer *im, const tfl_op *o)
     char d1[128], d2[128];
     gd_node n = gd_node_default(GD_OP_ADD, "");
     gd_act act;
-    int a_t, b_t;
+    int a_t = -1, b_t = -1;
     gd_status st = check_options(im, o, OPTS_ADD);
     if (st == GD_OK)
         st = read_fused(im, o, 0, &act);
@@ -548,7 +551,7 @@ static gd_status op_reshape(tfl_importer *im, const tfl_op *o)
     gd_node n = gd_node_default(GD_OP_RESHAPE, "");
     const tfl_tensor *out = &im->t[o->out_t];
     gd_shape ins, outs;
-    int in_t;
+    int in_t = -1;
     gd_status st = act_input(im, o, 0, &n.inputs[0], &in_t);
     if (st == GD_OK)
         st = tfl_act_shape(im, in_t, &ins);
@@ -571,7 +574,7 @@ static gd_status op_softmax(tfl_importer *im, const tfl_op *o)
 {
     gd_node n = gd_node_default(GD_OP_SOFTMAX, "");
     gd_shape ins;
-    int in_t;
+    int in_t = -1;
     gd_status st = check_options(im, o, OPTS_SOFTMAX);
     if (st == GD_OK)
         st = read_float(im, o, 0, "beta", &n.softmax_beta);

@@ -42,6 +42,7 @@ gd_status tfl_element_count(tfl_importer *im, const tfl_tensor *t, size_t *n)
 {
     char shown[TFL_SHOWN_MAX], d[128];
     uint64_t c = 1;
+    *n = 0;
     for (int k = 0; k < t->rank; k++) {
         if (t->dims[k] < 1 || (c *= (uint64_t)t->dims[k]) > TFL_MAX_ELEMENTS)
             return gd_err_set(im->err, GD_EINPUT, "tensor '%s' has an empty or too large shape %s",
@@ -56,7 +57,7 @@ gd_status tfl_act_shape(tfl_importer *im, int ti, gd_shape *s)
 {
     const tfl_tensor *t = &im->t[ti];
     char shown[TFL_SHOWN_MAX], d[128];
-    size_t n;
+    size_t n = 0;
     gd_status st = tfl_element_count(im, t, &n);
     if (st != GD_OK)
         return st;
@@ -188,7 +189,7 @@ gd_status tfl_read_const(tfl_importer *im, int ti, const char *role, size_t expe
 {
     char shown[TFL_SHOWN_MAX];
     const uint8_t *p;
-    size_t n, len, esize;
+    size_t n = 0, len = 0, esize = 0;
     gd_err *err = im->err;
     *out = NULL;
     int ci = tfl_const_index(im, ti);
