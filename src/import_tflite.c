@@ -444,7 +444,7 @@ static gd_status import_buffer(tfl_importer *im, const char *base)
     }
     for (uint32_t k = 0; k < outputs.n; k++) {
         int32_t t = gd_fb_vec_i32(&outputs, k);
-        if (im->node_of[t] < 0 && im->const_of[t] < 0)
+        if (im->node_of[t] < 0)
             return gd_err_set(err, GD_EINPUT, "output tensor '%s' is not computed from the input",
                               tfl_display_name(&im->t[t], shown, sizeof shown));
     }

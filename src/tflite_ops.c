@@ -638,9 +638,14 @@ gd_status tfl_convert_op(tfl_importer *im, const tfl_op *o)
     case OP_SOFTMAX:
     case OP_QUANTIZE:
         break;
-    case OP_CUSTOM:
-        return gd_err_set(im->err, GD_EINPUT, "unsupported custom op '%.*s'",
-                          (int)(o->custom_len < 100 ? o->custom_len : 100), o->custom);
+    case OP_CUSTOM: {
+        char name[101];
+        size_t n = o->custom_len < 100 ? o->custom_len : 100;
+        for (size_t i = 0; i < n; i++)
+            name[i] = o->custom[i] >= 0x20 && o->custom[i] < 0x7f ? o->custom[i] : '?';
+        name[n] = '\0';
+        return gd_err_set(im->err, GD_EINPUT, "unsupported custom op '%s'", name);
+    }
     default:
         if (gd_tflite_op_name(o->code))
             return gd_err_set(im->err, GD_EINPUT, "unsupported op %s", gd_tflite_op_name(o->code));

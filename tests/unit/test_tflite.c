@@ -470,6 +470,9 @@ static void test_unsupported_op(void **state)
                      "unsupported builtin op 200");
     patch_opcode(path, 1, 20, 20);
     expect_bad(path, "unsupported op RELU_N1_TO_1");
+    patch_opcode(path, 1, 32, 32);
+    expect_bad(path, "operator 1 (output 'MobilenetV1/MobilenetV1/Conv2d_1_depthwise/Relu6'): "
+                     "unsupported custom op ''");
     /* Back to DEPTHWISE_CONV_2D through the int field alone: imports again. */
     patch_opcode(path, 1, 0, 4);
     gd_err err;
