@@ -3,7 +3,7 @@
 #   1. installs the Debian packages it needs (apt-get; as root or through sudo),
 #   2. configures and builds it into build/ (Release),
 #   3. imports the models of models/catalog.ini into models/*.h5,
-#   4. runs the quick start.
+#   4. renders the quick start: jobs/quickstart.ini -> out/quickstart.tif.
 # Options: --deps-only (step 1 only), --no-quickstart (skip step 4).
 # Environment: GIGADREAM_MODEL_MIRROR (default ../shared/models) for the models.
 set -euo pipefail
@@ -50,7 +50,8 @@ echo "setup: importing models into models/"
 scripts/fetch-models.sh
 
 if [ "$quickstart" -eq 1 ]; then
-  img="${GIGADREAM_IMAGE_DIR:-../shared/images}/cat.png"
-  echo "setup: quick start: classify $img"
-  build/gigadream classify models/mobilenet_v2_1.0_224_quant.h5 "$img" --top 3
+  mkdir -p out
+  echo "setup: quick start: build/gigadream render jobs/quickstart.ini"
+  build/gigadream render jobs/quickstart.ini
+  echo "setup: done; the dream is out/quickstart.tif"
 fi
