@@ -189,6 +189,25 @@ gd_image *gd_dream_image(gd_dream *d)
     return &d->img.own;
 }
 
+void gd_dream_finish(gd_dream *d)
+{
+    gd_band_free(&d->acc[0]);
+    gd_band_free(&d->acc[1]);
+}
+
+double gd_dream_owned_pixels(const gd_dream *d)
+{
+    double best = 0;
+    for (int o = 0; o < d->n_oct; o++) {
+        int y0, y1;
+        gd_dist_band(d->oh[o], gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
+        double px = (double)(y1 - y0) * d->ow[o];
+        if (px > best)
+            best = px;
+    }
+    return best;
+}
+
 size_t gd_dream_bytes(const gd_dream *d)
 {
     return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) +

@@ -451,6 +451,7 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     rep->my_tiles = t1 - t0;
     rep->objective = objective;
     rep->mpix = (double)w * h / 1e6;
+    rep->tile_mpix = (double)plan.n_tiles * plan.tile_w * plan.tile_h / 1e6;
     rep->norm = norm;
 
     if (++d->iter == d->job->iterations) {

@@ -332,10 +332,13 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if ((st = gd_dream_start(d, err)) != GD_OK)
         return st;
+    double t0 = gd_dist_now();
     while (!gd_dream_done(d)) {
         gd_dream_report rep;
         if ((st = gd_dream_step(d, &rep, err)) != GD_OK)
             return st;
+        res->mpix_iter += rep.mpix;
+        res->tile_mpix_iter += rep.tile_mpix;
         if (r->progress) {
             gd_progress_step ps = {.octave = rep.octave,
                                    .octaves = n,
@@ -347,7 +350,39 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
             gd_progress_iteration(r->progress, &ps);
         }
     }
+    res->dream_seconds = gd_dist_now() - t0;
+    gd_dream_finish(d);
+    say(r, "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
+        "the pixels (tile context)",
+        res->mpix_iter, res->dream_seconds, res->mpix_iter / res->dream_seconds,
+        res->tile_mpix_iter / res->mpix_iter);
     return GD_OK;
+}
+
+/* Rank 0 logs every rank's peak memory, per pixel it owns at the largest octave. */
+static gd_status report_memory(render *r, gd_err *err)
+{
+    int n = gd_dist_size(r->dist), me = gd_dist_rank(r->dist);
+    double *rss = gd_calloc((size_t)n * 2, sizeof(double), "memory report", err);
+    if (!rss)
+        return gd_dist_agree(r->dist, err->status, err);
+    gd_status st = gd_dist_agree(r->dist, GD_OK, err);
+    if (st == GD_OK) {
+        rss[me] = peak_rss();
+        st = gd_dist_gather_ids(r->dist, n, me, 1, rss, err);
+    }
+    if (st == GD_OK) {
+        rss[n + me] = gd_dream_owned_pixels(r->dream);
+        st = gd_dist_gather_ids(r->dist, 2 * n, n + me, 1, rss, err);
+    }
+    for (int k = 0; st == GD_OK && k < n; k++) {
+        char b[32];
+        say(r, "peak memory of rank %d: %s (%.1f bytes per pixel of its %.2f MPix band)", k,
+            gd_bytes_str(rss[k], b), rss[n + k] > 0 ? rss[k] / rss[n + k] : 0.0,
+            rss[n + k] / 1e6);
+    }
+    free(rss);
+    return st;
 }
 
 gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result *result,
@@ -393,6 +428,8 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
         goto done;
     res.seconds = gd_dist_now() - t0;
     if ((st = gd_dist_max(dist, peak_rss(), &res.peak_rss, err)) != GD_OK)
+        goto done;
+    if ((st = report_memory(&r, err)) != GD_OK)
         goto done;
     if (r.progress)
         gd_progress_finish(r.progress);

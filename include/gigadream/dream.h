@@ -60,6 +60,7 @@ typedef struct gd_dream_report {
     int my_tiles;          /* tiles this rank computed */
     double objective;      /* mean over tiles of the tile objective */
     double mpix;           /* megapixels of the octave image */
+    double tile_mpix;      /* megapixels the network saw: tiles x tile extent */
     double norm;           /* the normalizer used: mean|g| (deepdream) or std(g) */
 } gd_dream_report;
 
@@ -117,6 +118,12 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
  * the final size).  Collective.
  */
 gd_status gd_dream_measure_seed(gd_dream *d, double *value, gd_err *err);
+
+/* Frees what only iterations need (the gradient accumulators). */
+void gd_dream_finish(gd_dream *d);
+
+/* Pixels of the largest octave this rank owns. */
+double gd_dream_owned_pixels(const gd_dream *d);
 
 /* Bytes of image data this rank holds now (bands, halos, engine). */
 size_t gd_dream_bytes(const gd_dream *d);

@@ -37,6 +37,9 @@ typedef struct gd_render_result {
     double objective_seed;  /* the objective on the seed */
     double objective_out;   /* ... and on the written (quantized) output */
     double peak_rss;        /* bytes, the largest of all ranks */
+    double dream_seconds;   /* wall time of the iterations alone */
+    double mpix_iter;       /* megapixel-iterations dreamed (octave pixels x iterations) */
+    double tile_mpix_iter;  /* megapixel-iterations the network computed (tile extents) */
 } gd_render_result;
 
 /* Runs the render.  Collective over dist.  result may be NULL. */
