@@ -309,10 +309,14 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
 {
     gd_band_free(&d->acc[0]);
     gd_band_free(&d->acc[1]);
-    int w = d->ow[d->oct], h = d->oh[d->oct];
-    gd_status st = gd_dream_band_alloc(d, &d->acc[0], w, h, 0, err);
+    int w = d->ow[d->oct], h = d->oh[d->oct], halo = gd_dream_halo(d, d->oct);
+    /* The image band first (it was made with little halo room, and growing it
+     * holds it twice for a moment), then the accumulators with all theirs. */
+    gd_status st = gd_band_reserve(&d->img, d->img.own.y0 - halo, d->img.own.y1 + halo, err);
     if (st == GD_OK)
-        st = gd_dream_band_alloc(d, &d->acc[1], w, h, 0, err);
+        st = gd_dream_band_alloc(d, &d->acc[0], w, h, halo, err);
+    if (st == GD_OK)
+        st = gd_dream_band_alloc(d, &d->acc[1], w, h, halo, err);
     return gd_dist_agree(d->dist, st, err);
 }
 

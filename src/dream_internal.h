@@ -47,6 +47,14 @@ gd_status gd_dream_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, g
  */
 gd_status gd_dream_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err);
 
+/*
+ * The most rows beyond this rank's band of octave o that any iteration's
+ * tiles (for every jitter the job can draw) or the jitter-free measuring grid
+ * read or write, plus a few for resizes and the Laplacian pyramid: the halo
+ * room to allocate so bands never grow (and never exist twice) mid-octave.
+ */
+int gd_dream_halo(const gd_dream *d, int o);
+
 /* Moves to the next octave (dream.c).  Collective. */
 gd_status gd_dream_next_octave(gd_dream *d, gd_err *err);
 

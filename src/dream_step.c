@@ -95,11 +95,39 @@ static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
 
 /* ---- Which tiles, which rows ------------------------------------------------ */
 
-static void my_tiles(const gd_dream *d, int n_tiles, int *t0, int *t1)
+/*
+ * The first tile id of rank r.  Ranks take contiguous runs of tile ids (so
+ * the work is balanced to within one tile), cut inside the tile row whose
+ * core centre is nearest the start of rank r's band: each rank's tiles then
+ * reach about half a tile beyond its band on average, instead of a tile and
+ * a half for a plain split of the ids, which keeps the halo rows (memory and
+ * traffic) small.  Which rank computes a tile never changes what it computes.
+ */
+static int first_tile(const gd_dream *d, const gd_tile_plan *p, int r)
 {
-    int r = gd_dist_rank(d->dist), n = gd_dist_size(d->dist);
-    *t0 = (int)((long long)r * n_tiles / n);
-    *t1 = (int)((long long)(r + 1) * n_tiles / n);
+    int n = gd_dist_size(d->dist);
+    if (r <= 0)
+        return 0;
+    if (r >= n)
+        return p->n_tiles;
+    int y0, y1;
+    gd_dist_band(p->h, n, r, &y0, &y1);
+    const gd_tile_axis *a = &p->ay;
+    /* Row ty's core is [ty * core - offset, +core): centre nearest y0. */
+    long long num = (long long)y0 + a->offset - a->core / 2;
+    long long ty = num >= 0 ? (num + a->core / 2) / a->core : 0;
+    if (ty > a->count - 1)
+        ty = a->count - 1;
+    long long target = (long long)r * p->n_tiles / n;
+    long long lo = ty * p->nx, hi = lo + p->nx;
+    return (int)(target < lo ? lo : (target > hi ? hi : target));
+}
+
+static void my_tiles(const gd_dream *d, const gd_tile_plan *p, int *t0, int *t1)
+{
+    int r = gd_dist_rank(d->dist);
+    *t0 = first_tile(d, p, r);
+    *t1 = first_tile(d, p, r + 1);
 }
 
 /*
@@ -253,6 +281,38 @@ static void blend_tile(gd_image *acc, const gd_tile *t, int tw, const float *wx,
     }
 }
 
+int gd_dream_halo(const gd_dream *d, int o)
+{
+    int w = d->ow[o], h = d->oh[o], y0, y1;
+    gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
+    int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
+    int best = 0;
+    /* Rows depend on jy and on the column count, which over jx in [0, J)
+     * takes its two values at the ends. */
+    for (int e = 0; e < 2; e++) {
+        int jx = e == 0 || J == 0 ? 0 : J - 1;
+        for (int jy = 0; jy < (J > 0 ? J : 1); jy++) {
+            gd_tile_plan p;
+            if (gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, &p,
+                               NULL) != GD_OK)
+                continue;
+            int t0, t1, sa, sb;
+            row_ranges rr;
+            my_tiles(d, &p, &t0, &t1);
+            if (t1 <= t0)
+                continue;
+            read_rows(&p, t0, t1, d->job->border, &rr);
+            write_rows(&p, t0, t1, &sa, &sb);
+            int lo = rr.r[0][0] < sa ? rr.r[0][0] : sa, hi = rr.r[0][1] > sb ? rr.r[0][1] : sb;
+            if (y0 - lo > best)
+                best = y0 - lo;
+            if (hi - y1 > best)
+                best = hi - y1;
+        }
+    }
+    return best + 4;
+}
+
 /* ---- One iteration -------------------------------------------------------- */
 
 /* Sums per owned row: k = 1: |g|; and the two passes of a standard deviation. */
@@ -380,7 +440,7 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     if ((st = plan_for(d, w, h, 1, &plan, err)) != GD_OK)
         return st;
     int t0, t1, sa, sb;
-    my_tiles(d, plan.n_tiles, &t0, &t1);
+    my_tiles(d, &plan, &t0, &t1);
     row_ranges rr;
     read_rows(&plan, t0, t1, d->job->border, &rr);
     write_rows(&plan, t0, t1, &sa, &sb);
@@ -475,7 +535,7 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     if ((st = plan_for(d, w, h, 0, &plan, err)) != GD_OK)
         return st;
     int t0, t1;
-    my_tiles(d, plan.n_tiles, &t0, &t1);
+    my_tiles(d, &plan, &t0, &t1);
     row_ranges rr;
     read_rows(&plan, t0, t1, d->job->border, &rr);
     if (t1 > t0)
