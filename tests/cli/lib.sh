@@ -214,3 +214,28 @@ out += b[lo:hi]
 open(sys.argv[2], 'wb').write(out[:data_at + (hi - lo) // 2])
 PY
 }
+
+# ---- Known renderer bugs --------------------------------------------------------
+# A check that fails because of a known bug in code this test does not own is
+# run through known_bug, so every other check still runs; known_bugs_report at
+# the end fails the test, listing each bug, until its marker is removed.  A
+# known bug that no longer reproduces fails too: remove its marker.
+KNOWN_BUGS=()
+
+# known_bug ID DESCRIPTION CMD...: runs the check CMD in a subshell and records the outcome.
+known_bug() {
+  local id=$1 what=$2 rc=0; shift 2
+  ("$@") 2>known_bug.err || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    KNOWN_BUGS+=("$id FIXED, remove its known_bug marker: $what")
+  else
+    KNOWN_BUGS+=("$id: $what: $(tr '\n' ' ' <known_bug.err | cut -c 1-600)")
+  fi
+}
+
+known_bugs_report() {
+  [ "${#KNOWN_BUGS[@]}" -eq 0 ] && return 0
+  echo "KNOWN RENDERER BUGS (every other check passed):" >&2
+  printf '  %s\n' "${KNOWN_BUGS[@]}" >&2
+  exit 1
+}
