@@ -239,3 +239,50 @@ known_bugs_report() {
   printf '  %s\n' "${KNOWN_BUGS[@]}" >&2
   exit 1
 }
+
+# bigtiff_constant OUT W H R G B: a tiled (256 x 256), deflate-compressed
+# 8-bit RGB BigTIFF of W x H pixels all (R, G, B).  Every tile points at the
+# same compressed bytes, so even a 200-megapixel file is small and quick to make.
+bigtiff_constant() {
+  python3 - "$@" <<'PY'
+import struct, sys, zlib
+out, w, h, r, g, b = sys.argv[1], *map(int, sys.argv[2:])
+T = 256
+tile = zlib.compress(bytes((r, g, b)) * (T * T), 1)
+n = ((w + T - 1) // T) * ((h + T - 1) // T)
+entries = [  # tag, type, count, value (inline when it fits in 8 bytes)
+    (256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, (8, 8, 8)), (259, 3, 1, 8), (262, 3, 1, 2),
+    (277, 3, 1, 3), (284, 3, 1, 1), (322, 4, 1, T), (323, 4, 1, T),
+    (324, 16, n, None), (325, 16, n, None)]
+ifd = 16
+arrays = ifd + 8 + 20 * len(entries) + 8
+data = arrays + 16 * n
+head = bytearray(struct.pack('<2sHHHQ', b'II', 43, 8, 0, ifd))
+head += struct.pack('<Q', len(entries))
+for tag, typ, cnt, val in entries:
+    if tag == 324: raw = struct.pack('<Q', arrays)
+    elif tag == 325: raw = struct.pack('<Q', arrays + 8 * n)
+    elif typ == 3 and cnt == 3: raw = struct.pack('<3H', *val).ljust(8, b'\0')
+    elif typ == 3: raw = struct.pack('<H', val).ljust(8, b'\0')
+    else: raw = struct.pack('<I', val).ljust(8, b'\0')
+    head += struct.pack('<HHQ', tag, typ, cnt) + raw
+head += struct.pack('<Q', 0)
+assert len(head) == arrays
+with open(out, 'wb') as f:
+    f.write(head + struct.pack('<%dQ' % n, *([data] * n)) + struct.pack('<%dQ' % n, *([len(tile)] * n)))
+    f.write(tile)
+PY
+}
+
+# fnv_constant W H R G B: the pixel checksum of a W x H image of one 8-bit color.
+fnv_constant() {
+  python3 - "$@" <<'PY'
+import sys
+w, h, *rgb = map(int, sys.argv[1:])
+x, m = 0xcbf29ce484222325, (1 << 64) - 1
+for _ in range(w * h):
+    for v in rgb:
+        x = ((x ^ v) * 0x100000001b3) & m
+print('%016x' % x)
+PY
+}
