@@ -107,6 +107,7 @@ typedef enum vtype {
     V_FLOAT,    /* float in (lo or [lo, hi] */
     V_DOUBLE,   /* double in (lo or [lo, hi] */
     V_BOOL,     /* int 0/1 */
+    V_BIGTIFF,  /* int: "auto" 0, a true boolean 1 */
     V_ENUM,     /* one of names[] */
     V_LAYER,    /* layer spec */
     V_CHANNELS, /* "all" or index list */
@@ -176,6 +177,9 @@ static const key_desc keys[] = {
                                    "must be true or false"},
     [GD_JOB_KEY_OUTPUT_OVERWRITE] = {4, "overwrite", V_BOOL, F(overwrite), 0, 0, 0, NULL, 0,
                                      "must be true or false"},
+    [GD_JOB_KEY_OUTPUT_BIGTIFF] = {4, "bigtiff", V_BIGTIFF, F(bigtiff), 0, 0, 0, NULL, 0,
+                                   "must be auto (BigTIFF only when the file could pass 4 GB) or "
+                                   "true (always BigTIFF)"},
     [GD_JOB_KEY_CHECKPOINT_DIR] = {5, "dir", V_PATH, F(checkpoint_dir), 0, 0, 0, NULL, 0,
                                    "must be a path"},
     [GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS] = {5, "every_iterations", V_INT, F(every_iterations),
@@ -372,6 +376,22 @@ static gd_status set_value(gd_job *job, gd_job_key k, const char *value, char *w
         if (!gd_job_parse_bool(value, &b))
             return GD_EINPUT;
         *(int *)field = b;
+        return GD_OK;
+    case V_BIGTIFF:
+        if (strcasecmp(value, "auto") == 0) {
+            *(int *)field = 0;
+            return GD_OK;
+        }
+        if (!gd_job_parse_bool(value, &b))
+            return GD_EINPUT;
+        if (!b) {
+            /* Forcing classic TIFF would only turn a large render into a failure at the end. */
+            snprintf(why, wlen,
+                     "must be auto or true; classic TIFF cannot be forced (auto writes it "
+                     "whenever the file stays under 4 GB)");
+            return GD_EINPUT;
+        }
+        *(int *)field = 1;
         return GD_OK;
     case V_ENUM:
         for (int i = 0; i < d->n_names; i++)

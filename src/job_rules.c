@@ -124,6 +124,17 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
                           "%s: [output] %s: jpeg compression holds 8 bits only, got bits = %d",
                           gd_job_where(job, k, w, sizeof w), gd_job_key_name(k), job->bits);
     }
+    if (job->bigtiff && job->output.text) {
+        /* An unknown extension is the output check's to report (render.c), with its list. */
+        gd_format fmt;
+        gd_err ignored;
+        if (gd_format_from_path(job->output.text, &fmt, &ignored) == GD_OK && fmt != GD_FORMAT_TIFF)
+            return gd_err_set(err, GD_EINPUT,
+                              "%s: [output] bigtiff = true needs a TIFF output (.tif, .tiff), "
+                              "but [output] file '%s' is %s",
+                              gd_job_where(job, GD_JOB_KEY_OUTPUT_BIGTIFF, w, sizeof w),
+                              job->output.text, gd_format_name(fmt));
+    }
     if ((job->every_iterations > 0 || job->every_seconds > 0) && !job->checkpoint_dir.text) {
         gd_job_key k =
             blame(job, GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS, GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS);

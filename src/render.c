@@ -273,7 +273,8 @@ static gd_status write_rows(render *r, gd_image *img, gd_err *err)
                             .icc_len = in ? in->icc_len : 0,
                             .pyramid = job->pyramid,
                             .overwrite = job->overwrite,
-                            .tile = rows};
+                            .tile = rows,
+                            .bigtiff = job->bigtiff};
         local = gd_writer_open(job->output.path, w, h, &wo, &r->writer, err);
         if (local == GD_OK)
             local = gd_image_alloc(&chunk, w, h, 3, 0, rows < h ? rows : h, err);

@@ -91,6 +91,28 @@ void gd_reader_close(gd_reader *r);
  */
 gd_status gd_image_read(const char *path, gd_image *out, gd_image_info *info, gd_err *err);
 
+/*
+ * A checksum of the image's pixels, for comparing images "byte for byte"
+ * whatever their container: FNV-1a 64 (offset basis 0xcbf29ce484222325,
+ * prime 0x100000001b3) over the samples gd_reader_read_rows delivers,
+ * row-major from the top, R, G, B per pixel (gray replicated, min-is-white
+ * inverted, alpha and extra samples dropped), each as the file's integer
+ * (gd_quantize(v, info.bits), exact for 8- and 16-bit files): one byte for
+ * 8-bit files, two bytes little-endian for 16-bit ones.  So the same pixels
+ * give the same sum in TIFF (any compression, strips or tiles, classic or
+ * BigTIFF, with or without pyramid: only the first directory counts) and
+ * PNG; an 8-bit and a 16-bit file never compare equal.  JPEG sums what
+ * libjpeg decodes.
+ *
+ * Reads the file band by band through a gd_reader (at most 256 rows and
+ * about 64 MB of float samples at a time), so any TIFF the reader takes is
+ * summed in bounded memory; PNG and JPEG are decoded whole, as the reader
+ * does.  Fails as gd_reader_open and gd_reader_read_rows do (GD_EINPUT
+ * naming the file for a missing, unsupported, corrupt or truncated file);
+ * *sum is set only on success.
+ */
+gd_status gd_image_checksum(const char *path, uint64_t *sum, gd_err *err);
+
 /* ---- Output ---------------------------------------------------------------- */
 
 typedef enum gd_compression {

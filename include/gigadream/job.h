@@ -35,6 +35,13 @@
  *                bits [8]    8 | 16;  dpi [300] > 0
  *                pyramid [true], overwrite [false]   booleans: true/false,
  *                            yes/no, on/off, 1/0
+ *                bigtiff [auto]  auto | true (or yes/on/1): auto writes
+ *                            classic TIFF, and BigTIFF only when the file
+ *                            could pass 4 GB (imageio.h); true always writes
+ *                            BigTIFF.  false is refused: classic TIFF cannot
+ *                            be forced, auto already writes it whenever it
+ *                            can hold the image.  true needs a TIFF [output]
+ *                            file (.tif/.tiff); PNG and JPEG are refused.
  *   [checkpoint] dir         folder for checkpoints; required when an every_*
  *                            key is > 0, otherwise optional (NULL = none)
  *                every_iterations [0 = off] >= 0, every_seconds [0 = off] >= 0,
@@ -135,6 +142,7 @@ typedef enum gd_job_key {
     GD_JOB_KEY_OUTPUT_DPI,
     GD_JOB_KEY_OUTPUT_PYRAMID,
     GD_JOB_KEY_OUTPUT_OVERWRITE,
+    GD_JOB_KEY_OUTPUT_BIGTIFF,
     GD_JOB_KEY_CHECKPOINT_DIR,
     GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS,
     GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS,
@@ -187,6 +195,7 @@ typedef struct gd_job {
     double dpi;
     int pyramid;
     int overwrite;
+    int bigtiff; /* 1: always BigTIFF; 0: auto (BigTIFF only when needed) */
     /* [checkpoint] */
     gd_job_path checkpoint_dir; /* NULL path: no checkpoints */
     int every_iterations;

@@ -144,6 +144,7 @@ static void test_minimal_job_defaults(void **state)
     assert_true(job.dpi == 300.0);
     assert_int_equal(job.pyramid, 1);
     assert_int_equal(job.overwrite, 0);
+    assert_int_equal(job.bigtiff, 0);
     assert_null(job.checkpoint_dir.path);
     assert_int_equal(job.every_iterations, 0);
     assert_true(job.every_seconds == 0.0);
@@ -252,6 +253,7 @@ static void test_every_key(void **state)
                        "dpi = 600.5\n"
                        "pyramid = off\n"
                        "overwrite = YES\n"
+                       "bigtiff = true\n"
                        "[checkpoint]\n"
                        "dir = /scratch/ckpt\n"
                        "every_iterations = 5\n"
@@ -291,6 +293,7 @@ static void test_every_key(void **state)
     assert_true(job.dpi == 600.5);
     assert_int_equal(job.pyramid, 0);
     assert_int_equal(job.overwrite, 1);
+    assert_int_equal(job.bigtiff, 1);
     assert_string_equal(job.checkpoint_dir.path, "/scratch/ckpt");
     assert_int_equal(job.every_iterations, 5);
     assert_true(job.every_seconds == 1800.0);
@@ -298,7 +301,8 @@ static void test_every_key(void **state)
     assert_int_equal(job.threads, 8);
     assert_int_equal(job.precision, GD_PRECISION_BF16);
     assert_int_equal(job.line[GD_JOB_KEY_INPUT_IMAGE], 3);
-    assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 39);
+    assert_int_equal(job.line[GD_JOB_KEY_OUTPUT_BIGTIFF], 32);
+    assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 40);
     for (int k = 0; k < GD_JOB_KEY_COUNT; k++)
         assert_true(gd_job_is_set(&job, (gd_job_key)k));
     gd_job_free(&job);
@@ -378,6 +382,15 @@ static void test_value_errors(void **state)
                                           "deflate, zstd, lzw, jpeg, none, got 'zip'"},
         {"[output]\npyramid = maybe\n", "e.ini:9: [output] pyramid: must be true or false, "
                                         "got 'maybe'"},
+        {"[output]\nbigtiff = false\n", "e.ini:9: [output] bigtiff: must be auto or true; "
+                                        "classic TIFF cannot be forced (auto writes it whenever "
+                                        "the file stays under 4 GB), got 'false'"},
+        {"[output]\nbigtiff = off\n", "e.ini:9: [output] bigtiff: must be auto or true; "
+                                      "classic TIFF cannot be forced"},
+        {"[output]\nbigtiff = always\n", "e.ini:9: [output] bigtiff: must be auto (BigTIFF only "
+                                         "when the file could pass 4 GB) or true (always "
+                                         "BigTIFF), got 'always'"},
+        {"[output]\nbigtiff =\n", "e.ini:9: [output] bigtiff: must be auto"},
         {"[checkpoint]\nkeep = 0\n", "e.ini:9: [checkpoint] keep: must be an integer from 1"},
         {"[checkpoint]\nevery_iterations = -1\n", "e.ini:9: [checkpoint] every_iterations:"},
         {"[checkpoint]\nevery_seconds = -5\n", "e.ini:9: [checkpoint] every_seconds: must be "
@@ -535,6 +548,28 @@ static void test_rule_errors(void **state)
     load_fails("e.ini", BASE "[model]\nguide = g.png\n", NULL, 0,
                "e.ini:9: [model] guide: only used with objective = guide (objective is 'mean'), "
                "got 'g.png'");
+    /* bigtiff = true needs a TIFF output; an unknown extension is left to the renderer. */
+    load_fails("e.ini", BASE "[output]\nbigtiff = true\n", (const char *[]){"output.file=o.png"}, 1,
+               "e.ini:9: [output] bigtiff = true needs a TIFF output (.tif, .tiff), but [output] "
+               "file 'o.png' is PNG");
+    load_fails("e.ini", BASE, (const char *[]){"output.file=o.JPEG", "output.bigtiff=yes"}, 2,
+               "--set output.bigtiff=yes: [output] bigtiff = true needs a TIFF output");
+    load_ok("ok.ini", BASE "[output]\nbigtiff = auto\n", (const char *[]){"output.file=o.png"}, 1,
+            &job);
+    assert_int_equal(job.bigtiff, 0);
+    gd_job_free(&job);
+    load_ok("ok.ini", BASE "[output]\nbigtiff = On\n", (const char *[]){"output.file=o.TIFF"}, 1,
+            &job);
+    assert_int_equal(job.bigtiff, 1);
+    gd_job_free(&job);
+    load_ok("ok.ini", BASE "[output]\nbigtiff = AUTO\n", (const char *[]){"output.bigtiff=1"}, 1,
+            &job);
+    assert_int_equal(job.bigtiff, 1);
+    assert_int_equal(job.line[GD_JOB_KEY_OUTPUT_BIGTIFF], -1);
+    gd_job_free(&job);
+    load_ok("ok.ini", BASE "[output]\nbigtiff = true\n", (const char *[]){"output.file=o.bmp"}, 1,
+            &job);
+    gd_job_free(&job);
     /* Periodic checkpoints need a folder. */
     load_fails("e.ini", BASE "[checkpoint]\nevery_seconds = 600\n", NULL, 0,
                "e.ini:9: [checkpoint] dir is required when every_seconds is set");
@@ -710,7 +745,7 @@ static void test_hash_stability(void **state)
     assert_true(hash_of("[dream]\noctaves = 4\niterations = 10\nseed = 0\n[tiles]\njitter = 512\n",
                         NULL, 0) == h);
     assert_true(hash_of("[output]\ncompression = lzw\nbits = 16\ndpi = 72\npyramid = no\n"
-                        "overwrite = yes\n",
+                        "overwrite = yes\nbigtiff = true\n",
                         NULL, 0) == h);
     assert_true(hash_of("[checkpoint]\ndir = c\nevery_iterations = 3\nkeep = 9\n"
                         "[engine]\nthreads = 3\n",
