@@ -129,12 +129,18 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     double bytes = bytes_needed(d, largest), avail = available_memory();
     int local = gd_dist_local_size(dist);
     if (avail > 0 && bytes * local > avail) {
-        char a[32], b[32];
+        char a[32], b[32], where[256];
+        gd_job_key k = gd_job_is_set(job, GD_JOB_KEY_INPUT_WIDTH) ? GD_JOB_KEY_INPUT_WIDTH
+                                                                   : GD_JOB_KEY_INPUT_HEIGHT;
+        if (gd_job_is_set(job, k))
+            gd_job_where(job, k, where, sizeof where);
+        else
+            snprintf(where, sizeof where, "%s", job->file);
         st = gd_err_set(err, GD_EINPUT,
                         "%s: a %dx%d image needs about %s per rank (%d rank%s on this node), "
                         "only %s of memory is available: use more ranks or nodes, or a smaller "
                         "[input] width/height",
-                        job->file, d->ow[largest], d->oh[largest], gd_bytes_str(bytes, a), local,
+                        where, d->ow[largest], d->oh[largest], gd_bytes_str(bytes, a), local,
                         local == 1 ? "" : "s", gd_bytes_str(avail, b));
         goto done;
     }

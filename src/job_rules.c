@@ -99,6 +99,11 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
                           "'%s'), got '%s'",
                           gd_job_where(job, GD_JOB_KEY_MODEL_GUIDE, w, sizeof w),
                           gd_job_objective_names[job->objective], job->guide.text);
+    if (job->mode == GD_MODE_NAIVE && job->octaves != 1)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: [dream] octaves: naive mode dreams at one scale (the notebook's "
+                          "render_naive); use mode = multiscale for octaves, got %d",
+                          gd_job_where(job, GD_JOB_KEY_DREAM_OCTAVES, w, sizeof w), job->octaves);
     if (job->tile_size > 0) {
         if (2 * job->tile_overlap > job->tile_size) {
             gd_job_key k = blame(job, GD_JOB_KEY_TILES_OVERLAP, GD_JOB_KEY_TILES_SIZE);

@@ -214,7 +214,7 @@ static gd_status prepare(render *r, gd_err *err)
     if ((st = gd_objective_parse(r->model, job->objective, job->layer, job->channels, &r->obj,
                                  err)) != GD_OK) {
         gd_job_where(job, GD_JOB_KEY_MODEL_LAYER, where, sizeof where);
-        return gd_err_prefix(err, "%s: [model]", where);
+        return gd_err_prefix(err, "%s: [model] layer", where);
     }
     if ((st = gd_job_check_tiles(job, objective_stride(r->model, &r->obj), err)) != GD_OK)
         return st;
@@ -313,12 +313,21 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     int n = gd_dream_octaves(d), ws[GD_MAX_OCTAVES], hs[GD_MAX_OCTAVES];
     for (int o = 0; o < n; o++)
         gd_dream_octave_size(d, o, &ws[o], &hs[o]);
+    /* The seed is read (and measured) before anything is printed: a corrupt
+     * input must fail with its one-line error, not after a page of log. */
+    if ((st = gd_dream_measure_seed(d, &res->objective_seed, err)) != GD_OK)
+        return st;
     if (r->rank == 0 && !r->opts->quiet) {
         gd_progress_opts po = {.out = stderr, .tty = -1};
         if ((st = gd_progress_create(gd_progress_total(ws, hs, n, job->iterations), &po,
                                      &r->progress, err)) != GD_OK)
             return st;
     }
+    char hex[17];
+    say(r, "gigadream %s: %s (job %s), %d rank%s x %d thread%s", GD_VERSION, job->file,
+        gd_job_hash_hex(job->hash, hex), gd_dist_size(r->dist),
+        gd_dist_size(r->dist) == 1 ? "" : "s", omp_get_max_threads(),
+        omp_get_max_threads() == 1 ? "" : "s");
     char sizes[512] = "";
     size_t len = 0;
     for (int o = 0; o < n && len < sizeof sizes - 1; o++)
@@ -328,8 +337,6 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         gd_dream_mode_name(job->mode), n, n == 1 ? "" : "s", sizes, job->iterations,
         (double)job->step, job->tile_size, job->tile_overlap);
 
-    if ((st = gd_dream_measure_seed(d, &res->objective_seed, err)) != GD_OK)
-        return st;
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if ((st = gd_dream_start(d, err)) != GD_OK)
         return st;
@@ -402,10 +409,6 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     st = prepare(&r, err);
     if ((st = gd_dist_agree(dist, st, err)) != GD_OK)
         goto done;
-    char hex[17];
-    say(&r, "gigadream %s: %s (job %s), %d rank%s x %d thread%s", GD_VERSION, r.job.file,
-        gd_job_hash_hex(r.job.hash, hex), gd_dist_size(dist), gd_dist_size(dist) == 1 ? "" : "s",
-        omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
     st = gd_dream_create(&r.job, r.model, &r.obj, r.seed, dist, &r.dream, err);
     if ((st = gd_dist_agree(dist, st, err)) != GD_OK)
         goto done;

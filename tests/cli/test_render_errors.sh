@@ -94,8 +94,8 @@ refused "noimage\.ini:$((line - 1)): \[input\] image: .*/nope\.png: cannot open:
 # Damaged pixel data behind a good header: found when the seed is read, after
 # the render has started its log.  A TIFF rewritten with its directory first,
 # then cut in the middle of its strips; a PNG with one bit flipped in an IDAT
-# chunk (bad CRC).  With --quiet the error is the only line; without it the
-# log lines come first (known bug R1, below).
+# chunk (bad CRC).  The seed is read before anything is logged, so the error
+# is the only line, with or without --quiet.
 tiff_truncate_data "$IMG/cat.tif" trunc.tif
 "$GIGADREAM" info trunc.tif >/dev/null 2>&1 && fail "trunc.tif reads whole: not truncated"
 tiffinfo trunc.tif >/dev/null 2>&1 || fail "trunc.tif's header does not read"
@@ -104,8 +104,7 @@ for args in "trunc.tif|/trunc\.tif: corrupt or truncated TIFF: strip [0-9]+ of [
   "badcrc.png|/badcrc\.png: PNG data is corrupt \(IDAT: CRC error\)"; do
   img=${args%%|*} pattern=${args#*|}
   refused "^gigadream: .*$pattern" base.ini --quiet --set "input.image=$img"
-  known_bug R1 "damaged $img: log lines on stderr before the one error line" \
-    refused "^gigadream: .*$pattern" base.ini --set "input.image=$img"
+  refused "^gigadream: .*$pattern" base.ini --set "input.image=$img"
   nothing_written out
 done
 
@@ -119,13 +118,12 @@ refused "^gigadream: width\.ini:$((line - 1)): \[input\] width: must be an integ
 
 # An absurd size is refused before anything is allocated, saying how much it
 # would need (the seed 512x341 at width 1000000: 1000000x666016).
-expect_fail 1 "^gigadream: base\.ini: a 1000000x666016 image needs about [0-9.]+ [KMGT]B per rank .* is available" \
+expect_fail 1 "^gigadream: --set input\.width=1000000: a 1000000x666016 image needs about [0-9.]+ [KMGT]B per rank .* is available" \
   /usr/bin/time -f %M -o rss.txt "$GIGADREAM" render base.ini --quiet --set input.width=1000000
 nothing_written out
 rss_kb=$(tail -n 1 rss.txt)
 [ "$rss_kb" -lt 1000000 ] || fail "width = 1000000: peak memory ${rss_kb} kB before refusing"
-known_bug R1 "width = 1000000: the log's first line on stderr before the one error line" \
-  refused "a 1000000x666016 image needs about" base.ini --set input.width=1000000
+refused "a 1000000x666016 image needs about" base.ini --set input.width=1000000
 
 for v in 1 0.5; do
   line=$(job_with scale "[dream]
@@ -183,7 +181,7 @@ stpe = 2")
 refused "^gigadream: key\.ini:$line: unknown key 'stpe' in \[dream\] \(did you mean 'step'\?\)$" key.ini
 
 sed 's/^layer = .*/layer = Conv2d_9_pointwse/' base.ini >layer.ini
-refused "^gigadream: layer\.ini:7: \[model\].*no layer 'Conv2d_9_pointwse' in model .*close: Conv2d_9_pointwise" layer.ini
+refused "^gigadream: layer\.ini:7: \[model\] layer: no layer 'Conv2d_9_pointwse' in model .*close: Conv2d_9_pointwise" layer.ini
 
 sed 's/^file = .*h5$/file = nope.h5/' base.ini >model.ini
 refused "^gigadream: model\.ini:6: \[model\] file: .*/nope\.h5: cannot open: No such file or directory$" model.ini

@@ -200,10 +200,22 @@ static void test_mode_defaults(void **state)
     }
     /* Keys the job sets keep their values; the others take the mode's. */
     gd_job job;
-    load_ok("mode.ini", BASE "[dream]\nmode = naive\noctaves = 2\n", NULL, 0, &job);
+    load_ok("mode.ini", BASE "[dream]\nmode = multiscale\noctaves = 2\n", NULL, 0, &job);
     assert_int_equal(job.octaves, 2);
-    assert_int_equal(job.iterations, 20);
+    assert_int_equal(job.iterations, 10);
     assert_true(job.step == 1.0f);
+    gd_job_free(&job);
+    /* naive dreams at one scale: more octaves are refused, naming the key. */
+    gd_err err;
+    memset(&job, 0, sizeof job);
+    char path[1024];
+    FILE *f = fopen(gdtest_tmp("naive.ini", path, sizeof path), "w");
+    assert_non_null(f);
+    fputs(BASE "[dream]\nmode = naive\noctaves = 2\n", f);
+    fclose(f);
+    assert_int_equal(gd_job_load(path, NULL, 0, &job, &err), GD_EINPUT);
+    assert_non_null(strstr(err.msg, "naive.ini:"));
+    assert_non_null(strstr(err.msg, "[dream] octaves: naive mode dreams at one scale"));
     gd_job_free(&job);
     /* A mode given by --set picks the defaults too. */
     const char *ov[] = {"dream.mode=lapnorm"};
