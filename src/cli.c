@@ -112,8 +112,9 @@ static gd_status expect_positional(const args *a, int n, const char *cmd, const 
 
 /* ---- import -------------------------------------------------------------- */
 
-static gd_status cmd_import(int argc, char **argv, gd_err *err)
+static gd_status cmd_import(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
+    (void)env;
     args a = {0};
     const char *labels = NULL;
     int force = 0;
@@ -165,8 +166,9 @@ static int by_probability(const void *a, const void *b)
     return x->index - y->index;
 }
 
-static gd_status cmd_classify(int argc, char **argv, gd_err *err)
+static gd_status cmd_classify(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
+    (void)env;
     args a = {0};
     int top = 5;
     gd_status st = GD_OK;
@@ -237,8 +239,9 @@ done:
 
 /* ---- layers -------------------------------------------------------------- */
 
-static gd_status cmd_layers(int argc, char **argv, gd_err *err)
+static gd_status cmd_layers(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
+    (void)env;
     args a = {0};
     int w = 0, h = 0;
     gd_status st = GD_OK;
@@ -361,8 +364,9 @@ static gd_status info_image(const char *path, gd_err *err)
     return GD_OK;
 }
 
-static gd_status cmd_info(int argc, char **argv, gd_err *err)
+static gd_status cmd_info(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
+    (void)env;
     args a = {0};
     gd_status st = GD_OK;
     for (int i = 0; i < argc && st == GD_OK; i++)
@@ -382,7 +386,7 @@ static gd_status cmd_info(int argc, char **argv, gd_err *err)
 
 #define MAX_OVERRIDES 256
 
-static gd_status cmd_render(int argc, char **argv, gd_err *err)
+static gd_status cmd_render(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
     args a = {0};
     const char *overrides[MAX_OVERRIDES];
@@ -413,6 +417,9 @@ static gd_status cmd_render(int argc, char **argv, gd_err *err)
     gd_dist *dist = NULL;
     if ((st = gd_dist_init(NULL, NULL, &dist, err)) != GD_OK)
         return st;
+    if (env && env->catch_signals)
+        env->catch_signals();
+    ro.stop = env ? env->stop : NULL;
     st = gd_render(&ro, dist, NULL, err);
     /* Every rank holds the same agreed message: only rank 0 prints it. */
     if (st != GD_OK && gd_dist_rank(dist) != 0)
@@ -425,7 +432,7 @@ static gd_status cmd_render(int argc, char **argv, gd_err *err)
 
 typedef struct command {
     const char *name;
-    gd_status (*run)(int argc, char **argv, gd_err *err);
+    gd_status (*run)(int argc, char **argv, const gd_cli_env *env, gd_err *err);
 } command;
 
 static const command commands[] = {
@@ -436,7 +443,7 @@ static const command commands[] = {
     {"info", cmd_info},
 };
 
-int gd_cli_main(int argc, char **argv)
+int gd_cli_main(int argc, char **argv, const gd_cli_env *env)
 {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -455,7 +462,7 @@ int gd_cli_main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0) {
             gd_err err;
             gd_err_clear(&err);
-            gd_status st = commands[i].run(argc - 2, argv + 2, &err);
+            gd_status st = commands[i].run(argc - 2, argv + 2, env, &err);
             if (st != GD_OK) {
                 /* An empty message means another rank reports it. */
                 if (err.msg[0])
