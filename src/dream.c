@@ -168,6 +168,11 @@ void gd_dream_free(gd_dream *d)
     free(d);
 }
 
+void gd_dream_set_stop(gd_dream *d, volatile sig_atomic_t *stop)
+{
+    d->stop = stop;
+}
+
 int gd_dream_octaves(const gd_dream *d)
 {
     return d->n_oct;
@@ -344,13 +349,15 @@ gd_status gd_dream_resume(gd_dream *d, int o, int i,
                           gd_status (*fill)(void *ctx, gd_image *band, gd_err *err), void *ctx,
                           gd_err *err)
 {
-    if (o < 0 || o >= d->n_oct || i < 0 || i >= d->job->iterations)
+    int last = o == d->n_oct - 1;
+    if (o < 0 || o >= d->n_oct || i < 0 || i > d->job->iterations ||
+        (i == d->job->iterations && !last))
         return gd_err_set(err, GD_EINPUT, "cannot resume at octave %d iteration %d of %d x %d",
                           o + 1, i + 1, d->n_oct, d->job->iterations);
     gd_band_free(&d->img);
     d->oct = o;
     d->iter = i;
-    d->done = 0;
+    d->done = last && i == d->job->iterations;
     gd_status st = gd_dream_band_alloc(d, &d->img, d->ow[o], d->oh[o], 0, err);
     if (st == GD_OK)
         st = fill(ctx, &d->img.own, err);

@@ -461,8 +461,13 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     if ((st = gather_rows(d, &d->img, &rr, &rs, err)) != GD_OK)
         return st;
 
-    /* The tiles. */
+    /* The tiles; a stop signal ends the iteration between two of them. */
     for (int t = t0; t < t1 && local == GD_OK; t++) {
+        if (d->stop && *d->stop) {
+            local = gd_err_set(err, GD_ESTOPPED, "stopped by signal %d in octave %d "
+                               "iteration %d", (int)*d->stop, d->oct + 1, d->iter + 1);
+            break;
+        }
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
         fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);

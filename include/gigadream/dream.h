@@ -41,6 +41,8 @@
 #ifndef GIGADREAM_DREAM_H
 #define GIGADREAM_DREAM_H
 
+#include <signal.h>
+
 #include "gigadream/band.h"
 #include "gigadream/dist.h"
 #include "gigadream/error.h"
@@ -83,8 +85,9 @@ void gd_dream_octave_size(const gd_dream *d, int o, int *w, int *h);
 gd_status gd_dream_start(gd_dream *d, gd_err *err);
 
 /*
- * Starts from a saved state instead: octave o, next iteration i, the octave
- * image's rows this rank owns filled by fill(ctx, band) (e.g. from a
+ * Starts from a saved state instead: octave o, next iteration i (i may equal
+ * the iteration count only in the last octave: the dream is then done), the
+ * octave image's rows this rank owns filled by fill(ctx, band) (e.g. from a
  * checkpoint).  Collective.
  */
 gd_status gd_dream_resume(gd_dream *d, int o, int i,
@@ -92,8 +95,17 @@ gd_status gd_dream_resume(gd_dream *d, int o, int i,
                           gd_err *err);
 
 /*
+ * A flag a signal handler sets: when any rank sees it nonzero between two
+ * tiles, every rank abandons the iteration (the image is untouched until the
+ * update, so nothing is lost but the work) and gd_dream_step returns
+ * GD_ESTOPPED with the position unchanged.  NULL (the default) never stops.
+ */
+void gd_dream_set_stop(gd_dream *d, volatile sig_atomic_t *stop);
+
+/*
  * Runs the next iteration; after an octave's last iteration, moves to the
- * next octave (resize + detail).  Collective.
+ * next octave (resize + detail).  Collective.  GD_ESTOPPED: see
+ * gd_dream_set_stop.
  */
 gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err);
 
