@@ -187,6 +187,8 @@ do_start() {
   if [ "$fresh" -eq 1 ]; then
     rm -rf "${dir:?}/state" "${dir:?}/spool" "${dir:?}/tmp"
     mkdir -p "$dir/state" "$dir/spool" "$dir/tmp"
+    # Job ids start again at 1: keep the old completion records apart.
+    [ -f "$dir/log/jobcomp.log" ] && mv "$dir/log/jobcomp.log" "$dir/log/jobcomp.log.old"
   fi
   # Keep the configuration of a half-running cluster: its daemons read it.
   if [ -z "$ctld" ] && [ -z "$slurmd_pid" ]; then
