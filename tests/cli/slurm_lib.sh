@@ -5,6 +5,10 @@
 # fails and says why.
 
 SCRIPTS="$GD_SOURCE_DIR/scripts"
+# set -e ends a test silently: say which command did it.
+set -E
+trap 'echo "error: \"$BASH_COMMAND\" failed with status $? (line $LINENO)" >&2' ERR
+
 # One cluster for the tests, apart from a developer's default one
 # (/tmp/gigadream-slurm, ports 6817-6818).  Short path: munge's socket lives in it.
 export GIGADREAM_SLURM_DIR=${GD_SLURM_TEST_DIR:-/tmp/gigadream-slurm-ctest}

@@ -7,7 +7,7 @@
 # gd-test: label slurm
 # gd-test: timeout 300
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/slurm_lib.sh"
+source "$GD_SOURCE_DIR/tests/cli/slurm_lib.sh"
 
 mkdir -p "$T/jobs"
 # Three different jobs (seeds), named so that sorting matters: b < c < d.

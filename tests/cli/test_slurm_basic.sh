@@ -7,7 +7,7 @@
 # gd-test: label slurm
 # gd-test: timeout 300
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/slurm_lib.sh"
+source "$GD_SOURCE_DIR/tests/cli/slurm_lib.sh"
 
 tiny_job "$T/job.ini" "$T/slurm.tif"
 mpirun -n 2 "$GIGADREAM" render "$T/job.ini" --quiet --set output.file="$T/direct.tif" ||
