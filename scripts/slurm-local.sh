@@ -183,7 +183,7 @@ do_start() {
   fi
 
   mkdir -p "$dir"/{munge,state,spool,log,run,tmp}
-  chmod 700 "$dir/munge"
+  chmod 755 "$dir/munge" # the key in it is private (0600), its socket is for everyone
   if [ "$fresh" -eq 1 ]; then
     rm -rf "${dir:?}/state" "${dir:?}/spool" "${dir:?}/tmp"
     mkdir -p "$dir/state" "$dir/spool" "$dir/tmp"
@@ -216,6 +216,14 @@ wait_idle() {
     case "$state" in
       idle | mixed | allocated | completing) return 0 ;;
     esac
+    local d f
+    for d in slurmctld slurmd; do
+      [ "$d" = slurmctld ] && f=$ctld_pidfile || f=$slurmd_pidfile
+      if ! pid_of "$d" "$f" >/dev/null; then
+        sleep 0.5 # the pid file may trail the fork
+        pid_of "$d" "$f" >/dev/null || { log_tails; die "$d died while starting; logs in $dir/log"; }
+      fi
+    done
     sleep 0.5
   done
   log_tails
