@@ -174,6 +174,8 @@ do_start() {
     if [ "$fresh" -eq 1 ]; then
       say "running: restarting it fresh"
       do_stop
+      ctld=""
+      slurmd_pid=""
     else
       say "already running in $dir"
       wait_idle
