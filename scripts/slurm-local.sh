@@ -270,9 +270,23 @@ step_of_ours() {
   return 1
 }
 
+# proc_table: "PID PPID NAME" for every process (from /proc: no procps needed).
+proc_table() {
+  local f line rest pid ppid
+  for f in /proc/[0-9]*/stat; do
+    { read -r line <"$f"; } 2>/dev/null || continue
+    pid=${line%% *}
+    rest=${line##*) }
+    ppid=${rest#* }
+    ppid=${ppid%% *}
+    line=${line#* (}
+    echo "$pid $ppid ${line%) *}"
+  done
+}
+
 # descendants PID...: every process below the PIDs.
 descendants() {
-  ps -e -o pid=,ppid= | awk -v roots="$*" '
+  proc_table | awk -v roots="$*" '
     { kids[$2] = kids[$2] " " $1 }
     END {
       n = split(roots, todo, " ")
@@ -305,7 +319,7 @@ do_stop() {
   # cluster's slurmstepd processes (working folder $dir/log, sockets in
   # $dir/spool) and everything they started.
   local p victims=""
-  for p in $(pgrep -x slurmstepd 2>/dev/null || true); do
+  for p in $(proc_table | awk '$3 == "slurmstepd" { print $1 }'); do
     if [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$dir/log" ] || step_of_ours "$p"; then
       victims="$victims $p $(descendants "$p" | tr '\n' ' ')"
     fi
