@@ -26,6 +26,7 @@ packages=(
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
   libtiff-tools python3
+  munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
 )
 
 missing=()
