@@ -34,7 +34,13 @@
  *        input_path, model_path, guide_path      strings, "" when none
  *        input_size, model_size, guide_size      int64 bytes, -1 when not recorded
  *        input_mtime, model_mtime, guide_mtime   int64 ns since the epoch
- *      Strings are fixed-length, NUL-padded UTF-8.
+ *      Strings are fixed-length, NUL-padded UTF-8.  The attributes are
+ *      stored compactly, in the root group's object header, whose checksum
+ *      HDF5 verifies on every read.  (With HDF5's default of at most 8
+ *      compact attributes they would move to dense storage, a fractal heap
+ *      whose blocks carry no checksum.)  One larger than an object header
+ *      message (64 KB: a huge job text) is still stored densely; the
+ *      completion record's meta_checksum covers every value either way.
  *   4. The completion record, meta_checksum (string, 16 hex digits of
  *      ck_meta_checksum over the attributes of invariant 3) and then complete
  *      (int32 1), is written after the image data and every attribute of
@@ -94,6 +100,9 @@
 #include <mpi.h> /* only for the MPI_Comm type H5Pset_fapl_mpio takes; dist.c makes the calls */
 
 #define CK_CHUNK_BYTES ((size_t)8 << 20) /* invariant 2 */
+/* Invariant 3: attributes stay in the root object header up to this many (HDF5's default: 8). */
+#define CK_MAX_COMPACT 64
+#define CK_MIN_DENSE 48
 
 /* --- Fault seam ------------------------------------------------------------- */
 
@@ -306,7 +315,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     gd_h5_quiet q;
     ck_meta m;
     shared sh;
-    hid_t f = -1, fapl = -1;
+    hid_t f = -1, fapl = -1, fcpl = -1;
     int rank = gd_dist_rank(d), open_everywhere = 0, renamed = 0;
     char name[96] = "", final[GD_CKPT_PATH_MAX] = "", tmp[GD_CKPT_PATH_MAX + 8] = "";
     memset(&m, 0, sizeof m);
@@ -338,7 +347,9 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     AGREE(local);
 
     AGREE(ck_fault(GD_CKPT_STEP_CREATE, rank, err));
-    if ((fapl = ck_fapl_mpio(d)) < 0 || (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+    if ((fapl = ck_fapl_mpio(d)) < 0 || (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 ||
+        H5Pset_attr_phase_change(fcpl, CK_MAX_COMPACT, CK_MIN_DENSE) < 0 ||
+        (f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0)
         local = ck_h5_fail(err, GD_EIO, "cannot create the file");
     /* Closing is collective: only when every rank has the file open may the cleanup close it. */
     AGREE(local);
@@ -381,6 +392,8 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
 done:
     if (open_everywhere && f >= 0)
         H5Fclose(f);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
     if (fapl >= 0)
         H5Pclose(fapl);
     /* Invariant 10: a failed write leaves no .tmp behind (every rank has closed it: the

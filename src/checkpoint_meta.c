@@ -311,8 +311,12 @@ gd_status ck_meta_get(hid_t loc, ck_meta *m, gd_err *err)
     memset(m, 0, sizeof *m);
     for (int i = 0; i < CK_N_FILES; i++)
         m->file_size[i] = -1;
-    if ((st = get_str_alloc(loc, "format", &m->format, err)) != GD_OK ||
-        strcmp(m->format, CK_FORMAT) != 0)
+    htri_t ex = H5Aexists(loc, "format");
+    if (ex < 0)
+        return ck_h5_fail(err, GD_EINPUT, "format");
+    if (ex > 0 && (st = get_str_alloc(loc, "format", &m->format, err)) != GD_OK)
+        return st;
+    if (ex == 0 || strcmp(m->format, CK_FORMAT) != 0)
         return gd_err_set(err, GD_EINPUT, "not a gigadream checkpoint (no format '%s')", CK_FORMAT);
     if ((st = gd_h5_get_attr(loc, "format_version", H5T_INTEGER, H5T_NATIVE_INT, 1,
                              &m->format_version, err)) != GD_OK)
@@ -321,7 +325,7 @@ gd_status ck_meta_get(hid_t loc, ck_meta *m, gd_err *err)
         return gd_err_set(err, GD_EINPUT,
                           "checkpoint format version %d; this gigadream reads version %d",
                           m->format_version, CK_FORMAT_VERSION);
-    htri_t ex = H5Aexists(loc, CK_MARKER);
+    ex = H5Aexists(loc, CK_MARKER);
     if (ex < 0)
         return ck_h5_fail(err, GD_EINPUT, CK_MARKER);
     if (ex == 0)

@@ -161,19 +161,39 @@ done:
 }
 
 /* One H5Dread of rows [y0, y1) (non-empty) into dst's memory for those rows. */
-static gd_status read_slab(hid_t ds, hid_t space, const gd_image *dst, int y0, int y1, gd_err *err)
+static gd_status read_once(hid_t ds, hid_t space, const gd_image *dst, int y0, int y1, gd_err *err)
 {
     hid_t mem = -1;
     gd_status st = ck_row_spaces(dst, y0, y1, space, &mem, err);
     if (st == GD_OK &&
-        H5Dread(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, gd_image_row(dst, y0)) < 0) {
+        H5Dread(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, gd_image_row(dst, y0)) < 0)
         st = ck_h5_fail(err, GD_EINPUT, "cannot read /" CK_DATASET);
-        if (strstr(err->msg, "checksum error in image data"))
-            gd_err_set(err, GD_EINPUT, "checksum error in image data (rows %d-%d)", y0, y1 - 1);
-    }
     if (mem >= 0)
         H5Sclose(mem);
     return st;
+}
+
+/*
+ * Rows [y0, y1) into dst.  A checksum error is narrowed down to the first
+ * damaged chunk's rows by reading chunk row by chunk row, so the message
+ * says where the damage is whatever the read's extent.
+ */
+static gd_status read_slab(hid_t ds, hid_t space, const ck_image *im, const gd_image *dst, int y0,
+                           int y1, gd_err *err)
+{
+    gd_status st = read_once(ds, space, dst, y0, y1, err);
+    if (st == GD_OK || !strstr(err->msg, "checksum error in image data"))
+        return st;
+    int cr = (int)im->chunk[0], h = (int)im->dims[0];
+    for (int c0 = y0 / cr * cr; c0 < y1; c0 += cr) {
+        int c1 = c0 + cr < h ? c0 + cr : h;
+        int a = c0 > y0 ? c0 : y0, b = c1 < y1 ? c1 : y1;
+        if (read_once(ds, space, dst, a, b, err) != GD_OK &&
+            strstr(err->msg, "checksum error in image data"))
+            return gd_err_set(err, GD_EINPUT, "checksum error in image data (rows %d-%d)", c0,
+                              c1 - 1);
+    }
+    return gd_err_set(err, GD_EINPUT, "checksum error in image data (rows %d-%d)", y0, y1 - 1);
 }
 
 /*
@@ -193,7 +213,7 @@ static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_imag
     if (space < 0)
         return ck_h5_fail(err, GD_EINPUT, "cannot read /" CK_DATASET);
     if (dst) {
-        st = read_slab(ds, space, dst, y0, y1, err);
+        st = read_slab(ds, space, im, dst, y0, y1, err);
         goto done;
     }
     step *= per > 0 ? per : 1;
@@ -208,7 +228,7 @@ static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_imag
         gd_image view = slab;
         view.y0 = y;
         view.y1 = ye;
-        st = read_slab(ds, space, &view, y, ye, err);
+        st = read_slab(ds, space, im, &view, y, ye, err);
         y = ye;
     }
 done:
