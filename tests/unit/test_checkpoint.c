@@ -3,6 +3,8 @@
  * read on another rank count than wrote them (bands re-split), retention and
  * ordering, and gigadream info on a valid file.
  *
+ * Run one test: mpirun -n 3 -x GD_TEST_FILTER=<test name> <this program>.
+ *
  * gd-test: mpi 3
  * gd-test: timeout 180
  */
@@ -306,6 +308,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_nothing_found_and_bad_arguments),
         cmocka_unit_test(test_info_valid),
     };
+    if (getenv("GD_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("GD_TEST_FILTER"));
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     gd_dist_free(world);
     return failed;

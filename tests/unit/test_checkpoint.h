@@ -137,28 +137,39 @@ static inline void put_file(const char *dir, const char *name, const char *bytes
  */
 static inline void make_job(const char *dir, const char *extra, gd_job *job)
 {
-    char text[4096];
     gd_err err;
+    size_t len = 512 + (extra ? strlen(extra) : 0);
+    char *text = malloc(len);
+    assert_non_null(text);
     put_file(dir, "seed.png", SEED_BYTES);
     put_file(dir, "model.h5", "a model\n");
-    snprintf(text, sizeof text,
+    snprintf(text, len,
              "[input]\nimage = seed.png\n[model]\nfile = model.h5\nlayer = conv\n"
              "[dream]\noctaves = 3\niterations = 10\nseed = 7\n%s"
              "[output]\nfile = out.tif\n",
              extra ? extra : "");
     GDTEST_OK(gd_job_parse(text, "checkpoint test job", dir, NULL, 0, job, &err), &err);
+    free(text);
 }
 
-/* Collective: writes the TW x TH test image (seed) at (octave, iteration) on d. */
-static inline gd_status write_ckpt(gd_dist *d, const char *dir, const gd_job *job, int octave,
-                                   int iteration, uint64_t seed, int keep, char *path, gd_err *err)
+/* Collective: writes a w x h test image (seed) at (octave, iteration) on d. */
+static inline gd_status write_sized(gd_dist *d, const char *dir, const gd_job *job, int octave,
+                                    int iteration, int w, int h, uint64_t seed, int keep,
+                                    char *path, gd_err *err)
 {
     gd_image band;
-    gd_checkpoint_pos pos = {octave, iteration, job->octaves, TW, TH};
-    own_band(d, &band, TW, TH, seed);
+    gd_checkpoint_pos pos = {octave, iteration, job->octaves, w, h};
+    own_band(d, &band, w, h, seed);
     gd_status st = gd_checkpoint_write(d, dir, job, &pos, &band, keep, path, 4096, err);
     gd_image_free(&band);
     return st;
+}
+
+/* The same for the TW x TH test image. */
+static inline gd_status write_ckpt(gd_dist *d, const char *dir, const gd_job *job, int octave,
+                                   int iteration, uint64_t seed, int keep, char *path, gd_err *err)
+{
+    return write_sized(d, dir, job, octave, iteration, TW, TH, seed, keep, path, err);
 }
 
 /* The checkpoint names (final and .tmp) in dir, sorted, one string "a b c". */
@@ -195,19 +206,27 @@ static inline unsigned char *slurp(const char *path, size_t *n)
     return b;
 }
 
+/* The offset of the first occurrence of the n bytes at what in the file at path, or -1. */
+static inline long find_bytes(const char *path, const void *what, size_t n)
+{
+    size_t size;
+    unsigned char *b = slurp(path, &size), *p = b, *end = b + size;
+    long at = -1;
+    while (at < 0 && p + n <= end &&
+           (p = memchr(p, *(const unsigned char *)what, (size_t)(end - p - (long)n + 1))) != NULL) {
+        if (memcmp(p, what, n) == 0)
+            at = (long)(p - b);
+        p++;
+    }
+    free(b);
+    return at;
+}
+
 /* The file offset of the 12 bytes of pixel (x, y) of the test image (seed); fails if absent. */
 static inline long find_pixel(const char *path, uint64_t seed, int x, int y)
 {
     float v[3] = {pixel(seed, x, y, 0), pixel(seed, x, y, 1), pixel(seed, x, y, 2)};
-    size_t n;
-    unsigned char *b = slurp(path, &n);
-    long at = -1;
-    for (size_t i = 0; i + sizeof v <= n; i++)
-        if (memcmp(b + i, v, sizeof v) == 0) {
-            at = (long)i;
-            break;
-        }
-    free(b);
+    long at = find_bytes(path, v, sizeof v);
     if (at < 0)
         fail_msg("pixel (%d, %d) not found in %s", x, y, path);
     return at;
