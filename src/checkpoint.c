@@ -15,6 +15,13 @@
  *      limit.  Every chunk has a Fletcher32 checksum and no other filter: a
  *      flipped byte fails the read, and writes cost no compression.  Readers
  *      take any chunk shape but require the Fletcher32 filter.
+ *  2b. (Writing, not layout.)  Parallel HDF5 copies every chunk a collective
+ *      write touches, so a rank writes its rows in rounds of about
+ *      CK_ROUND_BYTES: round 0 holds its parts of the chunks it shares with
+ *      its neighbours (every sharer writes its part of a shared chunk in
+ *      the same round, so no chunk is written twice), later rounds whole
+ *      chunks only it writes.  Memory and file selections have the same
+ *      3-D shape: HDF5 then copies rows, not values one by one.
  *   3. The root group's attributes (one table in checkpoint_meta.c drives
  *      writing, reading and the checksum):
  *        format             string "gigadream-checkpoint"
@@ -101,6 +108,8 @@
 
 #define CK_CHUNK_BYTES ((size_t)8 << 20) /* invariant 2 */
 /* Invariant 3: attributes stay in the root object header up to this many (HDF5's default: 8). */
+/* Invariant 2b: rows a rank writes per collective H5Dwrite, about this many bytes. */
+#define CK_ROUND_BYTES ((size_t)64 << 20)
 #define CK_MAX_COMPACT 64
 #define CK_MIN_DENSE 48
 
@@ -189,7 +198,8 @@ static gd_status check_args(gd_dist *d, const char *dir, const gd_job *job,
                           job->iterations);
     gd_dist_band(p->h, gd_dist_size(d), gd_dist_rank(d), &y0, &y1);
     if (band->w != p->w || band->full_h != p->h || band->c != CK_CHANNELS || band->y0 != y0 ||
-        band->y1 != y1 || band->stride < (size_t)band->w * CK_CHANNELS || (y1 > y0 && !band->data))
+        band->y1 != y1 || band->stride < (size_t)band->w * CK_CHANNELS ||
+        band->stride % CK_CHANNELS != 0 || (y1 > y0 && !band->data))
         return gd_err_set(err, GD_EINPUT,
                           "internal: checkpoint band rows [%d,%d) of %d x %d x %d, expected "
                           "[%d,%d) of %d x %d x %d",
@@ -236,56 +246,96 @@ static void chunk_shape(int w, int h, hsize_t chunk[3])
     }
 }
 
-/*
- * The memory and file dataspaces for rows [y0, y1) of a band (none when
- * empty): the file side a hyperslab of [h][w][3], the memory side
- * [rows][stride] with the first w * 3 floats of each row selected.
- */
-gd_status ck_row_spaces(const gd_image *band, int y0, int y1, hid_t file_space, hid_t *mem,
-                        gd_err *err)
+gd_status ck_row_spaces(const gd_image *band, const int *ranges, int n, hid_t file_space,
+                        hid_t *mem, gd_err *err)
 {
-    hsize_t rows = (hsize_t)(y1 - y0);
+    hsize_t rows = (hsize_t)(band->y1 - band->y0);
+    hsize_t mdims[3] = {rows ? rows : 1, (hsize_t)(band->stride / CK_CHANNELS), CK_CHANNELS};
+    int any = 0;
     *mem = -1;
-    if (rows == 0) {
-        hsize_t one = 1;
-        if ((*mem = H5Screate_simple(1, &one, NULL)) < 0 || H5Sselect_none(*mem) < 0 ||
-            H5Sselect_none(file_space) < 0)
-            return ck_h5_fail(err, GD_EIO, "empty selection");
-        return GD_OK;
-    }
-    hsize_t fstart[3] = {(hsize_t)y0, 0, 0}, fcount[3] = {rows, (hsize_t)band->w, CK_CHANNELS};
-    hsize_t mdims[2] = {rows, (hsize_t)band->stride}, mstart[2] = {0, 0},
-            mcount[2] = {rows, (hsize_t)band->w * CK_CHANNELS};
-    if (H5Sselect_hyperslab(file_space, H5S_SELECT_SET, fstart, NULL, fcount, NULL) < 0 ||
-        (*mem = H5Screate_simple(2, mdims, NULL)) < 0 ||
-        H5Sselect_hyperslab(*mem, H5S_SELECT_SET, mstart, NULL, mcount, NULL) < 0)
+    if ((*mem = H5Screate_simple(3, mdims, NULL)) < 0)
         return ck_h5_fail(err, GD_EIO, "row selection");
+    for (int k = 0; k < n; k++) {
+        int a = ranges[2 * k], b = ranges[2 * k + 1];
+        if (b <= a)
+            continue;
+        H5S_seloper_t op = any ? H5S_SELECT_OR : H5S_SELECT_SET;
+        hsize_t count[3] = {(hsize_t)(b - a), (hsize_t)band->w, CK_CHANNELS};
+        hsize_t fstart[3] = {(hsize_t)a, 0, 0}, mstart[3] = {(hsize_t)(a - band->y0), 0, 0};
+        if (H5Sselect_hyperslab(file_space, op, fstart, NULL, count, NULL) < 0 ||
+            H5Sselect_hyperslab(*mem, op, mstart, NULL, count, NULL) < 0)
+            return ck_h5_fail(err, GD_EIO, "row selection");
+        any = 1;
+    }
+    if (!any && (H5Sselect_none(*mem) < 0 || H5Sselect_none(file_space) < 0))
+        return ck_h5_fail(err, GD_EIO, "empty selection");
     return GD_OK;
 }
 
-/* Invariant 2: creates /image and writes this rank's rows, collectively. */
-static gd_status write_image(hid_t f, const gd_image *band, gd_err *err)
+/*
+ * Invariant 2b: which rows this rank writes in which round.  Round 0: its
+ * parts of the chunks it shares with its neighbours (the head [y0, *head)
+ * and the tail [*tail, y1)); rounds 1.. : the chunks only it writes, from
+ * *head on, *per rows (whole chunks) a round.  Returns how many rounds after
+ * round 0 it needs.
+ */
+static int plan_rounds(const gd_image *band, const hsize_t chunk[3], int *head, int *tail, int *per)
+{
+    int y0 = band->y0, y1 = band->y1;
+    int cr = chunk[1] < (hsize_t)band->w ? 1 : (int)chunk[0];
+    size_t chunk_bytes = (size_t)cr * band->w * CK_CHANNELS * sizeof(float);
+    size_t k = CK_ROUND_BYTES / chunk_bytes;
+    *per = (int)(k > 0 ? k : 1) * cr;
+    *head = y0;
+    *tail = y1;
+    if (y1 <= y0)
+        return 0;
+    if (y0 % cr)
+        *head = (y0 / cr + 1) * cr < y1 ? (y0 / cr + 1) * cr : y1;
+    if (y1 % cr && y1 < band->full_h)
+        *tail = y1 / cr * cr > *head ? y1 / cr * cr : *head;
+    return (*tail - *head + *per - 1) / *per;
+}
+
+/* Invariant 2: creates /image and writes this rank's rows, collectively, in rounds. */
+static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, gd_err *err)
 {
     gd_status st = GD_OK;
     hsize_t dims[3] = {(hsize_t)band->full_h, (hsize_t)band->w, CK_CHANNELS}, chunk[3];
     hid_t space = -1, mem = -1, dcpl = -1, dxpl = -1, ds = -1;
+    int head, tail, per;
+    double mine, rounds = 0;
     chunk_shape(band->w, band->full_h, chunk);
+    mine = plan_rounds(band, chunk, &head, &tail, &per);
     if ((space = H5Screate_simple(3, dims, NULL)) < 0 ||
         (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0 ||
         H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
         (ds = H5Dcreate2(f, CK_DATASET, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) <
-            0) {
+            0 ||
+        (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) {
         st = ck_h5_fail(err, GD_EIO, "cannot create dataset /" CK_DATASET);
         goto done;
     }
-    if ((st = ck_row_spaces(band, band->y0, band->y1, space, &mem, err)) != GD_OK)
+    /* Every rank must make the same number of collective writes: the largest count. */
+    if ((st = gd_dist_max(d, mine, &rounds, err)) != GD_OK)
         goto done;
-    /* A rank with no rows still takes part (collective), with a buffer HDF5 will not touch. */
+    /* A rank with no rows in a round still takes part, with a buffer HDF5 will not touch. */
     static const float none[1];
-    if ((dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
-        H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, dxpl, band->data ? band->data : none) < 0)
-        st = ck_h5_fail(err, GD_EIO, "cannot write the image");
+    const void *buf = band->data ? (const void *)band->data : (const void *)none;
+    for (int r = 0; r <= (int)rounds && st == GD_OK; r++) {
+        int ranges[4] = {band->y0, head, tail, band->y1};
+        if (r > 0) {
+            ranges[0] = head + (r - 1) * per;
+            ranges[1] = ranges[0] + per < tail ? ranges[0] + per : tail;
+            ranges[2] = ranges[3] = 0;
+        }
+        if (mem >= 0)
+            H5Sclose(mem);
+        if ((st = ck_row_spaces(band, ranges, 2, space, &mem, err)) == GD_OK &&
+            H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, dxpl, buf) < 0)
+            st = ck_h5_fail(err, GD_EIO, "cannot write the image");
+    }
 done:
     if (ds >= 0 && H5Dclose(ds) < 0 && st == GD_OK)
         st = ck_h5_fail(err, GD_EIO, "cannot close dataset /" CK_DATASET);
@@ -356,7 +406,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     open_everywhere = 1;
 
     AGREE(ck_fault(GD_CKPT_STEP_DATA, rank, err));
-    AGREE(write_image(f, band, err));
+    AGREE(write_image(d, f, band, err));
     local = ck_meta_put(f, &m, err);
     if (local == GD_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
         local = ck_h5_fail(err, GD_EIO, "cannot flush the file");

@@ -130,13 +130,14 @@ hid_t ck_open_serial(const char *path, gd_err *err);
 gd_status ck_h5_fail(gd_err *err, gd_status st, const char *what);
 
 /*
- * Selects rows [y0, y1) of a [h][w][3] file dataspace and makes the memory
- * dataspace for the same rows of band ([rows][stride], the first w * 3
- * floats of each row selected); both select nothing when y0 == y1.  *mem is
- * the caller's to close.
+ * Selects the row ranges [ranges[2k], ranges[2k+1]), k < n (disjoint; empty
+ * ones skipped; within band's rows) of a [h][w][3] file dataspace, and makes
+ * the memory dataspace of band's buffer, [rows][stride / 3][3], with the
+ * same rows selected; both select nothing when every range is empty.  *mem
+ * is the caller's to close (also on failure, when >= 0).
  */
-gd_status ck_row_spaces(const gd_image *band, int y0, int y1, hid_t file_space, hid_t *mem,
-                        gd_err *err);
+gd_status ck_row_spaces(const gd_image *band, const int *ranges, int n, hid_t file_space,
+                        hid_t *mem, gd_err *err);
 
 /* A file access property list for MPI-IO over d's communicator; -1 on failure. */
 hid_t ck_fapl_mpio(gd_dist *d);

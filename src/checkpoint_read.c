@@ -164,9 +164,9 @@ done:
 static gd_status read_once(hid_t ds, hid_t space, const gd_image *dst, int y0, int y1, gd_err *err)
 {
     hid_t mem = -1;
-    gd_status st = ck_row_spaces(dst, y0, y1, space, &mem, err);
-    if (st == GD_OK &&
-        H5Dread(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, gd_image_row(dst, y0)) < 0)
+    int range[2] = {y0, y1};
+    gd_status st = ck_row_spaces(dst, range, 1, space, &mem, err);
+    if (st == GD_OK && H5Dread(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, dst->data) < 0)
         st = ck_h5_fail(err, GD_EINPUT, "cannot read /" CK_DATASET);
     if (mem >= 0)
         H5Sclose(mem);
@@ -507,7 +507,7 @@ gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_er
     gd_h5_quiet_begin(&q);
     gd_status local = GD_OK;
     if (band->c != CK_CHANNELS || band->y0 < 0 || band->y1 > band->full_h || band->y1 < band->y0 ||
-        band->stride < (size_t)band->w * CK_CHANNELS)
+        band->stride < (size_t)band->w * CK_CHANNELS || band->stride % CK_CHANNELS != 0)
         local = gd_err_set(err, GD_EINPUT, "internal: band rows [%d,%d) of %d x %d x %d", band->y0,
                            band->y1, band->w, band->full_h, band->c);
     gd_status st = gd_dist_agree(d, local, err);
