@@ -94,11 +94,17 @@ hid_t ck_open_serial(const char *path, gd_err *err)
     return f;
 }
 
-/* Drops the "rank R: " gd_dist_agree puts before a message: the reasons here name rows. */
+/*
+ * Drops the "rank R: " gd_dist_agree puts before a checksum error: its rows
+ * say where the damage is, whichever rank read them.  Other messages keep it
+ * (a rank that cannot open the file, e.g. on a node-local folder, is worth
+ * naming).
+ */
 static void unrank(gd_err *err)
 {
     int n = 0;
-    if (sscanf(err->msg, "rank %*d: %n", &n) == 0 && n > 0)
+    if (sscanf(err->msg, "rank %*d: %n", &n) == 0 && n > 0 &&
+        strncmp(err->msg + n, "checksum error", 14) == 0)
         memmove(err->msg, err->msg + n, strlen(err->msg + n) + 1);
 }
 
@@ -379,10 +385,10 @@ static gd_status verify_collective(gd_dist *d, const char *path, int w, int h, g
     ck_image im;
     int y0, y1;
     gd_status st = open_collective(d, path, w, h, &f, &ds, &im, err);
-    if (st != GD_OK)
-        return st;
-    gd_dist_band(h, gd_dist_size(d), gd_dist_rank(d), &y0, &y1);
-    st = close_collective(d, f, ds, read_rows(ds, &im, y0, y1, NULL, err), err);
+    if (st == GD_OK) {
+        gd_dist_band(h, gd_dist_size(d), gd_dist_rank(d), &y0, &y1);
+        st = close_collective(d, f, ds, read_rows(ds, &im, y0, y1, NULL, err), err);
+    }
     unrank(err);
     return st;
 }

@@ -13,7 +13,8 @@
  * input is noticed.  checkpoint.c states the file layout and the write
  * protocol as numbered invariants.
  *
- * Files live in one folder, named ckpt-CCCCCC-oOO-iIIIIII.h5: C a counter
+ * Files live in one folder, which every rank must see (a shared file
+ * system: ranks write one file through MPI-IO), named ckpt-CCCCCC-oOO-iIIIIII.h5: C a counter
  * that grows with every checkpoint written in the folder (the newest has the
  * largest), O the octave and I the next iteration.  A write goes to
  * NAME.tmp first and is renamed only once complete and on disk, so a
