@@ -100,7 +100,6 @@
 #include "checkpoint_int.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +109,11 @@
 
 #include <mpi.h> /* only for the MPI_Comm type H5Pset_fapl_mpio takes; dist.c makes the calls */
 
-#define CK_CHUNK_BYTES ((size_t)8 << 20) /* invariant 2 */
-/* Invariant 3: attributes stay in the root object header up to this many (HDF5's default: 8). */
+/* Invariant 2: bytes of image data per chunk, at most. */
+#define CK_CHUNK_BYTES ((size_t)8 << 20)
 /* Invariant 2b: a rank writes about this many bytes per collective H5Dwrite. */
 #define CK_ROUND_BYTES ((size_t)128 << 20)
+/* Invariant 3: attributes stay in the root object header up to this many (HDF5's default: 8). */
 #define CK_MAX_COMPACT 64
 #define CK_MIN_DENSE 48
 
@@ -395,9 +395,11 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
         m.file_mtime[i] = sh.mtime[i];
     }
     ck_name_make(name, sizeof name, sh.counter, pos->octave, pos->iteration);
-    if (local == GD_OK)
-        local = ck_path_join(final, sizeof final, dir, name, err);
-    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    /* tmp stays empty unless it names this write's file: the cleanup removes tmp. */
+    if (local == GD_OK && (local = ck_path_join(final, sizeof final, dir, name, err)) == GD_OK)
+        snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    else
+        final[0] = '\0';
     AGREE(local);
 
     AGREE(ck_fault(GD_CKPT_STEP_CREATE, rank, err));
