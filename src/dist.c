@@ -141,6 +141,44 @@ int gd_dist_local_size(const gd_dist *d)
     return d->local_size > 0 ? d->local_size : 1;
 }
 
+void *gd_dist_comm(const gd_dist *d)
+{
+    return (void *)&d->comm;
+}
+
+gd_status gd_dist_split(gd_dist *d, int color, gd_dist **out, gd_err *err)
+{
+    gd_status st = GD_OK;
+    MPI_Comm node = MPI_COMM_NULL;
+    *out = NULL;
+    gd_dist *s = gd_calloc(1, sizeof *s, "MPI state", err);
+    gd_status local = s ? GD_OK : err->status;
+    if (s)
+        s->comm = MPI_COMM_NULL;
+    /* Every rank must enter MPI_Comm_split, even one that could not allocate. */
+    MPI_Comm comm = MPI_COMM_NULL;
+    MPI_CHECK(MPI_Comm_split(d->comm, color < 0 || !s ? MPI_UNDEFINED : color, d->rank, &comm));
+    if (!s || comm == MPI_COMM_NULL) {
+        free(s);
+        return local;
+    }
+    s->comm = comm;
+    MPI_CHECK(MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(s->comm, &s->rank));
+    MPI_CHECK(MPI_Comm_size(s->comm, &s->size));
+    MPI_CHECK(MPI_Comm_split_type(s->comm, MPI_COMM_TYPE_SHARED, s->rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_size(node, &s->local_size));
+done:
+    if (node != MPI_COMM_NULL)
+        MPI_Comm_free(&node);
+    if (st != GD_OK) {
+        gd_dist_free(s);
+        return st;
+    }
+    *out = s;
+    return GD_OK;
+}
+
 void gd_dist_band(int h, int n, int r, int *y0, int *y1)
 {
     *y0 = (int)((int64_t)r * h / n);

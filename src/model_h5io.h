@@ -1,7 +1,7 @@
 /*
  * model_h5io.h: the HDF5 primitives the model file (model_h5.c) is built
- * from.  Internal to the model module: only model_h5.c includes it (the
- * checkpoint module may adopt it later).
+ * from.  Internal to the two modules that call HDF5: model_h5.c and the
+ * checkpoint sources (src/checkpoint*.c) include it.
  *
  * Every function here converts an HDF5 failure into a gd_err message naming
  * the attribute or dataset, followed by HDF5's most specific message (its

@@ -51,6 +51,23 @@ int gd_dist_size(const gd_dist *d);
 /* How many ranks share this rank's node (its memory). */
 int gd_dist_local_size(const gd_dist *d);
 
+/*
+ * The MPI communicator, for the one library that needs it (parallel HDF5 in
+ * checkpoint.c, H5Pset_fapl_mpio): a pointer to d's MPI_Comm, typed void *
+ * so that this header needs no <mpi.h>.  Valid while d lives; the caller
+ * never frees or modifies it.
+ */
+void *gd_dist_comm(const gd_dist *d);
+
+/*
+ * Collective over d.  Splits the ranks: those passing the same color >= 0
+ * form a new gd_dist, ranked in d's rank order; a rank passing a negative
+ * color gets *out = NULL.  gd_dist_free on the new one leaves MPI
+ * initialized.  Used where one program needs several rank counts (tests
+ * writing a checkpoint on n ranks and reading it on m).
+ */
+gd_status gd_dist_split(gd_dist *d, int color, gd_dist **out, gd_err *err);
+
 /* The rows [*y0, *y1) that rank r of n owns in an image of h rows. */
 void gd_dist_band(int h, int n, int r, int *y0, int *y1);
 
