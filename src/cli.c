@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gigadream/checkpoint.h"
 #include "gigadream/dist.h"
 #include "gigadream/engine.h"
 #include "gigadream/error.h"
@@ -30,9 +31,12 @@ static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
     "commands:\n"
-    "  render JOB.ini [--set SECTION.KEY=VALUE]... [--quiet]\n"
+    "  render JOB.ini [--set SECTION.KEY=VALUE]... [--restart | --resume CKPT.h5] [--quiet]\n"
     "        dream as the job file says and write its [output] file; runs the same\n"
-    "        alone, under mpirun -n N or srun (see jobs/ and README.md)\n"
+    "        alone, under mpirun -n N or srun (see jobs/ and README.md).  With a\n"
+    "        [checkpoint] dir it resumes from the newest valid checkpoint there\n"
+    "        (--restart: start from the seed; --resume: from this checkpoint), and on\n"
+    "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3\n"
     "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"
     "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"
     "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
@@ -377,8 +381,11 @@ static gd_status cmd_info(int argc, char **argv, const gd_cli_env *env, gd_err *
         return st;
     if (access(a.pos[0], R_OK) != 0)
         return gd_err_set(err, GD_EINPUT, "%s: %s", a.pos[0], strerror(errno));
-    if (has_hdf5_signature(a.pos[0]))
+    if (has_hdf5_signature(a.pos[0])) {
+        if (gd_checkpoint_probe(a.pos[0]))
+            return gd_checkpoint_info(a.pos[0], stdout, err);
         return info_model(a.pos[0], err);
+    }
     return info_image(a.pos[0], err);
 }
 
@@ -403,15 +410,24 @@ static gd_status cmd_render(int argc, char **argv, const gd_cli_env *env, gd_err
                 overrides[ro.n_overrides++] = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             ro.quiet = 1;
+        } else if (strcmp(argv[i], "--restart") == 0) {
+            ro.restart = 1;
+        } else if (strcmp(argv[i], "--resume") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                ro.resume = argv[++i];
         } else {
             st = add_positional(&a, "render", argv[i], err);
         }
     }
     if (st != GD_OK)
         return st;
-    if ((st = expect_positional(&a, 1, "render", "JOB.ini [--set SECTION.KEY=VALUE]... [--quiet]",
+    if ((st = expect_positional(&a, 1, "render",
+                                "JOB.ini [--set SECTION.KEY=VALUE]... [--restart | --resume "
+                                "CKPT.h5] [--quiet]",
                                 err)) != GD_OK)
         return st;
+    if (ro.restart && ro.resume)
+        return gd_err_set(err, GD_EINPUT, "render: --restart and --resume exclude each other");
     ro.job_path = a.pos[0];
     ro.overrides = overrides;
     gd_dist *dist = NULL;

@@ -359,10 +359,14 @@ gd_status gd_dream_resume(gd_dream *d, int o, int i,
     d->iter = i;
     d->done = last && i == d->job->iterations;
     gd_status st = gd_dream_band_alloc(d, &d->img, d->ow[o], d->oh[o], 0, err);
-    if (st == GD_OK)
-        st = fill(ctx, &d->img.own, err);
+    /* fill may be collective (a checkpoint read): agree on the allocation first. */
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
+    st = fill(ctx, &d->img.own, err);
+    if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
+        return st;
+    if (d->done)
+        return GD_OK;
     return alloc_accumulators(d, err);
 }
 

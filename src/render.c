@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gigadream/checkpoint.h"
 #include "gigadream/dream.h"
 #include "gigadream/engine.h"
 #include "gigadream/imageio.h"
@@ -36,6 +37,10 @@ typedef struct render {
     gd_dream *dream;
     gd_progress *progress;
     gd_writer *writer;
+    char resume[GD_CKPT_PATH_MAX];  /* the checkpoint resumed from, "" when none */
+    char other_job[GD_ERR_MSG_MAX]; /* the first other job's checkpoint skipped */
+    double last_save;               /* when the last checkpoint was written (or the dream began) */
+    int since_save;                 /* iterations since then */
 } render;
 
 static double peak_rss(void)
@@ -305,6 +310,172 @@ done:
 
 /* ---- The render ------------------------------------------------------------- */
 
+/* ---- Checkpoints ------------------------------------------------------------- */
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGINT:
+        return "SIGINT";
+    default:
+        return "a signal";
+    }
+}
+
+/* Logs each newer checkpoint gd_checkpoint_find passed over (same on every rank). */
+static void on_skip(void *ctx, const char *path, gd_checkpoint_verdict why, const char *message)
+{
+    render *r = ctx;
+    (void)path;
+    if (why == GD_CKPT_OTHER_JOB && !r->other_job[0])
+        snprintf(r->other_job, sizeof r->other_job, "%s", message);
+    say(r, "skipping checkpoint (%s): %s", gd_checkpoint_verdict_name(why), message);
+}
+
+static gd_status fill_from_checkpoint(void *ctx, gd_image *band, gd_err *err)
+{
+    render *r = ctx;
+    return gd_checkpoint_read(r->dist, r->resume, band, err);
+}
+
+/*
+ * Finds where to start: --resume PATH, else the newest usable checkpoint in
+ * [checkpoint] dir (unless --restart), else the seed.  A folder that only
+ * holds another job's checkpoints is refused rather than overwritten with a
+ * fresh start: the message lists the keys that differ.  Collective.
+ */
+static gd_status find_start(render *r, gd_checkpoint_meta *meta, gd_err *err)
+{
+    gd_status st;
+    const gd_job *job = &r->job;
+    r->resume[0] = '\0';
+    if (r->opts->resume) {
+        if ((st = gd_checkpoint_check(r->dist, r->opts->resume, job, meta, NULL, err)) != GD_OK)
+            return gd_err_prefix(err, "--resume");
+        snprintf(r->resume, sizeof r->resume, "%s", r->opts->resume);
+        return GD_OK;
+    }
+    if (!job->checkpoint_dir.path || r->opts->restart)
+        return GD_OK;
+    gd_checkpoint_found f;
+    if ((st = gd_checkpoint_find(r->dist, job->checkpoint_dir.path, job, &f, on_skip, r, err)) !=
+        GD_OK)
+        return st;
+    if (f.found) {
+        *meta = f.meta;
+        snprintf(r->resume, sizeof r->resume, "%s", f.path);
+    } else if (f.skipped_other_job > 0) {
+        char where[256];
+        gd_job_where(job, GD_JOB_KEY_CHECKPOINT_DIR, where, sizeof where);
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: [checkpoint] dir holds checkpoints of another job, refusing to "
+                          "start over there (--restart does; or use another dir): %s",
+                          where, r->other_job);
+    }
+    return GD_OK;
+}
+
+/* Writes a checkpoint of where the dream is now.  Collective. */
+static gd_status save(render *r, const char *why, char *path, size_t len, gd_err *err)
+{
+    gd_dream *d = r->dream;
+    gd_checkpoint_pos pos;
+    gd_dream_position(d, &pos.octave, &pos.iteration);
+    pos.octaves = gd_dream_octaves(d);
+    gd_dream_octave_size(d, pos.octave, &pos.w, &pos.h);
+    double t0 = gd_dist_now();
+    gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
+                                       gd_dream_image(d), r->job.keep, path, len, err);
+    if (st != GD_OK)
+        return gd_err_prefix(err, "writing a checkpoint in %s", r->job.checkpoint_dir.path);
+    say(r, "checkpoint %s (%s; octave %d/%d, next iteration %d/%d) in %.2f s", path, why,
+        pos.octave + 1, pos.octaves, pos.iteration + 1, r->job.iterations,
+        gd_dist_now() - t0);
+    r->last_save = gd_dist_now();
+    r->since_save = 0;
+    return GD_OK;
+}
+
+/*
+ * A stop signal arrived (on any rank): checkpoint where the dream is and
+ * stop with GD_ESTOPPED (exit 3), or, with no [checkpoint] dir, stop with a
+ * failure that says nothing was saved.
+ */
+static gd_status stop_now(render *r, int sig, gd_err *err)
+{
+    char path[GD_CKPT_PATH_MAX];
+    if (!r->job.checkpoint_dir.path)
+        return gd_err_set(err, GD_EIO,
+                          "stopped by %s before the render finished; [checkpoint] dir is not "
+                          "set, so nothing was saved",
+                          signal_name(sig));
+    gd_status st = save(r, "stop signal", path, sizeof path, err);
+    if (st != GD_OK)
+        return st;
+    return gd_err_set(err, GD_ESTOPPED,
+                      "stopped by %s: checkpoint %s written; run the same command to resume",
+                      signal_name(sig), path);
+}
+
+/* The signal number any rank saw (0: none).  Collective. */
+static gd_status agreed_signal(render *r, int *sig, gd_err *err)
+{
+    double mine = r->opts->stop ? (double)*r->opts->stop : 0.0, any;
+    gd_status st = gd_dist_max(r->dist, mine, &any, err);
+    *sig = (int)any;
+    return st;
+}
+
+/*
+ * After an iteration: checkpoint when the job asks (every_iterations,
+ * every_seconds, at an octave's end) or a signal says stop.  Every rank takes
+ * the same decision: time and signals are agreed first.  Collective.
+ */
+static gd_status after_step(render *r, gd_err *err)
+{
+    gd_status st;
+    const gd_job *job = &r->job;
+    int sig, o, i;
+    char path[GD_CKPT_PATH_MAX];
+    r->since_save++;
+    if ((st = agreed_signal(r, &sig, err)) != GD_OK)
+        return st;
+    if (sig)
+        return stop_now(r, sig, err);
+    if (!job->checkpoint_dir.path)
+        return GD_OK;
+    double elapsed;
+    if ((st = gd_dist_max(r->dist, gd_dist_now() - r->last_save, &elapsed, err)) != GD_OK)
+        return st;
+    gd_dream_position(r->dream, &o, &i);
+    const char *why = NULL;
+    if (gd_dream_done(r->dream))
+        why = "dream done";
+    else if (i == 0)
+        why = "octave end";
+    else if (job->every_iterations > 0 && r->since_save >= job->every_iterations)
+        why = "every_iterations";
+    else if (job->every_seconds > 0 && elapsed >= job->every_seconds)
+        why = "every_seconds";
+    return why ? save(r, why, path, sizeof path, err) : GD_OK;
+}
+
+/* Work done before (octave o, iteration i), for the progress rate and ETA. */
+static double work_before(const gd_dream *d, int o, int i, int iterations)
+{
+    double done = 0;
+    for (int k = 0; k <= o; k++) {
+        int w, h;
+        gd_dream_octave_size(d, k, &w, &h);
+        done += (double)w * h * (k < o ? iterations : i);
+    }
+    return done;
+}
+
 static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
 {
     gd_status st;
@@ -317,8 +488,13 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
      * input must fail with its one-line error, not after a page of log. */
     if ((st = gd_dream_measure_seed(d, &res->objective_seed, err)) != GD_OK)
         return st;
+    gd_checkpoint_meta meta;
+    if ((st = find_start(r, &meta, err)) != GD_OK)
+        return st;
     if (r->rank == 0 && !r->opts->quiet) {
         gd_progress_opts po = {.out = stderr, .tty = -1};
+        if (r->resume[0])
+            po.done = work_before(d, meta.pos.octave, meta.pos.iteration, job->iterations);
         if ((st = gd_progress_create(gd_progress_total(ws, hs, n, job->iterations), &po,
                                      &r->progress, err)) != GD_OK)
             return st;
@@ -338,12 +514,32 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         (double)job->step, job->tile_size, job->tile_overlap);
 
     say(r, "objective on the seed: %.6g", res->objective_seed);
-    if ((st = gd_dream_start(d, err)) != GD_OK)
+    if (r->resume[0]) {
+        st = gd_dream_resume(d, meta.pos.octave, meta.pos.iteration, fill_from_checkpoint, r,
+                             err);
+        if (st != GD_OK)
+            return gd_err_prefix(err, "resuming from %s", r->resume);
+        say(r, "resumed from %s: octave %d/%d, next iteration %d/%d (written by %d rank%s)",
+            r->resume, meta.pos.octave + 1, meta.pos.octaves, meta.pos.iteration + 1,
+            job->iterations, meta.ranks, meta.ranks == 1 ? "" : "s");
+    } else if ((st = gd_dream_start(d, err)) != GD_OK) {
         return st;
+    }
+    gd_dream_set_stop(d, r->opts->stop);
     double t0 = gd_dist_now();
+    r->last_save = t0;
+    r->since_save = 0;
     while (!gd_dream_done(d)) {
         gd_dream_report rep;
-        if ((st = gd_dream_step(d, &rep, err)) != GD_OK)
+        st = gd_dream_step(d, &rep, err);
+        if (st == GD_ESTOPPED) {
+            /* Abandoned between tiles: the position is unchanged. */
+            int sig;
+            if ((st = agreed_signal(r, &sig, err)) != GD_OK)
+                return st;
+            return stop_now(r, sig ? sig : SIGTERM, err);
+        }
+        if (st != GD_OK)
             return st;
         res->mpix_iter += rep.mpix;
         res->tile_mpix_iter += rep.tile_mpix;
@@ -357,13 +553,16 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
                                    .objective = rep.objective};
             gd_progress_iteration(r->progress, &ps);
         }
+        if ((st = after_step(r, err)) != GD_OK)
+            return st;
     }
     res->dream_seconds = gd_dist_now() - t0;
     gd_dream_finish(d);
-    say(r, "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
-        "the pixels (tile context)",
-        res->mpix_iter, res->dream_seconds, res->mpix_iter / res->dream_seconds,
-        res->tile_mpix_iter / res->mpix_iter);
+    if (res->mpix_iter > 0)
+        say(r, "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
+            "the pixels (tile context)",
+            res->mpix_iter, res->dream_seconds, res->mpix_iter / res->dream_seconds,
+            res->tile_mpix_iter / res->mpix_iter);
     return GD_OK;
 }
 

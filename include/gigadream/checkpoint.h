@@ -163,6 +163,13 @@ gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_er
  */
 gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err);
 
+/*
+ * Not collective: 1 when path is an HDF5 file whose root says it is a
+ * gigadream checkpoint (whether or not it is valid), else 0.  Used by
+ * `gigadream info` to tell checkpoints from models.
+ */
+int gd_checkpoint_probe(const char *path);
+
 /* --- Fault seam (tests) --------------------------------------------------- */
 
 /* The points of gd_checkpoint_write where a fault can be injected. */

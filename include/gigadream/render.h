@@ -24,7 +24,7 @@ typedef struct gd_render_opts {
     const char *job_path;
     const char *const *overrides; /* "section.key=value" strings (--set) */
     int n_overrides;
-    int restart;                  /* ignore existing checkpoints */
+    int restart;                  /* ignore existing checkpoints (start from the seed) */
     const char *resume;           /* resume from this checkpoint, or NULL */
     volatile sig_atomic_t *stop;  /* set by a signal handler: checkpoint and stop; may be NULL */
     int quiet;                    /* no progress lines */
