@@ -321,8 +321,8 @@ gd_status gd_dist_gather_bytes(gd_dist *d, const void *mine, size_t len, unsigne
     uint64_t my = len;
     size_t total = 0;
     int ok = 1;
-    MPI_CHECK(MPI_Gather(&my, 1, MPI_UINT64_T, d->rank == 0 ? lens : NULL, 1, MPI_UINT64_T, 0,
-                         d->comm));
+    MPI_CHECK(
+        MPI_Gather(&my, 1, MPI_UINT64_T, d->rank == 0 ? lens : NULL, 1, MPI_UINT64_T, 0, d->comm));
     if (d->rank == 0) {
         for (int r = 0; r < d->size; r++)
             total += lens[r];
@@ -344,8 +344,8 @@ gd_status gd_dist_gather_bytes(gd_dist *d, const void *mine, size_t len, unsigne
     if (d->rank != 0) {
         for (size_t off = 0, k = 0; off < len; off += GATHER_CHUNK, k++) {
             size_t m = len - off < GATHER_CHUNK ? len - off : GATHER_CHUNK;
-            MPI_CHECK(MPI_Send((const unsigned char *)mine + off, (int)m, MPI_BYTE, 0, (int)k,
-                               d->comm));
+            MPI_CHECK(
+                MPI_Send((const unsigned char *)mine + off, (int)m, MPI_BYTE, 0, (int)k, d->comm));
         }
         return GD_OK;
     }
@@ -355,8 +355,8 @@ gd_status gd_dist_gather_bytes(gd_dist *d, const void *mine, size_t len, unsigne
     for (int r = 1; r < d->size; r++) {
         for (size_t off = 0, k = 0; off < lens[r]; off += GATHER_CHUNK, k++) {
             size_t m = lens[r] - off < GATHER_CHUNK ? lens[r] - off : GATHER_CHUNK;
-            MPI_CHECK(MPI_Recv(*all + at + off, (int)m, MPI_BYTE, r, (int)k, d->comm,
-                               MPI_STATUS_IGNORE));
+            MPI_CHECK(
+                MPI_Recv(*all + at + off, (int)m, MPI_BYTE, r, (int)k, d->comm, MPI_STATUS_IGNORE));
         }
         at += lens[r];
     }
