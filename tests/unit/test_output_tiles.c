@@ -120,8 +120,8 @@ static gd_status append_all(gd_writer *wr, gd_tile_coder *c, uint8_t **lv, const
         const size_t row = (size_t)p->w[k] * 3 * bps;
         for (int t = 0; t < p->down[k]; t++) {
             int rows = p->h[k] - t * p->tile < p->tile ? p->h[k] - t * p->tile : p->tile;
-            gd_status st =
-                gd_tile_coder_encode(c, lv[k] + row * (size_t)t * p->tile, row, p->w[k], rows, &err);
+            gd_status st = gd_tile_coder_encode(c, lv[k] + row * (size_t)t * p->tile, row, p->w[k],
+                                                rows, &err);
             if (st != GD_OK)
                 return st;
             assert_int_equal(gd_tile_coder_tiles(c), p->across[k]);
