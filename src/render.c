@@ -21,6 +21,7 @@
 #include "gigadream/job.h"
 #include "gigadream/model.h"
 #include "gigadream/objective.h"
+#include "gigadream/output.h"
 #include "gigadream/progress.h"
 #include "gigadream/seed.h"
 
@@ -35,7 +36,7 @@ typedef struct render {
     gd_seed *seed;
     gd_dream *dream;
     gd_progress *progress;
-    gd_writer *writer;
+    gd_output *output;
 } render;
 
 static double peak_rss(void)
@@ -251,55 +252,32 @@ static void quantize(gd_image *img, int bits)
     }
 }
 
-/* Rank 0 gathers the image a tile row at a time and streams it to the writer. */
-static gd_status write_rows(render *r, gd_image *img, gd_err *err)
+/*
+ * Writes the (quantized) image: every rank compresses a share of the tiles,
+ * rank 0 appends them to the temporary file (output.h).  Committed later.
+ */
+static gd_status write_output(render *r, gd_image *img, gd_err *err)
 {
-    gd_status st = GD_OK, local = GD_OK;
+    gd_status st;
     const gd_job *job = &r->job;
-    int w = img->w, h = img->full_h;
-    const int rows = 256;
-    gd_image chunk = {0};
-    if (r->rank == 0) {
-        char desc[4096];
-        char hex[17];
-        snprintf(desc, sizeof desc, "gigadream %s, job hash %s\n%s", GD_VERSION,
-                 gd_job_hash_hex(job->hash, hex), job->canon);
-        const gd_image_info *in = gd_seed_info(r->seed);
-        gd_write_opts wo = {.bits = job->bits,
-                            .compression = job->compression,
-                            .dpi = job->dpi,
-                            .description = desc,
-                            .icc = in ? in->icc : NULL,
-                            .icc_len = in ? in->icc_len : 0,
-                            .pyramid = job->pyramid,
-                            .overwrite = job->overwrite,
-                            .tile = rows};
-        local = gd_writer_open(job->output.path, w, h, &wo, &r->writer, err);
-        if (local == GD_OK)
-            local = gd_image_alloc(&chunk, w, h, 3, 0, rows < h ? rows : h, err);
-    }
-    if ((st = gd_dist_agree(r->dist, local, err)) != GD_OK)
-        goto done;
-    for (int c0 = 0; c0 < h; c0 += rows) {
-        int c1 = c0 + rows < h ? c0 + rows : h;
-        gd_image dst = chunk;
-        if (r->rank == 0) {
-            dst.y0 = c0;
-            dst.y1 = c1;
-        } else {
-            dst = *img;
-            dst.y1 = dst.y0;
-        }
-        if ((st = gd_dist_fetch_rows(r->dist, img, &dst, err)) != GD_OK)
-            goto done;
-        if (r->rank == 0)
-            local = gd_writer_write_rows(r->writer, &dst, err);
-        if ((st = gd_dist_agree(r->dist, local, err)) != GD_OK)
-            goto done;
-    }
-done:
-    gd_image_free(&chunk);
-    return st;
+    char desc[4096];
+    char hex[17];
+    snprintf(desc, sizeof desc, "gigadream %s, job hash %s\n%s", GD_VERSION,
+             gd_job_hash_hex(job->hash, hex), job->canon);
+    const gd_image_info *in = gd_seed_info(r->seed);
+    gd_write_opts wo = {.bits = job->bits,
+                        .compression = job->compression,
+                        .dpi = job->dpi,
+                        .description = desc,
+                        .icc = in ? in->icc : NULL,
+                        .icc_len = in ? in->icc_len : 0,
+                        .pyramid = job->pyramid,
+                        .overwrite = job->overwrite,
+                        .tile = 256};
+    if ((st = gd_output_begin(r->dist, job->output.path, img->w, img->full_h, &wo, &r->output,
+                              err)) != GD_OK)
+        return st;
+    return gd_output_write(r->output, img, err);
 }
 
 /* ---- The render ------------------------------------------------------------- */
@@ -380,16 +358,13 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     res.w = img->w;
     res.h = img->full_h;
     quantize(img, r.job.bits);
-    if ((st = write_rows(&r, img, err)) != GD_OK)
+    if ((st = write_output(&r, img, err)) != GD_OK)
         goto done;
     if ((st = gd_dream_measure(r.dream, NULL, &res.objective_out, err)) != GD_OK)
         goto done;
-    gd_status local = GD_OK;
-    if (r.rank == 0) {
-        local = gd_writer_commit(r.writer, err);
-        r.writer = NULL;
-    }
-    if ((st = gd_dist_agree(dist, local, err)) != GD_OK)
+    st = gd_output_commit(r.output, err);
+    r.output = NULL;
+    if (st != GD_OK)
         goto done;
     res.seconds = gd_dist_now() - t0;
     if ((st = gd_dist_max(dist, peak_rss(), &res.peak_rss, err)) != GD_OK)
@@ -405,7 +380,7 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     if (result)
         *result = res;
 done:
-    gd_writer_abort(r.writer);
+    gd_output_abort(r.output);
     gd_progress_free(r.progress);
     gd_dream_free(r.dream);
     gd_seed_close(r.seed);
