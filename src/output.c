@@ -56,6 +56,8 @@
 
 /* Rows per gathered band on the PNG/JPEG path. */
 #define GATHER_ROWS 256
+/* Level-0 rows fetched at a time: slices of a tile row (the last one may be shorter). */
+#define FETCH_ROWS 32
 
 /* One rank's rows of a level >= 1, integer samples, packed rows. */
 typedef struct lband {
@@ -482,6 +484,38 @@ static gd_status append_round(gd_output *o, int k, int j, gd_err *err)
 }
 
 /*
+ * Level 0's rows [a, z) (empty when the rank has no tile row this round) as
+ * samples: fetched as floats FETCH_ROWS rows at a time, so that only a slice
+ * of a tile row of floats is ever held, and quantized.  Every rank makes the
+ * same number of fetches.
+ */
+static gd_status fetch_level0(gd_output *o, const gd_image *band, int a, int z, gd_err *err)
+{
+    const int w = o->w, h = o->h;
+    const size_t row = (size_t)w * 3 * o->bps;
+    for (int s = 0; s < o->opts.tile; s += FETCH_ROWS) {
+        int s0 = a + s < z ? a + s : 0, s1 = a + s < z ? a + s + FETCH_ROWS : 0;
+        if (s1 > z)
+            s1 = z;
+        gd_image dst = {.w = w,
+                        .full_h = h,
+                        .c = 3,
+                        .y0 = s0,
+                        .y1 = s1,
+                        .stride = (size_t)w * 3,
+                        .data = o->rows};
+        gd_status st = gd_dist_fetch_rows(o->dist, band, &dst, err);
+        if (st != GD_OK)
+            return st;
+#pragma omp parallel for schedule(static)
+        for (int y = s0; y < s1; y++)
+            gd_quantize_row(gd_image_row(&dst, y), (size_t)w, o->opts.bits,
+                            o->samples + (size_t)(y - a) * row);
+    }
+    return GD_OK;
+}
+
+/*
  * Writes level k in rounds (invariants 3 and 4).  Level 0 comes from the
  * caller's float band, higher levels from this rank's band of samples.
  */
@@ -489,7 +523,7 @@ static gd_status write_level(gd_output *o, int k, const gd_image *band, const lb
                              gd_err *err)
 {
     gd_status st, local;
-    const int T = o->opts.tile, down = o->plan.down[k], w = o->plan.w[k], h = o->plan.h[k];
+    const int T = o->opts.tile, down = o->plan.down[k], h = o->plan.h[k];
     const int rounds = (down + o->n - 1) / o->n;
     for (int j = 0; j < rounds; j++) {
         const int t = j * o->n + o->rank;
@@ -498,21 +532,7 @@ static gd_status write_level(gd_output *o, int k, const gd_image *band, const lb
         size_t len = 0;
         local = GD_OK;
         if (k == 0) {
-            gd_image dst = {.w = w,
-                            .full_h = h,
-                            .c = 3,
-                            .y0 = a,
-                            .y1 = z,
-                            .stride = (size_t)w * 3,
-                            .data = o->rows};
-            st = gd_dist_fetch_rows(o->dist, band, &dst, err);
-            if (st == GD_OK && has) {
-                const size_t row = (size_t)w * 3 * o->bps;
-#pragma omp parallel for schedule(static)
-                for (int y = a; y < z; y++)
-                    gd_quantize_row(gd_image_row(&dst, y), (size_t)w, o->opts.bits,
-                                    o->samples + (size_t)(y - a) * row);
-            }
+            st = fetch_level0(o, band, a, z, err);
         } else {
             st = gd_dist_fetch_bytes(o->dist, h, lb->row, lrow(lb, lb->y0), a, z, o->samples, err);
         }
@@ -536,7 +556,8 @@ static gd_status write_level(gd_output *o, int k, const gd_image *band, const lb
 static gd_status alloc_row_buffers(gd_output *o, gd_err *err)
 {
     const size_t T = (size_t)o->opts.tile, w = (size_t)o->w;
-    o->rows = gd_malloc(T * w * 3 * sizeof(float), "a tile row of pixels", err);
+    const size_t slice = T < FETCH_ROWS ? T : FETCH_ROWS;
+    o->rows = gd_malloc(slice * w * 3 * sizeof(float), "a slice of a tile row of pixels", err);
     o->samples = o->rows ? gd_malloc(T * w * 3 * o->bps, "a tile row of samples", err) : NULL;
     if (o->samples && o->rank == 0)
         o->lens = gd_calloc((size_t)o->n, sizeof *o->lens, "gathered sizes", err);
@@ -554,6 +575,9 @@ static gd_status write_tiff(gd_output *o, const gd_image *band, gd_err *err)
     for (int k = 0; k < o->plan.n; k++) {
         if ((st = write_level(o, k, band, &cur, err)) != GD_OK)
             goto done;
+        /* Level 0's float slice is needed no more. */
+        free(o->rows);
+        o->rows = NULL;
         if (k + 1 == o->plan.n)
             break;
         gd_status local = lband_alloc(o, k + 1, &next, err);
