@@ -25,13 +25,12 @@
  *      its samples and the layout: not on the rank, the thread, or the file.
  *   4. Order.  The round's encoded tile rows are gathered to rank 0 in rank
  *      order, which is tile-row order (gd_dist_gather_bytes), each rank's
- *      bytes being the tile sizes then the tiles.  Rank 0 appends them tile
- *      by tile with gd_writer_append_tile: level 0 straight into the file,
- *      levels >= 1 into the writer's spool, copied at commit.  Levels are
- *      written in order 0, 1, ...  So the file receives the same tile bytes
- *      in the same order as from the streamed writer, and libtiff writes the
- *      same directories around them: byte for byte the same file for any n
- *      and any thread count.
+ *      bytes being the tile sizes then the tiles; in groups of consecutive
+ *      ranks of at most gather_limit bytes (256 MB) when the round is larger.  Rank 0 appends them
+ * tile by tile with gd_writer_append_tile: level 0 straight into the file, levels >= 1 into the
+ * writer's spool, copied at commit.  Levels are written in order 0, 1, ...  So the file receives
+ * the same tile bytes in the same order as from the streamed writer, and libtiff writes the same
+ * directories around them: byte for byte the same file for any n and any thread count.
  *   5. JPEG.  Encoded JPEG tiles refer to the JPEGTables of their file;
  *      gd_output_begin checks that every rank's encoders make exactly the
  *      tables rank 0's writer puts in the file.
@@ -41,10 +40,12 @@
  *      request or no bytes.  So no rank waits for one that gave up, every
  *      rank returns the first failing rank's message, and rank 0 then
  *      removes the temporary at once: nothing ever appears at the path.
- *   7. Memory.  Per rank: one tile row of level-0 floats and of samples, its
- *      encoded bytes (twice: the coder's and the message), the bands of two
- *      levels.  Rank 0 also one round of encoded bytes (at most n tile rows)
- *      and the writer's per-tile index.  Nothing scales with the whole image.
+ *   7. Memory.  Per rank: a slice of a tile row of level-0 floats, one tile
+ *      row of samples and its encoded bytes (twice: the coder's and the
+ *      message), its bands of two levels (together under a third of its
+ *      level-0 samples).  Rank 0 also one group of encoded tile rows (at most
+ *      gather_limit bytes, or one tile row) and the writer's per-tile index.
+ *      Nothing scales with the whole image, nor with the number of ranks.
  *   8. Only rank 0 touches the file system.
  */
 #include "gigadream/output.h"
@@ -56,6 +57,8 @@
 
 /* Rows per gathered band on the PNG/JPEG path. */
 #define GATHER_ROWS 256
+/* Encoded bytes rank 0 gathers at a time (a group of ranks' tile rows; at least one). */
+#define GATHER_LIMIT ((size_t)256 << 20)
 /* Level-0 rows fetched at a time: slices of a tile row (the last one may be shorter). */
 #define FETCH_ROWS 32
 
@@ -85,17 +88,25 @@ struct gd_output {
     uint8_t *samples;
     uint8_t *msg;
     size_t msg_cap;
-    /* Rank 0: one round of messages, and how many bytes came from each rank. */
+    /* Every rank: the round's message sizes.  Rank 0: one group of messages, and
+     * how many bytes came from each rank. */
+    double *sizes;
     unsigned char *round;
     size_t round_cap;
     size_t *lens;
 };
 
 static gd_output_fault_fn fault_fn;
+static size_t gather_limit = GATHER_LIMIT;
 
 void gd_output_set_fault(gd_output_fault_fn fn)
 {
     fault_fn = fn;
+}
+
+void gd_output_set_gather_limit(size_t bytes)
+{
+    gather_limit = bytes ? bytes : GATHER_LIMIT;
 }
 
 static gd_status fault(const gd_output *o, gd_output_step step, int level, int row, gd_err *err)
@@ -112,6 +123,8 @@ static void free_buffers(gd_output *o)
     free(o->msg);
     free(o->round);
     free(o->lens);
+    free(o->sizes);
+    o->sizes = NULL;
     o->rows = NULL;
     o->samples = NULL;
     o->msg = o->round = NULL;
@@ -449,13 +462,16 @@ static gd_status encode_row(gd_output *o, int k, int t, int rows, size_t *len, g
     return GD_OK;
 }
 
-/* Rank 0: appends the tile rows of round j of level k, in rank (= tile-row) order. */
-static gd_status append_round(gd_output *o, int k, int j, gd_err *err)
+/*
+ * Rank 0: appends the tile rows of round j of level k that ranks [g0, g1)
+ * sent, in rank (= tile-row) order.
+ */
+static gd_status append_group(gd_output *o, int k, int j, int g0, int g1, gd_err *err)
 {
     const int across = o->plan.across[k], down = o->plan.down[k];
     const size_t head = sizeof(uint64_t) * (size_t)across;
     const unsigned char *m = o->round;
-    for (int r = 0; r < o->n && j * o->n + r < down; r++) {
+    for (int r = g0; r < g1 && j * o->n + r < down; r++) {
         const int t = j * o->n + r;
         const size_t len = o->lens[r];
         gd_status st = fault(o, GD_OUTPUT_STEP_APPEND, k, t, err);
@@ -516,6 +532,34 @@ static gd_status fetch_level0(gd_output *o, const gd_image *band, int a, int z, 
 }
 
 /*
+ * Rank 0 receives round j's messages (this rank's is len bytes) and appends
+ * them.  Every rank learns every message's size first, then the ranks are
+ * taken in groups of consecutive ranks holding at most gather_limit bytes
+ * together (or one rank's message, whatever its size), one gather per group:
+ * so rank 0 never holds more than that however many ranks there are.
+ */
+static gd_status gather_round(gd_output *o, int k, int j, size_t len, gd_err *err)
+{
+    o->sizes[o->rank] = (double)len;
+    gd_status st = gd_dist_gather_ids(o->dist, o->n, o->rank, 1, o->sizes, err);
+    if ((st = gd_dist_agree(o->dist, st, err)) != GD_OK)
+        return st;
+    for (int g0 = 0, g1; g0 < o->n; g0 = g1) {
+        double total = o->sizes[g0];
+        for (g1 = g0 + 1; g1 < o->n && total + o->sizes[g1] <= (double)gather_limit; g1++)
+            total += o->sizes[g1];
+        const size_t send = o->rank >= g0 && o->rank < g1 ? len : 0;
+        st = gd_dist_gather_bytes(o->dist, o->msg, send, &o->round, &o->round_cap, o->lens, err);
+        if (st != GD_OK)
+            return gd_dist_agree(o->dist, st, err);
+        gd_status local = o->rank == 0 ? append_group(o, k, j, g0, g1, err) : GD_OK;
+        if ((st = gd_dist_agree(o->dist, local, err)) != GD_OK)
+            return st;
+    }
+    return GD_OK;
+}
+
+/*
  * Writes level k in rounds (invariants 3 and 4).  Level 0 comes from the
  * caller's float band, higher levels from this rank's band of samples.
  */
@@ -540,11 +584,7 @@ static gd_status write_level(gd_output *o, int k, const gd_image *band, const lb
             local = encode_row(o, k, t, z - a, &len, err);
         if ((st = gd_dist_agree(o->dist, st != GD_OK ? st : local, err)) != GD_OK)
             return st;
-        if ((st = gd_dist_gather_bytes(o->dist, o->msg, len, &o->round, &o->round_cap, o->lens,
-                                       err)) != GD_OK)
-            return gd_dist_agree(o->dist, st, err);
-        local = o->rank == 0 ? append_round(o, k, j, err) : GD_OK;
-        if ((st = gd_dist_agree(o->dist, local, err)) != GD_OK)
+        if ((st = gather_round(o, k, j, len, err)) != GD_OK)
             return st;
     }
     return GD_OK;
@@ -559,9 +599,11 @@ static gd_status alloc_row_buffers(gd_output *o, gd_err *err)
     const size_t slice = T < FETCH_ROWS ? T : FETCH_ROWS;
     o->rows = gd_malloc(slice * w * 3 * sizeof(float), "a slice of a tile row of pixels", err);
     o->samples = o->rows ? gd_malloc(T * w * 3 * o->bps, "a tile row of samples", err) : NULL;
-    if (o->samples && o->rank == 0)
+    if (o->samples)
+        o->sizes = gd_calloc((size_t)o->n, sizeof *o->sizes, "message sizes", err);
+    if (o->sizes && o->rank == 0)
         o->lens = gd_calloc((size_t)o->n, sizeof *o->lens, "gathered sizes", err);
-    if (!o->rows || !o->samples || (o->rank == 0 && !o->lens))
+    if (!o->rows || !o->samples || !o->sizes || (o->rank == 0 && !o->lens))
         return GD_ENOMEM;
     return msg_reserve(o, 1, err);
 }

@@ -49,8 +49,9 @@ gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_w
  * rows packed (stride 3w), float samples that gd_quantize turns into the
  * output's integers.  Called once.  Memory on each rank: one tile row of
  * pixels and its encoded bytes, and its band of the reduced levels (at most
- * two levels at a time, together a third of its band's integer samples);
- * rank 0 also one round of encoded tile rows (one per rank).  On failure
+ * two levels at a time, together under a third of its band's integer
+ * samples); rank 0 also up to 256 MB of encoded tile rows (or one tile row,
+ * gd_output_set_gather_limit).  On failure
  * every rank returns the same error, rank 0 has already removed the
  * temporary, and only gd_output_abort (or a failing commit) remains.
  */
@@ -87,5 +88,13 @@ typedef gd_status (*gd_output_fault_fn)(int rank, gd_output_step step, int level
 
 /* Sets (or, with NULL, clears) the process's fault function.  Tests only; not thread-safe. */
 void gd_output_set_fault(gd_output_fault_fn fn);
+
+/*
+ * The encoded bytes rank 0 receives at a time: a round's tile rows come in
+ * groups of consecutive ranks holding at most this much together (or one
+ * rank's tile row, whatever its size).  0 restores the default, 256 MB.
+ * Tests lower it to see the groups at work; not thread-safe.
+ */
+void gd_output_set_gather_limit(size_t bytes);
 
 #endif

@@ -298,6 +298,20 @@ static void test_same_bytes_as_single_writer(void **state)
         check_case(&cases[i]);
 }
 
+/* Rank 0 receiving a round in groups of ranks (one each, or a few tile rows) changes nothing. */
+static void test_same_bytes_gathered_in_groups(void **state)
+{
+    (void)state;
+    const out_case a = {1000, 700, 8, GD_COMPRESS_DEFLATE, 64, 1, 1};
+    const out_case b = {1000, 700, 16, GD_COMPRESS_ZSTD, 128, 1, 1};
+    gd_output_set_gather_limit(1);
+    check_case(&a);
+    gd_output_set_gather_limit(150000);
+    check_case(&a);
+    check_case(&b);
+    gd_output_set_gather_limit(0);
+}
+
 /* PNG and JPEG files take the gathered path: still the single writer's bytes. */
 static void test_png_and_jpeg_files(void **state)
 {
@@ -552,6 +566,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_gather_bytes),
         cmocka_unit_test(test_fetch_bytes),
         cmocka_unit_test(test_same_bytes_as_single_writer),
+        cmocka_unit_test(test_same_bytes_gathered_in_groups),
         cmocka_unit_test(test_png_and_jpeg_files),
         cmocka_unit_test(test_failure_on_one_rank_leaves_nothing),
         cmocka_unit_test(test_wrong_band),
