@@ -289,6 +289,119 @@ done:
     return st != GD_OK ? st : local;
 }
 
+gd_status gd_dist_fetch_bytes(gd_dist *d, int h, size_t row_bytes, const void *band, int a, int b,
+                              void *dst, gd_err *err)
+{
+    gd_status st = GD_OK, local = GD_OK;
+    int n = d->size, y0, y1;
+    int *req = NULL, *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
+    MPI_Datatype t = MPI_DATATYPE_NULL;
+    /* The same on every rank (they describe one image): no collective is entered. */
+    if (h < 0 || row_bytes == 0 || row_bytes > INT_MAX)
+        return gd_err_set(err, GD_EINPUT, "internal: rows of %zu bytes, %d rows", row_bytes, h);
+    gd_dist_band(h, n, d->rank, &y0, &y1);
+    int mine[2] = {a, b};
+    if (a < 0 || b > h || b < a) {
+        local = gd_err_set(err, GD_EINPUT, "internal: bad row request [%d,%d) of %d", a, b, h);
+        mine[0] = mine[1] = 0;
+    }
+    req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
+    sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
+    if (!req || !sc) {
+        st = err->status; /* cannot take part; the job cannot continue either */
+        goto done;
+    }
+    sd = sc + n;
+    rc = sc + 2 * n;
+    rd = sc + 3 * n;
+    MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT, req, 2, MPI_INT, d->comm));
+    for (int r = 0; r < n; r++) {
+        int lo, hi, q0, q1;
+        if (r == d->rank)
+            continue;
+        overlap(req[2 * r], req[2 * r + 1], y0, y1, &lo, &hi);
+        sc[r] = hi - lo;
+        sd[r] = lo - y0;
+        gd_dist_band(h, n, r, &q0, &q1);
+        overlap(mine[0], mine[1], q0, q1, &lo, &hi);
+        rc[r] = hi - lo;
+        rd[r] = lo - mine[0];
+    }
+    MPI_CHECK(MPI_Type_contiguous((int)row_bytes, MPI_BYTE, &t));
+    MPI_CHECK(MPI_Type_commit(&t));
+    MPI_CHECK(MPI_Alltoallv(band, sc, sd, t, dst, rc, rd, t, d->comm));
+    /* Own rows, unless dst already is the band there. */
+    int lo, hi;
+    overlap(mine[0], mine[1], y0, y1, &lo, &hi);
+    if (hi > lo) {
+        unsigned char *to = (unsigned char *)dst + (size_t)(lo - mine[0]) * row_bytes;
+        const unsigned char *from = (const unsigned char *)band + (size_t)(lo - y0) * row_bytes;
+        if (to != from)
+            memmove(to, from, (size_t)(hi - lo) * row_bytes);
+    }
+done:
+    if (t != MPI_DATATYPE_NULL)
+        MPI_Type_free(&t);
+    free(req);
+    free(sc);
+    return st != GD_OK ? st : local;
+}
+
+/* Bytes per message of gd_dist_gather_bytes: MPI counts are ints. */
+#define GATHER_CHUNK ((size_t)1 << 30)
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "gd_dist_gather_bytes sends size_t as uint64");
+
+gd_status gd_dist_gather_bytes(gd_dist *d, const void *mine, size_t len, unsigned char **all,
+                               size_t *cap, size_t *lens, gd_err *err)
+{
+    gd_status st = GD_OK;
+    uint64_t my = len;
+    size_t total = 0;
+    int ok = 1;
+    MPI_CHECK(
+        MPI_Gather(&my, 1, MPI_UINT64_T, d->rank == 0 ? lens : NULL, 1, MPI_UINT64_T, 0, d->comm));
+    if (d->rank == 0) {
+        for (int r = 0; r < d->size; r++)
+            total += lens[r];
+        if (total > *cap) {
+            unsigned char *p = realloc(*all, total);
+            if (p) {
+                *all = p;
+                *cap = total;
+            } else {
+                ok = 0;
+            }
+        }
+    }
+    /* Nobody sends into a buffer that is not there. */
+    MPI_CHECK(MPI_Bcast(&ok, 1, MPI_INT, 0, d->comm));
+    if (!ok)
+        return gd_err_set(err, GD_ENOMEM,
+                          "rank 0 is out of memory for %zu bytes gathered from the ranks", total);
+    if (d->rank != 0) {
+        for (size_t off = 0, k = 0; off < len; off += GATHER_CHUNK, k++) {
+            size_t m = len - off < GATHER_CHUNK ? len - off : GATHER_CHUNK;
+            MPI_CHECK(
+                MPI_Send((const unsigned char *)mine + off, (int)m, MPI_BYTE, 0, (int)k, d->comm));
+        }
+        return GD_OK;
+    }
+    if (len)
+        memcpy(*all, mine, len);
+    size_t at = len;
+    for (int r = 1; r < d->size; r++) {
+        for (size_t off = 0, k = 0; off < lens[r]; off += GATHER_CHUNK, k++) {
+            size_t m = lens[r] - off < GATHER_CHUNK ? lens[r] - off : GATHER_CHUNK;
+            MPI_CHECK(
+                MPI_Recv(*all + at + off, (int)m, MPI_BYTE, r, (int)k, d->comm, MPI_STATUS_IGNORE));
+        }
+        at += lens[r];
+    }
+done:
+    return st;
+}
+
 gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_err *err)
 {
     gd_status st = GD_OK;

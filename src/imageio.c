@@ -343,6 +343,26 @@ static char *folder_of(const char *path, gd_err *err)
     return d;
 }
 
+gd_status gd_io_check_tiff_opts(const char *what, gd_write_opts *o, gd_err *err)
+{
+    if (o->bits != 8 && o->bits != 16)
+        return gd_err_set(err, GD_EINPUT, "%s: bits must be 8 or 16, got %d", what, o->bits);
+    if ((unsigned)o->compression >= GD_COMPRESS_COUNT)
+        return gd_err_set(err, GD_EINPUT, "%s: unknown compression %d", what, (int)o->compression);
+    if (o->compression == GD_COMPRESS_JPEG && o->bits != 8)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: JPEG compression stores 8-bit samples only; set [output] "
+                          "bits = 8 or choose another compression",
+                          what);
+    if (o->tile == 0)
+        o->tile = 256;
+    if (o->tile < 16 || o->tile > 8192 || o->tile % 16 != 0)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: TIFF tile side must be a multiple of 16 in [16, 8192], got %d", what,
+                          o->tile);
+    return GD_OK;
+}
+
 static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_write_opts *o,
                             gd_err *err)
 {
@@ -356,22 +376,8 @@ static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_wr
     if (o->icc_len && !o->icc)
         return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes has no data", path,
                           o->icc_len);
-    if (fmt == GD_FORMAT_TIFF) {
-        if ((unsigned)o->compression >= GD_COMPRESS_COUNT)
-            return gd_err_set(err, GD_EINPUT, "%s: unknown compression %d", path,
-                              (int)o->compression);
-        if (o->compression == GD_COMPRESS_JPEG && o->bits != 8)
-            return gd_err_set(err, GD_EINPUT,
-                              "%s: JPEG compression stores 8-bit samples only; set [output] "
-                              "bits = 8 or choose another compression",
-                              path);
-        if (o->tile == 0)
-            o->tile = 256;
-        if (o->tile < 16 || o->tile > 8192 || o->tile % 16 != 0)
-            return gd_err_set(err, GD_EINPUT,
-                              "%s: TIFF tile side must be a multiple of 16 in [16, 8192], got %d",
-                              path, o->tile);
-    }
+    if (fmt == GD_FORMAT_TIFF)
+        return gd_io_check_tiff_opts(path, o, err);
     if (fmt == GD_FORMAT_JPEG) {
         if (o->bits != 8)
             return gd_err_set(err, GD_EINPUT,
@@ -548,6 +554,9 @@ gd_status gd_writer_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
         return gd_err_set(err, GD_EINPUT,
                           "%s: a band of a %d x %d x %d image does not fit a %d x %d RGB output",
                           wr->path, band->w, band->full_h, band->c, wr->w, wr->h);
+    if (wr->raw)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: this writer takes raw tiles; rows cannot be mixed in", wr->path);
     if (band->y0 != wr->next_row || band->y1 < band->y0 || band->y1 > wr->h)
         return gd_err_set(err, GD_EINPUT,
                           "%s: rows must arrive in order: expected a band starting at row %d, "
@@ -559,6 +568,26 @@ gd_status gd_writer_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
     if (st == GD_OK)
         wr->next_row = band->y1;
     return st;
+}
+
+gd_status gd_writer_append_tile(gd_writer *wr, int level, uint32_t index, const void *p, size_t n,
+                                gd_err *err)
+{
+    if (!wr->ops->append_tile)
+        return gd_err_set(err, GD_EINPUT, "%s: raw tiles can only be appended to a TIFF", wr->path);
+    if (wr->next_row > 0)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: this writer takes rows; raw tiles cannot be mixed in", wr->path);
+    wr->raw = 1;
+    return wr->ops->append_tile(wr, level, index, p, n, err);
+}
+
+void gd_writer_tables(const gd_writer *wr, const void **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (wr->ops->tables)
+        wr->ops->tables(wr, p, n);
 }
 
 /* Makes the temporary file the path: rename (overwrite) or link + unlink. */
@@ -611,7 +640,7 @@ gd_status gd_writer_commit(gd_writer *wr, gd_err *err)
     if (!wr)
         return gd_err_set(err, GD_EINPUT, "no writer to commit");
     gd_status st;
-    if (wr->next_row != wr->h) {
+    if (!wr->raw && wr->next_row != wr->h) {
         st = gd_err_set(err, GD_EINPUT, "%s: only %d of %d rows were written", wr->path,
                         wr->next_row, wr->h);
         goto fail;

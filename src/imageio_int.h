@@ -7,6 +7,8 @@
  *   imageio_tiff_write.c  streamed tiled (Big)TIFF writer with pyramid
  *   imageio_tiff_codec.c  encoding one TIFF tile to bytes; libtiff handlers
  *                      (imageio_tiff_codec.h)
+ *   imageio_tiff_tiles.c  the public raw-tile API: levels, samples, pyramid
+ *                      rows, tile rows encoded in parallel (gd_tile_coder)
  *   imageio_png.c      PNG reader and writer (libpng)
  *   imageio_jpeg.c     JPEG reader and writer (libjpeg)
  *
@@ -78,6 +80,11 @@ typedef struct gd_writer_ops {
     gd_status (*finish)(gd_writer *wr, gd_err *err);
     /* Frees the format's state after success or failure (closes what is open). */
     void (*discard)(gd_writer *wr);
+    /* Raw tiles (TIFF only; NULL elsewhere): appends one encoded tile of a level. */
+    gd_status (*append_tile)(gd_writer *wr, int level, uint32_t index, const void *p, size_t n,
+                             gd_err *err);
+    /* The JPEGTables of the file (NULL elsewhere). */
+    void (*tables)(const gd_writer *wr, const void **p, size_t *n);
 } gd_writer_ops;
 
 struct gd_writer {
@@ -90,6 +97,7 @@ struct gd_writer {
     char *description;
     void *icc;
     int next_row; /* rows [0, next_row) have been written */
+    int raw;      /* 1 once a raw tile was appended: rows are refused from then on */
     const gd_writer_ops *ops;
     void *impl;
 };
@@ -99,6 +107,9 @@ struct gd_writer {
 gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err);
 gd_status gd_png_writer_start(gd_writer *wr, gd_err *err);
 gd_status gd_jpeg_writer_start(gd_writer *wr, gd_err *err);
+
+/* Checks (and completes: tile 0 -> 256) the TIFF-only options; messages start with `what`. */
+gd_status gd_io_check_tiff_opts(const char *what, gd_write_opts *o, gd_err *err);
 
 /* Quantizes n RGB pixels (3n floats) to 8-bit samples, or 16-bit ones in host
  * order (big_endian = 0) or big-endian bytes (PNG). */

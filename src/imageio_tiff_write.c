@@ -6,22 +6,25 @@
  *   1. Memory is a few tile-row bands, never the image: each level holds one
  *      band of `tile` rows of integer samples (its width rounded up to whole
  *      tiles); the encoded tiles of one band; one tile buffer per encoder.
+ *      A writer fed raw tiles allocates no bands at all.
  *   2. Encoding a tile and appending an encoded tile are separate steps.
- *      gd_tile_encode (imageio_tiff_codec.c) turns tile samples into the
- *      exact bytes TIFF stores; append_tile() hands such bytes to the output
- *      with TIFFWriteRawTile.  Tiles encode in parallel (one encoder per
- *      OpenMP thread) and are appended in tile order, so the file's bytes do
- *      not depend on the thread count.  A distributed writer can encode on
- *      every rank and append on one.
+ *      gd_tile_coder (imageio_tiff_tiles.c) turns a band of samples into the
+ *      exact bytes TIFF stores for each tile, in parallel (one encoder per
+ *      OpenMP thread); append_tile() hands such bytes to the output with
+ *      TIFFWriteRawTile, in tile order, so the file's bytes do not depend on
+ *      the thread count.  gd_writer_append_tile enters at that second step:
+ *      a distributed writer encodes on every rank and appends on one.
  *   3. Level 0 (full resolution) is the first directory and streams straight
  *      into the output.  Level k + 1 is the 2x2 box average (rounded half up)
  *      of level k's integer samples, (w + 1) / 2 by (h + 1) / 2 (an odd last
- *      column or row averages with itself), made row by row as level k's rows
- *      arrive.  Its encoded tiles go to a spool file (created and unlinked at
- *      once, so it never outlives the process); at commit, after level 0's
- *      directory, each level becomes a further directory (SubfileType =
- *      reduced image) whose tiles are copied raw from the spool.  Levels stop
- *      at the first one that fits in one tile.
+ *      column or row averages with itself; gd_pyramid_shrink_row), made row
+ *      by row as level k's rows arrive.  Its encoded tiles go to a spool file
+ *      (created and unlinked at once, so it never outlives the process); at
+ *      commit, after level 0's directory, each level becomes a further
+ *      directory (SubfileType = reduced image) whose tiles are copied raw
+ *      from the spool.  Levels stop at the first one that fits in one tile
+ *      (gd_tiff_levels_plan).  Each level's tiles reach the file or spool in
+ *      index order; commit checks that all of them did.
  *   4. BigTIFF when forced or when the uncompressed samples of all levels
  *      (tiles padded) could pass 3.5e9 bytes: compression is never counted on.
  *   5. JPEG compression: YCbCr without chroma subsampling at quality 95 (as
@@ -32,12 +35,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_ENCODERS 64
 #define BIGTIFF_LIMIT 3.5e9
 
 typedef struct level {
@@ -45,6 +46,7 @@ typedef struct level {
     uint8_t *band; /* `tile` rows of across * tile pixels */
     int band_y0;   /* first row of the level held in band */
     int rows;      /* rows filled: [band_y0, band_y0 + rows) */
+    uint32_t next; /* tiles [0, next) are in the file or the spool */
     uint64_t *off; /* spooled tiles (levels >= 1) */
     uint32_t *len;
 } level;
@@ -56,9 +58,7 @@ typedef struct tiff_writer {
     int bps; /* bytes per sample */
     int nlevels;
     level *lv;
-    int nenc;
-    gd_tile_encoder **enc; /* one per OpenMP thread */
-    gd_tile_bytes *tiles;  /* one band of level 0's tiles */
+    gd_tile_coder *coder;
     int spool_fd;
     uint64_t spool_end;
     uint8_t *copy; /* commit: one raw tile from the spool */
@@ -70,8 +70,14 @@ typedef struct tiff_writer {
 static gd_status tw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err);
 static gd_status tw_finish(gd_writer *wr, gd_err *err);
 static void tw_discard(gd_writer *wr);
-static const gd_writer_ops tiff_writer_ops = {
-    .write_rows = tw_write_rows, .finish = tw_finish, .discard = tw_discard};
+static gd_status tw_append_tile(gd_writer *wr, int k, uint32_t idx, const void *p, size_t n,
+                                gd_err *err);
+static void tw_tables(const gd_writer *wr, const void **p, size_t *n);
+static const gd_writer_ops tiff_writer_ops = {.write_rows = tw_write_rows,
+                                              .finish = tw_finish,
+                                              .discard = tw_discard,
+                                              .append_tile = tw_append_tile,
+                                              .tables = tw_tables};
 
 /* ---- Appending encoded tiles -------------------------------------------------- */
 
@@ -114,37 +120,31 @@ static size_t level_stride(const tiff_writer *tw, const level *L)
     return (size_t)L->across * tw->layout.tile * 3 * tw->bps;
 }
 
+/* Hands one encoded tile of level k, the next in index order, to the file or the spool. */
+static gd_status put_tile(gd_writer *wr, tiff_writer *tw, int k, const uint8_t *p, size_t n,
+                          gd_err *err)
+{
+    level *L = &tw->lv[k];
+    gd_status st = k == 0 ? append_tile(wr, tw, L->next, p, n, err)
+                          : spool_tile(wr, tw, L, L->next, p, n, err);
+    if (st == GD_OK)
+        L->next++;
+    return st;
+}
+
 /* Encodes the band of level k (tiles in parallel) and appends or spools them. */
 static gd_status flush_band(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
 {
     level *L = &tw->lv[k];
-    const size_t stride = level_stride(tw, L);
-    const size_t tile_row = (size_t)tw->layout.tile * 3 * tw->bps;
-    /* Rows past the image in the last band: zeros, not the previous band. */
-    if (L->rows < tw->layout.tile)
-        memset(L->band + (size_t)L->rows * stride, 0, (size_t)(tw->layout.tile - L->rows) * stride);
-    const int n = L->across;
-#pragma omp parallel num_threads(tw->nenc) if (n > 1)
-    {
-        gd_tile_encoder *e = tw->enc[omp_get_thread_num() % tw->nenc];
-        uint8_t *samples = gd_tile_encoder_samples(e);
-#pragma omp for schedule(dynamic)
-        for (int t = 0; t < n; t++) {
-            for (int r = 0; r < tw->layout.tile; r++)
-                memcpy(samples + (size_t)r * tile_row,
-                       L->band + (size_t)r * stride + (size_t)t * tile_row, tile_row);
-            gd_tile_encode(e, &tw->tiles[t]);
-        }
-    }
-    const uint32_t first = (uint32_t)(L->band_y0 / tw->layout.tile) * (uint32_t)n;
-    for (int t = 0; t < n; t++) {
-        gd_tile_bytes *b = &tw->tiles[t];
-        if (b->failed)
-            return gd_err_set(err, GD_ELIB, "%s: cannot compress tile %u of level %d: %s", wr->path,
-                              first + (uint32_t)t + 1, k, b->msg);
-        gd_status st = k == 0 ? append_tile(wr, tw, first + (uint32_t)t, b->p, b->len, err)
-                              : spool_tile(wr, tw, L, first + (uint32_t)t, b->p, b->len, err);
-        if (st != GD_OK)
+    gd_status st =
+        gd_tile_coder_encode(tw->coder, L->band, level_stride(tw, L), L->w, L->rows, err);
+    if (st != GD_OK)
+        return gd_err_prefix(err, "%s: level %d, tile row %d", wr->path, k,
+                             L->band_y0 / tw->layout.tile + 1);
+    for (int t = 0; t < gd_tile_coder_tiles(tw->coder); t++) {
+        size_t n;
+        const uint8_t *p = gd_tile_coder_tile(tw->coder, t, &n);
+        if ((st = put_tile(wr, tw, k, p, n, err)) != GD_OK)
             return st;
     }
     L->band_y0 += tw->layout.tile;
@@ -156,27 +156,8 @@ static gd_status flush_band(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
 static void shrink_row(const tiff_writer *tw, const level *P, int ra, int rb, level *C)
 {
     const size_t ps = level_stride(tw, P), cs = level_stride(tw, C);
-    const int last = P->w - 1;
-    if (tw->bps == 2) {
-        const uint16_t *a = (const uint16_t *)(P->band + (size_t)ra * ps);
-        const uint16_t *b = (const uint16_t *)(P->band + (size_t)rb * ps);
-        uint16_t *o = (uint16_t *)(C->band + (size_t)C->rows * cs);
-        for (int x = 0; x < C->w; x++) {
-            size_t x0 = (size_t)(2 * x) * 3, x1 = (size_t)(2 * x + 1 > last ? last : 2 * x + 1) * 3;
-            for (int k = 0; k < 3; k++)
-                o[3 * x + k] =
-                    (uint16_t)(((uint32_t)a[x0 + k] + a[x1 + k] + b[x0 + k] + b[x1 + k] + 2) >> 2);
-        }
-    } else {
-        const uint8_t *a = P->band + (size_t)ra * ps, *b = P->band + (size_t)rb * ps;
-        uint8_t *o = C->band + (size_t)C->rows * cs;
-        for (int x = 0; x < C->w; x++) {
-            size_t x0 = (size_t)(2 * x) * 3, x1 = (size_t)(2 * x + 1 > last ? last : 2 * x + 1) * 3;
-            for (int k = 0; k < 3; k++)
-                o[3 * x + k] =
-                    (uint8_t)(((unsigned)a[x0 + k] + a[x1 + k] + b[x0 + k] + b[x1 + k] + 2) >> 2);
-        }
-    }
+    gd_pyramid_shrink_row(P->band + (size_t)ra * ps, P->band + (size_t)rb * ps, P->w,
+                          tw->layout.bits, C->band + (size_t)C->rows * cs);
 }
 
 /*
@@ -202,11 +183,26 @@ static gd_status row_added(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
     return GD_OK;
 }
 
+/* The bands of every level, made when the first rows arrive (raw tiles need none). */
+static gd_status alloc_bands(gd_writer *wr, tiff_writer *tw, gd_err *err)
+{
+    for (int k = 0; k < tw->nlevels; k++) {
+        level *L = &tw->lv[k];
+        if (!L->band && !(L->band = gd_calloc((size_t)tw->layout.tile, level_stride(tw, L),
+                                              "a tile-row band", err)))
+            return gd_err_prefix(err, "%s", wr->path);
+    }
+    return GD_OK;
+}
+
 static gd_status tw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
 {
     tiff_writer *tw = wr->impl;
     level *L = &tw->lv[0];
     const size_t stride = level_stride(tw, L);
+    gd_status st = alloc_bands(wr, tw, err);
+    if (st != GD_OK)
+        return st;
     int y = band->y0;
     while (y < band->y1) {
         /* The rows that fit in level 0's current band. */
@@ -219,12 +215,40 @@ static gd_status tw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
                                L->band + (size_t)(first + yy - y) * stride);
         for (; y < y_end; y++) {
             L->rows++;
-            gd_status st = row_added(wr, tw, 0, err);
+            st = row_added(wr, tw, 0, err);
             if (st != GD_OK)
                 return st;
         }
     }
     return GD_OK;
+}
+
+/* ---- Raw tiles ------------------------------------------------------------------------ */
+
+static gd_status tw_append_tile(gd_writer *wr, int k, uint32_t idx, const void *p, size_t n,
+                                gd_err *err)
+{
+    tiff_writer *tw = wr->impl;
+    if (k < 0 || k >= tw->nlevels)
+        return gd_err_set(err, GD_EINPUT, "%s: no level %d in a TIFF of %d level%s", wr->path, k,
+                          tw->nlevels, tw->nlevels == 1 ? "" : "s");
+    level *L = &tw->lv[k];
+    const uint32_t ntiles = (uint32_t)L->across * (uint32_t)L->down;
+    if (idx != L->next || idx >= ntiles)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: tile %u of level %d arrived out of order (expected tile %u of %u)",
+                          wr->path, idx, k, L->next, ntiles);
+    if (n == 0 || n > UINT32_MAX)
+        return gd_err_set(err, GD_EINPUT, "%s: tile %u of level %d has %zu bytes", wr->path, idx, k,
+                          n);
+    return put_tile(wr, tw, k, p, n, err);
+}
+
+static void tw_tables(const gd_writer *wr, const void **p, size_t *n)
+{
+    const tiff_writer *tw = wr->impl;
+    *p = tw->jpegtables;
+    *n = tw->jpegtables_len;
 }
 
 /* ---- Directories -------------------------------------------------------------------- */
@@ -308,6 +332,13 @@ static gd_status copy_level(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
 static gd_status tw_finish(gd_writer *wr, gd_err *err)
 {
     tiff_writer *tw = wr->impl;
+    for (int k = 0; k < tw->nlevels; k++) {
+        const level *L = &tw->lv[k];
+        const uint32_t ntiles = (uint32_t)L->across * (uint32_t)L->down;
+        if (L->next != ntiles)
+            return gd_err_set(err, GD_EINPUT, "%s: only %u of %u tiles of level %d arrived",
+                              wr->path, L->next, ntiles, k);
+    }
     gd_status st = write_directory(wr, tw, 0, err);
     for (int k = 1; st == GD_OK && k < tw->nlevels; k++)
         st = copy_level(wr, tw, k, err);
@@ -333,13 +364,7 @@ static void tw_discard(gd_writer *wr)
         return;
     if (tw->tif)
         TIFFClose(tw->tif); /* the temporary is about to be removed: what it writes is moot */
-    for (int i = 0; i < tw->nenc; i++)
-        gd_tile_encoder_free(tw->enc[i]);
-    free(tw->enc);
-    if (tw->tiles)
-        for (int t = 0; t < tw->lv[0].across; t++)
-            gd_tile_bytes_free(&tw->tiles[t]);
-    free(tw->tiles);
+    gd_tile_coder_free(tw->coder);
     for (int k = 0; k < tw->nlevels; k++) {
         free(tw->lv[k].band);
         free(tw->lv[k].off);
@@ -354,28 +379,21 @@ static void tw_discard(gd_writer *wr)
     wr->impl = NULL;
 }
 
-/* Level sizes: level 0 is the image; each next halves (rounding up) until one tile holds it. */
+/* Level sizes (gd_tiff_levels_plan) and the spool's tile index of each reduced level. */
 static gd_status plan_levels(gd_writer *wr, tiff_writer *tw, gd_err *err)
 {
-    int n = 1;
-    if (wr->opts.pyramid)
-        for (int w = wr->w, h = wr->h; w > tw->layout.tile || h > tw->layout.tile; n++) {
-            w = (w + 1) / 2;
-            h = (h + 1) / 2;
-        }
-    tw->lv = gd_calloc((size_t)n, sizeof *tw->lv, "pyramid levels", err);
+    gd_tiff_levels plan;
+    gd_tiff_levels_plan(wr->w, wr->h, &wr->opts, &plan);
+    tw->lv = gd_calloc((size_t)plan.n, sizeof *tw->lv, "pyramid levels", err);
     if (!tw->lv)
         return GD_ENOMEM;
-    tw->nlevels = n;
-    for (int k = 0; k < n; k++) {
+    tw->nlevels = plan.n;
+    for (int k = 0; k < plan.n; k++) {
         level *L = &tw->lv[k];
-        L->w = k ? (tw->lv[k - 1].w + 1) / 2 : wr->w;
-        L->h = k ? (tw->lv[k - 1].h + 1) / 2 : wr->h;
-        L->across = (L->w + tw->layout.tile - 1) / tw->layout.tile;
-        L->down = (L->h + tw->layout.tile - 1) / tw->layout.tile;
-        L->band = gd_calloc((size_t)tw->layout.tile, level_stride(tw, L), "a tile-row band", err);
-        if (!L->band)
-            return GD_ENOMEM;
+        L->w = plan.w[k];
+        L->h = plan.h[k];
+        L->across = plan.across[k];
+        L->down = plan.down[k];
         if (k > 0) {
             size_t nt = (size_t)L->across * (size_t)L->down;
             L->off = gd_calloc(nt, sizeof *L->off, "pyramid tile offsets", err);
@@ -391,15 +409,16 @@ static gd_status plan_levels(gd_writer *wr, tiff_writer *tw, gd_err *err)
 static gd_status keep_jpeg_tables(gd_writer *wr, tiff_writer *tw, gd_err *err)
 {
     const void *p;
-    uint32_t n;
-    char msg[300];
-    if (!gd_tile_encoder_jpeg_tables(tw->enc[0], &p, &n, msg))
-        return gd_err_set(err, GD_ELIB, "%s: the JPEG codec failed: %s", wr->path, msg);
+    size_t n;
+    if (gd_tile_coder_tables(tw->coder, &p, &n, err) != GD_OK)
+        return gd_err_prefix(err, "%s", wr->path);
+    if (n > UINT32_MAX)
+        return gd_err_set(err, GD_ELIB, "%s: JPEG tables of %zu bytes", wr->path, n);
     tw->jpegtables = gd_malloc(n, "JPEG tables", err);
     if (!tw->jpegtables)
         return GD_ENOMEM;
     memcpy(tw->jpegtables, p, n);
-    tw->jpegtables_len = n;
+    tw->jpegtables_len = (uint32_t)n;
     return GD_OK;
 }
 
@@ -442,19 +461,8 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
         return st;
     if (tw->nlevels > 1 && (st = make_spool(wr, tw, err)) != GD_OK)
         return st;
-    tw->tiles = gd_calloc((size_t)tw->lv[0].across, sizeof *tw->tiles, "encoded tiles", err);
-    if (!tw->tiles)
-        return GD_ENOMEM;
-
-    int nenc = omp_get_max_threads();
-    nenc = nenc < 1 ? 1 : nenc > MAX_ENCODERS ? MAX_ENCODERS : nenc;
-    tw->enc = gd_calloc((size_t)nenc, sizeof *tw->enc, "tile encoders", err);
-    if (!tw->enc)
-        return GD_ENOMEM;
-    tw->nenc = nenc; /* tw_discard frees enc[0, nenc); unmade ones are NULL */
-    for (int i = 0; i < nenc; i++)
-        if (!(tw->enc[i] = gd_tile_encoder_new(&tw->layout, err)))
-            return GD_ENOMEM;
+    if ((st = gd_tile_coder_new(o, &tw->coder, err)) != GD_OK)
+        return gd_err_prefix(err, "%s", wr->path);
     if (tw->layout.compression == COMPRESSION_JPEG && (st = keep_jpeg_tables(wr, tw, err)) != GD_OK)
         return st;
 

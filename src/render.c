@@ -22,6 +22,7 @@
 #include "gigadream/job.h"
 #include "gigadream/model.h"
 #include "gigadream/objective.h"
+#include "gigadream/output.h"
 #include "gigadream/progress.h"
 #include "gigadream/seed.h"
 
@@ -36,7 +37,7 @@ typedef struct render {
     gd_seed *seed;
     gd_dream *dream;
     gd_progress *progress;
-    gd_writer *writer;
+    gd_output *output;
     char resume[GD_CKPT_PATH_MAX];  /* the checkpoint resumed from, "" when none */
     char other_job[GD_ERR_MSG_MAX]; /* the first other job's checkpoint skipped */
     double last_save;               /* when the last checkpoint was written (or the dream began) */
@@ -108,6 +109,34 @@ static gd_status check_output(const gd_job *job, gd_err *err)
                           "%s: [output] file: '%s' exists; set [output] overwrite = true to "
                           "replace it",
                           where, path);
+    return GD_OK;
+}
+
+/*
+ * The checkpoint folder: made if missing (its parent must exist), and
+ * writable, checked now rather than at the first checkpoint after an hour.
+ */
+static gd_status check_checkpoint_dir(const gd_job *job, gd_err *err)
+{
+    char where[256], probe[4200];
+    const char *dir = job->checkpoint_dir.path;
+    if (!dir)
+        return GD_OK;
+    gd_job_where(job, GD_JOB_KEY_CHECKPOINT_DIR, where, sizeof where);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir: cannot make folder '%s': %s",
+                          where, dir, strerror(errno));
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir: '%s' is not a folder", where,
+                          dir);
+    snprintf(probe, sizeof probe, "%s/.gigadream-probe-%ld", dir, (long)getpid());
+    FILE *f = fopen(probe, "wx");
+    if (!f)
+        return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir: cannot write in '%s': %s", where,
+                          dir, strerror(errno));
+    fclose(f);
+    remove(probe);
     return GD_OK;
 }
 
@@ -235,6 +264,8 @@ static gd_status prepare(render *r, gd_err *err)
     }
     if (r->rank == 0 && (st = check_output(job, err)) != GD_OK)
         return st;
+    if (r->rank == 0 && (st = check_checkpoint_dir(job, err)) != GD_OK)
+        return st;
     return GD_OK;
 }
 
@@ -256,56 +287,33 @@ static void quantize(gd_image *img, int bits)
     }
 }
 
-/* Rank 0 gathers the image a tile row at a time and streams it to the writer. */
-static gd_status write_rows(render *r, gd_image *img, gd_err *err)
+/*
+ * Writes the (quantized) image: every rank compresses a share of the tiles,
+ * rank 0 appends them to the temporary file (output.h).  Committed later.
+ */
+static gd_status write_output(render *r, gd_image *img, gd_err *err)
 {
-    gd_status st = GD_OK, local = GD_OK;
+    gd_status st;
     const gd_job *job = &r->job;
-    int w = img->w, h = img->full_h;
-    const int rows = 256;
-    gd_image chunk = {0};
-    if (r->rank == 0) {
-        char desc[4096];
-        char hex[17];
-        snprintf(desc, sizeof desc, "gigadream %s, job hash %s\n%s", GD_VERSION,
-                 gd_job_hash_hex(job->hash, hex), job->canon);
-        const gd_image_info *in = gd_seed_info(r->seed);
-        gd_write_opts wo = {.bits = job->bits,
-                            .compression = job->compression,
-                            .dpi = job->dpi,
-                            .description = desc,
-                            .icc = in ? in->icc : NULL,
-                            .icc_len = in ? in->icc_len : 0,
-                            .pyramid = job->pyramid,
-                            .overwrite = job->overwrite,
-                            .tile = rows,
-                            .bigtiff = job->bigtiff};
-        local = gd_writer_open(job->output.path, w, h, &wo, &r->writer, err);
-        if (local == GD_OK)
-            local = gd_image_alloc(&chunk, w, h, 3, 0, rows < h ? rows : h, err);
-    }
-    if ((st = gd_dist_agree(r->dist, local, err)) != GD_OK)
-        goto done;
-    for (int c0 = 0; c0 < h; c0 += rows) {
-        int c1 = c0 + rows < h ? c0 + rows : h;
-        gd_image dst = chunk;
-        if (r->rank == 0) {
-            dst.y0 = c0;
-            dst.y1 = c1;
-        } else {
-            dst = *img;
-            dst.y1 = dst.y0;
-        }
-        if ((st = gd_dist_fetch_rows(r->dist, img, &dst, err)) != GD_OK)
-            goto done;
-        if (r->rank == 0)
-            local = gd_writer_write_rows(r->writer, &dst, err);
-        if ((st = gd_dist_agree(r->dist, local, err)) != GD_OK)
-            goto done;
-    }
-done:
-    gd_image_free(&chunk);
-    return st;
+    char desc[4096];
+    char hex[17];
+    snprintf(desc, sizeof desc, "gigadream %s, job hash %s\n%s", GD_VERSION,
+             gd_job_hash_hex(job->hash, hex), job->canon);
+    const gd_image_info *in = gd_seed_info(r->seed);
+    gd_write_opts wo = {.bits = job->bits,
+                        .compression = job->compression,
+                        .dpi = job->dpi,
+                        .description = desc,
+                        .icc = in ? in->icc : NULL,
+                        .icc_len = in ? in->icc_len : 0,
+                        .pyramid = job->pyramid,
+                        .overwrite = job->overwrite,
+                        .tile = 256,
+                        .bigtiff = job->bigtiff};
+    if ((st = gd_output_begin(r->dist, job->output.path, img->w, img->full_h, &wo, &r->output,
+                              err)) != GD_OK)
+        return st;
+    return gd_output_write(r->output, img, err);
 }
 
 /* ---- The render ------------------------------------------------------------- */
@@ -391,10 +399,14 @@ static gd_status save(render *r, const char *why, char *path, size_t len, gd_err
     gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
                                        gd_dream_image(d), r->job.keep, path, len, err);
     if (st != GD_OK)
-        return gd_err_prefix(err, "writing a checkpoint in %s", r->job.checkpoint_dir.path);
-    say(r, "checkpoint %s (%s; octave %d/%d, next iteration %d/%d) in %.2f s", path, why,
-        pos.octave + 1, pos.octaves, pos.iteration + 1, r->job.iterations,
-        gd_dist_now() - t0);
+        return st;
+    char at[64];
+    if (gd_dream_done(d))
+        snprintf(at, sizeof at, "dream done");
+    else
+        snprintf(at, sizeof at, "octave %d/%d, next iteration %d/%d", pos.octave + 1, pos.octaves,
+                 pos.iteration + 1, r->job.iterations);
+    say(r, "checkpoint %s (%s; %s) in %.2f s", path, why, at, gd_dist_now() - t0);
     r->last_save = gd_dist_now();
     r->since_save = 0;
     return GD_OK;
@@ -519,9 +531,14 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
                              err);
         if (st != GD_OK)
             return gd_err_prefix(err, "resuming from %s", r->resume);
-        say(r, "resumed from %s: octave %d/%d, next iteration %d/%d (written by %d rank%s)",
-            r->resume, meta.pos.octave + 1, meta.pos.octaves, meta.pos.iteration + 1,
-            job->iterations, meta.ranks, meta.ranks == 1 ? "" : "s");
+        char at[64];
+        if (gd_dream_done(d))
+            snprintf(at, sizeof at, "the dream was done, writing its output");
+        else
+            snprintf(at, sizeof at, "octave %d/%d, next iteration %d/%d", meta.pos.octave + 1,
+                     meta.pos.octaves, meta.pos.iteration + 1, job->iterations);
+        say(r, "resumed from %s: %s (written by %d rank%s)", r->resume, at, meta.ranks,
+            meta.ranks == 1 ? "" : "s");
     } else if ((st = gd_dream_start(d, err)) != GD_OK) {
         return st;
     }
@@ -618,16 +635,13 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     res.w = img->w;
     res.h = img->full_h;
     quantize(img, r.job.bits);
-    if ((st = write_rows(&r, img, err)) != GD_OK)
+    if ((st = write_output(&r, img, err)) != GD_OK)
         goto done;
     if ((st = gd_dream_measure(r.dream, NULL, &res.objective_out, err)) != GD_OK)
         goto done;
-    gd_status local = GD_OK;
-    if (r.rank == 0) {
-        local = gd_writer_commit(r.writer, err);
-        r.writer = NULL;
-    }
-    if ((st = gd_dist_agree(dist, local, err)) != GD_OK)
+    st = gd_output_commit(r.output, err);
+    r.output = NULL;
+    if (st != GD_OK)
         goto done;
     res.seconds = gd_dist_now() - t0;
     if ((st = gd_dist_max(dist, peak_rss(), &res.peak_rss, err)) != GD_OK)
@@ -645,7 +659,7 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     if (result)
         *result = res;
 done:
-    gd_writer_abort(r.writer);
+    gd_output_abort(r.output);
     gd_progress_free(r.progress);
     gd_dream_free(r.dream);
     gd_seed_close(r.seed);

@@ -86,6 +86,31 @@ int gd_dist_owner(int h, int n, int y);
 gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd_err *err);
 
 /*
+ * Collective.  gd_dist_fetch_rows for rows of any fixed size: an image of h
+ * rows of row_bytes bytes each (e.g. integer samples), split as gd_dist_band
+ * splits it.  Every rank passes `band`, its own rows packed (row y at band +
+ * (y - y0) * row_bytes, [y0, y1) = gd_dist_band(h, n, rank)), and asks for
+ * rows [a, b) (possibly empty, within [0, h)) into dst, packed (row y at dst +
+ * (y - a) * row_bytes).  Rows of the caller's own band are copied too unless
+ * dst is the band's memory there.  A rank whose request is bad takes part with
+ * an empty one and gets GD_EINPUT.
+ */
+gd_status gd_dist_fetch_bytes(gd_dist *d, int h, size_t row_bytes, const void *band, int a, int b,
+                              void *dst, gd_err *err);
+
+/*
+ * Collective.  Gathers a variable number of bytes from every rank to rank 0,
+ * in rank order.  Every rank passes its len bytes at mine (len may be 0).  On
+ * rank 0, *all (grown with realloc when *cap is too small; free() it) holds
+ * rank 0's bytes, then rank 1's, ..., and lens[r] (n entries) says how many
+ * came from rank r; on other ranks all, cap and lens are not touched (may be
+ * NULL).  Sizes have no 2 GB limit (sent in chunks).  When rank 0 cannot
+ * grow the buffer, no rank sends and every rank returns GD_ENOMEM.
+ */
+gd_status gd_dist_gather_bytes(gd_dist *d, const void *mine, size_t len, unsigned char **all,
+                               size_t *cap, size_t *lens, gd_err *err);
+
+/*
  * Collective.  Every rank passes contributions for rows [src->y0, src->y1)
  * (possibly empty); each destination rank adds, pixel by pixel, the rows that
  * fall in its band into band (band += src), taking them in rank order.

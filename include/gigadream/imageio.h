@@ -196,6 +196,98 @@ gd_status gd_writer_commit(gd_writer *wr, gd_err *err);
 /* Removes the temporary file and frees wr.  wr may be NULL. */
 void gd_writer_abort(gd_writer *wr);
 
+/* ---- Raw tiles: encoding a TIFF's tiles apart from writing the file ---------------
+ *
+ * The tiled TIFF writer above is two steps, and these calls give them to a
+ * distributed writer (output.h): any process turns rows of integer samples
+ * into the exact bytes the file stores for each tile (gd_tile_coder), and the
+ * one process holding the gd_writer appends those bytes in order
+ * (gd_writer_append_tile).  Samples, pyramid levels and tile bytes are made
+ * by the same functions the streamed writer uses, so a file assembled from
+ * raw tiles is byte for byte the one gd_writer_write_rows would make.
+ */
+
+#define GD_TIFF_MAX_LEVELS 32
+
+/* The directories a TIFF with given options has: level 0 is the image; with
+ * pyramid, each next level is ((w + 1) / 2) x ((h + 1) / 2) of the last, until
+ * one fits in one tile. */
+typedef struct gd_tiff_levels {
+    int n;    /* levels, 1..GD_TIFF_MAX_LEVELS */
+    int tile; /* tile side */
+    int w[GD_TIFF_MAX_LEVELS], h[GD_TIFF_MAX_LEVELS];
+    int across[GD_TIFF_MAX_LEVELS], down[GD_TIFF_MAX_LEVELS]; /* tiles per row, tile rows */
+} gd_tiff_levels;
+
+/* Plans the levels of a w x h image (w, h >= 1) for options o (o->tile 0 = 256,
+ * o->pyramid; NULL = no pyramid, tile 256).  Cannot fail. */
+void gd_tiff_levels_plan(int w, int h, const gd_write_opts *o, gd_tiff_levels *out);
+
+/* Quantizes n RGB pixels (3n floats) with gd_quantize to 8-bit samples, or 16-bit
+ * ones in host order: a TIFF's level-0 samples. */
+void gd_quantize_row(const float *in, size_t n, int bits, void *out);
+
+/*
+ * One row of the next pyramid level: out[x] = (a[2x] + a[2x+1] + b[2x] + b[2x+1]
+ * + 2) >> 2 per sample, over (w + 1) / 2 pixels, where a and b are two rows of
+ * w RGB pixels of `bits`-bit samples (an odd last column averages with itself;
+ * for an odd last row pass it as both a and b).
+ */
+void gd_pyramid_shrink_row(const void *a, const void *b, int w, int bits, void *out);
+
+/*
+ * Encodes tile rows of a TIFF layout (bits, compression, tile side) into the
+ * bytes the file stores for each tile.  Tiles encode in parallel, one libtiff
+ * encoder per OpenMP thread; a tile's bytes depend only on its samples and
+ * the layout, never on the thread, the process or where the tile goes.
+ */
+typedef struct gd_tile_coder gd_tile_coder;
+
+/*
+ * A coder for TIFF options o (only bits, compression and tile matter; they
+ * are checked as gd_writer_open checks them: GD_EINPUT).  *out is NULL on
+ * failure; free with gd_tile_coder_free.
+ */
+gd_status gd_tile_coder_new(const gd_write_opts *o, gd_tile_coder **out, gd_err *err);
+void gd_tile_coder_free(gd_tile_coder *c);
+
+/*
+ * Encodes the tiles of one tile row: `rows` (1..tile) rows of w pixels of
+ * integer samples (uint8_t, or uint16_t in host order), `stride` bytes apart.
+ * Columns past w and rows past `rows` are zeros, as in the streamed writer's
+ * edge tiles.  Afterwards gd_tile_coder_tiles() is (w + tile - 1) / tile and
+ * gd_tile_coder_tile(c, i, &n) the bytes of tile i, left to right, valid
+ * until the next call.  GD_ELIB naming the tile column when libtiff fails,
+ * GD_ENOMEM; the tiles are then undefined.
+ */
+gd_status gd_tile_coder_encode(gd_tile_coder *c, const void *samples, size_t stride, int w,
+                               int rows, gd_err *err);
+int gd_tile_coder_tiles(const gd_tile_coder *c);
+const uint8_t *gd_tile_coder_tile(const gd_tile_coder *c, int i, size_t *n);
+
+/*
+ * JPEG compression: the JPEGTables the coder's tiles refer to (every file
+ * holding them must carry exactly these).  *p points into the coder.  Other
+ * compressions: *p = NULL, *n = 0.  GD_ELIB when the codec fails.
+ */
+gd_status gd_tile_coder_tables(gd_tile_coder *c, const void **p, size_t *n, gd_err *err);
+
+/*
+ * Appends encoded tile `index` (row-major, as gd_tiff_levels counts them) of
+ * pyramid level `level` to a TIFF writer.  Level 0's tiles go straight to the
+ * file, higher levels' to the writer's spool until commit, so each level's
+ * tiles must arrive in index order (levels may interleave).  A writer takes
+ * either rows or raw tiles, never both; commit then checks that every tile of
+ * every level arrived.  GD_EINPUT for a PNG/JPEG writer, a level out of range,
+ * a tile out of order, or a writer that took rows; GD_EIO when writing fails
+ * (the writer can then only be aborted).
+ */
+gd_status gd_writer_append_tile(gd_writer *wr, int level, uint32_t index, const void *p, size_t n,
+                                gd_err *err);
+
+/* The JPEGTables the writer puts in its directories (NULL, 0 without JPEG compression). */
+void gd_writer_tables(const gd_writer *wr, const void **p, size_t *n);
+
 /* Converts a float sample to an integer one: clamp to [0,255], scale to bits, round half up. */
 static inline unsigned gd_quantize(float v, int bits)
 {

@@ -3,8 +3,8 @@
  *
  * job -> model -> objective (and guide features) -> seed -> dream (octaves,
  * iterations; checkpoints) -> output.  Runs on every rank of an MPI job;
- * rank 0 prints the log and writes the output file, whose pixels it gathers
- * from the ranks' bands a tile row at a time.
+ * rank 0 prints the log.  Every rank compresses its share of the output's
+ * tiles and rank 0 writes them into the file (output.h).
  *
  * The output appears at its path only when the render succeeded: it is
  * written under a temporary name and renamed at the end (imageio.h).  The
