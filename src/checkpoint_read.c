@@ -621,39 +621,15 @@ int gd_checkpoint_probe(const char *path)
 {
     gd_h5_quiet q;
     gd_err err;
-    int yes = 0;
+    char format[64] = "";
     gd_h5_quiet_begin(&q);
     hid_t f = ck_open_serial(path, &err);
     if (f >= 0) {
-        if (H5Aexists(f, "format") > 0) {
-            hid_t a = H5Aopen(f, "format", H5P_DEFAULT);
-            hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-            if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
-                char buf[64] = "";
-                size_t n = H5Tget_size(t);
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                if (n < sizeof buf && mt >= 0 && H5Tset_size(mt, n) >= 0 &&
-                    H5Aread(a, mt, buf) >= 0)
-                    yes = strncmp(buf, "gigadream-checkpoint", n) == 0 && n >= 20;
-                if (mt >= 0)
-                    H5Tclose(mt);
-            } else if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-                char *s = NULL;
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &s) >= 0 && s)
-                    yes = strcmp(s, "gigadream-checkpoint") == 0;
-                if (s)
-                    H5free_memory(s);
-                if (mt >= 0)
-                    H5Tclose(mt);
-            }
-            if (t >= 0)
-                H5Tclose(t);
-            if (a >= 0)
-                H5Aclose(a);
-        }
+        if (H5Aexists(f, "format") > 0 &&
+            gd_h5_get_str(f, "format", format, sizeof format, &err) != GD_OK)
+            format[0] = '\0';
         H5Fclose(f);
     }
     gd_h5_quiet_end(&q);
-    return yes;
+    return strcmp(format, "gigadream-checkpoint") == 0;
 }
