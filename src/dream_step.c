@@ -96,6 +96,20 @@ static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
 /* ---- Which tiles, which rows ------------------------------------------------ */
 
 /*
+ * A tile plan for jitter (jx, jy): on a torus for border = wrap (the
+ * notebook's np.roll: no tile sticks out of the image), otherwise the plain
+ * grid whose edge tiles reach past the image and read reflected pixels.
+ */
+static gd_status make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
+                           gd_err *err)
+{
+    if (d->job->border == GD_BORDER_WRAP)
+        return gd_tiling_plan_torus(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p,
+                                    err);
+    return gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
+}
+
+/*
  * The first tile id of rank r.  Ranks take contiguous runs of tile ids (so
  * the work is balanced to within one tile), cut inside the tile row whose
  * core centre is nearest the start of rank r's band: each rank's tiles then
@@ -113,11 +127,16 @@ static int first_tile(const gd_dream *d, const gd_tile_plan *p, int r)
     int y0, y1;
     gd_dist_band(p->h, n, r, &y0, &y1);
     const gd_tile_axis *a = &p->ay;
-    /* Row ty's core is [ty * core - offset, +core): centre nearest y0. */
-    long long num = (long long)y0 + a->offset - a->core / 2;
-    long long ty = num >= 0 ? (num + a->core / 2) / a->core : 0;
-    if (ty > a->count - 1)
-        ty = a->count - 1;
+    /* The tile row whose core centre is nearest y0 (a few dozen rows at most). */
+    long long ty = 0, best = -1;
+    for (int i = 0; i < a->count; i++) {
+        long long c = (long long)gd_tiling_core_lo(a, i) + gd_tiling_core_lo(a, i + 1);
+        long long dist = c > 2LL * y0 ? c - 2LL * y0 : 2LL * y0 - c;
+        if (best < 0 || dist < best) {
+            best = dist;
+            ty = i;
+        }
+    }
     long long target = (long long)r * p->n_tiles / n;
     long long lo = ty * p->nx, hi = lo + p->nx;
     return (int)(target < lo ? lo : (target > hi ? hi : target));
@@ -162,7 +181,11 @@ static void read_rows(const gd_tile_plan *p, int t0, int t1, gd_border b, row_ra
     }
 }
 
-/* The rows the block's windows write to (clipped to the image). */
+/*
+ * The rows the block's windows write to: [*a, *b), clipped to the image on a
+ * plain axis, unwrapped on a torus (rows outside [0, h) belong to the rows
+ * h away: see contributions below).
+ */
 static void write_rows(const gd_tile_plan *p, int t0, int t1, int *a, int *b)
 {
     gd_tile first, last;
@@ -258,9 +281,32 @@ static void fetch_tile(const gd_dream *d, const row_source *rs, const gd_tile *t
     }
 }
 
-/* acc += (wx * wy) * g over the tile's support. */
-static void blend_tile(gd_image *acc, const gd_tile *t, int tw, const float *wx, const float *wy,
-                       const float *g)
+/*
+ * Where one parity's contributions go: image rows inside [0, h) into the
+ * accumulator (its view of the rows the tiles write, halo room included);
+ * on a torus, unwrapped rows above 0 and from h on into small separate
+ * images (top: image rows h + a .. h, bottom: 0 .. b - h), sent to their
+ * owners like the halo rows.  Separate buffers never put two addends of one
+ * tile row's pair into different sums of the same pixel: a pixel is touched
+ * by one tile row per parity, and by at most two tiles of it.
+ */
+typedef struct contrib {
+    gd_image near;
+    gd_image top, bottom;
+} contrib;
+
+static float *contrib_row(const contrib *c, int y, int h)
+{
+    if (y < 0)
+        return gd_image_row(&c->top, y + h);
+    if (y >= h)
+        return gd_image_row(&c->bottom, y - h);
+    return gd_image_row(&c->near, y);
+}
+
+/* acc += (wx * wy) * g over the tile's support; cols maps each unwrapped column. */
+static void blend_tile(const contrib *acc, const gd_tile *t, int tw, int h, const float *wx,
+                       const float *wy, const int *cols, const float *g)
 {
     const gd_tile_rect *s = &t->support, *e = &t->extent;
 #pragma omp parallel for schedule(static)
@@ -268,16 +314,45 @@ static void blend_tile(gd_image *acc, const gd_tile *t, int tw, const float *wx,
         float wyv = wy[y - e->y0];
         if (wyv == 0.0f)
             continue;
-        float *row = gd_image_row(acc, y);
+        float *row = contrib_row(acc, y, h);
         const float *grow = g + (size_t)(y - e->y0) * tw * 3;
         for (int x = s->x0; x < s->x1; x++) {
             int k = x - e->x0;
             float wgt = wx[k] * wyv;
             if (wgt == 0.0f)
                 continue;
+            float *o = row + (size_t)cols[k] * 3;
             for (int c = 0; c < 3; c++)
-                row[(size_t)x * 3 + c] += wgt * grow[(size_t)k * 3 + c];
+                o[c] += wgt * grow[(size_t)k * 3 + c];
         }
+    }
+}
+
+/* The image column of each extent column of tile t: mod w on a torus axis. */
+static void tile_columns(const gd_tile_plan *p, const gd_tile *t, int *cols)
+{
+    for (int k = 0; k < p->tile_w; k++) {
+        int x = t->extent.x0 + k;
+        if (p->ax.torus) {
+            x %= p->w;
+            x += x < 0 ? p->w : 0;
+        }
+        cols[k] = x;
+    }
+}
+
+/* The image rows a torus block's unwrapped rows [a, b) reach above and below. */
+static void wrapped_rows(int a, int b, int h, int *top0, int *top1, int *bot0, int *bot1)
+{
+    *top0 = *top1 = h;
+    *bot0 = *bot1 = 0;
+    if (a < 0) {
+        *top0 = a + h > 0 ? a + h : 0;
+        *top1 = h;
+    }
+    if (b > h) {
+        *bot0 = 0;
+        *bot1 = b - h < h ? b - h : h;
     }
 }
 
@@ -293,8 +368,7 @@ int gd_dream_halo(const gd_dream *d, int o)
         int jx = e == 0 || J == 0 ? 0 : J - 1;
         for (int jy = 0; jy < (J > 0 ? J : 1); jy++) {
             gd_tile_plan p;
-            if (gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, &p,
-                               NULL) != GD_OK)
+            if (make_plan(d, w, h, jx, jy, &p, NULL) != GD_OK)
                 continue;
             int t0, t1, sa, sb;
             row_ranges rr;
@@ -303,6 +377,8 @@ int gd_dream_halo(const gd_dream *d, int o)
                 continue;
             read_rows(&p, t0, t1, d->job->border, &rr);
             write_rows(&p, t0, t1, &sa, &sb);
+            sa = sa < 0 ? 0 : sa;
+            sb = sb > h ? h : sb;
             int lo = rr.r[0][0] < sa ? rr.r[0][0] : sa, hi = rr.r[0][1] > sb ? rr.r[0][1] : sb;
             if (y0 - lo > best)
                 best = y0 - lo;
@@ -424,7 +500,7 @@ static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile
         int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
         gd_tiling_jitter(d->job->seed, d->oct, d->iter, J, &jx, &jy);
     }
-    return gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
+    return make_plan(d, w, h, jx, jy, p, err);
 }
 
 gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
@@ -445,21 +521,32 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     read_rows(&plan, t0, t1, d->job->border, &rr);
     write_rows(&plan, t0, t1, &sa, &sb);
 
-    /* Local set-up: engine, accumulators over the rows the tiles write. */
+    /* Local set-up: engine, accumulators over the rows the tiles write (the
+     * image rows among them; on a torus also the rows they wrap onto). */
     gd_band *acc = d->acc;
-    int own0 = d->img.own.y0, own1 = d->img.own.y1;
-    int za = t1 > t0 && sa < own0 ? sa : own0, zb = t1 > t0 && sb > own1 ? sb : own1;
-    if (t1 > t0)
+    contrib out[2];
+    memset(out, 0, sizeof out);
+    int own0 = d->img.own.y0, own1 = d->img.own.y1, any = t1 > t0;
+    int na = any ? (sa > 0 ? sa : 0) : own0, nb = any ? (sb < h ? sb : h) : own0;
+    int za = na < own0 ? na : own0, zb = nb > own1 ? nb : own1;
+    int top0, top1, bot0, bot1;
+    wrapped_rows(any ? sa : 0, any ? sb : 0, h, &top0, &top1, &bot0, &bot1);
+    if (any)
         local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
-    for (int p = 0; p < 2 && local == GD_OK; p++)
-        if ((local = gd_band_reserve(&acc[p], za, zb, err)) == GD_OK)
-            gd_band_zero(&acc[p], za, zb);
+    for (int p = 0; p < 2 && local == GD_OK; p++) {
+        if ((local = gd_band_reserve(&acc[p], za, zb, err)) != GD_OK)
+            break;
+        gd_band_zero(&acc[p], za, zb);
+        out[p].near = gd_band_view(&acc[p], za, zb);
+        if ((local = gd_image_alloc(&out[p].top, w, h, 3, top0, top1, err)) == GD_OK)
+            local = gd_image_alloc(&out[p].bottom, w, h, 3, bot0, bot1, err);
+    }
     if (local == GD_OK)
         local = ensure_values(d, plan.n_tiles, err);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
-        return st;
+        goto done;
     if ((st = gather_rows(d, &d->img, &rr, &rs, err)) != GD_OK)
-        return st;
+        goto done;
 
     /* The tiles; a stop signal ends the iteration between two of them. */
     for (int t = t0; t < t1 && local == GD_OK; t++) {
@@ -479,16 +566,17 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
         }
         gd_tiling_weights_x(&plan, tile.tx, d->wx);
         gd_tiling_weights_y(&plan, tile.ty, d->wy);
-        gd_image view = gd_band_view(&acc[tile.ty & 1], za, zb);
-        blend_tile(&view, &tile, plan.tile_w, d->wx, d->wy, d->tile_g);
+        int *cols = (int *)(d->wx + plan.tile_w);
+        tile_columns(&plan, &tile, cols);
+        blend_tile(&out[tile.ty & 1], &tile, plan.tile_w, h, d->wx, d->wy, cols, d->tile_g);
     }
     free_source(&rs);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
-        return st;
+        goto done;
 
     /* Objective values, in tile order. */
     if ((st = gd_dist_gather_ids(d->dist, plan.n_tiles, t0, t1 - t0, d->values, err)) != GD_OK)
-        return st;
+        goto done;
     double objective = 0;
     for (int t = 0; t < plan.n_tiles; t++)
         objective += d->values[t];
@@ -496,9 +584,11 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
 
     /* Contributions to rows other ranks own go to them; then g = acc0 + acc1. */
     for (int p = 0; p < 2; p++) {
-        gd_image src = t1 > t0 ? gd_band_view(&acc[p], sa, sb) : gd_band_view(&acc[p], own0, own0);
-        if ((st = gd_dist_add_rows(d->dist, &acc[p].own, &src, err)) != GD_OK)
-            return st;
+        gd_image src = gd_band_view(&acc[p], na, nb);
+        if ((st = gd_dist_add_rows(d->dist, &acc[p].own, &src, err)) != GD_OK ||
+            (st = gd_dist_add_rows(d->dist, &acc[p].own, &out[p].top, err)) != GD_OK ||
+            (st = gd_dist_add_rows(d->dist, &acc[p].own, &out[p].bottom, err)) != GD_OK)
+            goto done;
     }
     gd_image *g0 = &acc[0].own, *g1 = &acc[1].own;
     size_t n = (size_t)(own1 - own0) * w * 3;
@@ -508,7 +598,7 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
 
     double norm = 0;
     if ((st = normalize_update(d, &norm, err)) != GD_OK)
-        return st;
+        goto done;
 
     rep->octave = d->oct;
     rep->iteration = d->iter;
@@ -521,10 +611,16 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
 
     if (++d->iter == d->job->iterations) {
         if (d->oct + 1 < d->n_oct)
-            return gd_dream_next_octave(d, err);
-        d->done = 1;
+            st = gd_dream_next_octave(d, err);
+        else
+            d->done = 1;
     }
-    return GD_OK;
+done:
+    for (int p = 0; p < 2; p++) {
+        gd_image_free(&out[p].top);
+        gd_image_free(&out[p].bottom);
+    }
+    return st;
 }
 
 /* ---- Measuring ------------------------------------------------------------ */

@@ -12,10 +12,38 @@
 
 #include <Random123/philox.h>
 
+/* Point 7b: a torus axis.  0 when it cannot be one (cores under 2M). */
+static int axis_init_torus(gd_tile_axis *a, int n, int size, int margin, int offset)
+{
+    a->n = n;
+    a->torus = 1;
+    if (n <= size) {
+        a->tiled = 0;
+        a->count = 1;
+        a->core = n;
+        a->margin = 0;
+        a->offset = offset % n;
+        a->side = n;
+        return 1;
+    }
+    int count = (int)(((int64_t)n + size - 1) / size);
+    count += count & 1;
+    if (n / count < 2 * margin)
+        return 0;
+    a->tiled = 1;
+    a->count = count;
+    a->core = (int)(((int64_t)n + count - 1) / count); /* the widest core */
+    a->margin = margin;
+    a->offset = offset;
+    a->side = a->core + 2 * margin;
+    return 1;
+}
+
 /* Fills one axis (point 2 of the contract).  Arguments are already checked. */
 static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset)
 {
     a->n = n;
+    a->torus = 0;
     if (size == 0 || n <= size) {
         a->tiled = 0;
         a->count = 1;
@@ -33,8 +61,23 @@ static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset)
     a->side = a->core + 2 * a->margin;
 }
 
-gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *plan,
+static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus,
+                      gd_tile_plan *plan, gd_err *err);
+
+gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *p,
                          gd_err *err)
+{
+    return plan(w, h, size, margin, jx, jy, 0, p, err);
+}
+
+gd_status gd_tiling_plan_torus(int w, int h, int size, int margin, int jx, int jy,
+                               gd_tile_plan *p, gd_err *err)
+{
+    return plan(w, h, size, margin, jx, jy, size > 0 && (jx > 0 || jy > 0), p, err);
+}
+
+static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus,
+                      gd_tile_plan *plan, gd_err *err)
 {
     if (w < 1 || h < 1 || w > GD_TILING_MAX_SIDE || h > GD_TILING_MAX_SIDE)
         return gd_err_set(err, GD_EINPUT, "tiling: image size %dx%d out of range 1..%d", w, h,
@@ -62,8 +105,10 @@ gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_
     plan->margin = margin;
     plan->jx = jx;
     plan->jy = jy;
-    axis_init(&plan->ax, w, size, margin, jx);
-    axis_init(&plan->ay, h, size, margin, jy);
+    if (!torus || !axis_init_torus(&plan->ax, w, size, margin, jx))
+        axis_init(&plan->ax, w, size, margin, jx);
+    if (!torus || !axis_init_torus(&plan->ay, h, size, margin, jy))
+        axis_init(&plan->ay, h, size, margin, jy);
     plan->nx = plan->ax.count;
     plan->ny = plan->ay.count;
     plan->n_tiles = plan->nx * plan->ny;
@@ -72,10 +117,35 @@ gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_
     return GD_OK;
 }
 
-/* Core start of tile i (unclipped). */
+/* Core start of tile i (unclipped); i == count gives the end of the last core. */
 static int core_lo(const gd_tile_axis *a, int i)
 {
+    if (a->torus && a->tiled)
+        return (int)((int64_t)i * a->n / a->count) - a->offset;
+    if (a->torus)
+        return i * a->n - a->offset;
     return i * a->core - a->offset;
+}
+
+static int core_hi(const gd_tile_axis *a, int i)
+{
+    return a->torus ? core_lo(a, i + 1) : core_lo(a, i) + a->core;
+}
+
+int gd_tiling_core_lo(const gd_tile_axis *a, int i)
+{
+    return core_lo(a, i);
+}
+
+/* Whether tile i has a neighbour on its left (right): always on a tiled torus. */
+static int has_left(const gd_tile_axis *a, int i)
+{
+    return (a->torus && a->tiled) || i > 0;
+}
+
+static int has_right(const gd_tile_axis *a, int i)
+{
+    return (a->torus && a->tiled) || i < a->count - 1;
 }
 
 static int clampi(int v, int lo, int hi)
@@ -86,16 +156,24 @@ static int clampi(int v, int lo, int hi)
 /* Per-axis geometry of tile i: core, clipped core, extent, support. */
 static void axis_ranges(const gd_tile_axis *a, int i, int r[8])
 {
-    int lo = core_lo(a, i), hi = lo + a->core;
+    int lo = core_lo(a, i), hi = core_hi(a, i);
     r[0] = lo;
     r[1] = hi;
+    r[4] = lo - a->margin;
+    r[5] = r[4] + a->side;
+    if (a->torus) {
+        /* Unwrapped: the caller maps coordinates mod n. */
+        r[2] = lo;
+        r[3] = hi;
+        r[6] = lo - a->margin;
+        r[7] = hi + a->margin;
+        return;
+    }
     r[2] = clampi(lo, 0, a->n);
     r[3] = clampi(hi, 0, a->n);
-    r[4] = lo - a->margin;
-    r[5] = hi + a->margin;
     /* The ramps reach M past a shared boundary; outer sides stop at the core. */
-    r[6] = clampi(i > 0 ? lo - a->margin : lo, 0, a->n);
-    r[7] = clampi(i < a->count - 1 ? hi + a->margin : hi, 0, a->n);
+    r[6] = clampi(has_left(a, i) ? lo - a->margin : lo, 0, a->n);
+    r[7] = clampi(has_right(a, i) ? hi + a->margin : hi, 0, a->n);
 }
 
 void gd_tiling_tile(const gd_tile_plan *plan, int id, gd_tile *tile)
@@ -126,14 +204,16 @@ static int64_t ramp_k(int64_t t, int64_t m)
 float gd_tiling_axis_weight(const gd_tile_axis *a, int i, int x)
 {
     assert(i >= 0 && i < a->count);
-    if (!a->tiled)
-        return (x >= 0 && x < a->n) ? 1.0f : 0.0f;
-    int lo = core_lo(a, i), hi = lo + a->core, m = a->margin;
+    if (!a->tiled) {
+        int lo = core_lo(a, i);
+        return (x >= lo && x < lo + a->n) ? 1.0f : 0.0f;
+    }
+    int lo = core_lo(a, i), hi = core_hi(a, i), m = a->margin;
     if (m > 0) {
-        /* 2M <= S keeps the two ramps of a core apart, so at most one applies. */
-        if (i > 0 && x >= lo - m && x < lo + m)
+        /* Cores of at least 2M keep their two ramps apart: at most one applies. */
+        if (has_left(a, i) && x >= lo - m && x < lo + m)
             return (float)ramp_k((int64_t)x - (lo - m), m) / (float)GD_TILING_WEIGHT_ONE;
-        if (i < a->count - 1 && x >= hi - m && x < hi + m) {
+        if (has_right(a, i) && x >= hi - m && x < hi + m) {
             float r = (float)ramp_k((int64_t)x - (hi - m), m) / (float)GD_TILING_WEIGHT_ONE;
             return 1.0f - r; /* exact: r is a multiple of 2^-12 in [0, 1] */
         }
@@ -221,7 +301,7 @@ void gd_tiling_halo(const gd_tile_plan *plan, int ty0, int ty1, int *y0, int *y1
     assert(ty0 >= 0 && ty0 < ty1 && ty1 <= plan->ny);
     const gd_tile_axis *a = &plan->ay;
     *y0 = core_lo(a, ty0) - a->margin;
-    *y1 = core_lo(a, ty1 - 1) + a->core + a->margin;
+    *y1 = core_lo(a, ty1 - 1) - a->margin + a->side;
 }
 
 void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0, int *ty1)
@@ -243,7 +323,11 @@ void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0,
 static int axis_stride_ok(const gd_tile_axis *a, int stride)
 {
     if (!a->tiled)
-        return 1;
+        return a->offset % stride == 0;
+    if (a->torus)
+        for (int i = 0; i < a->count; i++)
+            if ((core_lo(a, i) - a->margin) % stride != 0)
+                return 0;
     /* Origins are i*S - j - M: all multiples iff S and j + M are. */
     return a->core % stride == 0 && (a->offset + a->margin) % stride == 0;
 }

@@ -58,6 +58,22 @@
  *     counter word 0 is this module's stream: other users of the same key
  *     (e.g. the noise seed image) must use a nonzero last word.
  *
+ *  7b. Torus (gd_tiling_plan_torus, for border = wrap with jitter, the
+ *     notebook's np.roll).  The image is a torus, so tiles need not stick
+ *     out of it: along a tiled axis (n > S), count = ceil(n / S) rounded up
+ *     to an even number (so tile-row parities alternate all the way round),
+ *     cores [floor(i n / count) - j, floor((i+1) n / count) - j) partition
+ *     the circle (unwrapped coordinates; map with x mod n), each at most S
+ *     wide; the extent is the widest core plus M on each side.  Every tile
+ *     has neighbours on both sides (tile count-1 and tile 0 meet at the
+ *     seam), so ramps sit at every boundary.  An axis of n <= S pixels is one
+ *     tile covering the whole circle rolled by j (core and extent
+ *     [-j, n - j), no margin): the notebook's small-image case.  If the
+ *     narrowest core would be under 2M the axis falls back to point 2.
+ *     Supports are unwrapped too (not clipped): a contribution at x goes to
+ *     x mod n.  Rule 6 holds per image pixel with each tile's weight taken at
+ *     the pixel's representative in that tile's extent.
+ *
  *  8. Stride.  A tile whose extent origin is not a multiple of the layer's
  *     total stride samples the layer on another phase.  With jitter 0 the
  *     extent origins of a tiled axis are i*S - M, so S and M must both be
@@ -82,6 +98,7 @@
 typedef struct gd_tile_axis {
     int n;      /* image side */
     int tiled;  /* 1: cores of size S; 0: one tile covering [0, n) */
+    int torus;  /* 1: point 7b (cores split the circle; offset rolls an untiled axis) */
     int count;  /* tiles along the axis (>= 1) */
     int core;   /* S when tiled, n when untiled */
     int margin; /* M when tiled, 0 when untiled */
@@ -109,10 +126,11 @@ typedef struct gd_tile_rect {
 typedef struct gd_tile {
     int id, tx, ty;
     gd_tile_rect core;    /* the core, unclipped (may stick out of the image) */
-    gd_tile_rect core_in; /* the core clipped to the image; these partition the image */
+    gd_tile_rect core_in; /* the core clipped to the image; these partition the image
+                             (on a torus: the core, unwrapped; they partition the circle) */
     gd_tile_rect extent;  /* what the network sees: tile_w x tile_h, may stick out */
-    gd_tile_rect support; /* image pixels where the tile's weight may be > 0 (clipped):
-                             the rows and columns its gradient is blended into */
+    gd_tile_rect support; /* image pixels where the tile's weight may be > 0 (clipped;
+                             on a torus unwrapped): where its gradient is blended */
 } gd_tile;
 
 /*
@@ -125,6 +143,16 @@ typedef struct gd_tile {
  */
 gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *plan,
                          gd_err *err);
+
+/*
+ * The same on a torus (point 7b): for border = wrap.  Jitter 0 gives the
+ * plain plan (point 2), whose tile origins stay on multiples of S.
+ */
+gd_status gd_tiling_plan_torus(int w, int h, int size, int margin, int jx, int jy,
+                               gd_tile_plan *plan, gd_err *err);
+
+/* The start of tile i's core along an axis (unwrapped). */
+int gd_tiling_core_lo(const gd_tile_axis *a, int i);
 
 /* The geometry of tile id (0 <= id < plan->n_tiles). */
 void gd_tiling_tile(const gd_tile_plan *plan, int id, gd_tile *tile);

@@ -454,6 +454,133 @@ static void test_stride_check(void **state)
     assert_true(gd_tiling_stride_ok(&p, 32));
 }
 
+/*
+ * Point 7b: on a torus, at every image pixel, the weights of the tiles whose
+ * extent holds one of its representatives (x + k n) sum to exactly 1.0f,
+ * cores (mod n) cover each pixel exactly once, cores are at most S wide,
+ * counts are even, no weight falls outside a tile's (unwrapped) support, and
+ * at most two tiles of one tile row touch a pixel (the renderer's
+ * order-independence rule), as do at most two tile rows.
+ */
+/* A coordinate's pixel along an axis: mod n on a torus, -1 off a plain axis. */
+static int pixel_of(const gd_tile_axis *a, int x)
+{
+    if (a->torus) {
+        int r = x % a->n;
+        return r < 0 ? r + a->n : r;
+    }
+    return x >= 0 && x < a->n ? x : -1;
+}
+
+static void check_torus(int w, int h, int size, int margin, int jx, int jy)
+{
+    gd_err err;
+    gd_tile_plan p;
+    GDTEST_OK(gd_tiling_plan_torus(w, h, size, margin, jx, jy, &p, &err), &err);
+    float *sum = calloc((size_t)w * h, sizeof *sum);
+    int *cover = calloc((size_t)w * h, sizeof *cover);
+    unsigned char *rows = calloc((size_t)h * p.ny, 1);
+    int *per_row = calloc((size_t)w * h * (size_t)p.ny, sizeof *per_row);
+    float *wx = malloc((size_t)p.tile_w * sizeof *wx);
+    float *wy = malloc((size_t)p.tile_h * sizeof *wy);
+    assert_true(sum && cover && rows && per_row && wx && wy);
+    const gd_tile_axis *axes[2] = {&p.ax, &p.ay};
+    for (int a = 0; a < 2; a++) {
+        if (axes[a]->tiled && axes[a]->torus) {
+            assert_int_equal(axes[a]->count % 2, 0);
+            assert_true(axes[a]->core <= size);
+            assert_true(axes[a]->side <= axes[a]->n || axes[a]->count == 1);
+        }
+    }
+    for (int id = 0; id < p.n_tiles; id++) {
+        gd_tile t;
+        gd_tiling_tile(&p, id, &t);
+        assert_int_equal(t.extent.x1 - t.extent.x0, p.tile_w);
+        assert_int_equal(t.extent.y1 - t.extent.y0, p.tile_h);
+        gd_tiling_weights_x(&p, t.tx, wx);
+        gd_tiling_weights_y(&p, t.ty, wy);
+        for (int y = t.core_in.y0; y < t.core_in.y1; y++)
+            for (int x = t.core_in.x0; x < t.core_in.x1; x++)
+                cover[(size_t)pixel_of(&p.ay, y) * w + pixel_of(&p.ax, x)]++;
+        for (int l = 0; l < p.tile_h; l++) {
+            int y = t.extent.y0 + l;
+            for (int k = 0; k < p.tile_w; k++) {
+                int x = t.extent.x0 + k;
+                float v = wx[k] * wy[l];
+                if (v == 0.0f || pixel_of(&p.ax, x) < 0 || pixel_of(&p.ay, y) < 0)
+                    continue;
+                if (x < t.support.x0 || x >= t.support.x1 || y < t.support.y0 ||
+                    y >= t.support.y1)
+                    fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): tile %d weighs %g at (%d, %d) "
+                             "outside its support [%d,%d)x[%d,%d)",
+                             w, h, size, margin, jx, jy, id, v, x, y, t.support.x0, t.support.x1,
+                             t.support.y0, t.support.y1);
+                size_t at = (size_t)pixel_of(&p.ay, y) * w + pixel_of(&p.ax, x);
+                sum[at] += v;
+                per_row[at * p.ny + t.ty]++;
+                rows[(size_t)pixel_of(&p.ay, y) * p.ny + t.ty] = 1;
+            }
+        }
+    }
+    for (int y = 0; y < h; y++) {
+        int n_rows = 0;
+        for (int ty = 0; ty < p.ny; ty++)
+            n_rows += rows[(size_t)y * p.ny + ty];
+        if (n_rows > 2)
+            fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): row %d touched by %d tile rows", w, h,
+                     size, margin, jx, jy, y, n_rows);
+        for (int x = 0; x < w; x++) {
+            size_t at = (size_t)y * w + x;
+            if (sum[at] != 1.0f || cover[at] != 1)
+                fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): pixel (%d,%d) sums to %.9g, covered "
+                         "%d times",
+                         w, h, size, margin, jx, jy, x, y, (double)sum[at], cover[at]);
+            for (int ty = 0; ty < p.ny; ty++)
+                if (per_row[at * p.ny + ty] > 2)
+                    fail_msg("torus: pixel (%d,%d) gets %d tiles of row %d", x, y,
+                             per_row[at * p.ny + ty], ty);
+        }
+    }
+    free(sum);
+    free(cover);
+    free(rows);
+    free(per_row);
+    free(wx);
+    free(wy);
+}
+
+static void test_torus(void **state)
+{
+    (void)state;
+    gdtest_rng r = {2024};
+    /* The notebook's case: 2048 = 4 x 512, no partial tile at all. */
+    gd_tile_plan p;
+    gd_err err;
+    GDTEST_OK(gd_tiling_plan_torus(2048, 2048, 512, 32, 300, 17, &p, &err), &err);
+    assert_int_equal(p.nx, 4);
+    assert_int_equal(p.ny, 4);
+    assert_int_equal(p.tile_w, 576);
+    /* Jitter 0: the plain grid (origins on multiples of S). */
+    GDTEST_OK(gd_tiling_plan_torus(2048, 2048, 512, 32, 0, 0, &p, &err), &err);
+    assert_int_equal(p.ax.torus, 0);
+    /* A small image: one tile rolled by the jitter, no margin. */
+    GDTEST_OK(gd_tiling_plan_torus(300, 200, 512, 64, 350, 7, &p, &err), &err);
+    assert_int_equal(p.n_tiles, 1);
+    assert_int_equal(p.tile_w, 300);
+    assert_int_equal(p.ax.offset, 50);
+    check_torus(2048, 2048, 512, 32, 300, 17);
+    check_torus(300, 200, 512, 64, 350, 7);
+    check_torus(1000, 333, 256, 64, 1, 255);
+    check_torus(513, 1025, 512, 128, 511, 3);
+    for (int i = 0; i < 60; i++) {
+        int size = 16 + (int)(gdtest_next(&r) % 300);
+        int margin = (int)(gdtest_next(&r) % (size / 2 + 1));
+        int w = 1 + (int)(gdtest_next(&r) % 1200), h = 1 + (int)(gdtest_next(&r) % 700);
+        int jx = 1 + (int)(gdtest_next(&r) % (size - 1)), jy = (int)(gdtest_next(&r) % size);
+        check_torus(w, h, size, margin, jx, jy);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_jitter_uniform),
         cmocka_unit_test(test_halo_rows),
         cmocka_unit_test(test_stride_check),
+        cmocka_unit_test(test_torus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
