@@ -230,51 +230,85 @@ static gd_status check_band(const gd_dist *d, const gd_image *band, gd_err *err)
     return GD_OK;
 }
 
+/*
+ * The common start of a row exchange: checks the rows img names against the
+ * caller's band, shares every rank's row range (x->req[2r], x->req[2r + 1]),
+ * and zeroes four count arrays of n ints (send counts and displacements,
+ * receive counts and displacements).  A bad request takes part with an empty
+ * range and its error comes back in x->local.  Collective.
+ */
+typedef struct exchange {
+    int mine[2];
+    int *req, *sc, *sd, *rc, *rd;
+    gd_status local;
+} exchange;
+
+static void exchange_end(exchange *x)
+{
+    free(x->req);
+    free(x->sc);
+}
+
+static gd_status exchange_begin(gd_dist *d, const gd_image *band, const gd_image *img,
+                                exchange *x, gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    memset(x, 0, sizeof *x);
+    x->mine[0] = img->y0;
+    x->mine[1] = img->y1;
+    x->local = check_band(d, band, err);
+    if (x->local == GD_OK &&
+        (img->w != band->w || img->c != band->c || img->stride != (size_t)img->w * img->c ||
+         img->y0 < 0 || img->y1 > band->full_h || img->y1 < img->y0))
+        x->local = gd_err_set(err, GD_EINPUT, "internal: bad exchange of rows [%d,%d) of %dx%d",
+                              img->y0, img->y1, band->w, band->full_h);
+    if (x->local != GD_OK)
+        x->mine[0] = x->mine[1] = 0;
+    x->req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
+    x->sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
+    if (!x->req || !x->sc) {
+        /* Cannot take part: the job cannot continue either. */
+        exchange_end(x);
+        return err->status;
+    }
+    x->sd = x->sc + n;
+    x->rc = x->sc + 2 * n;
+    x->rd = x->sc + 3 * n;
+    MPI_CHECK(MPI_Allgather(x->mine, 2, MPI_INT, x->req, 2, MPI_INT, d->comm));
+done:
+    if (st != GD_OK)
+        exchange_end(x);
+    return st;
+}
+
 gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd_err *err)
 {
     gd_status st = GD_OK;
     int n = d->size;
-    int *req = NULL, *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
+    exchange x;
     MPI_Datatype t = MPI_DATATYPE_NULL;
-    int mine[2] = {dst->y0, dst->y1};
-    gd_status local = check_band(d, band, err);
-    if (local == GD_OK && (dst->w != band->w || dst->c != band->c ||
-                           dst->stride != (size_t)dst->w * dst->c || dst->y0 < 0 ||
-                           dst->y1 > band->full_h || dst->y1 < dst->y0))
-        local = gd_err_set(err, GD_EINPUT, "internal: bad row request [%d,%d) of %dx%d", dst->y0,
-                           dst->y1, band->w, band->full_h);
-    if (local != GD_OK)
-        mine[0] = mine[1] = 0;
-    req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
-    sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
-    if (!req || !sc) {
-        /* Cannot take part; the job cannot continue either. */
-        st = err->status;
-        goto done;
-    }
-    sd = sc + n;
-    rc = sc + 2 * n;
-    rd = sc + 3 * n;
-    MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT, req, 2, MPI_INT, d->comm));
+    if ((st = exchange_begin(d, band, dst, &x, err)) != GD_OK)
+        return st;
     for (int r = 0; r < n; r++) {
         int lo, hi;
         if (r == d->rank)
             continue;
-        overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
-        sc[r] = hi - lo;
-        sd[r] = lo - band->y0;
+        overlap(x.req[2 * r], x.req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+        x.sc[r] = hi - lo;
+        x.sd[r] = lo - band->y0;
         int q0, q1;
         gd_dist_band(band->full_h, n, r, &q0, &q1);
-        overlap(mine[0], mine[1], q0, q1, &lo, &hi);
-        rc[r] = hi - lo;
-        rd[r] = lo - dst->y0;
+        overlap(x.mine[0], x.mine[1], q0, q1, &lo, &hi);
+        x.rc[r] = hi - lo;
+        x.rd[r] = lo - dst->y0;
     }
     if ((st = row_type(band, &t, err)) != GD_OK)
         goto done;
-    MPI_CHECK(MPI_Alltoallv(band->data, sc, sd, t, dst->data, rc, rd, t, d->comm));
+    MPI_CHECK(MPI_Alltoallv(band->data, x.sc, x.sd, t, dst->data, x.rc, x.rd, t, d->comm));
     /* Own rows, unless dst already is the band there. */
     int lo, hi;
-    overlap(mine[0], mine[1], band->y0, band->y1, &lo, &hi);
+    overlap(x.mine[0], x.mine[1], band->y0, band->y1, &lo, &hi);
     for (int y = lo; y < hi; y++) {
         float *to = gd_image_row(dst, y);
         const float *from = gd_image_row(band, y);
@@ -284,9 +318,73 @@ gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd
 done:
     if (t != MPI_DATATYPE_NULL)
         MPI_Type_free(&t);
-    free(req);
-    free(sc);
-    return st != GD_OK ? st : local;
+    exchange_end(&x);
+    return st != GD_OK ? st : x.local;
+}
+
+gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_err *err)
+{
+    gd_status st = GD_OK;
+    int n = d->size;
+    exchange x;
+    float *recv = NULL;
+    MPI_Datatype t = MPI_DATATYPE_NULL;
+    size_t row = (size_t)band->w * band->c;
+    if ((st = exchange_begin(d, band, src, &x, err)) != GD_OK)
+        return st;
+    int total = 0;
+    for (int r = 0; r < n; r++) {
+        int lo, hi, q0, q1;
+        gd_dist_band(band->full_h, n, r, &q0, &q1);
+        if (r != d->rank) {
+            overlap(x.mine[0], x.mine[1], q0, q1, &lo, &hi);
+            x.sc[r] = hi - lo;
+            x.sd[r] = lo - x.mine[0];
+            overlap(x.req[2 * r], x.req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+            x.rc[r] = hi - lo;
+            x.rd[r] = total;
+            total += x.rc[r];
+        }
+    }
+    recv = gd_malloc(sizeof(float) * row * (size_t)(total ? total : 1), "received gradient rows",
+                     err);
+    /* A failed allocation must still take part in the exchange: it receives
+     * nothing, and reports after. */
+    if (!recv) {
+        x.local = err->status;
+        memset(x.rc, 0, sizeof(int) * (size_t)n);
+    }
+    if ((st = row_type(band, &t, err)) != GD_OK)
+        goto done;
+    MPI_CHECK(MPI_Alltoallv(src->data, x.sc, x.sd, t, recv, x.rc, x.rd, t, d->comm));
+    if (!recv)
+        goto done;
+    for (int r = 0; r < n; r++) {
+        int lo, hi;
+        const float *from;
+        if (r == d->rank) {
+            overlap(x.mine[0], x.mine[1], band->y0, band->y1, &lo, &hi);
+            /* Contributions computed in place (src sharing the band's memory) are there. */
+            if (hi > lo && gd_image_row(src, lo) == gd_image_row(band, lo))
+                continue;
+            from = hi > lo ? gd_image_row(src, lo) : NULL;
+        } else {
+            overlap(x.req[2 * r], x.req[2 * r + 1], band->y0, band->y1, &lo, &hi);
+            from = recv + (size_t)x.rd[r] * row;
+        }
+        for (int y = lo; y < hi; y++) {
+            float *to = gd_image_row(band, y);
+            const float *f = from + (size_t)(y - lo) * row;
+            for (size_t i = 0; i < row; i++)
+                to[i] += f[i];
+        }
+    }
+done:
+    if (t != MPI_DATATYPE_NULL)
+        MPI_Type_free(&t);
+    free(recv);
+    exchange_end(&x);
+    return st != GD_OK ? st : x.local;
 }
 
 gd_status gd_dist_fetch_bytes(gd_dist *d, int h, size_t row_bytes, const void *band, int a, int b,
@@ -402,88 +500,6 @@ done:
     return st;
 }
 
-gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_err *err)
-{
-    gd_status st = GD_OK;
-    int n = d->size;
-    int *req = NULL, *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
-    float *recv = NULL;
-    MPI_Datatype t = MPI_DATATYPE_NULL;
-    int mine[2] = {src->y0, src->y1};
-    size_t row = (size_t)band->w * band->c;
-    gd_status local = check_band(d, band, err);
-    if (local == GD_OK && (src->w != band->w || src->c != band->c || src->stride != row ||
-                           src->y0 < 0 || src->y1 > band->full_h || src->y1 < src->y0))
-        local = gd_err_set(err, GD_EINPUT, "internal: bad contribution rows [%d,%d)", src->y0,
-                           src->y1);
-    if (local != GD_OK)
-        mine[0] = mine[1] = 0;
-    req = gd_malloc(sizeof(int) * 2 * (size_t)n, "row exchange", err);
-    sc = gd_calloc((size_t)n * 4, sizeof(int), "row exchange", err);
-    if (!req || !sc) {
-        st = err->status;
-        goto done;
-    }
-    sd = sc + n;
-    rc = sc + 2 * n;
-    rd = sc + 3 * n;
-    MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT, req, 2, MPI_INT, d->comm));
-    int total = 0;
-    for (int r = 0; r < n; r++) {
-        int lo, hi, q0, q1;
-        gd_dist_band(band->full_h, n, r, &q0, &q1);
-        if (r != d->rank) {
-            overlap(mine[0], mine[1], q0, q1, &lo, &hi);
-            sc[r] = hi - lo;
-            sd[r] = lo - mine[0];
-            overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
-            rc[r] = hi - lo;
-            rd[r] = total;
-            total += rc[r];
-        }
-    }
-    recv = gd_malloc(sizeof(float) * row * (size_t)(total ? total : 1), "received gradient rows",
-                     err);
-    /* A failed allocation must still take part in the exchange: it receives
-     * nothing, and reports after. */
-    if (!recv) {
-        local = err->status;
-        memset(rc, 0, sizeof(int) * (size_t)n);
-    }
-    if ((st = row_type(band, &t, err)) != GD_OK)
-        goto done;
-    MPI_CHECK(MPI_Alltoallv(src->data, sc, sd, t, recv, rc, rd, t, d->comm));
-    if (!recv)
-        goto done;
-    for (int r = 0; r < n; r++) {
-        int lo, hi;
-        const float *from;
-        size_t from_stride = row;
-        if (r == d->rank) {
-            overlap(mine[0], mine[1], band->y0, band->y1, &lo, &hi);
-            /* Contributions computed in place (src sharing the band's memory) are there. */
-            if (hi > lo && gd_image_row(src, lo) == gd_image_row(band, lo))
-                continue;
-            from = hi > lo ? gd_image_row(src, lo) : NULL;
-        } else {
-            overlap(req[2 * r], req[2 * r + 1], band->y0, band->y1, &lo, &hi);
-            from = recv + (size_t)rd[r] * row;
-        }
-        for (int y = lo; y < hi; y++) {
-            float *to = gd_image_row(band, y);
-            const float *f = from + (size_t)(y - lo) * from_stride;
-            for (size_t i = 0; i < row; i++)
-                to[i] += f[i];
-        }
-    }
-done:
-    if (t != MPI_DATATYPE_NULL)
-        MPI_Type_free(&t);
-    free(recv);
-    free(req);
-    free(sc);
-    return st != GD_OK ? st : local;
-}
 
 gd_status gd_dist_sum_rows(gd_dist *d, int h, int k, const double *mine, double *total,
                            gd_err *err)

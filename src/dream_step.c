@@ -491,6 +491,23 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
     return gd_err_set(err, GD_EINPUT, "internal: unknown mode %d", (int)d->job->mode);
 }
 
+/*
+ * The mean of the tiles' objective values (each rank computed d->values[t]
+ * for its tiles [t0, t1)), summed in tile order on every rank.  Collective.
+ */
+static gd_status tiles_mean(gd_dream *d, const gd_tile_plan *p, int t0, int t1, double *mean,
+                            gd_err *err)
+{
+    gd_status st = gd_dist_gather_ids(d->dist, p->n_tiles, t0, t1 - t0, d->values, err);
+    if (st != GD_OK)
+        return st;
+    double sum = 0;
+    for (int t = 0; t < p->n_tiles; t++)
+        sum += d->values[t];
+    *mean = sum / p->n_tiles;
+    return GD_OK;
+}
+
 /* The jitter-free or jittered plan of the current octave's iteration. */
 static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile_plan *p,
                           gd_err *err)
@@ -574,13 +591,9 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
         goto done;
 
-    /* Objective values, in tile order. */
-    if ((st = gd_dist_gather_ids(d->dist, plan.n_tiles, t0, t1 - t0, d->values, err)) != GD_OK)
+    double objective;
+    if ((st = tiles_mean(d, &plan, t0, t1, &objective, err)) != GD_OK)
         goto done;
-    double objective = 0;
-    for (int t = 0; t < plan.n_tiles; t++)
-        objective += d->values[t];
-    objective /= plan.n_tiles;
 
     /* Contributions to rows other ranks own go to them; then g = acc0 + acc1. */
     for (int p = 0; p < 2; p++) {
@@ -658,11 +671,5 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     free_source(&rs);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
         return st;
-    if ((st = gd_dist_gather_ids(d->dist, plan.n_tiles, t0, t1 - t0, d->values, err)) != GD_OK)
-        return st;
-    double sum = 0;
-    for (int t = 0; t < plan.n_tiles; t++)
-        sum += d->values[t];
-    *value = sum / plan.n_tiles;
-    return GD_OK;
+    return tiles_mean(d, &plan, t0, t1, value, err);
 }
