@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5, acceptance 1: exact restart.  A render killed with SIGKILL at five
-# moments (random ones, and one while a checkpoint is being written) and
+# moments (at random delays after checkpoint milestones, one of them while a
+# checkpoint is being written) and
 # resumed each time finishes with the same output bytes as an uninterrupted
 # run (same ranks and threads).  Started on 3 ranks, killed, resumed on 1:
 # the same bytes again (one OpenMP thread per rank).
@@ -17,7 +18,7 @@ file = $GD_TEST_MODELS/mobilenet_v1_1.0_224_quant_embedding_extractor.h5
 layer = Conv2d_5_pointwise
 [dream]
 octaves = 2
-iterations = 8
+iterations = 12
 seed = 3
 [tiles]
 size = 256
@@ -42,28 +43,28 @@ kill_all() { pkill -9 -f "$GIGADREAM render job.ini" || true; }
 render 2 --set output.file=ref.tif --set checkpoint.dir=ckpt-ref
 [ "$rc" -eq 0 ] || fail "the uninterrupted render failed: $(tail -3 log.txt)"
 
-# Five kills: four after random delays, one the moment a checkpoint's .tmp appears.
+# Five kills.  Checkpoint names carry a counter that grows across runs
+# (ckpt-CCCCCC-...): kill k waits for the counter to pass a milestone, then
+# for a random moment up to 0.4 s; kill 3 instead waits for a checkpoint's
+# .tmp to appear and kills while it is being written.
+newest() { ls ckpt 2>/dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)-.*\.h5$/\1/p' | sort -n | tail -1; }
 kills=0 during_write=0
-for attempt in $(seq 1 12); do
-  [ "$kills" -ge 5 ] && break
+for target in 3 7 0 15 19; do
   (render 2 --quiet) &
   bg=$!
-  if [ "$during_write" -eq 0 ] && [ "$kills" -ge 2 ]; then
-    for _ in $(seq 1 3000); do ls ckpt/*.tmp >/dev/null 2>&1 && break; sleep 0.005; done
-    if ls ckpt/*.tmp >/dev/null 2>&1; then kill_all; during_write=1; fi
+  if [ "$target" -eq 0 ]; then
+    for _ in $(seq 1 6000); do ls ckpt/*.tmp >/dev/null 2>&1 && break; sleep 0.002; done
+    ls ckpt/*.tmp >/dev/null 2>&1 && during_write=1
   else
-    sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 1.5 + 3 * rand() }')"
-    kill_all
+    for _ in $(seq 1 1200); do [ "$(newest)" -ge "$target" ] 2>/dev/null && break; sleep 0.05; done
+    sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.4 * rand() }')"
   fi
+  kill_all
   wait "$bg" 2>/dev/null || true
-  if [ -e out.tif ]; then
-    rm -f out.tif   # it finished before the kill: start over from the last checkpoint
-    continue
-  fi
+  [ ! -e out.tif ] || fail "the render finished before kill $((kills + 1))"
   kills=$((kills + 1))
   echo "kill $kills: checkpoints now: $(ls ckpt | tr '\n' ' ')"
 done
-[ "$kills" -ge 5 ] || fail "could not kill the render 5 times (got $kills)"
 [ "$during_write" -eq 1 ] || fail "never caught a checkpoint being written"
 render 2
 [ "$rc" -eq 0 ] || fail "the last resume failed: $(tail -3 log.txt)"
