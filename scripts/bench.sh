@@ -10,11 +10,11 @@
 #              measures the sgemm peak (tests/bench/sgemm_peak.c: OpenBLAS, 2048^3
 #              and 4096^3), runs `gigadream render` (1 rank) and the PyTorch peer
 #              (scripts/peer_torch_dream.py) on the job N times each (default 3,
-#              alternating, each after waiting for an idle machine), then the
-#              peer's sanity checks against gigadream, and prints one table:
-#              MPix-iter/s (best, median), GFLOP/s counted from the graph on the
-#              image's pixels, % of the sgemm peak, ratio to PyTorch, peak RSS,
-#              halo overhead (pixels the network saw / image pixels).
+#              alternating, each after waiting for an idle machine), and prints
+#              one table: MPix-iter/s (best, median), GFLOP/s counted from the
+#              graph on the image's pixels, % of the sgemm peak, ratio to
+#              PyTorch, peak RSS, halo overhead (pixels the network saw / image
+#              pixels); then the peer's sanity checks against gigadream (PSNR).
 #   --tiles    sweeps [tiles] size x overlap (gigadream only; default sizes
 #              "256 384 512 640 768 1024", overlaps "16 32 64"): MPix-iter/s and
 #              halo overhead per setting, and the fastest within the 1.3x bound.
@@ -252,32 +252,6 @@ for ((r = 1; r <= repeat; r++)); do
   echo "$(field "$l" mpix_iter_s) $(field "$l" seconds) $(field "$l" mpix_iter) 1.00 $(field "$l" peak_rss_mb) $(field "$l" gain) $(field "$l" others)" >>"$dir/torch"
 done
 
-# ---- Sanity checks of the peer ----
-
-if [ "$check" -eq 1 ]; then
-  say "sanity checks"
-  exact="--set input.width=768 --set input.height=0 --set tiles.size=0 --set tiles.overlap=0 --set dream.iterations=1"
-  for oct in 1 3; do
-    rm -rf "$dir/ck-exact$oct"
-    # shellcheck disable=SC2086
-    "$G" render "$job" "${sets[@]}" $exact --set dream.octaves=$oct --set "checkpoint.dir=$dir/ck-exact$oct" \
-      --set "output.file=$dir/exact$oct.tif" >"$dir/exact$oct-gd.log" 2>&1
-    ck=("$dir/ck-exact$oct"/*.h5) # the last: the dream done
-    # shellcheck disable=SC2086
-    "$py" "$peer" "$job" "${sets[@]}" $exact --set dream.octaves=$oct --threads "$threads" --quiet \
-      --compare "${ck[-1]}" >"$dir/exact$oct-torch.log" 2>&1
-  done
-  rm -rf "$dir/ck-1"
-  "$G" render "$job" "${sets[@]}" --set dream.iterations=1 --set "checkpoint.dir=$dir/ck-1" \
-    --set "output.file=$dir/it1.tif" >"$dir/it1-gd.log" 2>&1
-  seed=$(job_value dream seed 0)
-  "$py" "$peer" "$job" "${sets[@]}" --set dream.iterations=1 --set "dream.seed=$((seed + 1))" --threads "$threads" \
-    --quiet --save "$dir/it1-other-shift.npy" >"$dir/it1-torch2.log" 2>&1
-  ck=("$dir/ck-1"/*.h5)
-  "$py" "$peer" "$job" "${sets[@]}" --set dream.iterations=1 --threads "$threads" --quiet \
-    --compare "${ck[-1]}" --compare "$dir/it1-other-shift.npy" >"$dir/it1-torch.log" 2>&1
-fi
-
 # ---- The table ----
 
 read -r gd_best gd_med < <(cut -d' ' -f1 "$dir/gd" | stats)
@@ -312,20 +286,45 @@ echo "GFLOP/s: the graph's FLOPs on the image's pixels (not the tile extents) ov
 echo "% sgemm: of the 2048^3 sgemm best; halo: pixels the network saw / image pixels (gigadream's log)."
 echo "load average before: $load0; other processes used at most ${others}% of the machine during a run"
 echo "objective gain after the job (each program's own measure): gigadream $(awk -v b="$gd_best" '$1 == b { print $6; exit }' "$dir/gd")x, PyTorch $(awk -v b="$pt_best" '$1 == b { print $6; exit }' "$dir/torch")x"
-if [ "$check" -eq 1 ]; then
-  echo
-  echo "peer sanity checks (PSNR of the peer's float result against gigadream's, peak 255):"
-  for oct in 1 3; do
-    l=$dir/exact$oct-torch.log
-    echo "  no tiles, 768x512, $oct octave(s) x 1 iteration: PSNR $(field "$l" psnr_result) dB" \
-      "(the dream moved the seed by $(field "$l" psnr_result_seed) dB); update correlation $(field "$l" update_correlation)"
-  done
-  l=$dir/it1-torch.log
-  c1=$(grep "ck-1" "$l") c2=$(grep "other-shift" "$l")
-  echo "  the job, 1 iteration: PSNR $(echo "$c1" | sed -n 's/.*psnr_result=\([^ ]*\).*/\1/p') dB against gigadream," \
-    "$(echo "$c2" | sed -n 's/.*psnr_result=\([^ ]*\).*/\1/p') dB against the peer with another random shift" \
-    "(update correlation $(echo "$c1" | sed -n 's/.*update_correlation=\([^ ]*\).*/\1/p') and $(echo "$c2" | sed -n 's/.*update_correlation=\([^ ]*\).*/\1/p'));" \
-    "the update moved the seed by $(field "$l" psnr_result_seed) dB"
-  echo "  layer activation gain after 1 iteration (both measured by the peer): PyTorch $(field "$l" gain)x," \
-    "gigadream $(echo "$c1" | sed -n 's/.*gain_file=\([^ ]*\).*/\1/p')x"
-fi
+
+# ---- Sanity checks of the peer, against gigadream ----
+
+[ "$check" -eq 1 ] || exit 0
+say "sanity checks"
+checked() { # LOG CMD...: runs CMD, output to LOG; a failure stops the script with LOG's end
+  local log=$1; shift
+  "$@" >"$log" 2>&1 || { say "failed: $*"; tail -5 "$log" >&2; exit 1; }
+}
+echo
+echo "peer sanity checks (PSNR of the peer's float result against gigadream's, peak 255):"
+exact="--set input.width=768 --set input.height=0 --set tiles.size=0 --set tiles.overlap=0 --set dream.iterations=1"
+for oct in 1 3; do
+  rm -rf "$dir/ck-exact$oct"
+  # shellcheck disable=SC2086
+  checked "$dir/exact$oct-gd.log" "$G" render "$job" "${sets[@]}" $exact --set dream.octaves=$oct \
+    --set "checkpoint.dir=$dir/ck-exact$oct" --set "output.file=$dir/exact$oct.tif"
+  ck=("$dir/ck-exact$oct"/*.h5) # the last: the dream done
+  l=$dir/exact$oct-torch.log
+  # shellcheck disable=SC2086
+  checked "$l" "$py" "$peer" "$job" "${sets[@]}" $exact --set dream.octaves=$oct --threads "$threads" --quiet \
+    --compare "${ck[-1]}"
+  echo "  no tiles, 768x512, $oct octave(s) x 1 iteration: PSNR $(field "$l" psnr_result) dB" \
+    "(the dream moved the seed by $(field "$l" psnr_result_seed) dB); update correlation $(field "$l" update_correlation)"
+done
+rm -rf "$dir/ck-1"
+checked "$dir/it1-gd.log" "$G" render "$job" "${sets[@]}" --set dream.iterations=1 --set "checkpoint.dir=$dir/ck-1" \
+  --set "output.file=$dir/it1.tif"
+seed=$(job_value dream seed 0)
+checked "$dir/it1-torch2.log" "$py" "$peer" "$job" "${sets[@]}" --set dream.iterations=1 --set "dream.seed=$((seed + 1))" \
+  --threads "$threads" --quiet --save "$dir/it1-other-shift.npy"
+ck=("$dir/ck-1"/*.h5)
+l=$dir/it1-torch.log
+checked "$l" "$py" "$peer" "$job" "${sets[@]}" --set dream.iterations=1 --threads "$threads" --quiet \
+  --compare "${ck[-1]}" --compare "$dir/it1-other-shift.npy"
+c1=$(grep "ck-1" "$l") c2=$(grep "other-shift" "$l")
+echo "  the job, 1 iteration: PSNR $(echo "$c1" | sed -n 's/.*psnr_result=\([^ ]*\).*/\1/p') dB against gigadream," \
+  "$(echo "$c2" | sed -n 's/.*psnr_result=\([^ ]*\).*/\1/p') dB against the peer with another random shift" \
+  "(update correlation $(echo "$c1" | sed -n 's/.*update_correlation=\([^ ]*\).*/\1/p') and $(echo "$c2" | sed -n 's/.*update_correlation=\([^ ]*\).*/\1/p'));" \
+  "the update moved the seed by $(field "$l" psnr_result_seed) dB"
+echo "  layer activation gain after 1 iteration (both measured by the peer): PyTorch $(field "$l" gain)x," \
+  "gigadream $(echo "$c1" | sed -n 's/.*gain_file=\([^ ]*\).*/\1/p')x"
