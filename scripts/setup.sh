@@ -27,6 +27,7 @@ packages=(
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
   libtiff-tools python3
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
+  python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev # scripts/bench.sh
 )
 
 missing=()
