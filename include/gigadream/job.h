@@ -24,7 +24,7 @@
  *                iterations [mode] 1..100000, step [mode] > 0,
  *                seed [0] 0..2^64-1, lap_levels [4] 1..16
  *   [tiles]      size [512]  a tile's core; 0 = no tiling, else 16..32768
- *                overlap [64]  context margin on each side, >= 0 and
+ *                overlap [32]  context margin on each side, >= 0 and
  *                            2 * overlap <= size (the blend ramps span
  *                            2 * overlap pixels across each core boundary)
  *                jitter [= size]  0..size; 0 puts cores at multiples of size

@@ -136,7 +136,7 @@ static void test_minimal_job_defaults(void **state)
     assert_true(job.seed == 0);
     assert_int_equal(job.lap_levels, 4);
     assert_int_equal(job.tile_size, 512);
-    assert_int_equal(job.tile_overlap, 64);
+    assert_int_equal(job.tile_overlap, 32);
     assert_int_equal(job.tile_jitter, 512);
     assert_int_equal(job.border, GD_BORDER_REFLECT);
     assert_int_equal(job.compression, GD_COMPRESS_DEFLATE);
@@ -538,7 +538,7 @@ static void test_rule_errors(void **state)
     load_fails("e.ini", BASE "[tiles]\nsize = 100\noverlap = 60\n", NULL, 0,
                "e.ini:10: [tiles] overlap: 2 x overlap must be <= size (the blend ramps span "
                "2 x overlap pixels across each core boundary");
-    load_fails("e.ini", BASE "[tiles]\nsize = 100\n", NULL, 0,
+    load_fails("e.ini", BASE "[tiles]\nsize = 50\n", NULL, 0,
                "e.ini:9: [tiles] size: 2 x overlap must be <= size");
     /* 2 x overlap == size is fine, and size 0 ignores overlap. */
     gd_job job;
@@ -715,7 +715,7 @@ static void test_canonical_text(void **state)
              "model.objective=mean\n"
              "tiles.border=reflect\n"
              "tiles.jitter=512\n"
-             "tiles.overlap=64\n"
+             "tiles.overlap=32\n"
              "tiles.size=512\n",
              dir, dir);
     assert_string_equal(job.canon, want);
