@@ -769,7 +769,7 @@ static void test_hash_stability(void **state)
     const char *changes[] = {
         "[dream]\nstep = 2\n",           "[dream]\nseed = 1\n",
         "[dream]\nmode = naive\n",       "[dream]\nlap_levels = 5\n",
-        "[tiles]\nsize = 256\n",         "[tiles]\noverlap = 32\n",
+        "[tiles]\nsize = 256\n",         "[tiles]\noverlap = 48\n",
         "[tiles]\njitter = 0\n",         "[tiles]\nborder = wrap\n",
         "[engine]\nprecision = bf16\n",  "[input]\nwidth = 10\n",
         "[model]\nchannels = 1\n",       "[model]\nobjective = square\n",
