@@ -4,18 +4,21 @@
 #   2. configures and builds it into build/ (Release),
 #   3. imports the models of models/catalog.ini into models/*.h5,
 #   4. renders the quick start: jobs/quickstart.ini -> out/quickstart.tif.
-# Options: --deps-only (step 1 only), --no-quickstart (skip step 4).
+# Options: --deps-only (step 1 only), --no-quickstart (skip step 4),
+#          --no-bench (leave out what only scripts/bench.sh needs: PyTorch...).
 # Environment: GIGADREAM_MODEL_MIRROR (default ../shared/models) for the models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deps_only=0
 quickstart=1
+bench=1
 for a in "$@"; do
   case "$a" in
     --deps-only) deps_only=1 ;;
     --no-quickstart) quickstart=0 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --no-bench) bench=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 1 ;;
   esac
 done
@@ -25,10 +28,11 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
-  libtiff-tools python3
+  libtiff-tools python3 xxd procps # the tests' tools
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
-  python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev # scripts/bench.sh
 )
+bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh
+[ "$bench" -eq 1 ] && packages+=("${bench_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

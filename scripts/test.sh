@@ -2,11 +2,11 @@
 # Runs every gigadream test:
 #   - a Release build in build/ runs everything (unit, CLI, MPI);
 #   - a Debug build with AddressSanitizer + UBSan in build-asan/ runs the unit tests.
-# Installs missing Debian packages first (scripts/setup.sh --deps-only).
+# Installs missing Debian packages first (scripts/setup.sh --deps-only --no-bench --no-bench).
 # Extra arguments go to ctest (e.g. -R engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --deps-only
+scripts/setup.sh --deps-only --no-bench
 jobs=$(nproc)
 
 echo "== Release build (build/)"
