@@ -119,20 +119,11 @@
 
 /* --- Fault seam ------------------------------------------------------------- */
 
-static gd_checkpoint_fault_fn fault_fn;
-static void *fault_ctx;
-
-void gd_checkpoint_set_fault(gd_checkpoint_fault_fn fn, void *ctx)
+gd_status ck_fault(const gd_checkpoint_seam *seam, gd_checkpoint_step s, int rank, gd_err *err)
 {
-    fault_fn = fn;
-    fault_ctx = ctx;
-}
-
-gd_status ck_fault(gd_checkpoint_step s, int rank, gd_err *err)
-{
-    if (!fault_fn)
+    if (!seam || !seam->fault)
         return GD_OK;
-    gd_status st = fault_fn(fault_ctx, s, rank, err);
+    gd_status st = seam->fault(seam->ctx, s, rank, err);
     if (st != GD_OK)
         gd_err_prefix(err, "injected fault at %s", gd_checkpoint_step_name(s));
     return st;
@@ -363,7 +354,8 @@ done:
 
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
                               const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              char *path, size_t len, gd_err *err)
+                              const gd_checkpoint_seam *seam, char *path, size_t len,
+                              gd_err *err)
 {
     gd_status st = GD_OK;
     gd_h5_quiet q;
@@ -402,7 +394,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
         final[0] = '\0';
     AGREE(local);
 
-    AGREE(ck_fault(GD_CKPT_STEP_CREATE, rank, err));
+    AGREE(ck_fault(seam, GD_CKPT_STEP_CREATE, rank, err));
     if ((fapl = ck_fapl_mpio(d)) < 0 || (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 ||
         H5Pset_attr_phase_change(fcpl, CK_MAX_COMPACT, CK_MIN_DENSE) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0)
@@ -411,14 +403,14 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     AGREE(local);
     open_everywhere = 1;
 
-    AGREE(ck_fault(GD_CKPT_STEP_DATA, rank, err));
+    AGREE(ck_fault(seam, GD_CKPT_STEP_DATA, rank, err));
     AGREE(write_image(d, f, band, err));
     local = ck_meta_put(f, &m, err);
     if (local == GD_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
         local = ck_h5_fail(err, GD_EIO, "cannot flush the file");
     AGREE(local);
 
-    AGREE(ck_fault(GD_CKPT_STEP_MARKER, rank, err));
+    AGREE(ck_fault(seam, GD_CKPT_STEP_MARKER, rank, err));
     AGREE(ck_meta_put_marker(f, &m, err));
     open_everywhere = 0;
     local = H5Fclose(f) < 0 ? ck_h5_fail(err, GD_EIO, "cannot close the file") : GD_OK;
@@ -426,9 +418,9 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     AGREE(local);
 
     if (rank == 0) {
-        if ((local = ck_fault(GD_CKPT_STEP_SYNC, rank, err)) == GD_OK &&
+        if ((local = ck_fault(seam, GD_CKPT_STEP_SYNC, rank, err)) == GD_OK &&
             (local = ck_sync_path(tmp, 0, err)) == GD_OK &&
-            (local = ck_fault(GD_CKPT_STEP_RENAME, rank, err)) == GD_OK) {
+            (local = ck_fault(seam, GD_CKPT_STEP_RENAME, rank, err)) == GD_OK) {
             if (rename(tmp, final) != 0)
                 local = gd_err_set(err, GD_EIO, "cannot rename %s to %s: %s", tmp, final,
                                    strerror(errno));
@@ -441,7 +433,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
         snprintf(path, len, "%s", final);
 
     if (rank == 0 && (local = ck_sync_path(dir, 1, err)) == GD_OK &&
-        (local = ck_fault(GD_CKPT_STEP_RETAIN, rank, err)) == GD_OK)
+        (local = ck_fault(seam, GD_CKPT_STEP_RETAIN, rank, err)) == GD_OK)
         local = ck_retain(dir, name, m.job_hash, keep, err);
     AGREE(local);
 

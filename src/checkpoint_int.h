@@ -143,6 +143,6 @@ gd_status ck_row_spaces(const gd_image *band, const int *ranges, int n, hid_t fi
 hid_t ck_fapl_mpio(gd_dist *d);
 
 /* The fault hook, if any, at step s (checkpoint.c). */
-gd_status ck_fault(gd_checkpoint_step s, int rank, gd_err *err);
+gd_status ck_fault(const gd_checkpoint_seam *seam, gd_checkpoint_step s, int rank, gd_err *err);
 
 #endif

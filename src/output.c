@@ -26,7 +26,7 @@
  *   4. Order.  The round's encoded tile rows are gathered to rank 0 in rank
  *      order, which is tile-row order (gd_dist_gather_bytes), each rank's
  *      bytes being the tile sizes then the tiles; in groups of consecutive
- *      ranks of at most gather_limit bytes (256 MB) when the round is larger.  Rank 0 appends them
+ *      ranks of at most the seam's gather_limit bytes (256 MB) when the round is larger.  Rank 0 appends them
  * tile by tile with gd_writer_append_tile: level 0 straight into the file, levels >= 1 into the
  * writer's spool, copied at commit.  Levels are written in order 0, 1, ...  So the file receives
  * the same tile bytes in the same order as from the streamed writer, and libtiff writes the same
@@ -72,6 +72,8 @@ typedef struct lband {
 } lband;
 
 struct gd_output {
+    gd_output_fault_fn fault; /* the test seam (NULL: none) */
+    size_t gather_limit;
     gd_dist *dist;
     char *path; /* for messages */
     int rank, n;
@@ -96,22 +98,10 @@ struct gd_output {
     size_t *lens;
 };
 
-static gd_output_fault_fn fault_fn;
-static size_t gather_limit = GATHER_LIMIT;
-
-void gd_output_set_fault(gd_output_fault_fn fn)
-{
-    fault_fn = fn;
-}
-
-void gd_output_set_gather_limit(size_t bytes)
-{
-    gather_limit = bytes ? bytes : GATHER_LIMIT;
-}
 
 static gd_status fault(const gd_output *o, gd_output_step step, int level, int row, gd_err *err)
 {
-    return fault_fn ? fault_fn(o->rank, step, level, row, err) : GD_OK;
+    return o->fault ? o->fault(o->rank, step, level, row, err) : GD_OK;
 }
 
 static void free_buffers(gd_output *o)
@@ -210,7 +200,7 @@ done:
 }
 
 gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_write_opts *opts,
-                          gd_output **out, gd_err *err)
+                          const gd_output_seam *seam, gd_output **out, gd_err *err)
 {
     gd_status st, local = GD_OK;
     *out = NULL;
@@ -218,6 +208,8 @@ gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_w
     if (!o)
         local = GD_ENOMEM;
     else {
+        o->fault = seam ? seam->fault : NULL;
+        o->gather_limit = seam && seam->gather_limit ? seam->gather_limit : GATHER_LIMIT;
         o->dist = d;
         o->rank = gd_dist_rank(d);
         o->n = gd_dist_size(d);
@@ -546,7 +538,7 @@ static gd_status gather_round(gd_output *o, int k, int j, size_t len, gd_err *er
         return st;
     for (int g0 = 0, g1; g0 < o->n; g0 = g1) {
         double total = o->sizes[g0];
-        for (g1 = g0 + 1; g1 < o->n && total + o->sizes[g1] <= (double)gather_limit; g1++)
+        for (g1 = g0 + 1; g1 < o->n && total + o->sizes[g1] <= (double)o->gather_limit; g1++)
             total += o->sizes[g1];
         const size_t send = o->rank >= g0 && o->rank < g1 ? len : 0;
         st = gd_dist_gather_bytes(o->dist, o->msg, send, &o->round, &o->round_cap, o->lens, err);

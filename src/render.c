@@ -310,7 +310,7 @@ static gd_status write_output(render *r, gd_image *img, gd_err *err)
                         .overwrite = job->overwrite,
                         .tile = 256,
                         .bigtiff = job->bigtiff};
-    if ((st = gd_output_begin(r->dist, job->output.path, img->w, img->full_h, &wo, &r->output,
+    if ((st = gd_output_begin(r->dist, job->output.path, img->w, img->full_h, &wo, NULL, &r->output,
                               err)) != GD_OK)
         return st;
     return gd_output_write(r->output, img, err);
@@ -397,7 +397,7 @@ static gd_status save(render *r, const char *why, char *path, size_t len, gd_err
     gd_dream_octave_size(d, pos.octave, &pos.w, &pos.h);
     double t0 = gd_dist_now();
     gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
-                                       gd_dream_image(d), r->job.keep, path, len, err);
+                                       gd_dream_image(d), r->job.keep, NULL, path, len, err);
     if (st != GD_OK)
         return st;
     char at[64];

@@ -84,6 +84,7 @@ const char *gd_checkpoint_verdict_name(gd_checkpoint_verdict v);
 
 /*
  * Collective.  Writes the dream's state as a new checkpoint in folder dir
+ * (seam: the test seam below, NULL in production)
  * (which must exist), then keeps the newest `keep` (>= 1) checkpoints of
  * this job there: older ones of this job and unreadable ones are removed,
  * as are .tmp files left by runs that died; other jobs' checkpoints are
@@ -97,9 +98,12 @@ const char *gd_checkpoint_verdict_name(gd_checkpoint_verdict v);
  * rename (syncing the folder, removing old files) leaves the new checkpoint
  * valid and its name in path; the message says what failed.
  */
+typedef struct gd_checkpoint_seam gd_checkpoint_seam;
+
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
                               const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              char *path, size_t len, gd_err *err);
+                              const gd_checkpoint_seam *seam, char *path, size_t len,
+                              gd_err *err);
 
 /*
  * Called by gd_checkpoint_find for every checkpoint it passes over, newest
@@ -194,9 +198,12 @@ typedef gd_status (*gd_checkpoint_fault_fn)(void *ctx, gd_checkpoint_step step, 
                                             gd_err *err);
 
 /*
- * Installs a fault hook for every later gd_checkpoint_write in this process
- * (fn NULL removes it).  For tests only; not thread-safe.
+ * The test seam gd_checkpoint_write takes (NULL in production): a fault hook
+ * called at each step, no globals, no special build.
  */
-void gd_checkpoint_set_fault(gd_checkpoint_fault_fn fn, void *ctx);
+struct gd_checkpoint_seam {
+    gd_checkpoint_fault_fn fault;
+    void *ctx;
+};
 
 #endif

@@ -38,10 +38,13 @@ typedef struct gd_output gd_output;
  * for TIFF every rank makes its tile encoders, and with JPEG compression
  * checks that they make the very JPEGTables rank 0's file will carry.  On
  * failure every rank returns the first failing rank's status and message and
- * *out is NULL.  Free with gd_output_commit or gd_output_abort.
+ * *out is NULL.  Free with gd_output_commit or gd_output_abort.  seam: the
+ * test seam below (NULL in production).
  */
+typedef struct gd_output_seam gd_output_seam;
+
 gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_write_opts *o,
-                          gd_output **out, gd_err *err);
+                          const gd_output_seam *seam, gd_output **out, gd_err *err);
 
 /*
  * Collective.  Writes the whole image, and its pyramid when asked for: every
@@ -51,7 +54,7 @@ gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_w
  * pixels and its encoded bytes, and its band of the reduced levels (at most
  * two levels at a time, together under a third of its band's integer
  * samples); rank 0 also up to 256 MB of encoded tile rows (or one tile row,
- * gd_output_set_gather_limit).  On failure
+ * the seam's gather_limit).  On failure
  * every rank returns the same error, rank 0 has already removed the
  * temporary, and only gd_output_abort (or a failing commit) remains.
  */
@@ -86,15 +89,17 @@ typedef enum gd_output_step {
 typedef gd_status (*gd_output_fault_fn)(int rank, gd_output_step step, int level, int row,
                                         gd_err *err);
 
-/* Sets (or, with NULL, clears) the process's fault function.  Tests only; not thread-safe. */
-void gd_output_set_fault(gd_output_fault_fn fn);
-
 /*
- * The encoded bytes rank 0 receives at a time: a round's tile rows come in
- * groups of consecutive ranks holding at most this much together (or one
- * rank's tile row, whatever its size).  0 restores the default, 256 MB.
- * Tests lower it to see the groups at work; not thread-safe.
+ * The test seam gd_output_begin takes (NULL in production; no globals):
+ * fault: called at each step (NULL: none);
+ * gather_limit: the encoded bytes rank 0 receives at a time (a round's tile
+ * rows come in groups of consecutive ranks holding at most this much
+ * together, or one rank's tile row, whatever its size); 0 = 256 MB.  Tests
+ * lower it to see the groups at work.
  */
-void gd_output_set_gather_limit(size_t bytes);
+struct gd_output_seam {
+    gd_output_fault_fn fault;
+    size_t gather_limit;
+};
 
 #endif

@@ -121,7 +121,7 @@ static gd_status write_distributed(gd_dist *d, const char *path, const gd_write_
                                    const gd_image *band, gd_err *err)
 {
     gd_output *out = NULL;
-    gd_status st = gd_output_begin(d, path, band->w, band->full_h, o, &out, err);
+    gd_status st = gd_output_begin(d, path, band->w, band->full_h, o, NULL, &out, err);
     if (st == GD_OK)
         st = gd_output_write(out, band, err);
     if (st == GD_OK)

@@ -148,7 +148,8 @@ static void test_empty_bands(void **state)
     gd_image band;
     gd_checkpoint_pos pos = {0, 0, job.octaves, 5, 2};
     own_band(world, &band, 5, 2, 3);
-    GDTEST_OK(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, path, sizeof path, &err), &err);
+    GDTEST_OK(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
+              &err);
     gd_image_free(&band);
     gd_checkpoint_meta meta;
     GDTEST_OK(gd_checkpoint_check(world, path, &job, &meta, NULL, &err), &err);
@@ -245,7 +246,8 @@ static void test_nothing_found_and_bad_arguments(void **state)
     gd_image band;
     gd_checkpoint_pos pos = {0, 0, job.octaves, TW, TH};
     make_band(&band, TW, TH, 0, gd_dist_rank(world) == 1 ? 3 : 0, 1);
-    assert_int_equal(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, path, sizeof path, &err),
+    assert_int_equal(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path,
+                                         &err),
                      GD_EINPUT);
     assert_contains(err.msg, "band rows");
     gd_image_free(&band);

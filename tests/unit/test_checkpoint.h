@@ -152,17 +152,27 @@ static inline void make_job(const char *dir, const char *extra, gd_job *job)
     free(text);
 }
 
-/* Collective: writes a w x h test image (seed) at (octave, iteration) on d. */
-static inline gd_status write_sized(gd_dist *d, const char *dir, const gd_job *job, int octave,
-                                    int iteration, int w, int h, uint64_t seed, int keep,
-                                    char *path, gd_err *err)
+/*
+ * Collective: writes a w x h test image (seed) at (octave, iteration) on d,
+ * through the test seam (NULL: none).
+ */
+static inline gd_status write_seam(gd_dist *d, const char *dir, const gd_job *job, int octave,
+                                   int iteration, int w, int h, uint64_t seed, int keep,
+                                   const gd_checkpoint_seam *seam, char *path, gd_err *err)
 {
     gd_image band;
     gd_checkpoint_pos pos = {octave, iteration, job->octaves, w, h};
     own_band(d, &band, w, h, seed);
-    gd_status st = gd_checkpoint_write(d, dir, job, &pos, &band, keep, path, 4096, err);
+    gd_status st = gd_checkpoint_write(d, dir, job, &pos, &band, keep, seam, path, 4096, err);
     gd_image_free(&band);
     return st;
+}
+
+static inline gd_status write_sized(gd_dist *d, const char *dir, const gd_job *job, int octave,
+                                    int iteration, int w, int h, uint64_t seed, int keep,
+                                    char *path, gd_err *err)
+{
+    return write_seam(d, dir, job, octave, iteration, w, h, seed, keep, NULL, path, err);
 }
 
 /* The same for the TW x TH test image. */

@@ -90,9 +90,8 @@ static void test_fault_at_each_step(void **state)
     int last = gd_dist_size(world) - 1;
     for (int s = GD_CKPT_STEP_CREATE; s <= GD_CKPT_STEP_RENAME; s++) {
         fault f = {.at = (gd_checkpoint_step)s, .rank = s <= GD_CKPT_STEP_MARKER ? last : 0};
-        gd_checkpoint_set_fault(inject, &f);
-        gd_status st = write_ckpt(world, dir, &job, 0, 2, 2, 1, path, &err);
-        gd_checkpoint_set_fault(NULL, NULL);
+        gd_checkpoint_seam seam = {inject, &f};
+        gd_status st = write_seam(world, dir, &job, 0, 2, TW, TH, 2, 1, &seam, path, &err);
         if (st != GD_EIO)
             fail_msg("fault at %s: got %s: %s", gd_checkpoint_step_name(s), gd_status_name(st),
                      err.msg);
@@ -112,9 +111,8 @@ static void test_fault_at_each_step(void **state)
 
     /* After the rename: the write fails, but the new checkpoint is whole and the newest. */
     fault f = {.at = GD_CKPT_STEP_RETAIN, .rank = 0};
-    gd_checkpoint_set_fault(inject, &f);
-    assert_int_equal(write_ckpt(world, dir, &job, 0, 3, 3, 1, path, &err), GD_EIO);
-    gd_checkpoint_set_fault(NULL, NULL);
+    gd_checkpoint_seam seam = {inject, &f};
+    assert_int_equal(write_seam(world, dir, &job, 0, 3, TW, TH, 3, 1, &seam, path, &err), GD_EIO);
     assert_contains(err.msg, "injected fault at retain");
     assert_contains(path, "/ckpt-000002-o00-i000003.h5");
     names_everywhere(dir, after, sizeof after);
@@ -175,9 +173,8 @@ static void test_crash_leftovers_and_missing_marker(void **state)
     make_job(dir, NULL, &job);
     GDTEST_OK(write_ckpt(world, dir, &job, 0, 1, 1, 5, a, &err), &err);
     snprintf(unmarked_copy, sizeof unmarked_copy, "%s/unmarked.bin", dir);
-    gd_checkpoint_set_fault(save_unmarked, dir);
-    GDTEST_OK(write_ckpt(world, dir, &job, 0, 2, 2, 5, b, &err), &err);
-    gd_checkpoint_set_fault(NULL, NULL);
+    gd_checkpoint_seam seam = {save_unmarked, dir};
+    GDTEST_OK(write_seam(world, dir, &job, 0, 2, TW, TH, 2, 5, &seam, b, &err), &err);
     if (gd_dist_rank(world) == 0) {
         /* The unmarked file as the newest final name, and a half-written .tmp newer still. */
         snprintf(p, sizeof p, "%s/ckpt-000050-o01-i000000.h5", dir);

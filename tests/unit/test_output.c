@@ -187,13 +187,16 @@ static gd_image my_band(int w, int h, int bits)
     return b;
 }
 
+/* The test seam the next writes use (the test program's own state). */
+static gd_output_seam seam;
+
 /* Writes the image distributed: begin, write, commit; returns the status every rank agreed on. */
 static gd_status write_distributed(const char *path, int w, int h, const gd_write_opts *o)
 {
     gd_image b = my_band(w, h, o->bits);
     gd_output *out = NULL;
     gd_err_clear(&err);
-    gd_status st = gd_output_begin(dist, path, w, h, o, &out, &err);
+    gd_status st = gd_output_begin(dist, path, w, h, o, &seam, &out, &err);
     if (st == GD_OK)
         st = gd_output_write(out, &b, &err);
     if (st == GD_OK)
@@ -304,12 +307,12 @@ static void test_same_bytes_gathered_in_groups(void **state)
     (void)state;
     const out_case a = {1000, 700, 8, GD_COMPRESS_DEFLATE, 64, 1, 1};
     const out_case b = {1000, 700, 16, GD_COMPRESS_ZSTD, 128, 1, 1};
-    gd_output_set_gather_limit(1);
+    seam.gather_limit = 1;
     check_case(&a);
-    gd_output_set_gather_limit(150000);
+    seam.gather_limit = 150000;
     check_case(&a);
     check_case(&b);
-    gd_output_set_gather_limit(0);
+    seam.gather_limit = 0;
 }
 
 /* PNG and JPEG files take the gathered path: still the single writer's bytes. */
@@ -438,10 +441,10 @@ static void expect_failure(gd_output_step step, int on_rank, int level, int row)
     fault_rank = on_rank;
     fault_level = level;
     fault_row = row;
-    gd_output_set_fault(inject);
+    seam.fault = inject;
     gd_write_opts o = opts(8, GD_COMPRESS_DEFLATE, 64, 1);
     gd_status st = write_distributed(path, 300, 250, &o);
-    gd_output_set_fault(NULL);
+    seam.fault = NULL;
     char want[64];
     snprintf(want, sizeof want, "rank %d: ", on_rank);
     int ok = st == GD_EIO && strstr(err.msg, "injected failure") &&
@@ -479,7 +482,7 @@ static void test_wrong_band(void **state)
     gd_write_opts o = opts(8, GD_COMPRESS_DEFLATE, 64, 1);
     gd_output *out = NULL;
     gd_err_clear(&err);
-    GDTEST_OK(gd_output_begin(dist, path, 100, 90, &o, &out, &err), &err);
+    GDTEST_OK(gd_output_begin(dist, path, 100, 90, &o, NULL, &out, &err), &err);
     gd_image b = my_band(100, 90, 8);
     if (rank == nranks - 1)
         b.y1 = b.y0; /* claims no rows */
@@ -511,7 +514,7 @@ static void test_existing_output_refused(void **state)
     o.overwrite = 0;
     gd_output *out = NULL;
     gd_err_clear(&err);
-    gd_status st = gd_output_begin(dist, path, 100, 90, &o, &out, &err);
+    gd_status st = gd_output_begin(dist, path, 100, 90, &o, NULL, &out, &err);
     int ok = st == GD_EINPUT && out == NULL && strstr(err.msg, "exists");
     assert_all(ok, "every rank gets rank 0's refusal");
     if (rank == 0) {
