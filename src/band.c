@@ -32,8 +32,8 @@ gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int hal
     b->mem = gd_calloc(1, bytes ? bytes : sizeof(float), "image band", err);
     if (!b->mem)
         return err->status;
-    b->own = (gd_image){.w = w, .full_h = h, .c = c, .y0 = y0, .y1 = y1,
-                        .stride = (size_t)w * (size_t)c};
+    b->own = (gd_image){
+        .w = w, .full_h = h, .c = c, .y0 = y0, .y1 = y1, .stride = (size_t)w * (size_t)c};
     point_own(b);
     return GD_OK;
 }

@@ -354,8 +354,7 @@ done:
 
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
                               const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              const gd_checkpoint_seam *seam, char *path, size_t len,
-                              gd_err *err)
+                              const gd_checkpoint_seam *seam, char *path, size_t len, gd_err *err)
 {
     gd_status st = GD_OK;
     gd_h5_quiet q;

@@ -230,8 +230,7 @@ static gd_status cmd_classify(int argc, char **argv, const gd_cli_env *env, gd_e
         top = n;
     for (int r = 0; r < top; r++) {
         int i = sc[r].index;
-        printf("%d %d %.4f %s\n", r + 1, i, sc[r].p,
-               i < m->n_labels ? m->labels[i] : "(no label)");
+        printf("%d %d %.4f %s\n", r + 1, i, sc[r].p, i < m->n_labels ? m->labels[i] : "(no label)");
     }
 done:
     free(sc);
@@ -281,8 +280,8 @@ static gd_status cmd_layers(int argc, char **argv, const gd_cli_env *env, gd_err
     }
     printf("# %s (%s): input %dx%dx%d, shapes for %dx%d\n", m->name, m->source, m->in_w, m->in_h,
            m->in_c, w, h);
-    printf("%5s  %-36s %-8s %6s  %-14s %6s %6s\n", "index", "name", "op", "chans",
-           "output WxHxC", "stride", "rf");
+    printf("%5s  %-36s %-8s %6s  %-14s %6s %6s\n", "index", "name", "op", "chans", "output WxHxC",
+           "stride", "rf");
     for (int i = 0; i < m->n_nodes; i++) {
         const gd_node *n = &m->nodes[i];
         int stride, rf;
@@ -405,8 +404,8 @@ static gd_status cmd_render(int argc, char **argv, const gd_cli_env *env, gd_err
             if ((st = need_value(i, argc, argv, err)) != GD_OK)
                 break;
             if (ro.n_overrides == MAX_OVERRIDES)
-                st = gd_err_set(err, GD_EINPUT, "render: more than %d --set options",
-                                MAX_OVERRIDES);
+                st =
+                    gd_err_set(err, GD_EINPUT, "render: more than %d --set options", MAX_OVERRIDES);
             else
                 overrides[ro.n_overrides++] = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
@@ -453,11 +452,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"render", cmd_render},
-    {"import", cmd_import},
-    {"classify", cmd_classify},
-    {"layers", cmd_layers},
-    {"info", cmd_info},
+    {"render", cmd_render}, {"import", cmd_import}, {"classify", cmd_classify},
+    {"layers", cmd_layers}, {"info", cmd_info},
 };
 
 int gd_cli_main(int argc, char **argv, const gd_cli_env *env)

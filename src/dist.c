@@ -25,7 +25,7 @@ struct gd_dist {
     int rank;
     int size;
     int local_size; /* ranks on this node */
-    int finalize; /* 1 if we initialized MPI and must finalize it */
+    int finalize;   /* 1 if we initialized MPI and must finalize it */
 };
 
 /* Converts an MPI failure into a message naming the call. */
@@ -38,13 +38,13 @@ static gd_status mpi_fail(gd_err *err, int rc, const char *call)
     return gd_err_set(err, GD_ELIB, "MPI: %s failed: %s", call, s);
 }
 
-#define MPI_CHECK(call)                                                                           \
-    do {                                                                                          \
-        int rc_ = (call);                                                                         \
-        if (rc_ != MPI_SUCCESS) {                                                                 \
-            st = mpi_fail(err, rc_, #call);                                                       \
-            goto done;                                                                            \
-        }                                                                                         \
+#define MPI_CHECK(call)                                                                            \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MPI_SUCCESS) {                                                                  \
+            st = mpi_fail(err, rc_, #call);                                                        \
+            goto done;                                                                             \
+        }                                                                                          \
     } while (0)
 
 /* The number of processes the launcher says it started, or 0 if it says nothing. */
@@ -226,7 +226,8 @@ static gd_status check_band(const gd_dist *d, const gd_image *band, gd_err *err)
     if (band->y0 != y0 || band->y1 != y1 || band->stride != (size_t)band->w * band->c)
         return gd_err_set(err, GD_EINPUT,
                           "internal: rank %d band rows [%d,%d) stride %zu, expected [%d,%d) "
-                          "packed", d->rank, band->y0, band->y1, band->stride, y0, y1);
+                          "packed",
+                          d->rank, band->y0, band->y1, band->stride, y0, y1);
     return GD_OK;
 }
 
@@ -249,8 +250,8 @@ static void exchange_end(exchange *x)
     free(x->sc);
 }
 
-static gd_status exchange_begin(gd_dist *d, const gd_image *band, const gd_image *img,
-                                exchange *x, gd_err *err)
+static gd_status exchange_begin(gd_dist *d, const gd_image *band, const gd_image *img, exchange *x,
+                                gd_err *err)
 {
     gd_status st = GD_OK;
     int n = d->size;
@@ -346,8 +347,8 @@ gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_e
             total += x.rc[r];
         }
     }
-    recv = gd_malloc(sizeof(float) * row * (size_t)(total ? total : 1), "received gradient rows",
-                     err);
+    recv =
+        gd_malloc(sizeof(float) * row * (size_t)(total ? total : 1), "received gradient rows", err);
     /* A failed allocation must still take part in the exchange: it receives
      * nothing, and reports after. */
     if (!recv) {
@@ -500,9 +501,7 @@ done:
     return st;
 }
 
-
-gd_status gd_dist_sum_rows(gd_dist *d, int h, int k, const double *mine, double *total,
-                           gd_err *err)
+gd_status gd_dist_sum_rows(gd_dist *d, int h, int k, const double *mine, double *total, gd_err *err)
 {
     gd_status st = GD_OK;
     int n = d->size;
@@ -571,8 +570,7 @@ gd_status gd_dist_gather_ids(gd_dist *d, int n_ids, int first, int count, double
     free(ranges);
     if (count > 0)
         memcpy(mine, values + first, sizeof(double) * (size_t)count);
-    MPI_CHECK(MPI_Allgatherv(mine, count, MPI_DOUBLE, values, counts, displs, MPI_DOUBLE,
-                             d->comm));
+    MPI_CHECK(MPI_Allgatherv(mine, count, MPI_DOUBLE, values, counts, displs, MPI_DOUBLE, d->comm));
 done:
     free(counts);
     free(mine);

@@ -111,15 +111,16 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     int largest = 0;
     for (int o = 0; o < d->n_oct; o++) {
         gd_tile_plan plan;
-        if ((st = gd_tiling_plan(d->ow[o], d->oh[o], job->tile_size, job->tile_overlap, 0, 0,
-                                 &plan, err)) != GD_OK)
+        if ((st = gd_tiling_plan(d->ow[o], d->oh[o], job->tile_size, job->tile_overlap, 0, 0, &plan,
+                                 err)) != GD_OK)
             goto done;
         if ((st = gd_model_shapes_needed(model, plan.tile_h, plan.tile_w, need, shapes, err)) !=
             GD_OK) {
-            gd_err_prefix(err, "%s: octave %d/%d is %dx%d pixels (tiles %dx%d), too small for "
+            gd_err_prefix(err,
+                          "%s: octave %d/%d is %dx%d pixels (tiles %dx%d), too small for "
                           "model %s (use fewer [dream] octaves or a larger image)",
-                          job->file, o + 1, d->n_oct, d->ow[o], d->oh[o], plan.tile_w,
-                          plan.tile_h, model->name);
+                          job->file, o + 1, d->n_oct, d->ow[o], d->oh[o], plan.tile_w, plan.tile_h,
+                          model->name);
             goto done;
         }
         if ((double)d->ow[o] * d->oh[o] > (double)d->ow[largest] * d->oh[largest])
@@ -131,7 +132,7 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     if (avail > 0 && bytes * local > avail) {
         char a[32], b[32], where[256];
         gd_job_key k = gd_job_is_set(job, GD_JOB_KEY_INPUT_WIDTH) ? GD_JOB_KEY_INPUT_WIDTH
-                                                                   : GD_JOB_KEY_INPUT_HEIGHT;
+                                                                  : GD_JOB_KEY_INPUT_HEIGHT;
         if (gd_job_is_set(job, k))
             gd_job_where(job, k, where, sizeof where);
         else
@@ -391,8 +392,8 @@ static gd_status next_octave_deepdream(gd_dream *d, gd_err *err)
         goto done;
     if ((st = gd_dream_fetch(d, &d->img, a, b, err)) != GD_OK)
         goto done;
-    float *scratch = gd_malloc(sizeof(float) * CHUNK_ROWS * (size_t)out->w * 3,
-                               "octave change", err);
+    float *scratch =
+        gd_malloc(sizeof(float) * CHUNK_ROWS * (size_t)out->w * 3, "octave change", err);
     st = scratch ? GD_OK : err->status;
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK) {
         free(scratch);
@@ -401,8 +402,13 @@ static gd_status next_octave_deepdream(gd_dream *d, gd_err *err)
     gd_image vb = gd_band_view(&base1, a, b), vi = gd_band_view(&d->img, a, b);
     for (int c0 = out->y0; c0 < out->y1; c0 += CHUNK_ROWS) {
         int c1 = c0 + CHUNK_ROWS < out->y1 ? c0 + CHUNK_ROWS : out->y1;
-        gd_image chunk = {.w = out->w, .full_h = out->full_h, .c = 3, .y0 = c0, .y1 = c1,
-                          .stride = (size_t)out->w * 3, .data = scratch};
+        gd_image chunk = {.w = out->w,
+                          .full_h = out->full_h,
+                          .c = 3,
+                          .y0 = c0,
+                          .y1 = c1,
+                          .stride = (size_t)out->w * 3,
+                          .data = scratch};
         size_t n = (size_t)(c1 - c0) * out->w * 3;
         float *o = gd_image_row(out, c0);
         gd_resize_bilinear(&vb, &chunk);

@@ -23,10 +23,10 @@ struct gd_dream {
     int ow[GD_MAX_OCTAVES], oh[GD_MAX_OCTAVES]; /* octave sizes, processing order */
     int lw[GD_MAX_OCTAVES], lh[GD_MAX_OCTAVES]; /* deepdream: seed pyramid levels, 0 = seed */
 
-    int oct, iter, done; /* the octave being dreamed and its next iteration */
+    int oct, iter, done;         /* the octave being dreamed and its next iteration */
     volatile sig_atomic_t *stop; /* set by a signal: abandon the iteration */
-    gd_band img;         /* the octave image */
-    gd_band acc[2];      /* gradient accumulators by tile-row parity (dream.h, invariant 2) */
+    gd_band img;                 /* the octave image */
+    gd_band acc[2]; /* gradient accumulators by tile-row parity (dream.h, invariant 2) */
 
     /* The engine of the current tile shape, and per-tile scratch it uses. */
     gd_engine *engine;

@@ -104,8 +104,7 @@ static gd_status make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_t
                            gd_err *err)
 {
     if (d->job->border == GD_BORDER_WRAP)
-        return gd_tiling_plan_torus(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p,
-                                    err);
+        return gd_tiling_plan_torus(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
     return gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
 }
 
@@ -568,15 +567,16 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     /* The tiles; a stop signal ends the iteration between two of them. */
     for (int t = t0; t < t1 && local == GD_OK; t++) {
         if (d->stop && *d->stop) {
-            local = gd_err_set(err, GD_ESTOPPED, "stopped by signal %d in octave %d "
-                               "iteration %d", (int)*d->stop, d->oct + 1, d->iter + 1);
+            local = gd_err_set(err, GD_ESTOPPED,
+                               "stopped by signal %d in octave %d "
+                               "iteration %d",
+                               (int)*d->stop, d->oct + 1, d->iter + 1);
             break;
         }
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
         fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
-        local = gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t],
-                                      err);
+        local = gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t], err);
         if (local != GD_OK) {
             gd_err_prefix(err, "octave %d iteration %d tile %d", d->oct + 1, d->iter + 1, t);
             break;

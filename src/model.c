@@ -244,15 +244,16 @@ static gd_status window_shape(const gd_node *n, gd_shape in, gd_shape *out, gd_e
     int d_w = n->op == GD_OP_CONV ? n->dw : 1;
     int a, b;
     if (n->kh < 1 || n->kw < 1 || n->sh < 1 || n->sw < 1 || d_h < 1 || d_w < 1)
-        return gd_err_set(err, GD_EINPUT, "node '%s' (%s): bad kernel %dx%d, stride %dx%d or "
-                          "dilation %dx%d", n->name, gd_op_name(n->op), n->kh, n->kw, n->sh,
-                          n->sw, d_h, d_w);
+        return gd_err_set(err, GD_EINPUT,
+                          "node '%s' (%s): bad kernel %dx%d, stride %dx%d or "
+                          "dilation %dx%d",
+                          n->name, gd_op_name(n->op), n->kh, n->kw, n->sh, n->sw, d_h, d_w);
     out->h = window_axis(n->pad, in.h, n->kh, n->sh, d_h, n->pad_t, n->pad_b, &a, &b);
     out->w = window_axis(n->pad, in.w, n->kw, n->sw, d_w, n->pad_l, n->pad_r, &a, &b);
     if (out->h < 1 || out->w < 1)
         return gd_err_set(err, GD_EINPUT,
-                          "node '%s' (%s): input %dx%d is too small for a %dx%d window",
-                          n->name, gd_op_name(n->op), in.w, in.h, n->kw, n->kh);
+                          "node '%s' (%s): input %dx%d is too small for a %dx%d window", n->name,
+                          gd_op_name(n->op), in.w, in.h, n->kw, n->kh);
     return GD_OK;
 }
 
@@ -269,7 +270,8 @@ static gd_status node_shape(const gd_model *m, int i, const gd_shape *shapes, gd
         if (n->groups < 1 || in.c % n->groups || n->out_c < 1 || n->out_c % n->groups)
             return gd_err_set(err, GD_EINPUT,
                               "node '%s' (conv): %d input and %d output channels do not split "
-                              "into %d groups", n->name, in.c, n->out_c, n->groups);
+                              "into %d groups",
+                              n->name, in.c, n->out_c, n->groups);
         out->c = n->out_c;
         return window_shape(n, in, out, err);
     case GD_OP_AVGPOOL:
@@ -283,8 +285,9 @@ static gd_status node_shape(const gd_model *m, int i, const gd_shape *shapes, gd
     case GD_OP_ADD: {
         gd_shape b = shapes[n->inputs[1]];
         if (b.c != in.c || b.h != in.h || b.w != in.w)
-            return gd_err_set(err, GD_EINPUT, "node '%s' (add): inputs differ: %dx%dx%d vs %dx%dx%d",
-                              n->name, in.c, in.h, in.w, b.c, b.h, b.w);
+            return gd_err_set(err, GD_EINPUT,
+                              "node '%s' (add): inputs differ: %dx%dx%d vs %dx%dx%d", n->name, in.c,
+                              in.h, in.w, b.c, b.h, b.w);
         return GD_OK;
     }
     case GD_OP_CONCAT:
@@ -304,8 +307,8 @@ static gd_status node_shape(const gd_model *m, int i, const gd_shape *shapes, gd
     case GD_OP_SOFTMAX:
         if (in.h != 1 || in.w != 1)
             return gd_err_set(err, GD_EINPUT,
-                              "node '%s' (softmax): input must be C x 1 x 1, got %dx%dx%d",
-                              n->name, in.c, in.h, in.w);
+                              "node '%s' (softmax): input must be C x 1 x 1, got %dx%dx%d", n->name,
+                              in.c, in.h, in.w);
         return GD_OK;
     case GD_OP_ACT:
     case GD_OP_LRN:
@@ -377,13 +380,13 @@ gd_status gd_model_validate(const gd_model *m, gd_err *err)
         if (n->name[0] == '\0' || memchr(n->name, '\0', GD_NAME_MAX) == NULL)
             return gd_err_set(err, GD_EINPUT, "node %d: bad name", i);
         if (n->n_inputs < minin || n->n_inputs > maxin)
-            return gd_err_set(err, GD_EINPUT, "node %d '%s' (%s): %d inputs, expected %d to %d",
-                              i, n->name, gd_op_name(n->op), n->n_inputs, minin, maxin);
+            return gd_err_set(err, GD_EINPUT, "node %d '%s' (%s): %d inputs, expected %d to %d", i,
+                              n->name, gd_op_name(n->op), n->n_inputs, minin, maxin);
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] < 0 || n->inputs[k] >= i)
                 return gd_err_set(err, GD_EINPUT,
-                                  "node %d '%s': input %d is node %d (must be earlier)", i,
-                                  n->name, k, n->inputs[k]);
+                                  "node %d '%s': input %d is node %d (must be earlier)", i, n->name,
+                                  k, n->inputs[k]);
         for (int j = 0; j < i; j++)
             if (strcmp(m->nodes[j].name, n->name) == 0)
                 return gd_err_set(err, GD_EINPUT, "nodes %d and %d are both named '%s'", j, i,
@@ -468,8 +471,10 @@ gd_status gd_model_find(const gd_model *m, const char *name, int *index, gd_err 
     for (int k = 0; k < nb && len < sizeof list - 1; k++)
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "",
                                 m->nodes[best[k]].name);
-    return gd_err_set(err, GD_EINPUT, "no layer '%s' in model %s; close: %s (gigadream layers "
-                      "MODEL.h5 lists all)", name, m->name, nb ? list : "none");
+    return gd_err_set(err, GD_EINPUT,
+                      "no layer '%s' in model %s; close: %s (gigadream layers "
+                      "MODEL.h5 lists all)",
+                      name, m->name, nb ? list : "none");
 }
 
 void gd_model_stride_rf(const gd_model *m, int node, int *stride, int *rf)

@@ -128,8 +128,7 @@ static gd_status check_checkpoint_dir(const gd_job *job, gd_err *err)
                           where, dir, strerror(errno));
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir: '%s' is not a folder", where,
-                          dir);
+        return gd_err_set(err, GD_EINPUT, "%s: [checkpoint] dir: '%s' is not a folder", where, dir);
     snprintf(probe, sizeof probe, "%s/.gigadream-probe-%ld", dir, (long)getpid());
     FILE *f = fopen(probe, "wx");
     if (!f)
@@ -230,16 +229,18 @@ static gd_status prepare(render *r, gd_err *err)
     gd_status st;
     gd_job *job = &r->job;
     char where[256];
-    if ((st = gd_job_load(r->opts->job_path, r->opts->overrides, r->opts->n_overrides, job,
-                          err)) != GD_OK)
+    if ((st = gd_job_load(r->opts->job_path, r->opts->overrides, r->opts->n_overrides, job, err)) !=
+        GD_OK)
         return st;
     int threads = choose_threads(job, r->dist);
     if (threads > 0)
         omp_set_num_threads(threads);
     if (job->precision != GD_PRECISION_FP32) {
         gd_job_where(job, GD_JOB_KEY_ENGINE_PRECISION, where, sizeof where);
-        return gd_err_set(err, GD_EINPUT, "%s: [engine] precision = %s is not supported yet "
-                          "(use fp32)", where, gd_precision_name(job->precision));
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: [engine] precision = %s is not supported yet "
+                          "(use fp32)",
+                          where, gd_precision_name(job->precision));
     }
     if ((st = gd_model_load(job->model.path, &r->model, err)) != GD_OK) {
         gd_job_where(job, GD_JOB_KEY_MODEL_FILE, where, sizeof where);
@@ -527,8 +528,7 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
 
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if (r->resume[0]) {
-        st = gd_dream_resume(d, meta.pos.octave, meta.pos.iteration, fill_from_checkpoint, r,
-                             err);
+        st = gd_dream_resume(d, meta.pos.octave, meta.pos.iteration, fill_from_checkpoint, r, err);
         if (st != GD_OK)
             return gd_err_prefix(err, "resuming from %s", r->resume);
         char at[64];
@@ -576,7 +576,8 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     res->dream_seconds = gd_dist_now() - t0;
     gd_dream_finish(d);
     if (res->mpix_iter > 0)
-        say(r, "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
+        say(r,
+            "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
             "the pixels (tile context)",
             res->mpix_iter, res->dream_seconds, res->mpix_iter / res->dream_seconds,
             res->tile_mpix_iter / res->mpix_iter);
@@ -602,8 +603,7 @@ static gd_status report_memory(render *r, gd_err *err)
     for (int k = 0; st == GD_OK && k < n; k++) {
         char b[32];
         say(r, "peak memory of rank %d: %s (%.1f bytes per pixel of its %.2f MPix band)", k,
-            gd_bytes_str(rss[k], b), rss[n + k] > 0 ? rss[k] / rss[n + k] : 0.0,
-            rss[n + k] / 1e6);
+            gd_bytes_str(rss[k], b), rss[n + k] > 0 ? rss[k] / rss[n + k] : 0.0, rss[n + k] / 1e6);
     }
     free(rss);
     return st;
@@ -652,10 +652,9 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
         gd_progress_finish(r.progress);
     char mem[32];
     say(&r, "objective on the output: %.6g (%.3fx the seed's %.6g)", res.objective_out,
-        res.objective_seed != 0 ? res.objective_out / res.objective_seed : 0.0,
-        res.objective_seed);
-    say(&r, "wrote %s: %dx%d, %d-bit, in %.1f s; peak memory per rank %s", r.job.output.path,
-        res.w, res.h, r.job.bits, res.seconds, gd_bytes_str(res.peak_rss, mem));
+        res.objective_seed != 0 ? res.objective_out / res.objective_seed : 0.0, res.objective_seed);
+    say(&r, "wrote %s: %dx%d, %d-bit, in %.1f s; peak memory per rank %s", r.job.output.path, res.w,
+        res.h, r.job.bits, res.seconds, gd_bytes_str(res.peak_rss, mem));
     if (result)
         *result = res;
 done:

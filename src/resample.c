@@ -76,8 +76,7 @@ static gd_status make_taps(int src, int dst, gd_filter f, int i0, int i1, taps *
     size_t count = (size_t)(i1 - i0 > 0 ? i1 - i0 : 1);
     t->n = (int)ceil(2.0 * radius(f) * stretch) + 2;
     t->first = gd_malloc(sizeof(int) * count, "resampling taps", err);
-    t->w = t->first ? gd_calloc(count * (size_t)t->n, sizeof(float), "resampling taps", err)
-                    : NULL;
+    t->w = t->first ? gd_calloc(count * (size_t)t->n, sizeof(float), "resampling taps", err) : NULL;
     if (!t->w) {
         free_taps(t);
         return err->status;
@@ -127,8 +126,8 @@ gd_status gd_resample(const gd_image *src, gd_image *dst, gd_filter f, gd_err *e
         goto done;
     if ((st = make_taps(src->full_h, dst->full_h, f, dst->y0, dst->y1, &ty, err)) != GD_OK)
         goto done;
-    tmp = gd_malloc(sizeof(float) * (size_t)(b - a) * (size_t)dw * (size_t)c,
-                    "resampling scratch", err);
+    tmp = gd_malloc(sizeof(float) * (size_t)(b - a) * (size_t)dw * (size_t)c, "resampling scratch",
+                    err);
     if (!tmp) {
         st = err->status;
         goto done;

@@ -70,8 +70,8 @@ gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_
     return plan(w, h, size, margin, jx, jy, 0, p, err);
 }
 
-gd_status gd_tiling_plan_torus(int w, int h, int size, int margin, int jx, int jy,
-                               gd_tile_plan *p, gd_err *err)
+gd_status gd_tiling_plan_torus(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *p,
+                               gd_err *err)
 {
     return plan(w, h, size, margin, jx, jy, size > 0 && (jx > 0 || jy > 0), p, err);
 }

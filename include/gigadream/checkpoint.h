@@ -102,8 +102,7 @@ typedef struct gd_checkpoint_seam gd_checkpoint_seam;
 
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
                               const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              const gd_checkpoint_seam *seam, char *path, size_t len,
-                              gd_err *err);
+                              const gd_checkpoint_seam *seam, char *path, size_t len, gd_err *err);
 
 /*
  * Called by gd_checkpoint_find for every checkpoint it passes over, newest

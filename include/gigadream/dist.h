@@ -132,8 +132,7 @@ gd_status gd_dist_sum_rows(gd_dist *d, int h, int k, const double *mine, double 
  * values[first .. first + count - 1] (others ignored); on return every rank
  * has all n values.  Ranges of the ranks must partition [0, n).
  */
-gd_status gd_dist_gather_ids(gd_dist *d, int n, int first, int count, double *values,
-                             gd_err *err);
+gd_status gd_dist_gather_ids(gd_dist *d, int n, int first, int count, double *values, gd_err *err);
 
 /*
  * Collective.  Combines the local status of every rank: returns GD_OK when all

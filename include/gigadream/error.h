@@ -20,11 +20,11 @@
 
 typedef enum gd_status {
     GD_OK = 0,
-    GD_EINPUT,    /* bad input or usage: job file, image, model, flags (exit 1) */
-    GD_EIO,       /* I/O failure at run time: disk full, unreadable device (exit 2) */
-    GD_ENOMEM,    /* out of memory (exit 2) */
-    GD_ELIB,      /* a library (MPI, HDF5, oneDNN, libtiff...) failed at run time (exit 2) */
-    GD_ESTOPPED,  /* stopped by a signal after writing a checkpoint (exit 3) */
+    GD_EINPUT,   /* bad input or usage: job file, image, model, flags (exit 1) */
+    GD_EIO,      /* I/O failure at run time: disk full, unreadable device (exit 2) */
+    GD_ENOMEM,   /* out of memory (exit 2) */
+    GD_ELIB,     /* a library (MPI, HDF5, oneDNN, libtiff...) failed at run time (exit 2) */
+    GD_ESTOPPED, /* stopped by a signal after writing a checkpoint (exit 3) */
     GD_STATUS_COUNT
 } gd_status;
 

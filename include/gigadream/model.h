@@ -69,40 +69,40 @@ typedef struct gd_node {
     gd_op op;
     int n_inputs;
     int inputs[GD_MAX_INPUTS];
-    gd_act act;             /* CONV, FC, ACT, ADD (fused activation) */
+    gd_act act; /* CONV, FC, ACT, ADD (fused activation) */
 
-    int out_c;              /* CONV, FC: output channels */
-    int kh, kw;             /* CONV, pools: kernel size */
-    int sh, sw;             /* CONV, pools: strides (>= 1) */
-    int dh, dw;             /* CONV: dilation (1 = none) */
-    int groups;             /* CONV: 1 = dense, in_c = depthwise */
-    gd_pad pad;             /* CONV, pools */
+    int out_c;                      /* CONV, FC: output channels */
+    int kh, kw;                     /* CONV, pools: kernel size */
+    int sh, sw;                     /* CONV, pools: strides (>= 1) */
+    int dh, dw;                     /* CONV: dilation (1 = none) */
+    int groups;                     /* CONV: 1 = dense, in_c = depthwise */
+    gd_pad pad;                     /* CONV, pools */
     int pad_t, pad_b, pad_l, pad_r; /* GD_PAD_EXPLICIT only */
 
-    int lrn_size;           /* LRN: window across channels (odd) */
-    float lrn_alpha;        /* LRN: out = in / (bias + alpha * sum(in^2 over window))^beta */
+    int lrn_size;    /* LRN: window across channels (odd) */
+    float lrn_alpha; /* LRN: out = in / (bias + alpha * sum(in^2 over window))^beta */
     float lrn_beta;
     float lrn_bias;
 
-    float softmax_beta;     /* SOFTMAX: probabilities of beta * logits */
+    float softmax_beta; /* SOFTMAX: probabilities of beta * logits */
 
-    float *weights;         /* owned; layout in the file comment above; NULL if none */
+    float *weights; /* owned; layout in the file comment above; NULL if none */
     size_t n_weights;
-    float *bias;            /* owned; out_c floats, or NULL for no bias */
+    float *bias; /* owned; out_c floats, or NULL for no bias */
     size_t n_bias;
 } gd_node;
 
 typedef struct gd_model {
-    char name[GD_NAME_MAX];    /* e.g. "mobilenet_v1_1.0_224_quant_embedding_extractor" */
-    char source[GD_NAME_MAX];  /* the file it was imported from (basename) */
-    int in_c, in_h, in_w;      /* native input size the network was trained at (e.g. 3x224x224) */
-    float norm_scale[3];       /* x = pixel * norm_scale[c] + norm_offset[c] */
+    char name[GD_NAME_MAX];   /* e.g. "mobilenet_v1_1.0_224_quant_embedding_extractor" */
+    char source[GD_NAME_MAX]; /* the file it was imported from (basename) */
+    int in_c, in_h, in_w;     /* native input size the network was trained at (e.g. 3x224x224) */
+    float norm_scale[3];      /* x = pixel * norm_scale[c] + norm_offset[c] */
     float norm_offset[3];
     int n_nodes;
     int cap_nodes;
-    gd_node *nodes;            /* owned */
-    int n_labels;              /* 0 if the model has no class labels */
-    char **labels;             /* owned; labels[i] names output channel i */
+    gd_node *nodes; /* owned */
+    int n_labels;   /* 0 if the model has no class labels */
+    char **labels;  /* owned; labels[i] names output channel i */
 } gd_model;
 
 /* A tensor's shape: channels, height, width (batch 1). */

@@ -32,22 +32,17 @@
 
 #define GD_OBJ_MAX_LAYERS 8
 
-typedef enum gd_obj_kind {
-    GD_OBJ_MEAN = 0,
-    GD_OBJ_SQUARE,
-    GD_OBJ_GUIDE,
-    GD_OBJ_COUNT
-} gd_obj_kind;
+typedef enum gd_obj_kind { GD_OBJ_MEAN = 0, GD_OBJ_SQUARE, GD_OBJ_GUIDE, GD_OBJ_COUNT } gd_obj_kind;
 
 typedef struct gd_objective {
     gd_obj_kind kind;
     int n_layers;
-    int layers[GD_OBJ_MAX_LAYERS];      /* node indices */
-    float weights[GD_OBJ_MAX_LAYERS];   /* per-layer weight (1 when not given) */
-    int n_channels;                     /* 0 = all channels */
-    int *channels;                      /* owned */
+    int layers[GD_OBJ_MAX_LAYERS];    /* node indices */
+    float weights[GD_OBJ_MAX_LAYERS]; /* per-layer weight (1 when not given) */
+    int n_channels;                   /* 0 = all channels */
+    int *channels;                    /* owned */
     /* GUIDE: per layer, the guide's features as n_guide[k] vectors of c floats. */
-    float *guide[GD_OBJ_MAX_LAYERS];    /* owned */
+    float *guide[GD_OBJ_MAX_LAYERS]; /* owned */
     int n_guide[GD_OBJ_MAX_LAYERS];
 } gd_objective;
 

@@ -24,22 +24,22 @@ typedef struct gd_render_opts {
     const char *job_path;
     const char *const *overrides; /* "section.key=value" strings (--set) */
     int n_overrides;
-    int restart;                  /* ignore existing checkpoints (start from the seed) */
-    const char *resume;           /* resume from this checkpoint, or NULL */
-    volatile sig_atomic_t *stop;  /* set by a signal handler: checkpoint and stop; may be NULL */
-    int quiet;                    /* no progress lines */
+    int restart;                 /* ignore existing checkpoints (start from the seed) */
+    const char *resume;          /* resume from this checkpoint, or NULL */
+    volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and stop; may be NULL */
+    int quiet;                   /* no progress lines */
 } gd_render_opts;
 
 /* What a finished render measured (rank 0 prints it too). */
 typedef struct gd_render_result {
-    int w, h;               /* output size */
-    double seconds;         /* wall time of the render */
-    double objective_seed;  /* the objective on the seed */
-    double objective_out;   /* ... and on the written (quantized) output */
-    double peak_rss;        /* bytes, the largest of all ranks */
-    double dream_seconds;   /* wall time of the iterations alone */
-    double mpix_iter;       /* megapixel-iterations dreamed (octave pixels x iterations) */
-    double tile_mpix_iter;  /* megapixel-iterations the network computed (tile extents) */
+    int w, h;              /* output size */
+    double seconds;        /* wall time of the render */
+    double objective_seed; /* the objective on the seed */
+    double objective_out;  /* ... and on the written (quantized) output */
+    double peak_rss;       /* bytes, the largest of all ranks */
+    double dream_seconds;  /* wall time of the iterations alone */
+    double mpix_iter;      /* megapixel-iterations dreamed (octave pixels x iterations) */
+    double tile_mpix_iter; /* megapixel-iterations the network computed (tile extents) */
 } gd_render_result;
 
 /* Runs the render.  Collective over dist.  result may be NULL. */

@@ -24,12 +24,12 @@ const char *gdtest_image(const char *file, char *buf, size_t len);
 const char *gdtest_tmp(const char *file, char *buf, size_t len);
 
 /* Fails the current test with err's message when st != GD_OK. */
-#define GDTEST_OK(st, err)                                                                        \
-    do {                                                                                          \
-        gd_status st_ = (st);                                                                     \
-        if (st_ != GD_OK)                                                                         \
-            fail_msg("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #st, gd_status_name(st_),       \
-                     (err)->msg);                                                                 \
+#define GDTEST_OK(st, err)                                                                         \
+    do {                                                                                           \
+        gd_status st_ = (st);                                                                      \
+        if (st_ != GD_OK)                                                                          \
+            fail_msg("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #st, gd_status_name(st_),          \
+                     (err)->msg);                                                                  \
     } while (0)
 
 /* A small deterministic RNG for test data (splitmix64). */

@@ -246,9 +246,9 @@ static void test_nothing_found_and_bad_arguments(void **state)
     gd_image band;
     gd_checkpoint_pos pos = {0, 0, job.octaves, TW, TH};
     make_band(&band, TW, TH, 0, gd_dist_rank(world) == 1 ? 3 : 0, 1);
-    assert_int_equal(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path,
-                                         &err),
-                     GD_EINPUT);
+    assert_int_equal(
+        gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
+        GD_EINPUT);
     assert_contains(err.msg, "band rows");
     gd_image_free(&band);
     if (gd_dist_rank(world) == 0) {

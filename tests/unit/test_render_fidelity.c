@@ -88,8 +88,8 @@ static img resize(const img *a, int w, int h, variant v)
                 double p01 = a->p[((size_t)y0 * a->w + x1) * 3 + c];
                 double p10 = a->p[((size_t)y1 * a->w + x0) * 3 + c];
                 double p11 = a->p[((size_t)y1 * a->w + x1) * 3 + c];
-                r.p[((size_t)y * w + x) * 3 + c] =
-                    (float)((1 - ly) * ((1 - lx) * p00 + lx * p01) + ly * ((1 - lx) * p10 + lx * p11));
+                r.p[((size_t)y * w + x) * 3 + c] = (float)((1 - ly) * ((1 - lx) * p00 + lx * p01) +
+                                                           ly * ((1 - lx) * p10 + lx * p11));
             }
         }
     }
@@ -169,8 +169,13 @@ static img notebook(const gd_model *m, const gd_image *photo, variant v)
 
 static double psnr_vs(const gd_image *out, const img *ref)
 {
-    gd_image r = {.w = ref->w, .full_h = ref->h, .c = 3, .y0 = 0, .y1 = ref->h,
-                  .stride = (size_t)ref->w * 3, .data = ref->p};
+    gd_image r = {.w = ref->w,
+                  .full_h = ref->h,
+                  .c = 3,
+                  .y0 = 0,
+                  .y1 = ref->h,
+                  .stride = (size_t)ref->w * 3,
+                  .data = ref->p};
     return gdrender_psnr(out, &r);
 }
 

@@ -113,8 +113,8 @@ static ratios seam_ratios(int overlap)
         }
     }
     ratios r = {(bx / nbx) / (ox / nox), (by / nby) / (oy / noy)};
-    printf("overlap %d (-1: default): boundary/other ratio %.3f across columns, %.3f across rows\n", overlap,
-           r.x, r.y);
+    printf("overlap %d (-1: default): boundary/other ratio %.3f across columns, %.3f across rows\n",
+           overlap, r.x, r.y);
     free(delta);
     gd_image_free(&s);
     gd_image_free(&o);

@@ -509,8 +509,7 @@ static void check_torus(int w, int h, int size, int margin, int jx, int jy)
                 float v = wx[k] * wy[l];
                 if (v == 0.0f || pixel_of(&p.ax, x) < 0 || pixel_of(&p.ay, y) < 0)
                     continue;
-                if (x < t.support.x0 || x >= t.support.x1 || y < t.support.y0 ||
-                    y >= t.support.y1)
+                if (x < t.support.x0 || x >= t.support.x1 || y < t.support.y0 || y >= t.support.y1)
                     fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): tile %d weighs %g at (%d, %d) "
                              "outside its support [%d,%d)x[%d,%d)",
                              w, h, size, margin, jx, jy, id, v, x, y, t.support.x0, t.support.x1,
@@ -527,8 +526,8 @@ static void check_torus(int w, int h, int size, int margin, int jx, int jy)
         for (int ty = 0; ty < p.ny; ty++)
             n_rows += rows[(size_t)y * p.ny + ty];
         if (n_rows > 2)
-            fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): row %d touched by %d tile rows", w, h,
-                     size, margin, jx, jy, y, n_rows);
+            fail_msg("torus %dx%d S=%d M=%d j=(%d,%d): row %d touched by %d tile rows", w, h, size,
+                     margin, jx, jy, y, n_rows);
         for (int x = 0; x < w; x++) {
             size_t at = (size_t)y * w + x;
             if (sum[at] != 1.0f || cover[at] != 1)
