@@ -62,7 +62,7 @@ gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err)
         limit = getenv("DNNL_MAX_CPU_ISA");
     char why[160] = "";
     if (limit && *limit)
-        snprintf(why, sizeof why, " as oneDNN may use it: ONEDNN_MAX_CPU_ISA=%s", limit);
+        snprintf(why, sizeof why, "; ONEDNN_MAX_CPU_ISA=%s limits what oneDNN uses", limit);
     return gd_err_set(err, GD_EINPUT, "bf16 needs a CPU with AVX-512 BF16 (this one has %s%s)",
                       isa_words(isa), why);
 }
