@@ -67,8 +67,7 @@ static int parse(int argc, char **argv, opts *o)
                 fprintf(stderr, "bench_engine: --precision must be f32 or bf16, got '%s'\n", p);
                 return 1;
             }
-        }
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
         } else if (a[0] != '-' && !o->model)
