@@ -3,7 +3,7 @@
 # and against the machine's sgemm peak, on one job.  Prints figures, asserts
 # nothing.
 #
-# usage: scripts/bench.sh [--repeat N] [--no-check] [--set section.key=value]...
+# usage: scripts/bench.sh [--repeat N] [--no-check] [--no-bf16] [--set section.key=value]...
 #        scripts/bench.sh --tiles [--sizes "S..."] [--overlaps "O..."] [--repeat N] [--set ...]
 #
 #   (default)  builds Release into build/, makes the job's model (fetch-models.sh),
@@ -15,11 +15,16 @@
 #              graph on the image's pixels, % of the sgemm peak, ratio to
 #              PyTorch, peak RSS, halo overhead (pixels the network saw / image
 #              pixels); then the peer's sanity checks against gigadream (PSNR).
+#              When the job runs in fp32 and the CPU has AVX-512 BF16, gigadream also
+#              runs the job with --set engine.precision=bf16 (alternating with the
+#              others): a "gigadream bf16" row with its speed-up over fp32.
 #   --tiles    sweeps [tiles] size x overlap (gigadream only; default sizes
 #              "256 384 512 640 768 1024", overlaps "16 32 64"): MPix-iter/s and
 #              halo overhead per setting, and the fastest within the 1.3x bound.
-#   --set      passed to both gigadream and the peer (e.g. --set tiles.border=wrap)
+#   --set      passed to both gigadream and the peer (e.g. --set tiles.border=wrap); the
+#              peer ignores [engine] keys (it always runs fp32)
 #   --no-check skips the sanity checks (about 40 s)
+#   --no-bf16  no bf16 row
 # Environment: JOB (default jobs/bench-2048.ini), THREADS (default 2),
 #   BENCH_DIR (default /tmp/gigadream-bench: logs, outputs), BENCH_IDLE_WAIT
 #   (seconds to wait for an idle machine before each run, default 300),
@@ -37,13 +42,14 @@ py=${PYTHON:-/usr/bin/python3}
 G=$root/build/gigadream
 peer=$root/scripts/peer_torch_dream.py
 
-mode=bench repeat="" check=1 sizes="256 384 512 640 768 1024" overlaps="16 32 64"
+mode=bench repeat="" check=1 bf16=1 sizes="256 384 512 640 768 1024" overlaps="16 32 64"
 sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     --tiles) mode=tiles ;;
     --no-check) check=0 ;;
+    --no-bf16) bf16=0 ;;
     --repeat|--sizes|--overlaps|--set)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 1; }
       case "$1" in
@@ -241,11 +247,26 @@ fi
 
 # ---- The runs: gigadream and the peer, alternating ----
 
-: >"$dir/gd" && : >"$dir/torch"
+# The bf16 row: the same job with [engine] precision = bf16, when the job is fp32 and the
+# CPU has AVX-512 BF16 (gigadream refuses bf16 otherwise, and says why).
+precision=$(job_value engine precision fp32)
+if [ "$bf16" -eq 1 ] && [ "$precision" != fp32 ]; then
+  bf16=0
+elif [ "$bf16" -eq 1 ] && ! grep -qw avx512_bf16 /proc/cpuinfo; then
+  say "no bf16 row: this CPU has no AVX-512 BF16"
+  bf16=0
+fi
+
+: >"$dir/gd" && : >"$dir/gd16" && : >"$dir/torch"
 for ((r = 1; r <= repeat; r++)); do
   say "run $r/$repeat: gigadream"
   gd_render "$dir/gd-$r.log"
   echo "$(gd_log "$dir/gd-$r.log") $(field "$dir/gd-$r.log" others)" >>"$dir/gd"
+  if [ "$bf16" -eq 1 ]; then
+    say "run $r/$repeat: gigadream bf16"
+    gd_render "$dir/gd16-$r.log" --set engine.precision=bf16
+    echo "$(gd_log "$dir/gd16-$r.log") $(field "$dir/gd16-$r.log" others)" >>"$dir/gd16"
+  fi
   say "run $r/$repeat: PyTorch peer"
   run_measured "$dir/torch-$r.log" "$py" "$peer" "$job" "${sets[@]}" --threads "$threads"
   l=$dir/torch-$r.log
@@ -256,7 +277,7 @@ done
 
 read -r gd_best gd_med < <(cut -d' ' -f1 "$dir/gd" | stats)
 read -r pt_best pt_med < <(cut -d' ' -f1 "$dir/torch" | stats)
-others=$(cat "$dir/gd" "$dir/torch" | awk '$7 > m { m = $7 } END { printf "%.1f", m }')
+others=$(cat "$dir/gd" "$dir/gd16" "$dir/torch" | awk '$7 > m { m = $7 } END { printf "%.1f", m }')
 row() { # name file best median note
   local rss halo
   rss=$(awk -v b="$3" '$1 == b { print $5; exit }' "$2")
@@ -265,7 +286,7 @@ row() { # name file best median note
     -v rss="$rss" -v h="$halo" -v note="$5" 'BEGIN {
       g = b * k; gm = m * k # MPix/s x kFLOP/pixel = GFLOP/s
       pk = p != "" ? sprintf("%.1f%%", 100 * g / p) : "n/a"
-      printf "%-13s %7.3f %7.3f  %7.1f %7.1f  %7s  %6.2fx %6.2fx  %6.0f MB  %5.2fx%s\n", n, b, m, g, gm, pk, b / t, m / tm, rss, h, note }'
+      printf "%-15s %7.3f %7.3f  %7.1f %7.1f  %7s  %6.2fx %6.2fx  %6.0f MB  %5.2fx%s\n", n, b, m, g, gm, pk, b / t, m / tm, rss, h, note }'
 }
 echo
 echo "== issue 6 benchmark: $job ($desc), tiles $size (+$overlap overlap, border $border)"
@@ -277,15 +298,24 @@ else
   echo "   sgemm peak: not measured (no OpenBLAS)"
 fi
 echo
-printf '%-13s %15s  %15s  %7s  %14s  %9s  %6s\n' "" "MPix-iter/s" "GFLOP/s" "% sgemm" "vs PyTorch" "peak RSS" "halo"
-printf '%-13s %7s %7s  %7s %7s  %7s  %7s %6s\n' "" best median best median "(best)" best median
-row gigadream "$dir/gd" "$gd_best" "$gd_med" ""
+printf '%-15s %15s  %15s  %7s  %14s  %9s  %6s\n' "" "MPix-iter/s" "GFLOP/s" "% sgemm" "vs PyTorch" "peak RSS" "halo"
+printf '%-15s %7s %7s  %7s %7s  %7s  %7s %6s\n' "" best median best median "(best)" best median
+row "gigadream $precision" "$dir/gd" "$gd_best" "$gd_med" ""
+if [ "$bf16" -eq 1 ]; then
+  read -r b16_best b16_med < <(cut -d' ' -f1 "$dir/gd16" | stats)
+  row "gigadream bf16" "$dir/gd16" "$b16_best" "$b16_med" \
+    "$(awk -v b="$b16_best" -v m="$b16_med" -v fb="$gd_best" -v fm="$gd_med" \
+      'BEGIN { printf " (%.2fx fp32; median %.2fx)", b / fb, m / fm }')"
+fi
 row "PyTorch $("$py" -c 'import torch; print(torch.__version__.split("+")[0][:4])')" "$dir/torch" "$pt_best" "$pt_med" " (notebook tiles, no context)"
 echo
 echo "GFLOP/s: the graph's FLOPs on the image's pixels (not the tile extents) over the dream's time;"
-echo "% sgemm: of the 2048^3 sgemm best; halo: pixels the network saw / image pixels (gigadream's log)."
+echo "% sgemm: of the 2048^3 sgemm best (fp32, also for the bf16 row); halo: pixels the network saw /"
+echo "image pixels (gigadream's log)."
 echo "load average before: $load0; other processes used at most ${others}% of the machine during a run"
-echo "objective gain after the job (each program's own measure): gigadream $(awk -v b="$gd_best" '$1 == b { print $6; exit }' "$dir/gd")x, PyTorch $(awk -v b="$pt_best" '$1 == b { print $6; exit }' "$dir/torch")x"
+gain16=""
+[ "$bf16" -eq 1 ] && gain16=", gigadream bf16 $(awk -v b="$b16_best" '$1 == b { print $6; exit }' "$dir/gd16")x"
+echo "objective gain after the job (each program's own measure): gigadream $(awk -v b="$gd_best" '$1 == b { print $6; exit }' "$dir/gd")x$gain16, PyTorch $(awk -v b="$pt_best" '$1 == b { print $6; exit }' "$dir/torch")x"
 
 # ---- Sanity checks of the peer, against gigadream ----
 

@@ -4,11 +4,68 @@
  * engine_backward.c (see engine_internal.h for the invariants); running a
  * pass walks a flat list of steps and allocates nothing.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
+
+static const char *const precision_names[] = {
+    [GD_ENGINE_F32] = "f32",
+    [GD_ENGINE_BF16] = "bf16",
+};
+_Static_assert(sizeof precision_names / sizeof precision_names[0] == GD_ENGINE_PRECISION_COUNT,
+               "name every precision");
+
+const char *gd_engine_precision_name(gd_engine_precision p)
+{
+    return (unsigned)p < GD_ENGINE_PRECISION_COUNT ? precision_names[p] : "?";
+}
+
+/* What oneDNN may use of this CPU, in words (the ISA values are nested bit sets). */
+static const char *isa_words(dnnl_cpu_isa_t isa)
+{
+    static const struct {
+        dnnl_cpu_isa_t isa;
+        const char *words;
+    } names[] = {
+        {dnnl_cpu_isa_avx512_core_amx, "AVX-512 with AMX"},
+        {dnnl_cpu_isa_avx512_core_bf16, "AVX-512 BF16"},
+        {dnnl_cpu_isa_avx512_core_vnni, "AVX-512 with VNNI, no BF16"},
+        {dnnl_cpu_isa_avx512_core, "AVX-512, no BF16"},
+        {dnnl_cpu_isa_avx512_mic, "AVX-512 (Xeon Phi), no BF16"},
+        {dnnl_cpu_isa_avx2_vnni, "AVX2 with VNNI"},
+        {dnnl_cpu_isa_avx2, "AVX2"},
+        {dnnl_cpu_isa_avx, "AVX"},
+        {dnnl_cpu_isa_sse41, "SSE4.1"},
+    };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if ((isa & names[k].isa) == names[k].isa)
+            return names[k].words;
+    return "no vector ISA oneDNN knows";
+}
+
+gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err)
+{
+    if (p == GD_ENGINE_F32)
+        return GD_OK;
+    if (p != GD_ENGINE_BF16)
+        return gd_err_set(err, GD_EINPUT, "engine: no precision %d", (int)p);
+    /* oneDNN runs bf16 on plain AVX-512 too, by emulation, slower than f32:
+     * that is never what a user asking for bf16 wants. */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16)
+        return GD_OK;
+    const char *limit = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!limit || !*limit)
+        limit = getenv("DNNL_MAX_CPU_ISA");
+    char why[160] = "";
+    if (limit && *limit)
+        snprintf(why, sizeof why, "; ONEDNN_MAX_CPU_ISA=%s limits what oneDNN uses", limit);
+    return gd_err_set(err, GD_EINPUT, "bf16 needs a CPU with AVX-512 BF16 (this one has %s%s)",
+                      isa_words(isa), why);
+}
 
 static gd_status check_args(const gd_model *model, int h, int w, const int *outputs, int n_outputs,
                             gd_err *err)
@@ -64,7 +121,7 @@ static gd_status plain_buffer(gd_engine *e, int k, float **buf, dnnl_memory_t *m
     *buf = gd_calloc((size_t)s.c * s.h * s.w, sizeof **buf, "engine output", err);
     if (!*buf)
         return err->status;
-    gd_status st = eng_md4(e, node, s.c, s.h, s.w, dnnl_nchw, &md, err);
+    gd_status st = eng_md4(e, node, s.c, s.h, s.w, dnnl_f32, dnnl_nchw, &md, err);
     if (st != GD_OK)
         return st;
     return eng_mem_user(e, node, &md, *buf, mem, err);
@@ -75,7 +132,7 @@ static gd_status plan_forward(gd_engine *e, gd_err *err)
     const gd_model *m = e->model;
     /* Node 0 starts plain NCHW; its first consumer may pick another layout
      * our normalization loop can write (engine_forward.c: src_for). */
-    gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, dnnl_nchw, &e->md[0], err);
+    gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, e->dt, dnnl_nchw, &e->md[0], err);
     if (st == GD_OK)
         st = eng_step_own(&e->fwd, 0, ENG_STEP_NORMALIZE, "input normalization", err);
     for (int i = 1; st == GD_OK && i < m->n_nodes; i++)
@@ -124,6 +181,9 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     gd_status st = check_args(model, h, w, outputs, n_outputs, err);
     if (st != GD_OK)
         return st;
+    st = gd_engine_precision_check(opts ? opts->precision : GD_ENGINE_F32, err);
+    if (st != GD_OK)
+        return gd_err_prefix(err, "engine");
     st = gd_model_validate(model, err);
     if (st != GD_OK)
         return gd_err_prefix(err, "engine");
@@ -135,6 +195,8 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->w = w;
     e->n_outputs = n_outputs;
     e->backward = opts && opts->backward;
+    e->precision = opts ? opts->precision : GD_ENGINE_F32;
+    e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
     e->scratch_a = e->scratch_b = e->scratchpad = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
     if (!e->outputs) {
@@ -230,9 +292,56 @@ void gd_engine_free(gd_engine *e)
     free(e);
 }
 
+/*
+ * f32 -> bf16, rounding to nearest even (what AVX-512 BF16's vcvtneps2bf16
+ * does), NaN kept a (quiet) NaN.
+ */
+static inline uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float from_bf16(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* normalize() for a bf16 engine: the same f32 value, rounded to bf16. */
+static void normalize_bf16(gd_engine *e)
+{
+    const gd_model *m = e->model;
+    const eng_layout l = e->in_layout;
+    const float *px = e->pixels;
+    uint16_t *dst = e->bufs[e->act_buf[0]].ptr;
+    const int h = e->h, w = e->w, c = m->in_c;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const float *p = px + ((size_t)y * w + x) * c;
+            uint16_t *d = dst + l.off0 + y * l.sy + x * l.sx;
+            for (int k = 0; k < c; k++) {
+                float v = p[k] * m->norm_scale[k] + m->norm_offset[k];
+                d[(k / l.cblk) * l.sc + k % l.cblk] = to_bf16(v);
+            }
+        }
+    }
+}
+
 /* pixels (NHWC, [0,255]) -> node 0's activation, normalized, in its layout. */
 static void normalize(gd_engine *e)
 {
+    if (e->in_layout.bf16) {
+        normalize_bf16(e);
+        return;
+    }
     const gd_model *m = e->model;
     const eng_layout l = e->in_layout;
     const float *px = e->pixels;
@@ -258,6 +367,19 @@ static void pixel_grad(gd_engine *e)
     const int h = e->h, w = e->w, c = m->in_c;
     if (!e->diff_started[0]) {
         memset(g, 0, (size_t)h * w * c * sizeof *g);
+        return;
+    }
+    if (l.bf16) {
+        const uint16_t *src = e->bufs[e->diff_buf[0]].ptr;
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                const uint16_t *s = src + l.off0 + y * l.sy + x * l.sx;
+                float *d = g + ((size_t)y * w + x) * c;
+                for (int k = 0; k < c; k++)
+                    d[k] = from_bf16(s[(k / l.cblk) * l.sc + k % l.cblk]) * m->norm_scale[k];
+            }
+        }
         return;
     }
     const float *src = e->bufs[e->diff_buf[0]].ptr;

@@ -193,8 +193,8 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
     dnnl_dims_t padl = {pt, pl}, padr = {pb, pr};
 
     OK(act_bwd_inplace(e, i, n->act, err));
-    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &dsrc_any, err));
-    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &ddst_any, err));
+    OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &dsrc_any, err));
+    OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &ddst_any, err));
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
     DN(dnnl_dilated_convolution_backward_data_desc_init(
            &cd, dnnl_convolution_direct, &dsrc_any, &wei_any, &ddst_any, strides, dil, padl, padr),
@@ -228,8 +228,8 @@ static gd_status bwd_fc(gd_engine *e, int i, gd_err *err)
     dnnl_dims_t dims2 = {1, n->out_c};
 
     OK(act_bwd_inplace(e, i, n->act, err));
-    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &dsrc_any, err));
-    DN(dnnl_memory_desc_init_by_tag(&ddst_any, 2, dims2, dnnl_f32, dnnl_format_tag_any),
+    OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &dsrc_any, err));
+    DN(dnnl_memory_desc_init_by_tag(&ddst_any, 2, dims2, e->dt, dnnl_format_tag_any),
        "inner product diff_dst descriptor");
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
     DN(dnnl_inner_product_backward_data_desc_init(&ipd, &dsrc_any, &wei_any, &ddst_any),
@@ -341,7 +341,7 @@ static gd_status bwd_concat(gd_engine *e, int i, gd_err *err)
     dnnl_memory_desc_t plain;
     if (!views) {
         dnnl_memory_t tmp;
-        OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_nchw, &plain, err));
+        OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_nchw, &plain, err));
         OK(eng_mem(e, i, &plain, e->scratch_b, &tmp, err));
         OK(eng_reorder(e, &e->bwd, i, e->diff[i], tmp, 0, err));
         parent = &plain;

@@ -355,8 +355,8 @@ gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t
 
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l)
 {
-    if (!md || md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked ||
-        md->dims[0] != 1)
+    if (!md || md->ndims != 4 || (md->data_type != dnnl_f32 && md->data_type != dnnl_bf16) ||
+        md->format_kind != dnnl_blocked || md->dims[0] != 1)
         return 0;
     const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
     if (b->inner_nblks == 0)
@@ -365,6 +365,7 @@ int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l)
         l->cblk = (int)b->inner_blks[0];
     else
         return 0;
+    l->bf16 = md->data_type == dnnl_bf16;
     l->off0 = md->offset0;
     l->sc = b->strides[1];
     l->sy = b->strides[2];
@@ -372,11 +373,11 @@ int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l)
     return 1;
 }
 
-gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_format_tag_t tag,
-                  dnnl_memory_desc_t *md, gd_err *err)
+gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,
+                  dnnl_format_tag_t tag, dnnl_memory_desc_t *md, gd_err *err)
 {
     dnnl_dims_t dims = {1, c, h, w};
-    dnnl_status_t s = dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag);
     return s == dnnl_success ? GD_OK : eng_fail(e, node, "memory descriptor", s, err);
 }
 

@@ -87,7 +87,8 @@ gd_status eng_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want,
     return eng_reorder(e, &e->init, i, user, *out, 0, err);
 }
 
-/* The weights' descriptor in the model's layout (model.h), and the "any" one. */
+/* The weights' descriptor in the model's layout and type (model.h: f32), and
+ * the "any" one in the engine's type: a bf16 engine converts at creation. */
 gd_status eng_weights_md(const gd_engine *e, int i, dnnl_memory_desc_t *user,
                          dnnl_memory_desc_t *any, gd_err *err)
 {
@@ -98,18 +99,18 @@ gd_status eng_weights_md(const gd_engine *e, int i, dnnl_memory_desc_t *user,
         /* [out][h][w][c]: dims {O, C, H, W} in ohwi order. */
         dnnl_dims_t d = {n->out_c, in.c, in.h, in.w};
         DN(dnnl_memory_desc_init_by_tag(user, 4, d, dnnl_f32, dnnl_ohwi), "weights descriptor");
-        DN(dnnl_memory_desc_init_by_tag(any, 4, d, dnnl_f32, dnnl_format_tag_any),
+        DN(dnnl_memory_desc_init_by_tag(any, 4, d, e->dt, dnnl_format_tag_any),
            "weights descriptor");
     } else if (n->groups == 1) {
         dnnl_dims_t d = {n->out_c, in.c, n->kh, n->kw};
         DN(dnnl_memory_desc_init_by_tag(user, 4, d, dnnl_f32, dnnl_oihw), "weights descriptor");
-        DN(dnnl_memory_desc_init_by_tag(any, 4, d, dnnl_f32, dnnl_format_tag_any),
+        DN(dnnl_memory_desc_init_by_tag(any, 4, d, e->dt, dnnl_format_tag_any),
            "weights descriptor");
     } else {
         int g = n->groups;
         dnnl_dims_t d = {g, n->out_c / g, in.c / g, n->kh, n->kw};
         DN(dnnl_memory_desc_init_by_tag(user, 5, d, dnnl_f32, dnnl_goihw), "weights descriptor");
-        DN(dnnl_memory_desc_init_by_tag(any, 5, d, dnnl_f32, dnnl_format_tag_any),
+        DN(dnnl_memory_desc_init_by_tag(any, 5, d, e->dt, dnnl_format_tag_any),
            "weights descriptor");
     }
 done:
@@ -166,9 +167,11 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
     dnnl_dims_t strides = {n->sh, n->sw}, dil = {n->dh - 1, n->dw - 1};
     dnnl_dims_t padl = {pt, pl}, padr = {pb, pr}, bias_dims = {n->out_c};
 
-    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &src_any, err));
-    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
+    OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &src_any, err));
+    OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
+    /* The bias stays f32 at any precision (the model's floats, used in
+     * place): oneDNN's bf16 kernels add it in their f32 accumulators. */
     DN(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
     DN(dnnl_dilated_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &src_any,
                                                   &wei_any, n->bias ? &bias_md : NULL, &dst_any,
@@ -208,8 +211,8 @@ static gd_status fwd_fc(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err)
     dnnl_memory_t src, wei, bias = NULL, dst2;
     dnnl_dims_t dst_dims = {1, n->out_c}, bias_dims = {n->out_c}, dims4 = {1, n->out_c, 1, 1};
 
-    OK(eng_md4(e, i, in.c, in.h, in.w, dnnl_format_tag_any, &src_any, err));
-    DN(dnnl_memory_desc_init_by_tag(&dst_any, 2, dst_dims, dnnl_f32, dnnl_format_tag_any),
+    OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &src_any, err));
+    DN(dnnl_memory_desc_init_by_tag(&dst_any, 2, dst_dims, e->dt, dnnl_format_tag_any),
        "inner product dst descriptor");
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));
     DN(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias descriptor");
@@ -286,7 +289,7 @@ static gd_status fwd_add(gd_engine *e, int i, gd_err *err)
         OK(eng_mem(e, i, &e->md[a], e->scratch_a, &src1, err));
         OK(eng_reorder(e, &e->fwd, i, e->act[b], src1, 0, err));
     }
-    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
+    OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
     DN(dnnl_binary_desc_init(&bd, dnnl_binary_add, &e->md[a], &e->md[a], &dst_any),
        "binary add descriptor");
     OK(eng_attr(e, i, n->act, &attr, err));
@@ -337,7 +340,7 @@ static gd_status fwd_pool(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_desc_t pd;
     OK(eng_act_mem(e, i, j, err));
-    OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
+    OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
     OK(eng_pool_desc(e, i, &pdsc, prop, &e->md[j], &dst_any, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "pooling forward", &pdsc, attr, NULL, &pd, err));
@@ -364,7 +367,7 @@ static int like_layout(const dnnl_memory_desc_t *md, gd_shape s, dnnl_memory_des
                                           : dnnl_format_tag_undef;
     dnnl_dims_t dims = {1, s.c, s.h, s.w};
     return tag != dnnl_format_tag_undef &&
-           dnnl_memory_desc_init_by_tag(out, 4, dims, dnnl_f32, tag) == dnnl_success;
+           dnnl_memory_desc_init_by_tag(out, 4, dims, md->data_type, tag) == dnnl_success;
 }
 
 static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
@@ -389,7 +392,7 @@ static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
         dnnl_concat_primitive_desc_create(&pd, &dst_like, n->n_inputs, 1, srcs, attr, e->eng) !=
             dnnl_success) {
         pd = NULL;
-        OK(eng_md4(e, i, out.c, out.h, out.w, dnnl_format_tag_any, &dst_any, err));
+        OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
         DN(dnnl_concat_primitive_desc_create(&pd, &dst_any, n->n_inputs, 1, srcs, attr, e->eng),
            "concat");
     }
@@ -436,7 +439,7 @@ gd_status eng_reshape_view(gd_engine *e, int i, int buf, dnnl_memory_t *view, gd
      * NHWC, so the (C*H*W) x 1 x 1 tensor is viewed as {1, C, H, W} nhwc. */
     dnnl_memory_desc_t md;
     gd_shape in = e->shapes[e->model->nodes[i].inputs[0]];
-    gd_status st = eng_md4(e, i, in.c, in.h, in.w, dnnl_nhwc, &md, err);
+    gd_status st = eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_nhwc, &md, err);
     if (st != GD_OK)
         return st;
     return eng_mem(e, i, &md, buf, view, err);
@@ -450,7 +453,7 @@ static gd_status fwd_reshape(gd_engine *e, int i, gd_err *err)
     dnnl_memory_desc_t md;
     dnnl_memory_t view;
     OK(eng_act_mem(e, i, j, err));
-    OK(eng_md4(e, i, out.c, 1, 1, dnnl_nchw, &md, err));
+    OK(eng_md4(e, i, out.c, 1, 1, e->dt, dnnl_nchw, &md, err));
     OK(set_dst(e, i, &md, err));
     OK(eng_reshape_view(e, i, e->act_buf[i], &view, err));
     OK(eng_reorder(e, &e->fwd, i, e->act[j], view, 0, err));

@@ -22,6 +22,11 @@
  *      layout), so element-wise backward primitives see matching layouts.
  *   2. md[0] and dmd[0] are "simple" layouts (eng_layout_of succeeds): the
  *      input normalization and the pixel gradient are our own loops.
+ *   5. Every activation, gradient and weights memory has data type e->dt
+ *      (f32, or bf16 for a bf16 engine); biases and the plain outputs and
+ *      seeds are f32.  So the only conversions are at the edges: weights
+ *      at creation (the init reorders), node 0 in our normalization and
+ *      pixel-gradient loops, outputs and seeds in their reorders.
  *   3. Every buffer is owned by e->bufs and freed once; memory objects and
  *      primitives are owned by e->mems / e->prims; steps only borrow them.
  *   4. Diff buffers come from a pool: a node's diff buffer is taken at its
@@ -73,10 +78,11 @@ typedef struct eng_bind {
     int buf;
 } eng_bind;
 
-/* A layout our own loops can address: offset(c, y, x) as below. */
+/* A layout our own loops can address: offset(c, y, x) as below, in elements. */
 typedef struct eng_layout {
     dnnl_dim_t off0, sc, sy, sx; /* sc: stride between channel blocks */
     int cblk;                    /* channels per innermost block (1 = plain) */
+    int bf16;                    /* elements are bf16 (uint16_t), else f32 */
 } eng_layout;
 
 struct gd_engine {
@@ -85,6 +91,8 @@ struct gd_engine {
     int n_outputs;
     int *outputs;
     int backward;
+    gd_engine_precision precision;
+    dnnl_data_type_t dt; /* activations, gradients, weights (invariant 5) */
     double fwd_flops, bwd_flops;
     int forward_done;
 
@@ -195,11 +203,12 @@ gd_status eng_reorder(gd_engine *e, eng_step_list *list, int node, dnnl_memory_t
 /* The memory descriptor of a memory object. */
 const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
 
-/* Fills *l when md is a 4-D f32 layout our loops can address; returns 0 otherwise. */
+/* Fills *l when md is a 4-D f32 or bf16 layout our loops can address; returns 0 otherwise. */
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
-/* A plain 4-D f32 descriptor {1, c, h, w} with the given tag (nchw, nhwc or any). */
-gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_format_tag_t tag,
-                  dnnl_memory_desc_t *md, gd_err *err);
+/* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
+ * given tag (nchw, nhwc or any). */
+gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,
+                  dnnl_format_tag_t tag, dnnl_memory_desc_t *md, gd_err *err);
 
 /* Allocates every planned buffer and binds every memory object to it. */
 gd_status eng_alloc(gd_engine *e, gd_err *err);

@@ -18,6 +18,15 @@
  * ReLU6 are undone from the activation itself.  Several outputs at different
  * depths each add their seed to the gradient flowing back through them.
  *
+ * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
+ * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
+ * oneDNN accumulates in f32 inside each primitive, biases stay f32.  The
+ * interface does not change: pixels, outputs, seeds and the pixel gradient
+ * are f32 either way (converted at the edges: the input normalization rounds
+ * to bf16, outputs are reordered to f32, seeds to bf16, the input gradient
+ * back to f32).  An f32 engine computes exactly what it computed before
+ * precisions existed.
+ *
  * Threads: oneDNN uses the calling process's OpenMP threads
  * (OMP_NUM_THREADS).  An engine is not safe to use from two threads at once.
  *
@@ -31,21 +40,42 @@
 
 typedef struct gd_engine gd_engine;
 
+/* The network's arithmetic (see above); the zero value is f32. */
+typedef enum gd_engine_precision {
+    GD_ENGINE_F32 = 0,
+    GD_ENGINE_BF16,
+    GD_ENGINE_PRECISION_COUNT
+} gd_engine_precision;
+
 typedef struct gd_engine_opts {
-    int backward; /* 1: also build the backward-data pass to the input */
+    int backward;                  /* 1: also build the backward-data pass to the input */
+    gd_engine_precision precision; /* GD_ENGINE_F32 (default) or GD_ENGINE_BF16 */
 } gd_engine_opts;
+
+/* "f32", "bf16". */
+const char *gd_engine_precision_name(gd_engine_precision p);
+
+/*
+ * Whether this CPU (as oneDNN may use it: ONEDNN_MAX_CPU_ISA can lower it)
+ * runs precision p natively.  f32 always does; bf16 needs AVX-512 BF16
+ * (oneDNN would otherwise emulate it, slower than f32).  Fails with
+ * GD_EINPUT and a one-line message, "bf16 needs a CPU with AVX-512 BF16
+ * (this one has AVX2)", for the caller to put in context.
+ */
+gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err);
 
 /*
  * Compiles `model` (which must outlive the engine: its weights may be used
  * in place) for an h x w input with outputs[0..n_outputs-1] (node indices,
  * any node including the input) as outputs.  Only the nodes the outputs
- * need are built.  opts may be NULL (forward only).
+ * need are built.  opts may be NULL (forward only, f32).
  * Fails, with *out NULL and a message naming the node, with
- *   GD_EINPUT  the tile is too small for the network, an output index is
- *              bad, the model breaks its invariants, a fully connected
- *              layer's weights do not fit this tile size, or oneDNN has no
- *              implementation for a node ("... oneDNN convolution forward:
- *              unimplemented");
+ *   GD_EINPUT  the precision is not one this CPU runs
+ *              (gd_engine_precision_check), the tile is too small for the
+ *              network, an output index is bad, the model breaks its
+ *              invariants, a fully connected layer's weights do not fit
+ *              this tile size, or oneDNN has no implementation for a node
+ *              ("... oneDNN convolution forward: unimplemented");
  *   GD_ENOMEM  memory runs out;
  *   GD_ELIB    oneDNN fails otherwise.
  * Caller frees with gd_engine_free (NULL is fine).

@@ -3,11 +3,14 @@
  * tile, the work of one tile of one dream iteration.
  *
  *   bench_engine MODEL.h5 [--layer NAME] [--tile N] [--iters N] [--warmup N]
- *   bench_engine --synthetic [--layer NAME] [--tile N] [--iters N] [--warmup N]
+ *                [--precision f32|bf16]
+ *   bench_engine --synthetic [...the same options]
  *
  * --synthetic builds MobileNet V1 1.0 (Conv2d_0 .. Conv2d_13_pointwise,
  * relu6, the real channel counts and strides) with random weights instead of
  * loading a model, so the engine can be measured without the model files.
+ * --precision bf16 builds the engine in bfloat16 (engine.h; fp32 is the
+ * default, "fp32" and "f32" both name it).
  * Prints figures, not pass/fail: tile, layer, threads, forward / backward /
  * total ms per tile (mean and best), tile megapixels per second, GFLOP/s
  * (gd_engine_forward_flops + backward_flops per iteration over its time),
@@ -31,11 +34,12 @@ typedef struct opts {
     const char *model;
     const char *layer;
     int synthetic, tile, iters, warmup;
+    gd_engine_precision precision;
 } opts;
 
 static const char usage[] =
     "usage: bench_engine MODEL.h5 | --synthetic  [--layer NAME] [--tile N] [--iters N] "
-    "[--warmup N]\n";
+    "[--warmup N] [--precision f32|bf16]\n";
 
 static int parse(int argc, char **argv, opts *o)
 {
@@ -53,7 +57,17 @@ static int parse(int argc, char **argv, opts *o)
             o->iters = atoi(argv[++i]);
         else if (strcmp(a, "--warmup") == 0 && has_value)
             o->warmup = atoi(argv[++i]);
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        else if (strcmp(a, "--precision") == 0 && has_value) {
+            const char *p = argv[++i];
+            if (strcmp(p, "bf16") == 0)
+                o->precision = GD_ENGINE_BF16;
+            else if (strcmp(p, "f32") == 0 || strcmp(p, "fp32") == 0)
+                o->precision = GD_ENGINE_F32;
+            else {
+                fprintf(stderr, "bench_engine: --precision must be f32 or bf16, got '%s'\n", p);
+                return 1;
+            }
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
         } else if (a[0] != '-' && !o->model)
@@ -178,7 +192,7 @@ int main(int argc, char **argv)
     }
     if (st == GD_OK)
         st = gd_objective_parse(m, GD_OBJ_MEAN, o.layer, NULL, &obj, &err);
-    gd_engine_opts eo = {.backward = 1};
+    gd_engine_opts eo = {.backward = 1, .precision = o.precision};
     double t0 = now_ms();
     if (st == GD_OK)
         st = gd_engine_create(m, o.tile, o.tile, obj.layers, obj.n_layers, &eo, &e, &err);
@@ -240,6 +254,7 @@ int main(int argc, char **argv)
     printf("model           %s\n", o.synthetic ? m->name : o.model);
     printf("tile            %dx%d\n", o.tile, o.tile);
     printf("layer           %s (node %d)\n", o.layer, obj.layers[0]);
+    printf("precision       %s\n", gd_engine_precision_name(o.precision));
     printf("threads         %d\n", omp_get_max_threads());
     printf("iterations      %d (after %d warm-up)\n", o.iters, o.warmup);
     printf("engine create   %.1f ms\n", t_create);
