@@ -91,8 +91,8 @@ void gd_band_zero(gd_band *b, int a, int z)
     if (z > b->hi)
         z = b->hi;
     if (z > a)
-        memset(b->mem + (size_t)(a - b->lo) * row_floats(b), 0,
-               (size_t)(z - a) * row_floats(b) * sizeof(float));
+        gd_zero_floats(b->mem + (size_t)(a - b->lo) * row_floats(b),
+                       (size_t)(z - a) * row_floats(b));
 }
 
 size_t gd_band_bytes(const gd_band *b)

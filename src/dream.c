@@ -163,6 +163,8 @@ void gd_dream_free(gd_dream *d)
     gd_band_free(&d->img);
     gd_band_free(&d->acc[0]);
     gd_band_free(&d->acc[1]);
+    for (int k = 0; k < 4; k++)
+        free(d->wrap[k]);
     gd_dream_engine_release(d);
     free(d->values);
     free(d->rowsums);
@@ -205,6 +207,11 @@ void gd_dream_finish(gd_dream *d)
 {
     gd_band_free(&d->acc[0]);
     gd_band_free(&d->acc[1]);
+    for (int k = 0; k < 4; k++) {
+        free(d->wrap[k]);
+        d->wrap[k] = NULL;
+        d->wrap_cap[k] = 0;
+    }
 }
 
 double gd_dream_owned_pixels(const gd_dream *d)
@@ -222,7 +229,10 @@ double gd_dream_owned_pixels(const gd_dream *d)
 
 size_t gd_dream_bytes(const gd_dream *d)
 {
-    return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) +
+    size_t wrap = 0;
+    for (int k = 0; k < 4; k++)
+        wrap += d->wrap_cap[k] * sizeof(float);
+    return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) + wrap +
            (d->engine ? gd_engine_bytes(d->engine) : 0);
 }
 

@@ -37,6 +37,11 @@ struct gd_dream {
     int values_cap;
     double *rowsums; /* per-row partial sums of the owned rows */
     int rowsums_cap;
+    /* gd_dream_step's images of the rows its tiles wrap onto (border = wrap),
+     * [2 * parity + (0 top, 1 bottom)], kept between iterations: fresh
+     * allocations each iteration cost page faults on every write. */
+    float *wrap[4];
+    size_t wrap_cap[4]; /* floats */
 };
 
 /* A band of a w x h image split like every band (gd_dist_band), with room for `halo` rows. */

@@ -521,6 +521,25 @@ static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile
     return make_plan(d, w, h, jx, jy, p, err);
 }
 
+/* Rows [y0, y1) of a w x h RGB image, zeroed, in d's kept buffer k (not to be freed). */
+static gd_status wrap_image(gd_dream *d, int k, int w, int h, int y0, int y1, gd_image *im,
+                            gd_err *err)
+{
+    size_t n = (size_t)(y1 - y0) * w * 3;
+    *im = (gd_image){.w = w, .full_h = h, .c = 3, .y0 = y0, .y1 = y1, .stride = (size_t)w * 3};
+    if (n > d->wrap_cap[k] || !d->wrap[k]) {
+        float *p = gd_malloc((n ? n : 1) * sizeof *p, "wrapped tile rows", err);
+        if (!p)
+            return err->status;
+        free(d->wrap[k]);
+        d->wrap[k] = p;
+        d->wrap_cap[k] = n ? n : 1;
+    }
+    gd_zero_floats(d->wrap[k], n);
+    im->data = d->wrap[k];
+    return GD_OK;
+}
+
 gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
 {
     gd_status st, local = GD_OK;
@@ -556,8 +575,8 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
             break;
         gd_band_zero(&acc[p], za, zb);
         out[p].near = gd_band_view(&acc[p], za, zb);
-        if ((local = gd_image_alloc(&out[p].top, w, h, 3, top0, top1, err)) == GD_OK)
-            local = gd_image_alloc(&out[p].bottom, w, h, 3, bot0, bot1, err);
+        if ((local = wrap_image(d, 2 * p, w, h, top0, top1, &out[p].top, err)) == GD_OK)
+            local = wrap_image(d, 2 * p + 1, w, h, bot0, bot1, &out[p].bottom, err);
     }
     if (local == GD_OK)
         local = ensure_values(d, plan.n_tiles, err);
@@ -631,10 +650,6 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
             d->done = 1;
     }
 done:
-    for (int p = 0; p < 2; p++) {
-        gd_image_free(&out[p].top);
-        gd_image_free(&out[p].bottom);
-    }
     return st;
 }
 

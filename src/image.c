@@ -38,6 +38,22 @@ size_t gd_image_bytes(int w, int h, int c)
     return n * sizeof(float);
 }
 
+void gd_zero_floats(float *p, size_t n)
+{
+    if (n < FETCH_PARALLEL_MIN * 16) {
+        memset(p, 0, n * sizeof *p);
+        return;
+    }
+    /* 64 KiB pieces, spread over the threads. */
+    const size_t piece = 16384;
+    const long pieces = (long)((n + piece - 1) / piece);
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < pieces; k++) {
+        size_t a = (size_t)k * piece, z = a + piece < n ? a + piece : n;
+        memset(p + a, 0, (z - a) * sizeof *p);
+    }
+}
+
 gd_status gd_image_alloc(gd_image *im, int w, int full_h, int c, int y0, int y1, gd_err *err)
 {
     memset(im, 0, sizeof *im);

@@ -52,6 +52,9 @@ static inline float *gd_image_row(const gd_image *im, int y)
  */
 size_t gd_image_bytes(int w, int h, int c);
 
+/* Sets n floats to zero, in parallel (OpenMP) when n is large. */
+void gd_zero_floats(float *p, size_t n);
+
 /*
  * The size a side gets when an octave is scaled down: int32(float32(n) / scale),
  * exactly as the notebook computes it with numpy (float32 division, then
