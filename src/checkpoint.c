@@ -361,6 +361,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     ck_meta m;
     shared sh;
     hid_t f = -1, fapl = -1, fcpl = -1;
+    ck_dropper *dropper = NULL;
     int rank = gd_dist_rank(d), open_everywhere = 0, renamed = 0;
     char name[96] = "", final[GD_CKPT_PATH_MAX] = "", tmp[GD_CKPT_PATH_MAX + 8] = "";
     memset(&m, 0, sizeof m);
@@ -401,6 +402,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     /* Closing is collective: only when every rank has the file open may the cleanup close it. */
     AGREE(local);
     open_everywhere = 1;
+    dropper = ck_dropper_start(tmp); /* checkpoint_cache.c: NULL just means without */
 
     AGREE(ck_fault(seam, GD_CKPT_STEP_DATA, rank, err));
     AGREE(write_image(d, f, band, err));
@@ -414,6 +416,8 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     open_everywhere = 0;
     local = H5Fclose(f) < 0 ? ck_h5_fail(err, GD_EIO, "cannot close the file") : GD_OK;
     f = -1;
+    ck_dropper_stop(dropper);
+    dropper = NULL;
     AGREE(local);
 
     if (rank == 0) {
@@ -439,6 +443,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
 done:
     if (open_everywhere && f >= 0)
         H5Fclose(f);
+    ck_dropper_stop(dropper);
     if (fcpl >= 0)
         H5Pclose(fcpl);
     if (fapl >= 0)

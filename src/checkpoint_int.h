@@ -5,6 +5,7 @@
  *   checkpoint.c       the layout and protocol invariants, the write, the fault seam
  *   checkpoint_meta.c  the metadata attributes: writing, reading, checksum
  *   checkpoint_dir.c   names, folder listing, fsync, retention
+ *   checkpoint_cache.c the page-cache dropper of a file being written
  *   checkpoint_read.c  validation, find, check, read, info
  */
 #ifndef GIGADREAM_CHECKPOINT_INT_H
@@ -103,8 +104,20 @@ int ck_name_parse(const char *name, ck_entry *e);
 gd_status ck_dir_list(const char *dir, ck_entry **out, int *n, gd_err *err);
 /* dir + "/" + name into buf; GD_EINPUT when it does not fit. */
 gd_status ck_path_join(char *buf, size_t len, const char *dir, const char *name, gd_err *err);
-/* fsync of a file (is_dir 0) or folder (1; file systems that refuse are tolerated). */
+/* fsync of a file (is_dir 0) or folder (1; file systems that refuse are tolerated);
+ * a synced file's pages are then dropped from the page cache. */
 gd_status ck_sync_path(const char *path, int is_dir, gd_err *err);
+
+/*
+ * checkpoint_cache.c: while a checkpoint file is written, a thread keeps
+ * dropping its pages from this node's page cache.  ck_dropper_start returns
+ * NULL when it cannot start one (the write then goes on without: it is an
+ * optimization, not a guarantee); ck_dropper_stop(NULL) does nothing.
+ */
+typedef struct ck_dropper ck_dropper;
+ck_dropper *ck_dropper_start(const char *path);
+void ck_dropper_stop(ck_dropper *d);
+
 /*
  * Retention (checkpoint.c invariant 11): in dir, keeps `keep` checkpoints
  * of the job with hash job_hash (the newest, newest_name, among them),
