@@ -7,8 +7,9 @@
  * the data overwrite it.  Buffered, a 1.2 GB checkpoint thus claims 1.2 GB of
  * page cache at once, and claiming memory the machine has not used before is
  * slow on some systems (virtual machines back their memory lazily: measured
- * here, 2.7 s for the fill of a 100 MP checkpoint beside a render holding
- * 3.6 GB, against 0.3 s when the pages had been used before).  Nobody reads a
+ * on one, the fill of a 100 MP checkpoint beside a render holding 3.6 GB a
+ * rank took 2.7 s of a 3.8 s write; with this thread the whole write takes
+ * 1.3-1.6 s, scripts/bench-checkpoint.sh).  Nobody reads a
  * checkpoint soon, so a thread asks the kernel every few milliseconds to drop
  * the file's pages (POSIX_FADV_DONTNEED starts writeback of dirty pages and
  * frees clean ones): the write recycles a small set of warm pages instead.
@@ -16,7 +17,6 @@
  */
 #include "checkpoint_int.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
