@@ -6,19 +6,25 @@
  *   1. gd_writer_open checks everything it can before creating anything: the
  *      format (from the extension), the options, that the folder exists and
  *      is writable, that the path is free (or overwrite is set).
- *   2. All bytes go to "<path>.tmp.<pid>" in the same folder (so the final
- *      rename stays within one file system), created with O_EXCL.
+ *   2. All bytes go to "<path>.tmp.<host>.<pid>" in the same folder (so the
+ *      final rename stays within one file system), created with O_EXCL.
+ *      Before creating it, temporaries of <path> left by dead processes of
+ *      this host (a killed render: point 4) are removed; another host's, or
+ *      a live process's, are never touched.
  *   3. Commit: the format writes its trailer, fsyncs and closes the file;
  *      then the file is renamed into place (link + unlink when overwrite is
  *      off, so a file that appeared meanwhile is never replaced) and the
  *      folder is fsynced so the new name is durable.
  *   4. Abort, or any failure: the temporary is unlinked.  Only a process
- *      killed outright leaves "<path>.tmp.<pid>" behind, never the path.
+ *      killed outright leaves "<path>.tmp.<host>.<pid>" behind, never the
+ *      path; the next write of that path on that host removes it (point 2).
  */
 #include "imageio_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,13 +444,66 @@ done:
     return st;
 }
 
+/* This host's name as it goes into temporary names ('/' cannot), or "localhost". */
+static void host_name(char *buf, size_t len)
+{
+    if (gethostname(buf, len) != 0 || !buf[0])
+        snprintf(buf, len, "localhost");
+    buf[len - 1] = '\0';
+    for (char *c = buf; *c; c++)
+        if (*c == '/')
+            *c = '_';
+}
+
+/*
+ * Protocol point 2: removes "<base>.tmp.<host>.<pid>" in path's folder when
+ * <host> is this host and process <pid> no longer exists.  Best effort: a
+ * folder that cannot be listed or a file that cannot be removed is left as
+ * it is (creating our own temporary reports any real problem with the folder).
+ */
+static void remove_stale_tmps(const char *path, const char *host)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    char dir[4096], prefix[512], stale[4096 + 512];
+    if (dlen + 1 > sizeof dir ||
+        snprintf(prefix, sizeof prefix, "%s.tmp.%s.", base, host) >= (int)sizeof prefix)
+        return;
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(dlen ? dlen : 1), dlen ? path : "/");
+    else
+        snprintf(dir, sizeof dir, ".");
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return;
+    size_t plen = strlen(prefix);
+    for (struct dirent *e; (e = readdir(dh)) != NULL;) {
+        const char *tail = e->d_name + plen;
+        if (strncmp(e->d_name, prefix, plen) != 0 || !*tail ||
+            strspn(tail, "0123456789") != strlen(tail) || strlen(tail) > 9)
+            continue;
+        long pid = strtol(tail, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to ask about): leave it */
+        if (snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name) < (int)sizeof stale)
+            (void)unlink(stale); /* best effort, as above */
+    }
+    closedir(dh);
+}
+
 static gd_status create_tmp(gd_writer *wr, gd_err *err)
 {
-    size_t n = strlen(wr->path) + 32;
+    char host[256];
+    host_name(host, sizeof host);
+    remove_stale_tmps(wr->path, host);
+    size_t n = strlen(wr->path) + strlen(host) + 32;
     wr->tmp = gd_malloc(n, "a file name", err);
     if (!wr->tmp)
         return GD_ENOMEM;
-    snprintf(wr->tmp, n, "%s.tmp.%ld", wr->path, (long)getpid());
+    snprintf(wr->tmp, n, "%s.tmp.%s.%ld", wr->path, host, (long)getpid());
     for (int attempt = 0; attempt < 2; attempt++) {
         wr->fd = open(wr->tmp, O_RDWR | O_CREAT | O_EXCL, 0666);
         if (wr->fd >= 0)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <tiffio.h>
 #include <unistd.h>
 
@@ -409,6 +410,14 @@ static void test_tiff_bigtiff(void **state)
     unlink(path);
 }
 
+/* This host's name as the writer puts it in temporary names. */
+static void host(char *buf, size_t len)
+{
+    if (gethostname(buf, len) != 0 || !buf[0])
+        snprintf(buf, len, "localhost");
+    buf[len - 1] = '\0';
+}
+
 /*
  * The automatic choice: libtiff writes the header when the writer opens, so
  * the temporary file shows the choice before any pixel is written, and large
@@ -416,9 +425,10 @@ static void test_tiff_bigtiff(void **state)
  */
 static int opens_as_bigtiff(int w, int h, int bits, int pyramid)
 {
-    char path[1024], tmpname[1100];
+    char path[1024], tmpname[1400], me[256];
     tmp("auto_big.tif", path, sizeof path);
-    snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
+    host(me, sizeof me);
+    snprintf(tmpname, sizeof tmpname, "%s.tmp.%s.%ld", path, me, (long)getpid());
     gd_write_opts o = opts_for(bits, GD_COMPRESS_DEFLATE);
     o.pyramid = pyramid;
     gd_writer *wr;
@@ -701,6 +711,62 @@ static void test_jpeg_output(void **state)
     unlink(path);
 }
 
+/* A pid no process has: a child's, once it has exited and been reaped. */
+static long dead_pid(void)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return (long)pid;
+}
+
+static void put(const char *name)
+{
+    FILE *f = fopen(name, "w");
+    assert_non_null(f);
+    fputs("half an image", f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * Protocol point 2 of imageio.c: a write removes the temporaries of its path
+ * that dead processes of this host left (a killed render), and leaves a live
+ * process's, another host's, and another path's.
+ */
+static void test_stale_temporaries_removed(void **state)
+{
+    (void)state;
+    char path[1024], other[1024], h[256], dead[1400], live[1400], away[1400], elsewhere[1400];
+    tmp("stale.tif", path, sizeof path);
+    tmp("other.tif", other, sizeof other);
+    host(h, sizeof h);
+    long pid = dead_pid();
+    snprintf(dead, sizeof dead, "%s.tmp.%s.%ld", path, h, pid);
+    snprintf(live, sizeof live, "%s.tmp.%s.%ld", path, h, (long)getppid());
+    snprintf(away, sizeof away, "%s.tmp.%s-elsewhere.%ld", path, h, pid);
+    snprintf(elsewhere, sizeof elsewhere, "%s.tmp.%s.%ld", other, h, pid);
+    put(dead);
+    put(live);
+    put(away);
+    put(elsewhere);
+    gd_image im = random_image(40, 30, 5);
+    gd_write_opts o = opts_for(8, GD_COMPRESS_DEFLATE);
+    write_image(path, &im, &o, 30);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(access(dead, F_OK), -1);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(away, F_OK), 0);
+    assert_int_equal(access(elsewhere, F_OK), 0);
+    unlink(live);
+    unlink(away);
+    unlink(elsewhere);
+    unlink(path);
+    gd_image_free(&im);
+}
+
 static void test_no_temporaries_left(void **state)
 {
     (void)state;
@@ -721,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_tiff_metadata),
         cmocka_unit_test(test_png_output),
         cmocka_unit_test(test_jpeg_output),
+        cmocka_unit_test(test_stale_temporaries_removed),
         cmocka_unit_test(test_no_temporaries_left),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, NULL);
