@@ -197,7 +197,7 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
-    e->scratch_a = e->scratch_b = e->scratchpad = -1;
+    e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
     if (!e->outputs) {
         st = err->status;
@@ -281,6 +281,7 @@ void gd_engine_free(gd_engine *e)
     free(e->diff);
     free(e->diff_buf);
     free(e->diff_started);
+    free(e->s2d_wei);
     free(e->dmd_fixed);
     free(e->out_plain);
     free(e->seed_plain);
@@ -358,6 +359,33 @@ static void normalize(gd_engine *e)
     }
 }
 
+/* pixel_grad from the space-to-depth gradient (engine_internal.h, s2d). */
+static void pixel_grad_s2d(gd_engine *e)
+{
+    const gd_model *m = e->model;
+    const eng_layout l = e->s2d_layout;
+    const void *src = e->bufs[e->s2d_buf].ptr;
+    float *g = e->grad;
+    const int h = e->h, w = e->w, c = m->in_c;
+    /* Offsets of the 4 * c folded channels (s2d_ok allows c <= ENG_S2D_MAX_C). */
+    dnnl_dim_t off[4 * ENG_S2D_MAX_C];
+    for (int k = 0; k < 4 * c; k++)
+        off[k] = l.off0 + (k / l.cblk) * l.sc + k % l.cblk;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            const dnnl_dim_t at = (y / 2) * l.sy + (x / 2) * l.sx;
+            const dnnl_dim_t *o = off + ((y % 2) * 2 + x % 2) * c;
+            float *d = g + ((size_t)y * w + x) * c;
+            for (int k = 0; k < c; k++) {
+                float v = l.bf16 ? from_bf16(((const uint16_t *)src)[at + o[k]])
+                                 : ((const float *)src)[at + o[k]];
+                d[k] = v * m->norm_scale[k];
+            }
+        }
+    }
+}
+
 /* Node 0's gradient (normalized units, its layout) -> d/d(pixel), NHWC. */
 static void pixel_grad(gd_engine *e)
 {
@@ -367,6 +395,10 @@ static void pixel_grad(gd_engine *e)
     const int h = e->h, w = e->w, c = m->in_c;
     if (!e->diff_started[0]) {
         memset(g, 0, (size_t)h * w * c * sizeof *g);
+        return;
+    }
+    if (e->s2d) {
+        pixel_grad_s2d(e);
         return;
     }
     if (l.bf16) {

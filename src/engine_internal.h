@@ -42,6 +42,7 @@
 #include "gigadream/engine.h"
 
 #define ENG_MAX_ARGS (GD_MAX_INPUTS + 4)
+#define ENG_S2D_MAX_C 16 /* most input channels the space-to-depth backward takes */
 
 typedef enum eng_step_kind {
     ENG_STEP_PRIM = 0,   /* execute a oneDNN primitive */
@@ -127,6 +128,15 @@ struct gd_engine {
     int scratch_a;  /* a consumer's reordered src (forward); a diff_src before accumulation */
     int scratch_b;  /* a reordered diff_dst (backward) */
     int scratchpad; /* oneDNN's scratchpad, shared by every primitive (user mode) */
+
+    /* The first convolution's backward in space-to-depth form (engine_backward.c,
+     * bwd_conv_s2d): node 0's gradient as a {4 * in_c, h / 2, w / 2} tensor in
+     * buffer s2d_buf (layout s2d_layout), channel ((y % 2) * 2 + x % 2) * in_c + c
+     * holding pixel (y, x, c); s2d_wei the rearranged weights it reads. */
+    int s2d;
+    int s2d_buf;
+    eng_layout s2d_layout;
+    float *s2d_wei;
 
     /* Pixel I/O of the current call. */
     const float *pixels;
