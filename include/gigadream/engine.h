@@ -16,7 +16,10 @@
  * activations are fused into convolutions; only the outputs are reordered to
  * plain CHW for the caller.  Backward never stores pre-activations: ReLU and
  * ReLU6 are undone from the activation itself.  Several outputs at different
- * depths each add their seed to the gradient flowing back through them.
+ * depths each add their seed to the gradient flowing back through them.  A
+ * stride-2 first convolution (MobileNet's) is differentiated folded 2 x 2
+ * into channels (space-to-depth), about 3x faster than oneDNN's 3-channel
+ * form: the same sums in another order.
  *
  * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
  * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
@@ -24,8 +27,8 @@
  * interface does not change: pixels, outputs, seeds and the pixel gradient
  * are f32 either way (converted at the edges: the input normalization rounds
  * to bf16, outputs are reordered to f32, seeds to bf16, the input gradient
- * back to f32).  An f32 engine computes exactly what it computed before
- * precisions existed.
+ * back to f32).  Precision changes nothing else: the f32 engine's steps
+ * are the ones it had before precisions existed.
  *
  * Threads: oneDNN uses the calling process's OpenMP threads
  * (OMP_NUM_THREADS).  An engine is not safe to use from two threads at once.
