@@ -21,6 +21,8 @@
 /* Windows smaller than this many floats are fetched by one thread: spawning
  * a team costs more than copying them. */
 #define FETCH_PARALLEL_MIN (1 << 16)
+/* Below this many floats (4 MB) gd_zero_floats is one memset: a team costs more. */
+#define ZERO_PARALLEL_MIN (1 << 20)
 
 size_t gd_image_bytes(int w, int h, int c)
 {
@@ -40,7 +42,7 @@ size_t gd_image_bytes(int w, int h, int c)
 
 void gd_zero_floats(float *p, size_t n)
 {
-    if (n < FETCH_PARALLEL_MIN * 16) {
+    if (n < ZERO_PARALLEL_MIN) {
         memset(p, 0, n * sizeof *p);
         return;
     }
