@@ -103,12 +103,17 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
     e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
     e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
     e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
+    e->mask_buf = gd_calloc(n, sizeof *e->mask_buf, "engine tables", err);
+    e->mask_mem = gd_calloc(n, sizeof *e->mask_mem, "engine tables", err);
+    e->act_fused = gd_calloc(n, 1, "engine tables", err);
+    e->tw = gd_calloc(n, sizeof *e->tw, "engine tables", err);
     if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
         !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
-        !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem)
+        !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem ||
+        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw)
         return err->status;
     for (size_t i = 0; i < n; i++)
-        e->act_buf[i] = e->diff_buf[i] = -1;
+        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = -1;
     return GD_OK;
 }
 
@@ -282,6 +287,12 @@ void gd_engine_free(gd_engine *e)
     free(e->diff_buf);
     free(e->diff_started);
     free(e->s2d_wei);
+    for (int k = 0; e->tw && k < e->model->n_nodes; k++)
+        free(e->tw[k]);
+    free(e->tw);
+    free(e->mask_buf);
+    free(e->mask_mem);
+    free(e->act_fused);
     free(e->dmd_fixed);
     free(e->out_plain);
     free(e->seed_plain);
@@ -443,6 +454,9 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
         case ENG_STEP_PIXEL_GRAD:
             pixel_grad(e);
             break;
+        case ENG_STEP_MASK:
+            eng_mask_run(e, s->node);
+            break;
         case ENG_STEP_KIND_COUNT:
             break;
         }
@@ -523,6 +537,14 @@ double gd_engine_forward_flops(const gd_engine *e)
 double gd_engine_backward_flops(const gd_engine *e)
 {
     return e->bwd_flops;
+}
+
+int gd_engine_folded_activations(const gd_engine *e)
+{
+    int n = 0;
+    for (int i = 0; i < e->model->n_nodes; i++)
+        n += e->act_fused[i];
+    return n;
 }
 
 size_t gd_engine_bytes(const gd_engine *e)

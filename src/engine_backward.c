@@ -140,7 +140,7 @@ static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
     dnnl_primitive_desc_t hint, pd;
     dnnl_alg_kind_t fwd, bwd;
     float alpha, beta;
-    if (act == GD_ACT_NONE)
+    if (act == GD_ACT_NONE || e->act_fused[i])
         return GD_OK;
     eng_act_alg(act, &fwd, &bwd, &alpha, &beta);
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
@@ -176,8 +176,7 @@ static gd_status bwd_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want
     return eng_weights(e, i, want, &user, e->model->nodes[i].weights, out, err);
 }
 
-/* How many needed nodes read node j (a node reading it twice counts twice). */
-static int consumers(const gd_engine *e, int j)
+int eng_consumers(const gd_engine *e, int j)
 {
     int count = 0;
     for (int i = j + 1; i < e->model->n_nodes; i++)
@@ -200,7 +199,8 @@ static int s2d_ok(const gd_engine *e, int i, int *kb, int *pb, int *pr)
     int pt, pbot, pl, pright;
     if (n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 || n->groups != 1 ||
         n->sh != 2 || n->sw != 2 || n->dh != 1 || n->dw != 1 || n->kh > 4 || n->kw > 4 ||
-        in.h % 2 || in.w % 2 || in.c > ENG_S2D_MAX_C || e->diff_started[0] || consumers(e, 0) != 1)
+        in.h % 2 || in.w % 2 || in.c > ENG_S2D_MAX_C || e->diff_started[0] ||
+        eng_consumers(e, 0) != 1)
         return 0;
     for (int k = 0; k < e->n_outputs; k++)
         if (e->outputs[k] == 0)
@@ -286,6 +286,71 @@ done:
     return st;
 }
 
+/*
+ * Convolution i's backward-data as a forward convolution of its gradient
+ * with the transposed, flipped kernel, padded k-1-p where i pads p, with
+ * its input j's activation derivative multiplied in (engine_mask.c).  Sets
+ * *done = 0 and plans nothing when oneDNN has no such primitive.  Node i's
+ * own activation backward is the caller's.
+ */
+static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    const int j = n->inputs[0];
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t wei_user, wei_any, mask_md;
+    dnnl_convolution_desc_t cd;
+    dnnl_memory_t ddst, wei;
+    int pt, pb, pl, pr;
+    gd_node_padding(n, e->shapes[j], &pt, &pb, &pl, &pr);
+    dnnl_dims_t strides = {1, 1}, dil = {0, 0};
+    dnnl_dims_t padl = {n->kh - 1 - pt, n->kw - 1 - pl}, padr = {n->kh - 1 - pb, n->kw - 1 - pr};
+    *done = 0;
+
+    OK(eng_mask_weights(e, i, &wei_user, &wei_any, err));
+    eng_mask_md(e, j, &mask_md);
+    OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
+    DN(dnnl_post_ops_create(&po), "post-ops");
+    DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &mask_md), "mask post-op");
+    DN(dnnl_primitive_attr_set_post_ops(attr, po), "mask post-op");
+    /* The gradient's own layouts, so nothing is reordered and the result
+     * lands in diff[j] directly. */
+    DN(dnnl_dilated_convolution_forward_desc_init(
+           &cd, dnnl_forward_inference, dnnl_convolution_direct, eng_mem_md(e->diff[i]), &wei_any,
+           NULL, &e->dmd[j], strides, dil, padl, padr),
+       "transposed convolution descriptor");
+    if (dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL) != dnnl_success)
+        goto done; /* not done: the caller plans the plain backward */
+    OK(eng_keep_pd(e, pd, err));
+    /* oneDNN's reference kernels take anything, slowly: not worth it. */
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+        !impl || strncmp(impl, "ref", 3) == 0)
+        goto done;
+    OK(eng_mask_plan(e, j, err));
+    OK(diff_mem(e, i, j, err));
+    OK(diff_dst_for(e, i, e->diff[i], eng_pd_md(pd, dnnl_query_src_md), &ddst, err));
+    OK(eng_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei_user, e->tw[i], &wei, err));
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, ddst},
+                              {DNNL_ARG_WEIGHTS, wei},
+                              {DNNL_ARG_DST, e->diff[j]},
+                              {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->mask_mem[j]}};
+    OK(eng_step_prim(e, &e->bwd, i, "transposed convolution with activation mask", pd, 4, args,
+                     err));
+    e->diff_started[j] = 1;
+    e->act_fused[j] = 1;
+    *done = 1;
+done:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -306,6 +371,12 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
     if (s2d_ok(e, i, &kb, &bpb, &bpr))
         return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
     OK(act_bwd_inplace(e, i, n->act, err));
+    if (eng_mask_fusable(e, i)) {
+        int fused;
+        OK(bwd_conv_masked(e, i, &fused, err));
+        if (fused)
+            goto done;
+    }
     OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &dsrc_any, err));
     OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &ddst_any, err));
     OK(eng_weights_md(e, i, &wei_user, &wei_any, err));

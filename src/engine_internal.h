@@ -11,7 +11,9 @@
  *      where a consumer wants another layout than its producer made;
  *   3. backward plan, nodes in reverse order (engine_backward.c): each node's
  *      gradient ("diff") is accumulated from its consumers and, for outputs,
- *      its seed, then pushed to its inputs;
+ *      its seed, then pushed to its inputs; a ReLU/ReLU6 read by one stride-1
+ *      convolution has its backward folded into that convolution's
+ *      (engine_mask.c: a byte mask the forward writes, multiplied in);
  *   4. buffers are allocated once, and every oneDNN memory object is bound
  *      to its buffer (engine_dnnl.c).
  * Running a pass is then a walk over a flat step list: no allocation.
@@ -48,6 +50,7 @@ typedef enum eng_step_kind {
     ENG_STEP_PRIM = 0,   /* execute a oneDNN primitive */
     ENG_STEP_NORMALIZE,  /* pixels (NHWC, [0,255]) -> normalized node 0 activation */
     ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
+    ENG_STEP_MASK,       /* node's activation -> its derivative as a byte mask (engine_mask.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
 
@@ -137,6 +140,17 @@ struct gd_engine {
     int s2d_buf;
     eng_layout s2d_layout;
     float *s2d_wei;
+
+    /* Fused activation masks (engine_mask.c), [n_nodes] each: for a node j
+     * whose ReLU/ReLU6 backward its one consumer k folds in, mask_buf[j] holds
+     * the derivative (1 byte per element of j's activation layout, 0 or 1),
+     * written by a forward step after j; k's backward multiplies it in as a
+     * post-op and act_fused[j] tells j's own backward to skip the eltwise.
+     * tw[k]: k's transposed weights (f32, the model's order), or NULL. */
+    int *mask_buf;
+    dnnl_memory_t *mask_mem;
+    unsigned char *act_fused;
+    float **tw;
 
     /* Pixel I/O of the current call. */
     const float *pixels;
@@ -253,7 +267,30 @@ gd_status eng_forward_node(gd_engine *e, int i, gd_err *err);
 
 /* engine_backward.c */
 
+/* How many needed nodes read node j (a node reading it twice counts twice). */
+int eng_consumers(const gd_engine *e, int j);
+
 /* Plans the backward steps of one needed node, and node 0's pixel gradient. */
 gd_status eng_backward_node(gd_engine *e, int i, gd_err *err);
+
+/* engine_mask.c */
+
+/*
+ * Whether convolution k's backward can fold in its input j's activation:
+ * stride 1, no dilation, j a convolution ending in ReLU or ReLU6 whose only
+ * reader is k, not an output, no gradient planned for it yet.
+ */
+int eng_mask_fusable(const gd_engine *e, int k);
+/* Transposed, flipped copy of k's weights (owned by e->tw[k]) and its
+ * descriptors: the kernel of k's backward-data run as a forward convolution. */
+gd_status eng_mask_weights(gd_engine *e, int k, dnnl_memory_desc_t *user, dnnl_memory_desc_t *any,
+                           gd_err *err);
+/* The descriptor of node j's mask: j's activation layout, one byte per element. */
+void eng_mask_md(const gd_engine *e, int j, dnnl_memory_desc_t *md);
+/* Plans node j's mask: its buffer, its memory (e->mask_mem[j]) and the
+ * forward step that fills it, placed right after j's own steps. */
+gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err);
+/* The ENG_STEP_MASK step for node j. */
+void eng_mask_run(gd_engine *e, int j);
 
 #endif

@@ -14,7 +14,8 @@
  * Prints figures, not pass/fail: tile, layer, threads, forward / backward /
  * total ms per tile (mean and best), tile megapixels per second, GFLOP/s
  * (gd_engine_forward_flops + backward_flops per iteration over its time),
- * and the engine's memory.  Threads come from OMP_NUM_THREADS
+ * the engine's memory and how many activation backwards it folds into
+ * convolutions (gd_engine_folded_activations).  Threads come from OMP_NUM_THREADS
  * (scripts/bench-engine.sh sets it).
  */
 #include <math.h>
@@ -269,6 +270,8 @@ int main(int argc, char **argv)
            flops / 1e9 / ((fwd + bwd) * 1e-3), gd_engine_forward_flops(e) / 1e9 / (fwd * 1e-3),
            gd_engine_backward_flops(e) / 1e9 / (bwd * 1e-3));
     printf("engine memory   %s\n", gd_bytes_str((double)gd_engine_bytes(e), mem));
+    printf("folded          %d activation backwards into their convolution's\n",
+           gd_engine_folded_activations(e));
     printf("objective       %.6g (mean of the layer)\n", value);
     rc = 0;
 done:

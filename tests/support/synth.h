@@ -52,6 +52,9 @@ typedef struct gdsynth_graph {
     int h, w;    /* tile size (the model's native size) */
     int n_outputs;
     int outputs[GDSYNTH_MAX_OUTPUTS];
+    /* Activation backwards an engine for these outputs folds into convolutions
+     * (gd_engine_folded_activations), or -1: not checked. */
+    int folded;
 } gdsynth_graph;
 
 typedef struct gdsynth_case {

@@ -1,3 +1,5 @@
+
+
 /*
  * synth_graphs.c: the engine's synthetic test graphs, one per op and
  * attribute combination.  Tiles are small and mostly non-square (so a
@@ -16,6 +18,7 @@
 static void start(gdsynth_graph *g, int in_c, int h, int w)
 {
     memset(g, 0, sizeof *g);
+    g->folded = -1;
     g->m = gdsynth_model(in_c, h, w);
     g->h = h;
     g->w = w;
@@ -55,32 +58,31 @@ static void conv_valid(gdtest_rng *r, gdsynth_graph *g)
     out(g, gdsynth_conv(g->m, r, "valid_s2", a, 8, 3, 2, GD_PAD_VALID, 1, 0, GD_ACT_NONE));
 }
 
+/* A 3x3 convolution padded pad[] = {top, bottom, left, right}. */
+static int conv3x3_padded(gdtest_rng *r, gdsynth_graph *g, const char *name, int input, int out_c,
+                          int stride, const int pad[4], int bias, gd_act act)
+{
+    gd_node n = gd_node_default(GD_OP_CONV, name);
+    n.n_inputs = 1;
+    n.inputs[0] = input;
+    n.out_c = out_c;
+    n.kh = n.kw = 3;
+    n.sh = n.sw = stride;
+    n.pad = GD_PAD_EXPLICIT;
+    n.pad_t = pad[0];
+    n.pad_b = pad[1];
+    n.pad_l = pad[2];
+    n.pad_r = pad[3];
+    n.act = act;
+    return gdsynth_weighted(g->m, r, &n, bias);
+}
+
 static void conv_explicit_pad(gdtest_rng *r, gdsynth_graph *g)
 {
+    static const int pad_s2[4] = {1, 2, 0, 1}, pad_s1[4] = {2, 0, 1, 2};
     start(g, 3, 13, 12);
-    gd_node n = gd_node_default(GD_OP_CONV, "explicit");
-    n.n_inputs = 1;
-    n.out_c = 8;
-    n.kh = n.kw = 3;
-    n.sh = n.sw = 2;
-    n.pad = GD_PAD_EXPLICIT;
-    n.pad_t = 1;
-    n.pad_b = 2;
-    n.pad_l = 0;
-    n.pad_r = 1;
-    n.act = GD_ACT_RELU6;
-    int a = gdsynth_weighted(g->m, r, &n, 1);
-    n = gd_node_default(GD_OP_CONV, "explicit_s1");
-    n.n_inputs = 1;
-    n.inputs[0] = a;
-    n.out_c = 8;
-    n.kh = n.kw = 3;
-    n.pad = GD_PAD_EXPLICIT;
-    n.pad_t = 2;
-    n.pad_b = 0;
-    n.pad_l = 1;
-    n.pad_r = 2;
-    out(g, gdsynth_weighted(g->m, r, &n, 0));
+    int a = conv3x3_padded(r, g, "explicit", 0, 8, 2, pad_s2, 1, GD_ACT_RELU6);
+    out(g, conv3x3_padded(r, g, "explicit_s1", a, 8, 1, pad_s1, 0, GD_ACT_NONE));
 }
 
 static void conv_dilated(gdtest_rng *r, gdsynth_graph *g)
@@ -135,6 +137,35 @@ static void saturate(gd_model *m, int node)
 {
     for (size_t k = 0; k < m->nodes[node].n_weights; k++)
         m->nodes[node].weights[k] *= 8.0f;
+}
+
+/*
+ * Activation backwards folded into the stride-1 convolution reading them
+ * (engine_mask.c), on three shallow branches summed: a clipping relu6 into a
+ * depthwise 3x3 and that relu into a 1x1; a relu into a dense 2x2 (TF SAME
+ * pads it 0 before and 1 after) and its relu6 into a 3x3 padded 2 / 0 rows
+ * and 0 / 2 columns; a relu read twice, which stays unfolded.  16 channels
+ * and up: for 8-channel or grouped shapes oneDNN 2.6 has only reference
+ * kernels for the folded form, and the engine keeps the plain backward
+ * (conv_explicit_pad, conv_grouped, conv_depthwise's dw_mult2).
+ */
+static void conv_folded(gdtest_rng *r, gdsynth_graph *g)
+{
+    start(g, 3, 12, 11);
+    int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    for (size_t k = 0; k < g->m->nodes[a].n_weights; k++)
+        g->m->nodes[a].weights[k] *= 12.0f; /* about 1 in 5 clips at 6 */
+    int b = gdsynth_conv(g->m, r, "dw_relu", a, 16, 3, 1, GD_PAD_SAME, 16, 1, GD_ACT_RELU);
+    int c = gdsynth_conv(g->m, r, "pw", b, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
+    int d = gdsynth_conv(g->m, r, "relu", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    int e = gdsynth_conv(g->m, r, "k2_relu6", d, 16, 2, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    static const int pad[4] = {2, 0, 0, 2};
+    int f = conv3x3_padded(r, g, "explicit_pads", e, 32, 1, pad, 0, GD_ACT_NONE);
+    int h = gdsynth_conv(g->m, r, "read_twice", 0, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    int sum = gdsynth_op(g->m, GD_OP_ADD, "sum", c, f, GD_ACT_NONE);
+    int twice = gdsynth_op(g->m, GD_OP_ADD, "twice", h, h, GD_ACT_NONE);
+    out(g, gdsynth_op(g->m, GD_OP_ADD, "all", sum, twice, GD_ACT_NONE));
+    g->folded = 4;
 }
 
 /* Six convolutions reading one tensor: every bias x activation, and a 6-way fan-out. */
@@ -365,6 +396,7 @@ const gdsynth_case gdsynth_cases[] = {
     {"conv1x1", conv1x1},
     {"conv_grouped", conv_grouped},
     {"conv_depthwise", conv_depthwise},
+    {"conv_folded", conv_folded},
     {"conv_bias_act", conv_bias_act},
     {"act", act_standalone},
     {"add", add_act},

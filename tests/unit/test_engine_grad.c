@@ -263,6 +263,9 @@ static int check_objective(const fixture *f, const gd_objective *obj, const char
     int done = 1;
     GDTEST_OK(gd_engine_create(g->m, g->h, g->w, obj->layers, obj->n_layers, &opts, &e, &err),
               &err);
+    if (g->folded >= 0 && gd_engine_folded_activations(e) != g->folded)
+        fail_msg("%s: %d activation backwards folded, expected %d", what,
+                 gd_engine_folded_activations(e), g->folded);
     float *grad = malloc(npx * sizeof *grad), *xp = malloc(npx * sizeof *xp);
     assert_non_null(grad);
     assert_non_null(xp);
