@@ -218,6 +218,29 @@ static int selected(const gd_objective *obj, int c)
     return 0;
 }
 
+/* Sum of a[0..n) (of squares with square), in double, in a fixed order:
+ * eight running sums, so the adds do not wait on each other. */
+static double plane_sum(const float *a, size_t n, int square)
+{
+    double acc[8] = {0};
+    size_t p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int k = 0; k < 8; k++) {
+            double v = a[p + k];
+            acc[k] += square ? v * v : v;
+        }
+    double sum = 0.0;
+    for (; p < n; p++) {
+        double v = a[p];
+        sum += square ? v * v : v;
+    }
+    for (int k = 0; k < 8; k++)
+        sum += acc[k];
+    return sum;
+}
+
+#define SEED_GROUP 64 /* channels summed in parallel, then added in channel order */
+
 static double seed_mean_square(const gd_objective *obj, float w, gd_shape s, const float *a,
                                float *seed)
 {
@@ -225,19 +248,34 @@ static double seed_mean_square(const gd_objective *obj, float w, gd_shape s, con
     int n_sel = obj->n_channels ? obj->n_channels : s.c;
     double inv = 1.0 / ((double)n_sel * (double)plane), sum = 0.0;
     int square = obj->kind == GD_OBJ_SQUARE;
-    for (int c = 0; c < s.c; c++) {
-        const float *ac = a + c * plane;
-        float *sc = seed ? seed + c * plane : NULL;
-        if (!selected(obj, c)) {
-            if (sc)
-                memset(sc, 0, plane * sizeof *sc);
-            continue;
+    /* Channel sums in parallel, added in channel order: the value does not
+     * depend on the thread count. */
+    for (int c0 = 0; c0 < s.c; c0 += SEED_GROUP) {
+        const int nc = s.c - c0 < SEED_GROUP ? s.c - c0 : SEED_GROUP;
+        double part[SEED_GROUP];
+#pragma omp parallel for schedule(static)
+        for (int q = 0; q < nc; q++) {
+            const int c = c0 + q;
+            const float *ac = a + c * plane;
+            float *sc = seed ? seed + c * plane : NULL;
+            part[q] = 0.0;
+            if (!selected(obj, c)) {
+                if (sc)
+                    memset(sc, 0, plane * sizeof *sc);
+                continue;
+            }
+            part[q] = plane_sum(ac, plane, square);
+            if (!sc)
+                continue;
+            if (square)
+                for (size_t p = 0; p < plane; p++)
+                    sc[p] = (float)(2.0 * ac[p] * w * inv);
+            else
+                for (size_t p = 0; p < plane; p++)
+                    sc[p] = (float)(w * inv);
         }
-        for (size_t p = 0; p < plane; p++) {
-            sum += square ? (double)ac[p] * ac[p] : ac[p];
-            if (sc)
-                sc[p] = (float)(square ? 2.0 * ac[p] * w * inv : w * inv);
-        }
+        for (int q = 0; q < nc; q++)
+            sum += part[q];
     }
     return w * sum * inv;
 }
