@@ -326,6 +326,15 @@ static inline float from_bf16(uint16_t b)
     return f;
 }
 
+/* Offsets of the input's c channels in layout l (gd_model_validate: c <= 3),
+ * hoisting the divisions out of the per-pixel loops. */
+#define ENG_MAX_IN_C 3
+static void channel_offsets(const eng_layout *l, int c, dnnl_dim_t off[ENG_MAX_IN_C])
+{
+    for (int k = 0; k < c && k < ENG_MAX_IN_C; k++)
+        off[k] = l->off0 + (k / l->cblk) * l->sc + k % l->cblk;
+}
+
 /* normalize() for a bf16 engine: the same f32 value, rounded to bf16. */
 static void normalize_bf16(gd_engine *e)
 {
@@ -334,15 +343,15 @@ static void normalize_bf16(gd_engine *e)
     const float *px = e->pixels;
     uint16_t *dst = e->bufs[e->act_buf[0]].ptr;
     const int h = e->h, w = e->w, c = m->in_c;
+    dnnl_dim_t off[ENG_MAX_IN_C];
+    channel_offsets(&l, c, off);
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             const float *p = px + ((size_t)y * w + x) * c;
-            uint16_t *d = dst + l.off0 + y * l.sy + x * l.sx;
-            for (int k = 0; k < c; k++) {
-                float v = p[k] * m->norm_scale[k] + m->norm_offset[k];
-                d[(k / l.cblk) * l.sc + k % l.cblk] = to_bf16(v);
-            }
+            uint16_t *d = dst + y * l.sy + x * l.sx;
+            for (int k = 0; k < c; k++)
+                d[off[k]] = to_bf16(p[k] * m->norm_scale[k] + m->norm_offset[k]);
         }
     }
 }
@@ -359,13 +368,15 @@ static void normalize(gd_engine *e)
     const float *px = e->pixels;
     float *dst = e->bufs[e->act_buf[0]].ptr;
     const int h = e->h, w = e->w, c = m->in_c;
+    dnnl_dim_t off[ENG_MAX_IN_C];
+    channel_offsets(&l, c, off);
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             const float *p = px + ((size_t)y * w + x) * c;
-            float *d = dst + l.off0 + y * l.sy + x * l.sx;
+            float *d = dst + y * l.sy + x * l.sx;
             for (int k = 0; k < c; k++)
-                d[(k / l.cblk) * l.sc + k % l.cblk] = p[k] * m->norm_scale[k] + m->norm_offset[k];
+                d[off[k]] = p[k] * m->norm_scale[k] + m->norm_offset[k];
         }
     }
 }
@@ -412,15 +423,17 @@ static void pixel_grad(gd_engine *e)
         pixel_grad_s2d(e);
         return;
     }
+    dnnl_dim_t off[ENG_MAX_IN_C];
+    channel_offsets(&l, c, off);
     if (l.bf16) {
         const uint16_t *src = e->bufs[e->diff_buf[0]].ptr;
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
-                const uint16_t *s = src + l.off0 + y * l.sy + x * l.sx;
+                const uint16_t *s = src + y * l.sy + x * l.sx;
                 float *d = g + ((size_t)y * w + x) * c;
                 for (int k = 0; k < c; k++)
-                    d[k] = from_bf16(s[(k / l.cblk) * l.sc + k % l.cblk]) * m->norm_scale[k];
+                    d[k] = from_bf16(s[off[k]]) * m->norm_scale[k];
             }
         }
         return;
@@ -429,10 +442,10 @@ static void pixel_grad(gd_engine *e)
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
-            const float *s = src + l.off0 + y * l.sy + x * l.sx;
+            const float *s = src + y * l.sy + x * l.sx;
             float *d = g + ((size_t)y * w + x) * c;
             for (int k = 0; k < c; k++)
-                d[k] = s[(k / l.cblk) * l.sc + k % l.cblk] * m->norm_scale[k];
+                d[k] = s[off[k]] * m->norm_scale[k];
         }
     }
 }
