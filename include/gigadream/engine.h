@@ -133,8 +133,9 @@ double gd_engine_backward_flops(const gd_engine *e);
 int gd_engine_folded_activations(const gd_engine *e);
 
 /* Bytes of buffers the engine holds: activations, gradients (pooled: nodes
- * whose gradients are never live at once share buffers), reordered weights,
- * workspaces, scratch, oneDNN scratchpad, outputs and seeds. */
+ * whose gradients are never live at once share buffers), folded activations'
+ * byte masks, reordered weights, workspaces, scratch, oneDNN scratchpad,
+ * outputs and seeds. */
 size_t gd_engine_bytes(const gd_engine *e);
 
 #endif
