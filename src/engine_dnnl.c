@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "gigadream/image.h"
 
 static const char *const status_names[] = {
     [dnnl_success] = "success",
@@ -394,8 +395,9 @@ gd_status eng_alloc(gd_engine *e, gd_err *err)
             return gd_err_set(err, GD_ENOMEM, "out of memory allocating %s of engine buffers",
                               gd_bytes_str((double)bytes, s));
         }
-        /* Zeroed: blocked layouts' channel padding must read as zero. */
-        memset(p->ptr, 0, bytes);
+        /* Zeroed (blocked layouts' channel padding must read as zero) by all
+         * threads: faulting the pages in is most of an engine's creation. */
+        gd_zero_floats(p->ptr, bytes / sizeof(float));
     }
     for (int k = 0; k < e->n_binds; k++) {
         dnnl_status_t s =
