@@ -242,6 +242,8 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     st = plan_forward(e, err);
     if (st == GD_OK && e->backward)
         st = plan_backward(e, err);
+    if (st == GD_OK && e->backward)
+        st = eng_share_activations(e, err);
     if (st == GD_OK)
         st = eng_alloc(e, err);
     if (st == GD_OK)

@@ -14,7 +14,9 @@
  *      its seed, then pushed to its inputs; a ReLU/ReLU6 read by one stride-1
  *      convolution has its backward folded into that convolution's
  *      (engine_mask.c: a byte mask the forward writes, multiplied in);
- *   4. buffers are allocated once, and every oneDNN memory object is bound
+ *   4. activations that die within the forward pass share buffers
+ *      (engine_share.c);
+ *   5. buffers are allocated once, and every oneDNN memory object is bound
  *      to its buffer (engine_dnnl.c).
  * Running a pass is then a walk over a flat step list: no allocation.
  *
@@ -272,6 +274,17 @@ int eng_consumers(const gd_engine *e, int j);
 
 /* Plans the backward steps of one needed node, and node 0's pixel gradient. */
 gd_status eng_backward_node(gd_engine *e, int i, gd_err *err);
+
+/* engine_share.c */
+
+/*
+ * After planning: the activation buffers of nodes whose activation backward
+ * is folded (act_fused), read by nothing after their one reader's forward
+ * step, are shared by nodes whose such spans do not overlap.  Only
+ * unpadded layouts (so no buffer's channel padding must stay zero), only
+ * buffers no init or backward step touches.
+ */
+gd_status eng_share_activations(gd_engine *e, gd_err *err);
 
 /* engine_mask.c */
 
