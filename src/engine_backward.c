@@ -15,6 +15,7 @@
  * clip_v2(0, 6) "use_dst_for_bwd", so no pre-activation is ever stored.
  * No weight gradients are computed.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
@@ -344,6 +345,10 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
     e->act_fused[j] = 1;
     *done = 1;
 done:
+    if (!*done) { /* nothing reads them */
+        free(e->tw[i]);
+        e->tw[i] = NULL;
+    }
     if (po)
         dnnl_post_ops_destroy(po);
     if (attr)
