@@ -1,7 +1,8 @@
 /*
  * engine_internal.h: the private state of a gd_engine, shared by the
  * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
- * engine_backward.c).  Nothing outside src/engine*.c includes it.
+ * engine_backward.c, engine_mask.c, engine_share.c).  Nothing outside
+ * src/engine*.c includes it.
  *
  * How an engine is built (engine.c drives it, the others fill it):
  *   1. shapes and the needed subgraph (gd_model_shapes, gd_model_ancestors);
@@ -26,16 +27,19 @@
  *      layout), so element-wise backward primitives see matching layouts.
  *   2. md[0] and dmd[0] are "simple" layouts (eng_layout_of succeeds): the
  *      input normalization and the pixel gradient are our own loops.
- *   5. Every activation, gradient and weights memory has data type e->dt
- *      (f32, or bf16 for a bf16 engine); biases and the plain outputs and
- *      seeds are f32.  So the only conversions are at the edges: weights
- *      at creation (the init reorders), node 0 in our normalization and
- *      pixel-gradient loops, outputs and seeds in their reorders.
  *   3. Every buffer is owned by e->bufs and freed once; memory objects and
  *      primitives are owned by e->mems / e->prims; steps only borrow them.
  *   4. Diff buffers come from a pool: a node's diff buffer is taken at its
  *      first contribution and returned after the node's own backward steps,
  *      so buffers are shared by nodes whose gradients are never live at once.
+ *      Folded nodes' activations share buffers the same way within the
+ *      forward pass (engine_share.c); act_buf[j] names the one j uses.
+ *   5. Every activation, gradient and weights memory has data type e->dt
+ *      (f32, or bf16 for a bf16 engine); biases and the plain outputs and
+ *      seeds are f32.  So the only conversions are at the edges: weights
+ *      at creation (the init reorders), node 0 in our normalization and
+ *      pixel-gradient loops, outputs and seeds in their reorders.  The
+ *      folded activations' masks are u8.
  */
 #ifndef GIGADREAM_ENGINE_INTERNAL_H
 #define GIGADREAM_ENGINE_INTERNAL_H
