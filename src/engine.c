@@ -328,12 +328,13 @@ static inline float from_bf16(uint16_t b)
     return f;
 }
 
-/* Offsets of the input's c channels in layout l (gd_model_validate: c <= 3),
- * hoisting the divisions out of the per-pixel loops. */
+/* Offsets of channels 0..c-1 in layout l (c <= the caller's array: the
+ * input's 3 at most, gd_model_validate; 4x that folded), hoisting the
+ * divisions out of the per-pixel loops. */
 #define ENG_MAX_IN_C 3
-static void channel_offsets(const eng_layout *l, int c, dnnl_dim_t off[ENG_MAX_IN_C])
+static void channel_offsets(const eng_layout *l, int c, dnnl_dim_t *off)
 {
-    for (int k = 0; k < c && k < ENG_MAX_IN_C; k++)
+    for (int k = 0; k < c; k++)
         off[k] = l->off0 + (k / l->cblk) * l->sc + k % l->cblk;
 }
 
@@ -393,8 +394,7 @@ static void pixel_grad_s2d(gd_engine *e)
     const int h = e->h, w = e->w, c = m->in_c;
     /* Offsets of the 4 * c folded channels (s2d_ok allows c <= ENG_S2D_MAX_C). */
     dnnl_dim_t off[4 * ENG_S2D_MAX_C];
-    for (int k = 0; k < 4 * c; k++)
-        off[k] = l.off0 + (k / l.cblk) * l.sc + k % l.cblk;
+    channel_offsets(&l, 4 * c, off);
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
