@@ -472,9 +472,6 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
         case ENG_STEP_MASK:
             eng_mask_run(e, s->node);
             break;
-        case ENG_STEP_DW_S2:
-            eng_dws2_run(e, s->node);
-            break;
         case ENG_STEP_KIND_COUNT:
             break;
         }
@@ -561,7 +558,7 @@ int gd_engine_folded_activations(const gd_engine *e)
 {
     int n = 0;
     for (int i = 0; i < e->model->n_nodes; i++)
-        n += e->act_fused[i] != 0;
+        n += e->act_fused[i];
     return n;
 }
 

@@ -342,7 +342,7 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
     OK(eng_step_prim(e, &e->bwd, i, "transposed convolution with activation mask", pd, 4, args,
                      err));
     e->diff_started[j] = 1;
-    e->act_fused[j] = ENG_FOLD_MASK;
+    e->act_fused[j] = 1;
     *done = 1;
 done:
     if (!*done) { /* nothing reads them */
@@ -381,11 +381,6 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         OK(bwd_conv_masked(e, i, &fused, err));
         if (fused)
             goto done;
-    }
-    if (eng_dws2_fusable(e, i)) {
-        OK(diff_mem(e, i, j, err));
-        OK(eng_dws2_plan(e, i, err));
-        goto done;
     }
     OK(eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_format_tag_any, &dsrc_any, err));
     OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &ddst_any, err));

@@ -1,7 +1,7 @@
 /*
  * engine_internal.h: the private state of a gd_engine, shared by the
  * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
- * engine_backward.c, engine_mask.c, engine_dws2.c, engine_share.c).  Nothing outside
+ * engine_backward.c, engine_mask.c, engine_share.c).  Nothing outside
  * src/engine*.c includes it.
  *
  * How an engine is built (engine.c drives it, the others fill it):
@@ -14,9 +14,7 @@
  *      gradient ("diff") is accumulated from its consumers and, for outputs,
  *      its seed, then pushed to its inputs; a ReLU/ReLU6 read by one stride-1
  *      convolution has its backward folded into that convolution's
- *      (engine_mask.c: a byte mask the forward writes, multiplied in), one
- *      read by a stride-2 depthwise convolution into that one's
- *      (engine_dws2.c: our own loop);
+ *      (engine_mask.c: a byte mask the forward writes, multiplied in);
  *   4. activations that die within the forward pass share buffers
  *      (engine_share.c);
  *   5. buffers are allocated once, and every oneDNN memory object is bound
@@ -52,16 +50,13 @@
 #include "gigadream/engine.h"
 
 #define ENG_MAX_ARGS (GD_MAX_INPUTS + 4)
-#define ENG_S2D_MAX_C 16  /* most input channels the space-to-depth backward takes */
-#define ENG_FOLD_MASK 1   /* act_fused: through a byte mask (engine_mask.c) */
-#define ENG_FOLD_KERNEL 2 /* act_fused: in the reader's own loop (engine_dws2.c) */
+#define ENG_S2D_MAX_C 16 /* most input channels the space-to-depth backward takes */
 
 typedef enum eng_step_kind {
     ENG_STEP_PRIM = 0,   /* execute a oneDNN primitive */
     ENG_STEP_NORMALIZE,  /* pixels (NHWC, [0,255]) -> normalized node 0 activation */
     ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
     ENG_STEP_MASK,       /* node's activation -> its derivative as a byte mask (engine_mask.c) */
-    ENG_STEP_DW_S2, /* stride-2 depthwise backward with its input's activation (engine_dws2.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
 
@@ -152,14 +147,12 @@ struct gd_engine {
     eng_layout s2d_layout;
     float *s2d_wei;
 
-    /* Folded activations, [n_nodes] each: act_fused[j] != 0 when node j's
-     * ReLU/ReLU6 backward is done by its one consumer k, so j's own backward
-     * skips the eltwise.  ENG_FOLD_MASK (engine_mask.c): mask_buf[j] holds
+    /* Fused activation masks (engine_mask.c), [n_nodes] each: for a node j
+     * whose ReLU/ReLU6 backward its one consumer k folds in, mask_buf[j] holds
      * the derivative (1 byte per element of j's activation layout, 0 or 1),
-     * written by a forward step after j, and k's backward multiplies it in
-     * as a post-op; j's activation dies in the forward pass.  ENG_FOLD_KERNEL
-     * (engine_dws2.c): k's own backward loop reads j's activation.
-     * tw[k]: k's weights rearranged for that backward (f32), or NULL. */
+     * written by a forward step after j; k's backward multiplies it in as a
+     * post-op and act_fused[j] tells j's own backward to skip the eltwise.
+     * tw[k]: k's transposed weights (f32, the model's order), or NULL. */
     int *mask_buf;
     dnnl_memory_t *mask_mem;
     unsigned char *act_fused;
@@ -316,23 +309,5 @@ void eng_mask_md(const gd_engine *e, int j, dnnl_memory_desc_t *md);
 gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err);
 /* The ENG_STEP_MASK step for node j. */
 void eng_mask_run(gd_engine *e, int j);
-
-/* engine_dws2.c */
-
-/*
- * Whether convolution i's backward and its input j's activation backward
- * can be one loop: i depthwise (groups = channels, multiplier 1), stride 2,
- * no dilation, any kernel; j a convolution ending in ReLU or ReLU6 whose
- * only reader is i, not an output, no gradient planned for it yet; f32, and
- * diff[i], j's activation and j's gradient in one unpadded blocked layout
- * of 8 or 16 channels.
- */
-int eng_dws2_fusable(const gd_engine *e, int i);
-/* Plans that loop as node i's backward step: writes diff[j] (which the
- * caller has created), marks j's activation folded, keeps i's weights in
- * blocked order in e->tw[i]. */
-gd_status eng_dws2_plan(gd_engine *e, int i, gd_err *err);
-/* The ENG_STEP_DW_S2 step for node i. */
-void eng_dws2_run(gd_engine *e, int i);
 
 #endif

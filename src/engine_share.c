@@ -65,13 +65,6 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->act_buf[st->node], at);
             mark(u, e->mask_buf[st->node], at);
             break;
-        case ENG_STEP_DW_S2: {
-            int j = e->model->nodes[st->node].inputs[0];
-            mark(u, e->diff_buf[st->node], at);
-            mark(u, e->act_buf[j], at);
-            mark(u, e->diff_buf[j], at);
-            break;
-        }
         case ENG_STEP_PRIM:
         case ENG_STEP_KIND_COUNT:
             break;
@@ -110,8 +103,8 @@ gd_status eng_share_activations(gd_engine *e, gd_err *err)
     int n_slots = 0;
     for (int j = 1; j < nn; j++) {
         int b = e->act_buf[j];
-        if (e->act_fused[j] != ENG_FOLD_MASK || b < 0 || e->bufs[b].pooled || u[b].elsewhere ||
-            u[b].first < 0 || !unpadded(&e->md[j]))
+        if (!e->act_fused[j] || b < 0 || e->bufs[b].pooled || u[b].elsewhere || u[b].first < 0 ||
+            !unpadded(&e->md[j]))
             continue;
         int s = 0;
         while (s < n_slots && slot_end[s] >= u[b].first)

@@ -96,8 +96,7 @@ static void check(const char *model_name, const char *layer, int folded)
     GDTEST_OK(gd_resample(&photo, &small, GD_FILTER_TRIANGLE, &err), &err);
     gd_engine_opts opts = {.backward = 1};
     GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
-    /* Every ReLU6 read by one stride-1 convolution (engine_mask.c) or one
-     * stride-2 depthwise convolution (engine_dws2.c) only. */
+    /* Every ReLU6 read by one stride-1 convolution only (engine_mask.c). */
     assert_int_equal(gd_engine_folded_activations(e), folded);
 
     float *x = small.data, *grad = malloc(sizeof(float) * N);
@@ -155,19 +154,17 @@ static void check(const char *model_name, const char *layer, int folded)
 static void test_v1_conv2d_3_pointwise(void **state)
 {
     (void)state;
-    /* Through masks (engine_mask.c): Conv2d_0, 1_depthwise, 2_depthwise,
-     * 2_pointwise, 3_depthwise; in the stride-2 depthwise backward
-     * (engine_dws2.c): 1_pointwise.  Not the output. */
-    check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise", 6);
+    /* Conv2d_0, 1_depthwise, 2_depthwise, 2_pointwise, 3_depthwise (the
+     * pointwise ones before a stride-2 depthwise, and the output, are not). */
+    check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise", 5);
 }
 
 static void test_v2_expanded_conv_4_project(void **state)
 {
     (void)state;
-    /* Through masks: the first convolution, every depthwise, the expands
-     * before stride-1 depthwise ones (expanded_conv_2 and _4); in the
-     * stride-2 depthwise backward: the expands of expanded_conv_1 and _3. */
-    check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project", 10);
+    /* The first convolution, every depthwise, the expands before stride-1
+     * depthwise ones (expanded_conv_2 and _4). */
+    check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project", 8);
 }
 
 int main(void)
