@@ -168,6 +168,45 @@ static void conv_folded(gdtest_rng *r, gdsynth_graph *g)
     g->folded = 4;
 }
 
+/*
+ * Stride-2 depthwise convolutions reading a ReLU/ReLU6 (whose backward is
+ * then an eltwise of its own: no stride-1 reader folds it): a clipping relu6
+ * into a 3x3 TF SAME (odd height: 1 row before and after; even width: 0 / 1
+ * columns), a relu into a 5x5 SAME (2 / 2 rows, 1 / 2 columns) and into a
+ * 3x3 padded 2 / 0 rows and 0 / 2 columns, 24 channels (a padded 16-channel
+ * layout), a relu6 read twice; all concatenated into one output.
+ */
+static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
+{
+    start(g, 3, 13, 10);
+    gd_node cat = gd_node_default(GD_OP_CONCAT, "concat");
+    cat.n_inputs = 6;
+    int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    for (size_t k = 0; k < g->m->nodes[a].n_weights; k++)
+        g->m->nodes[a].weights[k] *= 12.0f; /* about 1 in 5 clips at 6 */
+    cat.inputs[0] = gdsynth_conv(g->m, r, "dw3_s2", a, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
+    int b = gdsynth_conv(g->m, r, "relu", 0, 32, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    cat.inputs[1] = gdsynth_conv(g->m, r, "dw5_s2", b, 32, 5, 2, GD_PAD_SAME, 32, 0, GD_ACT_RELU6);
+    int c = gdsynth_conv(g->m, r, "relu_b", 0, 16, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    gd_node n = gd_node_default(GD_OP_CONV, "dw3_s2_pads");
+    n.n_inputs = 1;
+    n.inputs[0] = c;
+    n.out_c = n.groups = 16;
+    n.kh = n.kw = 3;
+    n.sh = n.sw = 2;
+    n.pad = GD_PAD_EXPLICIT;
+    n.pad_t = 2;
+    n.pad_r = 2;
+    cat.inputs[2] = gdsynth_weighted(g->m, r, &n, 1);
+    int e = gdsynth_conv(g->m, r, "read_twice", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    cat.inputs[3] = gdsynth_conv(g->m, r, "dw_twice", e, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
+    cat.inputs[4] = gdsynth_conv(g->m, r, "pw_twice", e, 16, 1, 2, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
+    int d = gdsynth_conv(g->m, r, "relu_24", 0, 24, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    cat.inputs[5] = gdsynth_conv(g->m, r, "dw_24", d, 24, 3, 2, GD_PAD_SAME, 24, 1, GD_ACT_NONE);
+    out(g, gdsynth_add(g->m, &cat));
+    g->folded = 0;
+}
+
 /* Six convolutions reading one tensor: every bias x activation, and a 6-way fan-out. */
 static void conv_bias_act(gdtest_rng *r, gdsynth_graph *g)
 {
@@ -397,6 +436,7 @@ const gdsynth_case gdsynth_cases[] = {
     {"conv_grouped", conv_grouped},
     {"conv_depthwise", conv_depthwise},
     {"conv_folded", conv_folded},
+    {"conv_depthwise_s2", conv_depthwise_s2},
     {"conv_bias_act", conv_bias_act},
     {"act", act_standalone},
     {"add", add_act},
