@@ -30,6 +30,14 @@ static void out(gdsynth_graph *g, int node)
     g->outputs[g->n_outputs++] = node;
 }
 
+/* Multiplies node's weights by f (to push activations into their clips,
+ * or spread logits). */
+static void scale_weights(gd_model *m, int node, float f)
+{
+    for (size_t k = 0; k < m->nodes[node].n_weights; k++)
+        m->nodes[node].weights[k] *= f;
+}
+
 static void conv3x3_s1_same(gdtest_rng *r, gdsynth_graph *g)
 {
     start(g, 3, 13, 11);
@@ -135,8 +143,7 @@ static void conv_depthwise(gdtest_rng *r, gdsynth_graph *g)
  * upper clip (forward and backward) is exercised. */
 static void saturate(gd_model *m, int node)
 {
-    for (size_t k = 0; k < m->nodes[node].n_weights; k++)
-        m->nodes[node].weights[k] *= 8.0f;
+    scale_weights(m, node, 8.0f);
 }
 
 /*
@@ -153,8 +160,7 @@ static void conv_folded(gdtest_rng *r, gdsynth_graph *g)
 {
     start(g, 3, 12, 11);
     int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    for (size_t k = 0; k < g->m->nodes[a].n_weights; k++)
-        g->m->nodes[a].weights[k] *= 12.0f; /* about 1 in 5 clips at 6 */
+    scale_weights(g->m, a, 12.0f); /* about 1 in 5 clips at 6 */
     int b = gdsynth_conv(g->m, r, "dw_relu", a, 16, 3, 1, GD_PAD_SAME, 16, 1, GD_ACT_RELU);
     int c = gdsynth_conv(g->m, r, "pw", b, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
     int d = gdsynth_conv(g->m, r, "relu", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
@@ -182,8 +188,7 @@ static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
     gd_node cat = gd_node_default(GD_OP_CONCAT, "concat");
     cat.n_inputs = 6;
     int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    for (size_t k = 0; k < g->m->nodes[a].n_weights; k++)
-        g->m->nodes[a].weights[k] *= 12.0f; /* about 1 in 5 clips at 6 */
+    scale_weights(g->m, a, 12.0f); /* about 1 in 5 clips at 6 */
     cat.inputs[0] = gdsynth_conv(g->m, r, "dw3_s2", a, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
     int b = gdsynth_conv(g->m, r, "relu", 0, 32, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
     cat.inputs[1] = gdsynth_conv(g->m, r, "dw5_s2", b, 32, 5, 2, GD_PAD_SAME, 32, 0, GD_ACT_RELU6);
@@ -337,8 +342,7 @@ static void reshape_softmax_of(gdtest_rng *r, gdsynth_graph *g, float beta)
     int a = gdsynth_conv(g->m, r, "conv", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     int p = gdsynth_pool(g->m, GD_OP_AVGPOOL, "global_pool", a, 8, 1, GD_PAD_VALID);
     int l = gdsynth_conv(g->m, r, "logits", p, 10, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
-    for (size_t k = 0; k < g->m->nodes[l].n_weights; k++)
-        g->m->nodes[l].weights[k] *= 5.0f; /* spread the logits */
+    scale_weights(g->m, l, 5.0f); /* spread the logits */
     int s = gdsynth_op(g->m, GD_OP_RESHAPE, "reshape", l, -1, GD_ACT_NONE);
     gd_node n = gd_node_default(GD_OP_SOFTMAX, "softmax");
     n.n_inputs = 1;
@@ -415,8 +419,7 @@ static void mobilenet(gdtest_rng *r, gdsynth_graph *g)
     int p4 = gdsynth_conv(m, r, "Conv2d_4_pointwise", x, 48, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
     int pool = gdsynth_pool(m, GD_OP_AVGPOOL, "AvgPool", p4, 7, 2, GD_PAD_VALID);
     int logits = gdsynth_conv(m, r, "Logits", pool, 12, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
-    for (size_t k = 0; k < m->nodes[logits].n_weights; k++)
-        m->nodes[logits].weights[k] *= 4.0f;
+    scale_weights(m, logits, 4.0f);
     int flat = gdsynth_op(m, GD_OP_RESHAPE, "Reshape", logits, -1, GD_ACT_NONE);
     int prob = gdsynth_op(m, GD_OP_SOFTMAX, "Predictions", flat, -1, GD_ACT_NONE);
     out(g, p1);
