@@ -124,6 +124,59 @@ static inline float bf16_value(uint16_t b)
     return f;
 }
 
+/* The portable loop: elements [from, n) of y (f32, or bf16 when bf16). */
+static void mask_loop(const void *y, int bf16, float hi, uint8_t *m, size_t from, size_t n)
+{
+    if (bf16) {
+        const uint16_t *b = y;
+#pragma omp parallel for schedule(static)
+        for (size_t i = from; i < n; i++) {
+            float v = bf16_value(b[i]);
+            m[i] = (uint8_t)((v > 0.0f) & (v < hi));
+        }
+        return;
+    }
+    const float *f = y;
+#pragma omp parallel for schedule(static)
+    for (size_t i = from; i < n; i++)
+        m[i] = (uint8_t)((f[i] > 0.0f) & (f[i] < hi));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_MASK_AVX512 1
+/*
+ * The same comparisons, 64 elements per step: the portable loop compiles to
+ * SSE2 (no -march), and the 15 masks of a 576 x 576 MobileNet V1 tile took
+ * ~1.5 ms that way.  Returns how many elements it did (a multiple of 64).
+ */
+__attribute__((target("avx512f,avx512bw"))) static size_t
+mask_avx512(const void *y, int bf16, float hi, uint8_t *m, size_t n)
+{
+    const size_t blocks = n / 64;
+    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(hi);
+    const __m512i one = _mm512_set1_epi8(1);
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < blocks; b++) {
+        __mmask64 k = 0;
+        for (int q = 0; q < 4; q++) {
+            size_t i = b * 64 + (size_t)q * 16;
+            __m512 v;
+            if (bf16) {
+                __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)y + i));
+                v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+            } else {
+                v = _mm512_loadu_ps((const float *)y + i);
+            }
+            __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+            k |= (__mmask64)_mm512_mask_cmp_ps_mask(gt, v, top, _CMP_LT_OQ) << (16 * q);
+        }
+        _mm512_storeu_si512((void *)(m + b * 64), _mm512_maskz_mov_epi8(k, one));
+    }
+    return blocks * 64;
+}
+#endif
+
 void eng_mask_run(gd_engine *e, int j)
 {
     const size_t bytes = dnnl_memory_desc_get_size(&e->md[j]);
@@ -132,17 +185,11 @@ void eng_mask_run(gd_engine *e, int j)
     /* ReLU: y > 0; ReLU6: 0 < y < 6 (oneDNN's derivative from dst). */
     const float hi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY;
     uint8_t *m = e->bufs[e->mask_buf[j]].ptr;
-    if (bf16) {
-        const uint16_t *y = e->bufs[e->act_buf[j]].ptr;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float v = bf16_value(y[i]);
-            m[i] = (uint8_t)((v > 0.0f) & (v < hi));
-        }
-        return;
-    }
-    const float *y = e->bufs[e->act_buf[j]].ptr;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        m[i] = (uint8_t)((y[i] > 0.0f) & (y[i] < hi));
+    const void *y = e->bufs[e->act_buf[j]].ptr;
+    size_t done = 0;
+#ifdef HAVE_MASK_AVX512
+    if (__builtin_cpu_supports("avx512bw"))
+        done = mask_avx512(y, bf16, hi, m, n);
+#endif
+    mask_loop(y, bf16, hi, m, done, n);
 }
