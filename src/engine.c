@@ -472,6 +472,9 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
         case ENG_STEP_MASK:
             eng_mask_run(e, s->node);
             break;
+        case ENG_STEP_PW:
+            eng_pw_run(e, s->node);
+            break;
         case ENG_STEP_KIND_COUNT:
             break;
         }
@@ -559,6 +562,8 @@ int gd_engine_folded_activations(const gd_engine *e)
     int n = 0;
     for (int i = 0; i < e->model->n_nodes; i++)
         n += e->act_fused[i];
+    for (int k = 0; k < e->bwd.n; k++)
+        n += e->bwd.v[k].kind == ENG_STEP_PW;
     return n;
 }
 

@@ -375,6 +375,11 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
 
     if (s2d_ok(e, i, &kb, &bpb, &bpr))
         return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
+    if (eng_pw_fusable(e, i)) {
+        OK(diff_mem(e, i, j, err));
+        OK(eng_pw_plan(e, i, err));
+        goto done;
+    }
     OK(act_bwd_inplace(e, i, n->act, err));
     if (eng_mask_fusable(e, i)) {
         int fused;

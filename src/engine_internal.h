@@ -1,7 +1,7 @@
 /*
  * engine_internal.h: the private state of a gd_engine, shared by the
  * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
- * engine_backward.c, engine_mask.c, engine_share.c).  Nothing outside
+ * engine_backward.c, engine_mask.c, engine_pw.c, engine_share.c).  Nothing outside
  * src/engine*.c includes it.
  *
  * How an engine is built (engine.c drives it, the others fill it):
@@ -57,6 +57,7 @@ typedef enum eng_step_kind {
     ENG_STEP_NORMALIZE,  /* pixels (NHWC, [0,255]) -> normalized node 0 activation */
     ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
     ENG_STEP_MASK,       /* node's activation -> its derivative as a byte mask (engine_mask.c) */
+    ENG_STEP_PW,         /* 1x1 backward with its activation backward (engine_pw.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
 
@@ -309,5 +310,23 @@ void eng_mask_md(const gd_engine *e, int j, dnnl_memory_desc_t *md);
 gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err);
 /* The ENG_STEP_MASK step for node j. */
 void eng_mask_run(gd_engine *e, int j);
+
+/* engine_pw.c: own 1x1 backward */
+
+/*
+ * Whether 1x1 convolution i's backward-data and its own ReLU/ReLU6 backward
+ * can be one loop of ours: stride 1, groups 1, no padding, i's activation
+ * not folded elsewhere, the input j a node > 0 with no gradient planned yet,
+ * C = j's channels a multiple of 32, O = i's a multiple of 16 up to 1024;
+ * f32, diff[i], i's activation and j's gradient 16-channel blocked with
+ * dense rows and no padding; oneDNN allowed AVX-512.
+ */
+int eng_pw_fusable(const gd_engine *e, int i);
+/* Plans that loop as node i's backward step, writing diff[j] (which the
+ * caller has created): when eng_mask_fusable(e, i), j's mask is planned and
+ * multiplied in (act_fused[j] set). */
+gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err);
+/* The ENG_STEP_PW step for node i. */
+void eng_pw_run(gd_engine *e, int i);
 
 #endif

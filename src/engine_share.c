@@ -65,6 +65,14 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->act_buf[st->node], at);
             mark(u, e->mask_buf[st->node], at);
             break;
+        case ENG_STEP_PW: {
+            int j = e->model->nodes[st->node].inputs[0];
+            mark(u, e->diff_buf[st->node], at);
+            mark(u, e->act_buf[st->node], at);
+            mark(u, e->diff_buf[j], at);
+            mark(u, e->mask_buf[j], at);
+            break;
+        }
         case ENG_STEP_PRIM:
         case ENG_STEP_KIND_COUNT:
             break;

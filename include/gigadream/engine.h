@@ -126,10 +126,11 @@ gd_status gd_engine_backward(gd_engine *e, float *grad, gd_err *err);
 double gd_engine_forward_flops(const gd_engine *e);
 double gd_engine_backward_flops(const gd_engine *e);
 
-/* How many ReLU / ReLU6 backwards the engine folds into the backward of the
- * stride-1 convolution that reads them (a byte mask multiplied in as a
- * post-op, instead of a separate pass over the gradient); 0 without a
- * backward pass.  For profiles and tests. */
+/* How many ReLU / ReLU6 backwards the engine folds into a convolution's
+ * backward instead of a separate pass over the gradient: into that of the
+ * stride-1 convolution reading them (a byte mask multiplied in as a
+ * post-op), or into their own 1x1 convolution's (one loop for both, with
+ * AVX-512); 0 without a backward pass.  For profiles and tests. */
 int gd_engine_folded_activations(const gd_engine *e);
 
 /* Bytes of buffers the engine holds: activations, gradients (pooled: nodes

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "synth.h"
+#include <oneapi/dnnl/dnnl.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -112,4 +113,10 @@ void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi)
 {
     for (size_t k = 0; k < count; k++)
         px[k] = gdtest_uniform(r, lo, hi);
+}
+
+int gdsynth_avx512(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }

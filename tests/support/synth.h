@@ -41,6 +41,10 @@ gd_shape gdsynth_shape(const gd_model *m, int i);
 /* Random pixels in [lo, hi), h * w * c interleaved. */
 void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi);
 
+/* Whether oneDNN may use AVX-512 here (ONEDNN_MAX_CPU_ISA counts): the
+ * engine's own 1x1 backward (engine_pw.c) needs it, so fold counts do. */
+int gdsynth_avx512(void);
+
 /*
  * The engine's test graphs (synth_graphs.c): one per op and attribute
  * combination, each with a tile size and outputs at one or more depths.

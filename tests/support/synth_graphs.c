@@ -146,6 +146,15 @@ static void saturate(gd_model *m, int node)
     scale_weights(m, node, 8.0f);
 }
 
+/* A 3x3 relu6 convolution of the input whose weights are scaled so about
+ * 1 in 5 outputs clips at 6 (its upper clip's backward is then exercised). */
+static int relu6_clipping(gdtest_rng *r, gdsynth_graph *g, const char *name, int out_c)
+{
+    int a = gdsynth_conv(g->m, r, name, 0, out_c, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    scale_weights(g->m, a, 12.0f);
+    return a;
+}
+
 /*
  * Activation backwards folded into the stride-1 convolution reading them
  * (engine_mask.c), on three shallow branches summed: a clipping relu6 into a
@@ -159,8 +168,7 @@ static void saturate(gd_model *m, int node)
 static void conv_folded(gdtest_rng *r, gdsynth_graph *g)
 {
     start(g, 3, 12, 11);
-    int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    scale_weights(g->m, a, 12.0f); /* about 1 in 5 clips at 6 */
+    int a = relu6_clipping(r, g, "relu6_clips", 16);
     int b = gdsynth_conv(g->m, r, "dw_relu", a, 16, 3, 1, GD_PAD_SAME, 16, 1, GD_ACT_RELU);
     int c = gdsynth_conv(g->m, r, "pw", b, 32, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_NONE);
     int d = gdsynth_conv(g->m, r, "relu", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
@@ -187,8 +195,7 @@ static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
     start(g, 3, 13, 10);
     gd_node cat = gd_node_default(GD_OP_CONCAT, "concat");
     cat.n_inputs = 6;
-    int a = gdsynth_conv(g->m, r, "relu6_clips", 0, 16, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    scale_weights(g->m, a, 12.0f); /* about 1 in 5 clips at 6 */
+    int a = relu6_clipping(r, g, "relu6_clips", 16);
     cat.inputs[0] = gdsynth_conv(g->m, r, "dw3_s2", a, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
     int b = gdsynth_conv(g->m, r, "relu", 0, 32, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
     cat.inputs[1] = gdsynth_conv(g->m, r, "dw5_s2", b, 32, 5, 2, GD_PAD_SAME, 32, 0, GD_ACT_RELU6);
@@ -210,6 +217,37 @@ static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
     cat.inputs[5] = gdsynth_conv(g->m, r, "dw_24", d, 24, 3, 2, GD_PAD_SAME, 24, 1, GD_ACT_NONE);
     out(g, gdsynth_add(g->m, &cat));
     g->folded = 0;
+}
+
+/*
+ * 1x1 convolutions whose ReLU/ReLU6 feeds a stride-2 depthwise, so its
+ * backward is theirs to do (engine_pw.c: one pass with the transposed 1x1):
+ * a relu6 1x1 (32 -> 48 channels) reading a clipping relu6 it folds (its
+ * mask multiplied in); a relu 1x1 (64 -> 16) reading a relu read twice (no
+ * mask; the other reader, a stride-2 1x1 created first, is visited last);
+ * a 96 -> 16 one, past engine_pw.c's channel bound, on oneDNN's two passes.
+ * 14 x 11 pixels: 154 = 12 x 12 + 10, so the one-pixel tail runs too.
+ */
+static void conv1x1_act_bwd(gdtest_rng *r, gdsynth_graph *g)
+{
+    start(g, 3, 14, 11);
+    gd_node cat = gd_node_default(GD_OP_CONCAT, "concat");
+    cat.n_inputs = 4;
+    int a = relu6_clipping(r, g, "relu6_32", 32);
+    int p = gdsynth_conv(g->m, r, "pw_relu6", a, 48, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    cat.inputs[0] = gdsynth_conv(g->m, r, "dw_p", p, 48, 3, 2, GD_PAD_SAME, 48, 1, GD_ACT_NONE);
+    int b = gdsynth_conv(g->m, r, "relu_64", 0, 64, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    cat.inputs[1] = gdsynth_conv(g->m, r, "b_again", b, 16, 1, 2, GD_PAD_SAME, 1, 0, GD_ACT_NONE);
+    int q = gdsynth_conv(g->m, r, "pw_relu", b, 16, 1, 1, GD_PAD_SAME, 1, 0, GD_ACT_RELU);
+    cat.inputs[2] = gdsynth_conv(g->m, r, "dw_q", q, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
+    int c = gdsynth_conv(g->m, r, "relu_96", 0, 96, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
+    int wide = gdsynth_conv(g->m, r, "pw_96", c, 16, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    cat.inputs[3] = gdsynth_conv(g->m, r, "dw_96", wide, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
+    out(g, gdsynth_add(g->m, &cat));
+    /* relu6_32 (its mask), pw_relu6 and pw_relu (their own), relu_96 (mask,
+     * by oneDNN's transposed pw_96); without AVX-512, oneDNN's transposed
+     * pw_relu6 masks relu6_32, and nothing else folds. */
+    g->folded = gdsynth_avx512() ? 4 : 2;
 }
 
 /* Six convolutions reading one tensor: every bias x activation, and a 6-way fan-out. */
@@ -440,6 +478,7 @@ const gdsynth_case gdsynth_cases[] = {
     {"conv_depthwise", conv_depthwise},
     {"conv_folded", conv_folded},
     {"conv_depthwise_s2", conv_depthwise_s2},
+    {"conv1x1_act_bwd", conv1x1_act_bwd},
     {"conv_bias_act", conv_bias_act},
     {"act", act_standalone},
     {"add", add_act},
