@@ -421,6 +421,8 @@ static void pixel_grad(gd_engine *e)
         memset(g, 0, (size_t)h * w * c * sizeof *g);
         return;
     }
+    if (e->stem)
+        return; /* written by the first convolution's step (engine_stem.c) */
     if (e->s2d) {
         pixel_grad_s2d(e);
         return;
@@ -474,6 +476,9 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
             break;
         case ENG_STEP_PW:
             eng_pw_run(e, s->node);
+            break;
+        case ENG_STEP_STEM:
+            eng_stem_run(e, s->node);
             break;
         case ENG_STEP_KIND_COUNT:
             break;

@@ -373,8 +373,13 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
     dnnl_dims_t padl = {pt, pl}, padr = {pb, pr};
     int kb, bpb, bpr;
 
-    if (s2d_ok(e, i, &kb, &bpb, &bpr))
-        return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
+    if (s2d_ok(e, i, &kb, &bpb, &bpr)) {
+        if (!eng_stem_ok(e, i))
+            return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
+        OK(act_bwd_inplace(e, i, n->act, err));
+        OK(eng_stem_plan(e, i, err));
+        goto done;
+    }
     if (eng_pw_fusable(e, i)) {
         OK(diff_mem(e, i, j, err));
         OK(eng_pw_plan(e, i, err));

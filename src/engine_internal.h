@@ -1,7 +1,8 @@
 /*
  * engine_internal.h: the private state of a gd_engine, shared by the
  * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
- * engine_backward.c, engine_mask.c, engine_pw.c, engine_share.c).  Nothing outside
+ * engine_backward.c, engine_mask.c, engine_pw.c, engine_stem.c, engine_share.c).
+ * Nothing outside
  * src/engine*.c includes it.
  *
  * How an engine is built (engine.c drives it, the others fill it):
@@ -58,6 +59,7 @@ typedef enum eng_step_kind {
     ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
     ENG_STEP_MASK,       /* node's activation -> its derivative as a byte mask (engine_mask.c) */
     ENG_STEP_PW,         /* 1x1 backward with its activation backward (engine_pw.c) */
+    ENG_STEP_STEM,       /* first convolution backward into the pixel gradient (engine_stem.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
 
@@ -147,6 +149,13 @@ struct gd_engine {
     int s2d_buf;
     eng_layout s2d_layout;
     float *s2d_wei;
+
+    /* Own first-convolution backward (engine_stem.c): when stem is set, its
+     * step writes the pixel gradient itself (the pixel step then does
+     * nothing), with stem_threads rows of buffer stem_buf per thread. */
+    int stem;
+    int stem_buf;
+    int stem_threads;
 
     /* Fused activation masks (engine_mask.c), [n_nodes] each: for a node j
      * whose ReLU/ReLU6 backward its one consumer k folds in, mask_buf[j] holds
@@ -328,5 +337,21 @@ int eng_pw_fusable(const gd_engine *e, int i);
 gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err);
 /* The ENG_STEP_PW step for node i. */
 void eng_pw_run(gd_engine *e, int i);
+
+/* engine_stem.c: own first-convolution backward */
+
+/*
+ * Whether convolution i, the only reader of the input, can have its
+ * backward-data written straight into the pixel gradient by our loop:
+ * 3x3, stride 2, no dilation, groups 1, no padding before, the input's
+ * sides twice i's, at most 3 input channels and 16k output channels, i's
+ * gradient f32 16-channel blocked with dense rows; oneDNN allowed AVX-512.
+ */
+int eng_stem_ok(const gd_engine *e, int i);
+/* Plans that step (i's weights rearranged into e->tw[i], a row buffer);
+ * sets e->stem and marks node 0's gradient as started. */
+gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err);
+/* The ENG_STEP_STEM step for node i: writes e->grad. */
+void eng_stem_run(gd_engine *e, int i);
 
 #endif

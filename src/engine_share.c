@@ -73,6 +73,10 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->mask_buf[j], at);
             break;
         }
+        case ENG_STEP_STEM:
+            mark(u, e->diff_buf[st->node], at);
+            mark(u, e->stem_buf, at);
+            break;
         case ENG_STEP_PRIM:
         case ENG_STEP_KIND_COUNT:
             break;

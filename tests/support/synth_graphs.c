@@ -220,6 +220,22 @@ static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
 }
 
 /*
+ * A 3x3 stride-2 TF SAME first convolution on even sides (no padding
+ * before: engine_stem.c's own backward, straight into the pixel gradient),
+ * its relu6 folded into a depthwise: 13 output rows (split unevenly between
+ * threads, each recomputing the row before its own), 20 columns (one block
+ * of 12 and an 8-pixel tail).
+ */
+static void conv_stem(gdtest_rng *r, gdsynth_graph *g)
+{
+    start(g, 3, 26, 40);
+    int a = gdsynth_conv(g->m, r, "stem", 0, 32, 3, 2, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    saturate(g->m, a);
+    out(g, gdsynth_conv(g->m, r, "dw", a, 32, 3, 1, GD_PAD_SAME, 32, 1, GD_ACT_NONE));
+    g->folded = 1;
+}
+
+/*
  * 1x1 convolutions whose ReLU/ReLU6 feeds a stride-2 depthwise, so its
  * backward is theirs to do (engine_pw.c: one pass with the transposed 1x1):
  * a relu6 1x1 (32 -> 48 channels) reading a clipping relu6 it folds (its
@@ -479,6 +495,7 @@ const gdsynth_case gdsynth_cases[] = {
     {"conv_folded", conv_folded},
     {"conv_depthwise_s2", conv_depthwise_s2},
     {"conv1x1_act_bwd", conv1x1_act_bwd},
+    {"conv_stem", conv_stem},
     {"conv_bias_act", conv_bias_act},
     {"act", act_standalone},
     {"add", add_act},

@@ -53,6 +53,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,54 @@ static void test_case(void **state)
     gd_model_free(f.g.m);
 }
 
+/*
+ * The input gradient is the same bytes for 1, 2 and 3 threads, and from an
+ * engine built for 3 threads run with 1: the engine's own loops
+ * (engine_pw.c, engine_stem.c) split pixels and rows between threads, never
+ * a sum, and so do the oneDNN kernels these graphs use.
+ */
+static void test_threads(void **state)
+{
+    const gdsynth_case *c = *state;
+    gd_err err = {0};
+    gdtest_rng r = {0x5eed0001u};
+    gdsynth_graph g;
+    c->build(&r, &g);
+    const gd_node *last = &g.m->nodes[g.outputs[g.n_outputs - 1]];
+    gd_objective obj;
+    GDTEST_OK(gd_objective_parse(g.m, GD_OBJ_SQUARE, last->name, NULL, &obj, &err), &err);
+    size_t n = (size_t)g.h * g.w * g.m->in_c;
+    float *px = malloc(n * sizeof *px), *ref = malloc(n * sizeof *ref),
+          *grad = malloc(n * sizeof *grad);
+    assert_non_null(px);
+    assert_non_null(ref);
+    assert_non_null(grad);
+    gdsynth_pixels(&r, px, n, 0.0f, 255.0f);
+    const int saved = omp_get_max_threads();
+    static const int build[] = {1, 2, 3, 3}, run[] = {1, 2, 3, 1};
+    for (int k = 0; k < 4; k++) {
+        gd_engine *e = NULL;
+        gd_engine_opts opts = {.backward = 1};
+        double value;
+        omp_set_num_threads(build[k]);
+        GDTEST_OK(gd_engine_create(g.m, g.h, g.w, obj.layers, obj.n_layers, &opts, &e, &err), &err);
+        omp_set_num_threads(run[k]);
+        GDTEST_OK(gd_objective_gradient(&obj, e, px, k ? grad : ref, &value, &err), &err);
+        gd_engine_free(e);
+        for (size_t q = 0; k && q < n; q++)
+            if (memcmp(&grad[q], &ref[q], sizeof *grad) != 0)
+                fail_msg("%s: built for %d threads, run with %d: gradient[%zu] = %.9g, with 1 "
+                         "thread %.9g",
+                         c->name, build[k], run[k], q, grad[q], ref[q]);
+    }
+    omp_set_num_threads(saved);
+    gd_objective_free(&obj);
+    free(px);
+    free(ref);
+    free(grad);
+    gd_model_free(g.m);
+}
+
 int main(void)
 {
     enum { MAX = 64 };
@@ -448,5 +497,15 @@ int main(void)
         tests[n++] = (struct CMUnitTest){.name = gdsynth_cases[k].name,
                                          .test_func = test_case,
                                          .initial_state = (void *)&gdsynth_cases[k]};
+    static const char *const threaded[] = {"conv1x1_act_bwd", "conv_stem", "mobilenet"};
+    static char names[3][64];
+    for (int t = 0; t < 3; t++)
+        for (int k = 0; k < gdsynth_n_cases && n < MAX; k++)
+            if (strcmp(gdsynth_cases[k].name, threaded[t]) == 0) {
+                snprintf(names[t], sizeof names[t], "%s_threads", threaded[t]);
+                tests[n++] = (struct CMUnitTest){.name = names[t],
+                                                 .test_func = test_threads,
+                                                 .initial_state = (void *)&gdsynth_cases[k]};
+            }
     return _cmocka_run_group_tests("engine_grad", tests, (size_t)n, NULL, NULL);
 }

@@ -1,0 +1,252 @@
+/*
+ * engine_stem.c: the first convolution's backward-data, straight into the
+ * pixel gradient, in one pass of ours (contract in engine_internal.h,
+ * "Own first-convolution backward").
+ *
+ * MobileNet's first convolution (and most ImageNet stems) is a 3x3
+ * stride-2 kernel over the 3 image channels.  engine_backward.c runs its
+ * backward in space-to-depth form through oneDNN (12 channels out, which
+ * oneDNN's blocked kernels pad to 16 and run at ~100 GFLOP/s: 1.36 ms of a
+ * 576 x 576 tile), then engine.c's pixel loop unfolds those 12 channels
+ * into the NHWC pixel gradient.  Here, per output row oy, the 27 taps of
+ * every output pixel are one small product, Z[ox][t] = sum over the output
+ * channels o of g[o][oy][ox] W[o][t] (t = (ky * 3 + kx) * C + c, 12 pixels
+ * at a time in 24 AVX-512 accumulators), and the image rows it reaches are
+ * gathered from Z: pixel (2 oy + ky, 2 ox + kx) gets tap (ky, kx) of
+ * (oy, ox), so an even image row takes ky 0 of row oy and ky 2 of row
+ * oy - 1, an odd one ky 1 of row oy; columns likewise.  Each thread owns a
+ * range of output rows (recomputing the row before it), so every element is
+ * the same sum in the same order for any thread count:
+ *     ((Z[oy][ox] + Z[oy][ox - 1]) + (Z[oy - 1][ox] + Z[oy - 1][ox - 1])) * s[c]
+ * with the terms that exist, s the normalization's scale.
+ *
+ * Only: stride 2, 3x3, no dilation, groups 1, no padding before (TF SAME on
+ * even sides: padding after only), at most 3 input channels, output
+ * channels a multiple of 16, f32 in a 16-channel blocked layout with dense
+ * rows, and a CPU where oneDNN may use AVX-512.
+ */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "gigadream/error.h"
+
+#define STEM_T 32        /* taps per output pixel, padded: 9 x 3 channels at most */
+#define STEM_MAX_OW 1024 /* widest output row (2048-pixel tiles) */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_STEM 1
+#endif
+
+/* Node i's gradient layout, when the loop can address it. */
+static int grad_layout(const gd_engine *e, int i, eng_layout *l)
+{
+    const dnnl_memory_desc_t *md = &e->dmd[i];
+    for (int d = 0; d < md->ndims; d++)
+        if (md->padded_dims[d] != md->dims[d])
+            return 0;
+    return eng_layout_of(md, l) && !l->bf16 && l->cblk == 16 && l->sx == 16 &&
+           l->sy == (dnnl_dim_t)e->shapes[i].w * 16;
+}
+
+int eng_stem_ok(const gd_engine *e, int i)
+{
+#ifdef HAVE_STEM
+    const gd_node *n = &e->model->nodes[i];
+    gd_shape in = e->shapes[0], out = e->shapes[i];
+    if (e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 ||
+        n->groups != 1 || n->kh != 3 || n->kw != 3 || n->sh != 2 || n->sw != 2 || n->dh != 1 ||
+        n->dw != 1 || in.c > 3 || out.c % 16 || out.h * 2 != in.h || out.w * 2 != in.w ||
+        out.w > STEM_MAX_OW || e->diff_started[0] || !e->diff[i] || eng_consumers(e, 0) != 1)
+        return 0;
+    for (int k = 0; k < e->n_outputs; k++)
+        if (e->outputs[k] == 0)
+            return 0;
+    int pt, pb, pl, pr;
+    gd_node_padding(n, in, &pt, &pb, &pl, &pr);
+    if (pt || pl)
+        return 0;
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core)
+        return 0;
+    eng_layout l;
+    return grad_layout(e, i, &l);
+#else
+    (void)e;
+    (void)i;
+    return 0;
+#endif
+}
+
+gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
+{
+    const gd_node *n = &e->model->nodes[i];
+    const int c = e->shapes[0].c, o = n->out_c;
+    eng_layout l;
+    if (!grad_layout(e, i, &l))
+        return gd_err_set(err, GD_ELIB, "node '%s': first convolution gradient layout changed",
+                          n->name);
+    /* W[o][c][ky][kx] (the model's) -> [o][(ky * 3 + kx) * c + c], 32 wide. */
+    float *t = gd_calloc((size_t)o * STEM_T, sizeof *t, "first convolution weights", err);
+    if (!t)
+        return err->status;
+    for (int q = 0; q < o; q++)
+        for (int ch = 0; ch < c; ch++)
+            for (int k = 0; k < 9; k++)
+                t[(size_t)q * STEM_T + k * c + ch] = n->weights[((size_t)q * c + ch) * 9 + k];
+    free(e->tw[i]);
+    e->tw[i] = t;
+    /* Two rows of Z per thread. */
+    e->stem_threads = omp_get_max_threads();
+    if (e->stem_threads < 1)
+        e->stem_threads = 1;
+    size_t bytes = (size_t)e->stem_threads * 2 * e->shapes[i].w * STEM_T * sizeof(float);
+    if ((e->stem_buf = eng_buf_new(e, bytes, err)) < 0)
+        return err->status;
+    gd_status st = eng_step_own(&e->bwd, i, ENG_STEP_STEM, "first convolution backward", err);
+    if (st != GD_OK)
+        return st;
+    e->stem = 1;
+    e->diff_started[0] = 1;
+    return GD_OK;
+}
+
+#ifdef HAVE_STEM
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+
+typedef struct stem_args {
+    const float *g, *w, *scale; /* node i's gradient, weights [o][32], per channel scale */
+    float *px;                  /* pixel gradient, NHWC */
+    eng_layout lg;
+    int o, c, ow, iw;
+} stem_args;
+
+#define STEM_P 12
+#define STEM_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+
+/* Z of output row oy, pixels [x0, x0 + STEM_P). */
+static void z_block(const stem_args *a, int oy, int x0, float *restrict z)
+{
+#define STEM_ACC(p) __m512 u##p = _mm512_setzero_ps(), v##p = _mm512_setzero_ps();
+    STEM_EACH(STEM_ACC)
+    const float *w = a->w;
+    for (int ob = 0; ob < a->o / 16; ob++) {
+        const float *g = a->g + a->lg.off0 + ob * a->lg.sc + oy * a->lg.sy + (dnnl_dim_t)x0 * 16;
+        for (int k = 0; k < 16; k++, g++, w += STEM_T) {
+            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+#define STEM_FMA(p)                                                                                \
+    do {                                                                                           \
+        __m512 b = _mm512_set1_ps(g[(p)*16]);                                                      \
+        u##p = _mm512_fmadd_ps(b, w0, u##p);                                                       \
+        v##p = _mm512_fmadd_ps(b, w1, v##p);                                                       \
+    } while (0);
+            STEM_EACH(STEM_FMA)
+        }
+    }
+#define STEM_OUT(p)                                                                                \
+    _mm512_storeu_ps(z + (x0 + (p)) * STEM_T, u##p);                                               \
+    _mm512_storeu_ps(z + (x0 + (p)) * STEM_T + 16, v##p);
+    STEM_EACH(STEM_OUT)
+#undef STEM_ACC
+#undef STEM_FMA
+#undef STEM_OUT
+}
+
+/* Z of output row oy, all ow pixels. */
+static void z_row(const stem_args *a, int oy, float *restrict z)
+{
+    int x = 0;
+    for (; x + STEM_P <= a->ow; x += STEM_P)
+        z_block(a, oy, x, z);
+    for (; x < a->ow; x++) {
+        __m512 u = _mm512_setzero_ps(), v = _mm512_setzero_ps();
+        for (int q = 0; q < a->o; q++) {
+            const float *g = a->g + a->lg.off0 + (q / 16) * a->lg.sc + oy * a->lg.sy + x * 16;
+            __m512 b = _mm512_set1_ps(g[q % 16]);
+            u = _mm512_fmadd_ps(b, _mm512_loadu_ps(a->w + (size_t)q * STEM_T), u);
+            v = _mm512_fmadd_ps(b, _mm512_loadu_ps(a->w + (size_t)q * STEM_T + 16), v);
+        }
+        _mm512_storeu_ps(z + x * STEM_T, u);
+        _mm512_storeu_ps(z + x * STEM_T + 16, v);
+    }
+}
+
+/*
+ * Kernel row ky of Z row z, as an image row's 2 ow pixels x c channels: for
+ * columns 2 ox and 2 ox + 1, taps (ky, 0) and (ky, 1) of ox (2c floats in a
+ * row of z) plus, on the even column, tap (ky, 2) of ox - 1.
+ */
+static inline __m512 z_pair(const float *z, int ox, int ky, int c)
+{
+    const __mmask16 two = (__mmask16)((1u << (2 * c)) - 1), one = (__mmask16)((1u << c) - 1);
+    __m512 r = _mm512_maskz_loadu_ps(two, z + ox * STEM_T + ky * 3 * c);
+    if (ox > 0)
+        r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(one, z + (ox - 1) * STEM_T + (ky * 3 + 2) * c));
+    return r;
+}
+
+/* Image row y from z (kernel row ky) and, when zp, z_prev (kernel row 2). */
+static void image_row(const stem_args *a, const float *z, int ky, const float *zp, int y)
+{
+    const int c = a->c;
+    const __mmask16 two = (__mmask16)((1u << (2 * c)) - 1);
+    float s[16] = {0};
+    for (int k = 0; k < 2 * c; k++)
+        s[k] = a->scale[k % c];
+    const __m512 sv = _mm512_loadu_ps(s);
+    float *out = a->px + (size_t)y * a->iw * c;
+    for (int ox = 0; ox < a->ow; ox++) {
+        __m512 r = z_pair(z, ox, ky, c);
+        if (zp)
+            r = _mm512_add_ps(r, z_pair(zp, ox, 2, c));
+        _mm512_mask_storeu_ps(out + (size_t)ox * 2 * c, two, _mm512_mul_ps(r, sv));
+    }
+}
+
+static void stem(const stem_args *a, int oh, float *buf, int threads)
+{
+#pragma omp parallel num_threads(threads)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int y0 = (int)((long)oh * t / nt), y1 = (int)((long)oh * (t + 1) / nt);
+        float *z = buf + (size_t)t * 2 * a->ow * STEM_T, *zp = z + (size_t)a->ow * STEM_T;
+        if (y0 > 0 && y0 < y1)
+            z_row(a, y0 - 1, zp);
+        for (int oy = y0; oy < y1; oy++) {
+            z_row(a, oy, z);
+            image_row(a, z, 0, oy > 0 ? zp : NULL, 2 * oy);
+            image_row(a, z, 1, NULL, 2 * oy + 1);
+            float *swap = z;
+            z = zp;
+            zp = swap;
+        }
+    }
+}
+#pragma GCC pop_options
+#endif
+
+void eng_stem_run(gd_engine *e, int i)
+{
+#ifdef HAVE_STEM
+    const gd_node *n = &e->model->nodes[i];
+    stem_args a = {.g = e->bufs[e->diff_buf[i]].ptr,
+                   .w = e->tw[i],
+                   .scale = e->model->norm_scale,
+                   .px = e->grad,
+                   .o = n->out_c,
+                   .c = e->shapes[0].c,
+                   .ow = e->shapes[i].w,
+                   .iw = e->w};
+    grad_layout(e, i, &a.lg);
+    /* No more threads than the buffer has rows for, nor than asked for now. */
+    int threads = omp_get_max_threads();
+    stem(&a, e->shapes[i].h, e->bufs[e->stem_buf].ptr,
+         threads < e->stem_threads ? threads : e->stem_threads);
+#else
+    (void)e;
+    (void)i;
+#endif
+}
