@@ -29,9 +29,10 @@ gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int hal
     size_t bytes = gd_image_bytes(w, b->hi - b->lo, c);
     if (bytes == 0 && b->hi > b->lo)
         return gd_err_set(err, GD_ENOMEM, "band of %dx%d pixels is too large", w, b->hi - b->lo);
-    b->mem = gd_calloc(1, bytes ? bytes : sizeof(float), "image band", err);
+    b->mem = gd_malloc(bytes ? bytes : sizeof(float), "image band", err);
     if (!b->mem)
         return err->status;
+    gd_zero_floats(b->mem, bytes / sizeof(float));
     b->own = (gd_image){
         .w = w, .full_h = h, .c = c, .y0 = y0, .y1 = y1, .stride = (size_t)w * (size_t)c};
     point_own(b);
@@ -60,9 +61,10 @@ gd_status gd_band_reserve(gd_band *b, int a, int z, gd_err *err)
         return GD_OK;
     int lo = a < b->lo ? a : b->lo, hi = z > b->hi ? z : b->hi;
     size_t row = row_floats(b);
-    float *mem = gd_calloc((size_t)(hi - lo) * row, sizeof(float), "image band halo", err);
+    float *mem = gd_malloc(gd_image_bytes(b->own.w, hi - lo, b->own.c), "image band halo", err);
     if (!mem)
         return err->status;
+    gd_zero_floats(mem, (size_t)(hi - lo) * row);
     size_t owned = (size_t)(b->own.y1 - b->own.y0) * row;
     if (owned)
         memcpy(mem + (size_t)(b->own.y0 - lo) * row, b->own.data, owned * sizeof(float));

@@ -331,7 +331,8 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
 {
     gd_band_free(&d->acc[0]);
     gd_band_free(&d->acc[1]);
-    int w = d->ow[d->oct], h = d->oh[d->oct], halo = gd_dream_halo(d, d->oct);
+    int w = d->ow[d->oct], h = d->oh[d->oct], halo, wrapped;
+    gd_dream_reach(d, d->oct, &halo, &wrapped);
     /* The image band first (it was made with little halo room, and growing it
      * holds it twice for a moment), then the accumulators with all theirs. */
     gd_status st = gd_band_reserve(&d->img, d->img.own.y0 - halo, d->img.own.y1 + halo, err);
@@ -339,6 +340,19 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
         st = gd_dream_band_alloc(d, &d->acc[0], w, h, halo, err);
     if (st == GD_OK)
         st = gd_dream_band_alloc(d, &d->acc[1], w, h, halo, err);
+    /* The wrap buffers at their largest for the octave, touched now: no
+     * iteration grows them (nor faults their pages in). */
+    size_t n = (size_t)wrapped * w * 3;
+    for (int k = 0; st == GD_OK && k < 4 && n > d->wrap_cap[k]; k++) {
+        free(d->wrap[k]);
+        d->wrap_cap[k] = 0;
+        if (!(d->wrap[k] = gd_malloc(n * sizeof(float), "wrapped tile rows", err))) {
+            st = err->status;
+            break;
+        }
+        d->wrap_cap[k] = n;
+        gd_zero_floats(d->wrap[k], n);
+    }
     return gd_dist_agree(d->dist, st, err);
 }
 

@@ -60,6 +60,9 @@ gd_status gd_dream_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err);
  * room to allocate so bands never grow (and never exist twice) mid-octave.
  */
 int gd_dream_halo(const gd_dream *d, int o);
+/* gd_dream_halo's, and on a torus the most unwrapped rows above or below the
+ * image any iteration's tiles write (the wrap buffers' rows; else 0). */
+void gd_dream_reach(const gd_dream *d, int o, int *halo, int *wrapped);
 
 /* Moves to the next octave (dream.c).  Collective. */
 gd_status gd_dream_next_octave(gd_dream *d, gd_err *err);

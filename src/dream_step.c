@@ -357,12 +357,12 @@ static void wrapped_rows(int a, int b, int h, int *top0, int *top1, int *bot0, i
     }
 }
 
-int gd_dream_halo(const gd_dream *d, int o)
+void gd_dream_reach(const gd_dream *d, int o, int *halo, int *wrapped)
 {
     int w = d->ow[o], h = d->oh[o], y0, y1;
     gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
     int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
-    int best = 0;
+    int best = 0, wrap = 0;
     /* Rows depend on jy and on the column count, which over jx in [0, J)
      * takes its two values at the ends. */
     for (int e = 0; e < 2; e++) {
@@ -378,6 +378,14 @@ int gd_dream_halo(const gd_dream *d, int o)
                 continue;
             read_rows(&p, t0, t1, d->job->border, &rr);
             write_rows(&p, t0, t1, &sa, &sb);
+            if (d->job->border == GD_BORDER_WRAP) {
+                int top0, top1, bot0, bot1;
+                wrapped_rows(sa, sb, h, &top0, &top1, &bot0, &bot1);
+                if (top1 - top0 > wrap)
+                    wrap = top1 - top0;
+                if (bot1 - bot0 > wrap)
+                    wrap = bot1 - bot0;
+            }
             sa = sa < 0 ? 0 : sa;
             sb = sb > h ? h : sb;
             int lo = rr.r[0][0] < sa ? rr.r[0][0] : sa, hi = rr.r[0][1] > sb ? rr.r[0][1] : sb;
@@ -387,7 +395,15 @@ int gd_dream_halo(const gd_dream *d, int o)
                 best = hi - y1;
         }
     }
-    return best + 4;
+    *halo = best + 4;
+    *wrapped = wrap;
+}
+
+int gd_dream_halo(const gd_dream *d, int o)
+{
+    int halo, wrapped;
+    gd_dream_reach(d, o, &halo, &wrapped);
+    return halo;
 }
 
 /* ---- One iteration -------------------------------------------------------- */

@@ -24,7 +24,11 @@ typedef struct gd_band {
 
 /*
  * Allocates the owned rows [y0, y1) of a w x h x c image plus room for
- * `halo` rows on each side (clipped to the image), all zeroed.
+ * `halo` rows on each side (clipped to the image), all zeroed by the OpenMP
+ * threads (gd_zero_floats): the pages are committed here, near the threads
+ * that use them, so a machine short of memory fails now rather than at the
+ * first write hours later, and no dream iteration pays their page faults.
+ * gd_band_reserve's growth does the same.
  */
 gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int halo, gd_err *err);
 void gd_band_free(gd_band *b);
