@@ -373,6 +373,20 @@ static void normalize(gd_engine *e)
     const int h = e->h, w = e->w, c = m->in_c;
     dnnl_dim_t off[ENG_MAX_IN_C];
     channel_offsets(&l, c, off);
+    if (l.sx == 1) {
+        /* Planar rows (what oneDNN's first convolutions take): per row and
+         * channel one unit-stride loop, which the compiler vectorizes. */
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < h; y++)
+            for (int k = 0; k < c; k++) {
+                const float *restrict p = px + (size_t)y * w * c + k;
+                float *restrict d = dst + y * l.sy + off[k];
+                const float s = m->norm_scale[k], o = m->norm_offset[k];
+                for (int x = 0; x < w; x++)
+                    d[x] = p[(size_t)x * c] * s + o;
+            }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
