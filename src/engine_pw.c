@@ -111,7 +111,7 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
 /* Everything from here to the matching pop is compiled for AVX-512 and
  * only ever called when eng_pw_fusable said the CPU has it. */
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,fma,prfchw")
 
 /* What the loop reads and writes. */
 typedef struct pw_args {
@@ -125,7 +125,7 @@ typedef struct pw_args {
 } pw_args;
 
 #define PW_P 12                   /* pixels per block: 12 x 2 accumulators of 16 channels */
-#define PW_AHEAD 2                /* blocks prefetched ahead */
+#define PW_AHEAD 4                /* blocks prefetched ahead */
 #define PW_STRIDE (PW_MAX_O + 16) /* floats between stage rows (not 4 KB: L1 sets) */
 
 /* P pixels from p0: the gradient times the activation's derivative, into
@@ -165,8 +165,10 @@ static void pw_block(const pw_args *a, size_t p0, float *restrict stage)
 {
     const int O = a->o, C = a->c;
     pw_stage(a, p0, PW_P, stage);
-    /* The block after next: its gradient and activation lines on their way
-     * from memory while this one computes. */
+    /* A block PW_AHEAD on: its gradient and activation lines on their way
+     * from memory while this one computes, its output lines owned for
+     * writing (576x576 V1 tile, Conv2d_1_pointwise: 1.98 ms with 2 blocks
+     * ahead and no write prefetch, 1.77 ms so). */
     const size_t ahead = p0 + PW_AHEAD * PW_P;
     for (int ob = 0; ahead + PW_P <= a->hw && ob < O / 16; ob++) {
         const float *g = a->dy + a->ldy.off0 + ob * a->ldy.sc + ahead * 16;
@@ -175,6 +177,11 @@ static void pw_block(const pw_args *a, size_t p0, float *restrict stage)
             _mm_prefetch((const char *)(g + p * 16), _MM_HINT_T0);
             _mm_prefetch((const char *)(y + p * 16), _MM_HINT_T0);
         }
+    }
+    for (int cb = 0; ahead + PW_P <= a->hw && cb < C / 16; cb++) {
+        const float *x = a->dx + a->ldx.off0 + cb * a->ldx.sc + ahead * 16;
+        for (int p = 0; p < PW_P; p++)
+            __builtin_prefetch(x + p * 16, 1, 3);
     }
     for (int cb = 0; cb < C / 16; cb += 2) {
 #define PW_ACC(p) __m512 x##p = _mm512_setzero_ps(), y##p = _mm512_setzero_ps();
