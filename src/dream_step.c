@@ -317,6 +317,13 @@ static void blend_tile(const contrib *acc, const gd_tile *t, int tw, int h, cons
             continue;
         float *row = contrib_row(acc, y, h);
         const float *grow = g + (size_t)(y - e->y0) * tw * 3;
+        if (y + 1 < s->y1) {
+            /* The next row's accumulator lines (a new stream each row, which
+             * the hardware prefetcher would pick up late), owned for writing. */
+            const float *next = contrib_row(acc, y + 1, h);
+            for (int x = s->x0; x < s->x1; x += 16 / 3)
+                __builtin_prefetch(next + (size_t)cols[x - e->x0] * 3, 1, 3);
+        }
         for (int x = s->x0; x < s->x1; x++) {
             int k = x - e->x0;
             float wgt = wx[k] * wyv;
