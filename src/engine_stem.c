@@ -125,6 +125,7 @@ typedef struct stem_args {
 } stem_args;
 
 #define STEM_P 12
+#define STEM_AHEAD 2 /* blocks prefetched ahead */
 #define STEM_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
 /* Z of output row oy, pixels [x0, x0 + STEM_P). */
@@ -135,6 +136,11 @@ static void z_block(const stem_args *a, int oy, int x0, float *restrict z)
     const float *w = a->w;
     for (int ob = 0; ob < a->o / 16; ob++) {
         const float *g = a->g + a->lg.off0 + ob * a->lg.sc + oy * a->lg.sy + (dnnl_dim_t)x0 * 16;
+        /* The gradient lines of the block STEM_AHEAD on (576x576 V1 tile:
+         * 0.73-0.76 -> 0.66 ms; 1 or 4 blocks on gained less). */
+        if (x0 + (STEM_AHEAD + 1) * STEM_P <= a->ow)
+            for (int p = 0; p < STEM_P; p++)
+                _mm_prefetch((const char *)(g + (STEM_AHEAD * STEM_P + p) * 16), _MM_HINT_T0);
         for (int k = 0; k < 16; k++, g++, w += STEM_T) {
             const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
 #define STEM_FMA(p)                                                                                \
