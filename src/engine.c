@@ -107,13 +107,15 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
     e->mask_mem = gd_calloc(n, sizeof *e->mask_mem, "engine tables", err);
     e->act_fused = gd_calloc(n, 1, "engine tables", err);
     e->tw = gd_calloc(n, sizeof *e->tw, "engine tables", err);
+    e->wt_fwd = gd_calloc(n, sizeof *e->wt_fwd, "engine tables", err);
+    e->bits_buf = gd_calloc(n, sizeof *e->bits_buf, "engine tables", err);
     if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
         !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
         !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem ||
-        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw)
+        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw || !e->wt_fwd || !e->bits_buf)
         return err->status;
     for (size_t i = 0; i < n; i++)
-        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = -1;
+        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = -1;
     return GD_OK;
 }
 
@@ -292,6 +294,10 @@ void gd_engine_free(gd_engine *e)
     for (int k = 0; e->tw && k < e->model->n_nodes; k++)
         free(e->tw[k]);
     free(e->tw);
+    for (int k = 0; e->wt_fwd && k < e->model->n_nodes; k++)
+        free(e->wt_fwd[k]);
+    free(e->wt_fwd);
+    free(e->bits_buf);
     free(e->mask_buf);
     free(e->mask_mem);
     free(e->act_fused);
@@ -490,6 +496,9 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
             break;
         case ENG_STEP_PW:
             eng_pw_run(e, s->node);
+            break;
+        case ENG_STEP_PW_FWD:
+            eng_pw_fwd_run(e, s->node);
             break;
         case ENG_STEP_STEM:
             eng_stem_run(e, s->node);

@@ -191,7 +191,10 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
                               {DNNL_ARG_WEIGHTS, wei},
                               {DNNL_ARG_DST, e->act[i]},
                               {DNNL_ARG_BIAS, bias}};
-    OK(eng_step_prim(e, &e->fwd, i, "convolution forward", pd, bias ? 4 : 3, args, err));
+    if (eng_pw_fwd_ok(e, i, src))
+        OK(eng_pw_fwd_plan(e, i, err)); /* pd stays the backward hint */
+    else
+        OK(eng_step_prim(e, &e->fwd, i, "convolution forward", pd, bias ? 4 : 3, args, err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);

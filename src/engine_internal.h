@@ -59,6 +59,7 @@ typedef enum eng_step_kind {
     ENG_STEP_PIXEL_GRAD, /* node 0 gradient -> d/d(pixel), NHWC */
     ENG_STEP_MASK,       /* node's activation -> its derivative as a byte mask (engine_mask.c) */
     ENG_STEP_PW,         /* 1x1 backward with its activation backward (engine_pw.c) */
+    ENG_STEP_PW_FWD,     /* 1x1 forward writing its activation's derivative bits (engine_pw.c) */
     ENG_STEP_STEM,       /* first convolution backward into the pixel gradient (engine_stem.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
@@ -167,6 +168,15 @@ struct gd_engine {
     dnnl_memory_t *mask_mem;
     unsigned char *act_fused;
     float **tw;
+    /* Own 1x1 forward (engine_pw.c), [n_nodes]: for a node i whose forward
+     * is ENG_STEP_PW_FWD, wt_fwd[i] its weights as [C][O] and bits_buf[i] its
+     * activation's derivative as bits, 16 channels to a uint16_t,
+     * [channel block][pixel], which its own backward reads instead of the
+     * activation; when that backward folds its input j's activation, the
+     * same step writes j's as bits_buf[j] (in place of a byte mask and its
+     * pass).  Else NULL and -1. */
+    float **wt_fwd;
+    int *bits_buf;
 
     /* Pixel I/O of the current call. */
     const float *pixels;
@@ -337,6 +347,19 @@ int eng_pw_fusable(const gd_engine *e, int i);
 gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err);
 /* The ENG_STEP_PW step for node i. */
 void eng_pw_run(gd_engine *e, int i);
+
+/*
+ * Whether 1x1 convolution i's forward, planned with oneDNN's pd (its dst
+ * layout now md[i], its src src), can be our loop writing the derivative
+ * bits its own backward will read: as eng_pw_fusable asks of i, with O a
+ * multiple of 64, src j's own memory, and i's one reader a convolution of
+ * stride 2 (which folds no activation), so that backward will be ours.
+ */
+int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
+/* Plans that step (the weights transposed, the bits buffer). */
+gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err);
+/* The ENG_STEP_PW_FWD step for node i. */
+void eng_pw_fwd_run(gd_engine *e, int i);
 
 /* engine_stem.c: own first-convolution backward */
 

@@ -68,9 +68,18 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
         case ENG_STEP_PW: {
             int j = e->model->nodes[st->node].inputs[0];
             mark(u, e->diff_buf[st->node], at);
-            mark(u, e->act_buf[st->node], at);
+            mark(u, e->bits_buf[st->node] >= 0 ? e->bits_buf[st->node] : e->act_buf[st->node], at);
             mark(u, e->diff_buf[j], at);
             mark(u, e->mask_buf[j], at);
+            mark(u, e->bits_buf[j], at);
+            break;
+        }
+        case ENG_STEP_PW_FWD: {
+            int j = e->model->nodes[st->node].inputs[0];
+            mark(u, e->act_buf[j], at);
+            mark(u, e->act_buf[st->node], at);
+            mark(u, e->bits_buf[st->node], at);
+            mark(u, e->bits_buf[j], at);
             break;
         }
         case ENG_STEP_STEM:

@@ -250,8 +250,8 @@ static void conv1x1_act_bwd(gdtest_rng *r, gdsynth_graph *g)
     gd_node cat = gd_node_default(GD_OP_CONCAT, "concat");
     cat.n_inputs = 4;
     int a = relu6_clipping(r, g, "relu6_32", 32);
-    int p = gdsynth_conv(g->m, r, "pw_relu6", a, 48, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
-    cat.inputs[0] = gdsynth_conv(g->m, r, "dw_p", p, 48, 3, 2, GD_PAD_SAME, 48, 1, GD_ACT_NONE);
+    int p = gdsynth_conv(g->m, r, "pw_relu6", a, 64, 1, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU6);
+    cat.inputs[0] = gdsynth_conv(g->m, r, "dw_p", p, 64, 3, 2, GD_PAD_SAME, 64, 1, GD_ACT_NONE);
     int b = gdsynth_conv(g->m, r, "relu_64", 0, 64, 3, 1, GD_PAD_SAME, 1, 1, GD_ACT_RELU);
     cat.inputs[1] = gdsynth_conv(g->m, r, "b_again", b, 16, 1, 2, GD_PAD_SAME, 1, 0, GD_ACT_NONE);
     int q = gdsynth_conv(g->m, r, "pw_relu", b, 16, 1, 1, GD_PAD_SAME, 1, 0, GD_ACT_RELU);
