@@ -116,6 +116,7 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
         return err->status;
     for (size_t i = 0; i < n; i++)
         e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = -1;
+    e->stem_fwd = -1;
     return GD_OK;
 }
 
@@ -291,6 +292,7 @@ void gd_engine_free(gd_engine *e)
     free(e->diff_buf);
     free(e->diff_started);
     free(e->s2d_wei);
+    free(e->stem_wfwd);
     for (int k = 0; e->tw && k < e->model->n_nodes; k++)
         free(e->tw[k]);
     free(e->tw);
@@ -499,6 +501,9 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
             break;
         case ENG_STEP_PW_FWD:
             eng_pw_fwd_run(e, s->node);
+            break;
+        case ENG_STEP_STEM_FWD:
+            eng_stem_fwd_run(e, s->node);
             break;
         case ENG_STEP_STEM:
             eng_stem_run(e, s->node);

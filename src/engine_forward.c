@@ -191,8 +191,10 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
                               {DNNL_ARG_WEIGHTS, wei},
                               {DNNL_ARG_DST, e->act[i]},
                               {DNNL_ARG_BIAS, bias}};
-    if (eng_pw_fwd_ok(e, i, src))
-        OK(eng_pw_fwd_plan(e, i, err)); /* pd stays the backward hint */
+    if (eng_stem_fwd_ok(e, i, src))
+        OK(eng_stem_fwd_plan(e, i, err)); /* pd stays the backward hint */
+    else if (eng_pw_fwd_ok(e, i, src))
+        OK(eng_pw_fwd_plan(e, i, err));
     else
         OK(eng_step_prim(e, &e->fwd, i, "convolution forward", pd, bias ? 4 : 3, args, err));
 done:

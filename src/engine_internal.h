@@ -61,6 +61,7 @@ typedef enum eng_step_kind {
     ENG_STEP_PW,         /* 1x1 backward with its activation backward (engine_pw.c) */
     ENG_STEP_PW_FWD,     /* 1x1 forward writing its activation's derivative bits (engine_pw.c) */
     ENG_STEP_STEM,       /* first convolution backward into the pixel gradient (engine_stem.c) */
+    ENG_STEP_STEM_FWD,   /* first convolution forward with its activation mask (engine_stem.c) */
     ENG_STEP_KIND_COUNT
 } eng_step_kind;
 
@@ -157,6 +158,11 @@ struct gd_engine {
     int stem;
     int stem_buf;
     int stem_threads;
+    /* The first convolution whose forward is ENG_STEP_STEM_FWD (its weights
+     * [27][32] in stem_wfwd), which also writes its mask when one is
+     * planned (eng_mask_plan then adds no pass); or -1. */
+    int stem_fwd;
+    float *stem_wfwd;
 
     /* Fused activation masks (engine_mask.c), [n_nodes] each: for a node j
      * whose ReLU/ReLU6 backward its one consumer k folds in, mask_buf[j] holds
@@ -376,5 +382,16 @@ int eng_stem_ok(const gd_engine *e, int i);
 gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err);
 /* The ENG_STEP_STEM step for node i: writes e->grad. */
 void eng_stem_run(gd_engine *e, int i);
+
+/*
+ * Whether convolution i's forward, planned with oneDNN's pd (dst layout now
+ * md[i], src src), can be our loop: eng_stem_ok's shape and CPU, a bias,
+ * ReLU, ReLU6 or no activation, src node 0's own planar memory, md[i]
+ * 16-channel blocked with dense rows.
+ */
+int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
+gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err);
+/* The ENG_STEP_STEM_FWD step for node i. */
+void eng_stem_fwd_run(gd_engine *e, int i);
 
 #endif

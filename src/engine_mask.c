@@ -101,6 +101,8 @@ gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err)
     gd_status st = eng_mem(e, j, &md, b, &e->mask_mem[j], err);
     if (st != GD_OK)
         return st;
+    if (e->stem_fwd == j)
+        return GD_OK; /* j's own forward writes it (engine_stem.c) */
     /* The mask step goes right after j's own forward steps, while j's
      * activation is still in cache (anywhere later would do: it is kept). */
     eng_step_list *l = &e->fwd;

@@ -82,6 +82,11 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->bits_buf[j], at);
             break;
         }
+        case ENG_STEP_STEM_FWD:
+            mark(u, e->act_buf[0], at);
+            mark(u, e->act_buf[st->node], at);
+            mark(u, e->mask_buf[st->node], at);
+            break;
         case ENG_STEP_STEM:
             mark(u, e->diff_buf[st->node], at);
             mark(u, e->stem_buf, at);
