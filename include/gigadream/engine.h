@@ -16,10 +16,19 @@
  * activations are fused into convolutions; only the outputs are reordered to
  * plain CHW for the caller.  Backward never stores pre-activations: ReLU and
  * ReLU6 are undone from the activation itself.  Several outputs at different
- * depths each add their seed to the gradient flowing back through them.  A
- * stride-2 first convolution (MobileNet's) is differentiated folded 2 x 2
- * into channels (space-to-depth), about 3x faster than oneDNN's 3-channel
- * form: the same sums in another order.
+ * depths each add their seed to the gradient flowing back through them.
+ *
+ * Own loops: where oneDNN is slow for a shape or would cost an extra pass
+ * over memory, f32 engines on CPUs where oneDNN may use AVX-512 run steps of
+ * their own (engine_internal.h): a 3x3 stride-2 first convolution forward
+ * (writing its activation mask on the way) and backward (straight into the
+ * pixel gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
+ * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
+ * folds, backward with their own activation's backward in one pass, and
+ * forward writing that activation's derivative as bits.  Every such step
+ * sums in a fixed order, so results do not depend on the thread count;
+ * they round differently from oneDNN's kernels (ONEDNN_MAX_CPU_ISA below
+ * AVX-512 turns them off).
  *
  * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
  * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
