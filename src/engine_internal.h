@@ -261,6 +261,10 @@ const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
 
 /* Fills *l when md is a 4-D f32 or bf16 layout our loops can address; returns 0 otherwise. */
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
+/* Fills *l when md is an f32 layout of 16-channel blocks, rows of w pixels
+ * dense (sx 16, sy 16 w) and no padding: what the own loops (engine_pw.c,
+ * engine_stem.c) address; returns 0 otherwise. */
+int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,

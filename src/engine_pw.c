@@ -50,23 +50,13 @@
 #define HAVE_PW 1
 #endif
 
-/* md as a 16-channel blocked f32 layout with dense rows of w pixels and no
- * padding, when it is one. */
-static int blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
-{
-    for (int d = 0; d < md->ndims; d++)
-        if (md->padded_dims[d] != md->dims[d])
-            return 0;
-    return eng_layout_of(md, l) && !l->bf16 && l->cblk == 16 && l->sx == 16 &&
-           l->sy == (dnnl_dim_t)w * 16;
-}
-
 /* The layouts of node i's step: i's gradient and activation, j's gradient. */
 static int layouts(const gd_engine *e, int i, eng_layout *dy, eng_layout *y, eng_layout *dx)
 {
     const int j = e->model->nodes[i].inputs[0];
-    return blocked16(&e->dmd[i], e->shapes[i].w, dy) && blocked16(&e->md[i], e->shapes[i].w, y) &&
-           blocked16(&e->dmd[j], e->shapes[j].w, dx);
+    return eng_blocked16(&e->dmd[i], e->shapes[i].w, dy) &&
+           eng_blocked16(&e->md[i], e->shapes[i].w, y) &&
+           eng_blocked16(&e->dmd[j], e->shapes[j].w, dx);
 }
 
 /* Node i's own shape for either loop: an f32 1x1 ReLU/ReLU6 convolution,
@@ -130,7 +120,8 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
 static int fwd_layouts(const gd_engine *e, int i, int j)
 {
     eng_layout l;
-    return blocked16(&e->md[i], e->shapes[i].w, &l) && blocked16(&e->md[j], e->shapes[j].w, &l);
+    return eng_blocked16(&e->md[i], e->shapes[i].w, &l) &&
+           eng_blocked16(&e->md[j], e->shapes[j].w, &l);
 }
 
 int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
@@ -398,8 +389,8 @@ void eng_pw_fwd_run(gd_engine *e, int i)
                   .jhi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY};
     if (e->bits_buf[j] >= 0)
         a.jbits = e->bufs[e->bits_buf[j]].ptr;
-    blocked16(&e->md[j], e->shapes[j].w, &a.lx);
-    blocked16(&e->md[i], e->shapes[i].w, &a.ly);
+    eng_blocked16(&e->md[j], e->shapes[j].w, &a.lx);
+    eng_blocked16(&e->md[i], e->shapes[i].w, &a.ly);
     const size_t blocks = (a.hw + PWF_P - 1) / PWF_P;
 #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < blocks; b++) {

@@ -49,21 +49,10 @@
 #define HAVE_STEM 1
 #endif
 
-/* md as a 16-channel blocked f32 layout with dense rows of w pixels and no
- * padding, when it is one. */
-static int blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
-{
-    for (int d = 0; d < md->ndims; d++)
-        if (md->padded_dims[d] != md->dims[d])
-            return 0;
-    return eng_layout_of(md, l) && !l->bf16 && l->cblk == 16 && l->sx == 16 &&
-           l->sy == (dnnl_dim_t)w * 16;
-}
-
 /* Node i's gradient layout, when the loop can address it. */
 static int grad_layout(const gd_engine *e, int i, eng_layout *l)
 {
-    return blocked16(&e->dmd[i], e->shapes[i].w, l);
+    return eng_blocked16(&e->dmd[i], e->shapes[i].w, l);
 }
 
 /* Convolution i's shape for either loop: f32, reading the input, 3x3,
@@ -110,7 +99,7 @@ int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
     if (!stem_shape(e, i) || !n->bias || src != e->act[0] ||
         (n->act != GD_ACT_NONE && n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) ||
         !eng_layout_of(&e->md[0], &x) || x.bf16 || x.cblk != 1 || x.sx != 1 ||
-        x.sy != (dnnl_dim_t)e->w || !blocked16(&e->md[i], e->shapes[i].w, &y))
+        x.sy != (dnnl_dim_t)e->w || !eng_blocked16(&e->md[i], e->shapes[i].w, &y))
         return 0;
     return 1;
 }
@@ -397,7 +386,7 @@ void eng_stem_fwd_run(gd_engine *e, int i)
                     .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
                     .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
     eng_layout_of(&e->md[0], &a.lx);
-    blocked16(&e->md[i], e->shapes[i].w, &a.ly);
+    eng_blocked16(&e->md[i], e->shapes[i].w, &a.ly);
     const int per_row = a.ow / STEM_P, groups = a.o / 32, halves = a.o % 32 ? 1 : 0;
     (void)halves;
 #pragma omp parallel for schedule(static)
