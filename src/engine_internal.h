@@ -265,6 +265,9 @@ int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
  * dense (sx 16, sy 16 w) and no padding: what the own loops (engine_pw.c,
  * engine_stem.c) address; returns 0 otherwise. */
 int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l);
+/* Whether oneDNN may use AVX-512 here (ONEDNN_MAX_CPU_ISA counts), which
+ * the own loops, compiled for it, need. */
+int eng_own_isa(void);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,

@@ -72,8 +72,7 @@ static int stem_shape(const gd_engine *e, int i)
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
     if (pt || pl)
         return 0;
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    return eng_own_isa();
 #else
     (void)e;
     (void)i;
