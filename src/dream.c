@@ -343,7 +343,9 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
     /* The wrap buffers at their largest for the octave, touched now: no
      * iteration grows them (nor faults their pages in). */
     size_t n = (size_t)wrapped * w * 3;
-    for (int k = 0; st == GD_OK && k < 4 && n > d->wrap_cap[k]; k++) {
+    for (int k = 0; st == GD_OK && k < 4; k++) {
+        if (n <= d->wrap_cap[k])
+            continue;
         free(d->wrap[k]);
         d->wrap_cap[k] = 0;
         if (!(d->wrap[k] = gd_malloc(n * sizeof(float), "wrapped tile rows", err))) {

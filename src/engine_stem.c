@@ -345,10 +345,10 @@ static void stemf_block(const stemf_args *a, int oy, int x0, int og)
         stemf_pixels(a, oy, x0, og, 0);
 }
 
-/* One pixel (oy, x), all channels: the same sums, for the last hw % STEM_P. */
-static void stemf_one(const stemf_args *a, int oy, int x)
+/* One pixel (oy, x), channel blocks from ob0: the same sums as stemf_block. */
+static void stemf_one(const stemf_args *a, int oy, int x, int ob0)
 {
-    for (int ob = 0; ob < a->o / 16; ob++) {
+    for (int ob = ob0; ob < a->o / 16; ob++) {
         __m512 r = _mm512_loadu_ps(a->bias + ob * 16);
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++)
@@ -386,18 +386,17 @@ void eng_stem_fwd_run(gd_engine *e, int i)
                     .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
     eng_layout_of(&e->md[0], &a.lx);
     eng_blocked16(&e->md[i], e->shapes[i].w, &a.ly);
-    const int per_row = a.ow / STEM_P, groups = a.o / 32, halves = a.o % 32 ? 1 : 0;
-    (void)halves;
+    const int per_row = a.ow / STEM_P, groups = a.o / 32;
 #pragma omp parallel for schedule(static)
     for (int oy = 0; oy < a.oh; oy++) {
         for (int b = 0; b < per_row; b++)
             for (int og = 0; og < groups; og++)
                 stemf_block(&a, oy, b * STEM_P, og);
-        for (int x = per_row * STEM_P; x < a.ow; x++)
-            stemf_one(&a, oy, x);
-        if (a.o % 32) /* a last block of 16 channels */
+        if (a.o % 32) /* the blocks' last 16 channels */
             for (int x = 0; x < per_row * STEM_P; x++)
-                stemf_one(&a, oy, x);
+                stemf_one(&a, oy, x, 2 * groups);
+        for (int x = per_row * STEM_P; x < a.ow; x++) /* the row's tail: every channel */
+            stemf_one(&a, oy, x, 0);
     }
 #else
     (void)e;
