@@ -600,6 +600,21 @@ int gd_engine_folded_activations(const gd_engine *e)
     return n;
 }
 
+void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
+{
+    memset(own, 0, sizeof *own);
+    const eng_step_list *lists[2] = {&e->fwd, &e->bwd};
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < lists[l]->n; k++)
+            switch (lists[l]->v[k].kind) {
+            case ENG_STEP_PW_FWD: own->pw_fwd++; break;
+            case ENG_STEP_PW: own->pw_bwd++; break;
+            case ENG_STEP_STEM_FWD: own->stem_fwd++; break;
+            case ENG_STEP_STEM: own->stem_bwd++; break;
+            default: break;
+            }
+}
+
 size_t gd_engine_bytes(const gd_engine *e)
 {
     size_t bytes = 0;

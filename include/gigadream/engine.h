@@ -142,6 +142,18 @@ double gd_engine_backward_flops(const gd_engine *e);
  * AVX-512); 0 without a backward pass.  For profiles and tests. */
 int gd_engine_folded_activations(const gd_engine *e);
 
+/* The layers the engine runs on its own AVX-512 loops instead of oneDNN's
+ * (engine_pw.c, engine_stem.c), by step; all 0 when oneDNN's effective ISA
+ * is below AVX-512 (e.g. under ONEDNN_MAX_CPU_ISA=AVX2), where oneDNN runs
+ * every layer.  For profiles and tests. */
+typedef struct gd_engine_own {
+    int pw_fwd;   /* 1x1 forwards writing their activation's derivative bits */
+    int pw_bwd;   /* 1x1 backwards with their activation's backward */
+    int stem_fwd; /* first-convolution forwards writing their activation's mask */
+    int stem_bwd; /* first-convolution backwards straight into the pixel gradient */
+} gd_engine_own;
+void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own);
+
 /* Bytes of buffers the engine holds: activations, gradients (pooled: nodes
  * whose gradients are never live at once share buffers), folded activations'
  * byte masks, reordered weights, workspaces, scratch, oneDNN scratchpad,

@@ -14,8 +14,9 @@
  * Prints figures, not pass/fail: tile, layer, threads, forward / backward /
  * total ms per tile (mean and best), tile megapixels per second, GFLOP/s
  * (gd_engine_forward_flops + backward_flops per iteration over its time),
- * the engine's memory and how many activation backwards it folds into
- * convolutions (gd_engine_folded_activations).  Threads come from OMP_NUM_THREADS
+ * the engine's memory, how many activation backwards it folds into
+ * convolutions (gd_engine_folded_activations) and which layers run on the
+ * engine's own loops (gd_engine_own_layers).  Threads come from OMP_NUM_THREADS
  * (scripts/bench-engine.sh sets it).
  */
 #include <math.h>
@@ -272,6 +273,10 @@ int main(int argc, char **argv)
     printf("engine memory   %s\n", gd_bytes_str((double)gd_engine_bytes(e), mem));
     printf("folded          %d activation backwards into their convolution's\n",
            gd_engine_folded_activations(e));
+    gd_engine_own own;
+    gd_engine_own_layers(e, &own);
+    printf("own loops       1x1 forward %d, 1x1 backward %d, first conv forward %d, backward %d\n",
+           own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd);
     printf("objective       %.6g (mean of the layer)\n", value);
     rc = 0;
 done:

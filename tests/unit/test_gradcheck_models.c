@@ -81,7 +81,7 @@ static double worst(const double *fd, const double *gd, int *used)
     return w;
 }
 
-static void check(const char *model_name, const char *layer, int folded)
+static void check(const char *model_name, const char *layer, int folded, gd_engine_own want)
 {
     char path[1024];
     gd_err err;
@@ -99,6 +99,17 @@ static void check(const char *model_name, const char *layer, int folded)
     GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
     /* Every ReLU6 read by one stride-1 convolution only (engine_mask.c). */
     assert_int_equal(gd_engine_folded_activations(e), folded);
+    /* With AVX-512 the planner must take the own loops it can (the results
+     * alone would not tell: oneDNN's steps compute the same gradient). */
+    gd_engine_own own;
+    gd_engine_own_layers(e, &own);
+    printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d\n",
+           model_name, own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd);
+    int a = gdsynth_avx512();
+    assert_int_equal(own.pw_fwd, a * want.pw_fwd);
+    assert_int_equal(own.pw_bwd, a * want.pw_bwd);
+    assert_int_equal(own.stem_fwd, a * want.stem_fwd);
+    assert_int_equal(own.stem_bwd, a * want.stem_bwd);
 
     float *x = small.data, *grad = malloc(sizeof(float) * N);
     double *xd = malloc(sizeof(double) * N), *d = malloc(sizeof(double) * N);
@@ -158,17 +169,21 @@ static void test_v1_conv2d_3_pointwise(void **state)
     /* Conv2d_0, 1_depthwise, 2_depthwise, 2_pointwise, 3_depthwise (the
      * pointwise ones before a stride-2 depthwise, and the output, are not);
      * with AVX-512, 1_pointwise does its own in its 1x1 backward (engine_pw.c:
-     * 32 channels out; 3_pointwise's 128 are past its bound). */
+     * 32 channels out; 3_pointwise's 128 are past its bound).  Own loops:
+     * 1_pointwise forward and backward, Conv2d_0 forward and backward. */
     check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise",
-          gdsynth_avx512() ? 6 : 5);
+          gdsynth_avx512() ? 6 : 5, (gd_engine_own){1, 1, 1, 1});
 }
 
 static void test_v2_expanded_conv_4_project(void **state)
 {
     (void)state;
     /* The first convolution, every depthwise, the expands before stride-1
-     * depthwise ones (expanded_conv_2 and _4). */
-    check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project", 8);
+     * depthwise ones (expanded_conv_2 and _4).  Own loops: the first
+     * convolution only; no 1x1 here qualifies for engine_pw.c (projects have
+     * no activation, expands under 32 input channels, and expanded_conv_4's
+     * activation folds into its depthwise backward). */
+    check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project", 8, (gd_engine_own){0, 0, 1, 1});
 }
 
 int main(void)
