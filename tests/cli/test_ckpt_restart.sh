@@ -7,6 +7,7 @@
 # the same bytes again (one OpenMP thread per rank).
 # gd-test: needs-models
 # gd-test: timeout 900
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1
 cat >job.ini <<EOT

@@ -5,6 +5,7 @@
 # stop without a [checkpoint] dir (exit 2, nothing saved, no output).
 # gd-test: needs-models
 # gd-test: timeout 600
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 # (set -e is inherited by the background subshells below: they record the
 # exit code with "|| rc=$?" so that exit 3 does not end them early.)

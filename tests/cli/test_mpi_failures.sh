@@ -6,6 +6,7 @@
 # see each other (no working PMI) is refused.
 # gd-test: needs-models
 # gd-test: timeout 600
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1
 cat >job.ini <<EOT

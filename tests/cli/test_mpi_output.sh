@@ -6,6 +6,7 @@
 # gd-test: needs-models
 # gd-test: label mpi
 # gd-test: timeout 600
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1
 

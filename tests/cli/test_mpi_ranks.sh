@@ -6,6 +6,7 @@
 # the image) and lapnorm (a Laplacian pyramid split across ranks).
 # gd-test: needs-models
 # gd-test: timeout 900
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1
 cat >job.ini <<EOT

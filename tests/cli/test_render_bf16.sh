@@ -9,6 +9,7 @@
 #      thread per rank), and when resumed from a mid-render checkpoint.
 # gd-test: needs-models
 # gd-test: timeout 600
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 export OMP_WAIT_POLICY=passive
 mkdir out

@@ -6,6 +6,7 @@
 # gd-test: needs-models
 # gd-test: label slurm
 # gd-test: timeout 300
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 source "$GD_SOURCE_DIR/tests/cli/slurm_lib.sh"
 

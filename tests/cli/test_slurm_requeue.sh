@@ -15,6 +15,7 @@
 # gd-test: needs-models
 # gd-test: label slurm
 # gd-test: timeout 600
+# gd-test: ranks
 source "$(dirname "$0")/lib.sh"
 source "$GD_SOURCE_DIR/tests/cli/slurm_lib.sh"
 
