@@ -607,11 +607,20 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
     for (int l = 0; l < 2; l++)
         for (int k = 0; k < lists[l]->n; k++)
             switch (lists[l]->v[k].kind) {
-            case ENG_STEP_PW_FWD: own->pw_fwd++; break;
-            case ENG_STEP_PW: own->pw_bwd++; break;
-            case ENG_STEP_STEM_FWD: own->stem_fwd++; break;
-            case ENG_STEP_STEM: own->stem_bwd++; break;
-            default: break;
+            case ENG_STEP_PW_FWD:
+                own->pw_fwd++;
+                break;
+            case ENG_STEP_PW:
+                own->pw_bwd++;
+                break;
+            case ENG_STEP_STEM_FWD:
+                own->stem_fwd++;
+                break;
+            case ENG_STEP_STEM:
+                own->stem_bwd++;
+                break;
+            default:
+                break;
             }
 }
 

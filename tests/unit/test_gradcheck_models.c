@@ -103,8 +103,8 @@ static void check(const char *model_name, const char *layer, int folded, gd_engi
      * alone would not tell: oneDNN's steps compute the same gradient). */
     gd_engine_own own;
     gd_engine_own_layers(e, &own);
-    printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d\n",
-           model_name, own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd);
+    printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d\n", model_name,
+           own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd);
     int a = gdsynth_avx512();
     assert_int_equal(own.pw_fwd, a * want.pw_fwd);
     assert_int_equal(own.pw_bwd, a * want.pw_bwd);
