@@ -109,14 +109,19 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
     e->tw = gd_calloc(n, sizeof *e->tw, "engine tables", err);
     e->wt_fwd = gd_calloc(n, sizeof *e->wt_fwd, "engine tables", err);
     e->bits_buf = gd_calloc(n, sizeof *e->bits_buf, "engine tables", err);
+    e->fuse_dw = gd_calloc(n, sizeof *e->fuse_dw, "engine tables", err);
+    e->fuse_dw_bwd = gd_calloc(n, sizeof *e->fuse_dw_bwd, "engine tables", err);
+    e->dw_taps = gd_calloc(n, sizeof *e->dw_taps, "engine tables", err);
     if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
         !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
         !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem ||
-        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw || !e->wt_fwd || !e->bits_buf)
+        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw || !e->wt_fwd || !e->bits_buf ||
+        !e->fuse_dw || !e->fuse_dw_bwd || !e->dw_taps)
         return err->status;
     for (size_t i = 0; i < n; i++)
-        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = -1;
-    e->stem_fwd = -1;
+        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = e->fuse_dw[i] =
+            e->fuse_dw_bwd[i] = -1;
+    e->stem_fwd = e->pwdw_buf = -1;
     return GD_OK;
 }
 
@@ -204,6 +209,7 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->n_outputs = n_outputs;
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
+    e->onednn_only = opts && opts->onednn_only;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
     e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
@@ -300,6 +306,11 @@ void gd_engine_free(gd_engine *e)
         free(e->wt_fwd[k]);
     free(e->wt_fwd);
     free(e->bits_buf);
+    for (int k = 0; e->dw_taps && k < e->model->n_nodes; k++)
+        free(e->dw_taps[k]);
+    free(e->dw_taps);
+    free(e->fuse_dw);
+    free(e->fuse_dw_bwd);
     free(e->mask_buf);
     free(e->mask_mem);
     free(e->act_fused);
@@ -609,9 +620,11 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
             switch (lists[l]->v[k].kind) {
             case ENG_STEP_PW_FWD:
                 own->pw_fwd++;
+                own->dw_fwd += e->fuse_dw[lists[l]->v[k].node] >= 0;
                 break;
             case ENG_STEP_PW:
                 own->pw_bwd++;
+                own->dw_bwd += e->fuse_dw_bwd[lists[l]->v[k].node] >= 0;
                 break;
             case ENG_STEP_STEM_FWD:
                 own->stem_fwd++;

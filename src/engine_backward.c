@@ -386,6 +386,10 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         goto done;
     }
     OK(act_bwd_inplace(e, i, n->act, err));
+    int into_pw;
+    OK(eng_pwdw_bwd_plan(e, i, &into_pw, err));
+    if (into_pw)
+        goto done; /* run by j's backward step, reading diff[i] */
     if (eng_mask_fusable(e, i)) {
         int fused;
         OK(bwd_conv_masked(e, i, &fused, err));
@@ -684,7 +688,12 @@ gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
                         (int)n->op);
         break;
     }
-    /* Nothing reads diff[i] after its own steps: its buffer goes back to the pool. */
-    eng_pool_put(e, e->diff_buf[i]);
+    /* Nothing reads diff[i] after its own steps: its buffer goes back to the
+     * pool; unless i's input's backward step reads it (engine_pwdw.c), which
+     * then returns it. */
+    if (n->n_inputs != 1 || e->fuse_dw_bwd[n->inputs[0]] != i)
+        eng_pool_put(e, e->diff_buf[i]);
+    if (e->fuse_dw_bwd[i] >= 0)
+        eng_pool_put(e, e->diff_buf[e->fuse_dw_bwd[i]]);
     return st;
 }

@@ -383,8 +383,10 @@ int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
            l->sy == (dnnl_dim_t)w * 16;
 }
 
-int eng_own_isa(void)
+int eng_own_isa(const gd_engine *e)
 {
+    if (e->onednn_only)
+        return 0;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }

@@ -195,6 +195,8 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
         OK(eng_stem_fwd_plan(e, i, err)); /* pd stays the backward hint */
     else if (eng_pw_fwd_ok(e, i, src))
         OK(eng_pw_fwd_plan(e, i, err));
+    else if (eng_pwdw_fwd_ok(e, i, src))
+        OK(eng_pwdw_fwd_plan(e, i, err));
     else
         OK(eng_step_prim(e, &e->fwd, i, "convolution forward", pd, bias ? 4 : 3, args, err));
 done:

@@ -1,7 +1,8 @@
 /*
  * engine_internal.h: the private state of a gd_engine, shared by the
  * engine's source files only (engine.c, engine_dnnl.c, engine_forward.c,
- * engine_backward.c, engine_mask.c, engine_pw.c, engine_stem.c, engine_share.c).
+ * engine_backward.c, engine_mask.c, engine_pw.c, engine_pwdw.c, engine_stem.c,
+ * engine_share.c).
  * Nothing outside
  * src/engine*.c includes it.
  *
@@ -107,6 +108,7 @@ struct gd_engine {
     int *outputs;
     int backward;
     gd_engine_precision precision;
+    int onednn_only;     /* gd_engine_opts: no own loops */
     dnnl_data_type_t dt; /* activations, gradients, weights (invariant 5) */
     double fwd_flops, bwd_flops;
     int forward_done;
@@ -183,6 +185,19 @@ struct gd_engine {
      * pass).  Else NULL and -1. */
     float **wt_fwd;
     int *bits_buf;
+    /* 1x1 and stride-2 depthwise (engine_pwdw.c), [n_nodes]: for a node p
+     * whose ENG_STEP_PW_FWD step also runs its one reader d, a stride-2
+     * depthwise convolution (so p's activation is never stored),
+     * fuse_dw[p] = d; for a node p whose ENG_STEP_PW step reads d's gradient
+     * and runs d's backward-data first (so p's gradient is never stored),
+     * fuse_dw_bwd[p] = d; else -1.  dw_taps[d]: d's kernel as
+     * [ky * 3 + kx][channel].  pwdw_buf: per-thread rows for both loops,
+     * for up to pwdw_threads threads. */
+    int *fuse_dw;
+    int *fuse_dw_bwd;
+    float **dw_taps;
+    int pwdw_buf;
+    int pwdw_threads;
 
     /* Pixel I/O of the current call. */
     const float *pixels;
@@ -265,9 +280,10 @@ int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
  * dense (sx 16, sy 16 w) and no padding: what the own loops (engine_pw.c,
  * engine_stem.c) address; returns 0 otherwise. */
 int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l);
-/* Whether oneDNN may use AVX-512 here (ONEDNN_MAX_CPU_ISA counts), which
- * the own loops, compiled for it, need. */
-int eng_own_isa(void);
+/* Whether e may run own loops: oneDNN may use AVX-512 here
+ * (ONEDNN_MAX_CPU_ISA counts), which they are compiled for, and e was not
+ * asked for oneDNN only. */
+int eng_own_isa(const gd_engine *e);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,
@@ -373,6 +389,44 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
 gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err);
 /* The ENG_STEP_PW_FWD step for node i. */
 void eng_pw_fwd_run(gd_engine *e, int i);
+
+/*
+ * Row at a time, for engine_pwdw.c: row y of 1x1 node i's forward into dst
+ * ([O / 16][w][16]), its derivative bits (and its input's) kept only when
+ * keep_bits; and row y of its backward from stage, the row's gradient times
+ * i's derivative, pixel-major, ENG_PWDW_STRIDE floats a pixel.  AVX-512
+ * CPUs only (callers have checked eng_pw_fwd_ok / eng_pw_fusable).
+ */
+void eng_pw_fwd_row(const gd_engine *e, int i, int y, float *dst, int keep_bits);
+void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage);
+
+/* engine_pwdw.c: 1x1 and stride-2 depthwise */
+
+#define ENG_PWDW_MAX_O 128                    /* most channels the pair may have */
+#define ENG_PWDW_STRIDE (ENG_PWDW_MAX_O + 16) /* floats between staged pixels */
+
+/*
+ * Whether depthwise node d's forward, planned with oneDNN's pd (src its
+ * input p's memory), can run inside p's ENG_STEP_PW_FWD step, which was
+ * just planned: f32 3x3 stride 2, groups = channels = a multiple of 16 up
+ * to ENG_PWDW_MAX_O, a bias, ReLU / ReLU6 / none, padding before at most 1,
+ * md[d] 16-channel blocked with dense rows.
+ */
+int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src);
+/* Plans it: fuse_dw[p] = d, d's taps, the rows; p's activation buffer is
+ * not allocated.  d's mask, if one is planned later, is written by it too. */
+gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err);
+/*
+ * d's backward-data inside p's backward step (eng_pw_plan), when d has the
+ * shape above, p's forward is ours (bits) and p's backward will be
+ * (eng_pw_fusable): sets fuse_dw_bwd[p] = d, *fused = 1 and marks p's
+ * gradient started without making it; d's gradient must then stay out of
+ * the pool until p's step (eng_backward_node).  Else *fused = 0, nothing.
+ */
+gd_status eng_pwdw_bwd_plan(gd_engine *e, int d, int *fused, gd_err *err);
+/* The two loops, for 1x1 node p (called by eng_pw_fwd_run / eng_pw_run). */
+void eng_pwdw_fwd_run(gd_engine *e, int p);
+void eng_dwpw_bwd_run(gd_engine *e, int p);
 
 /* engine_stem.c: own first-convolution backward */
 

@@ -103,6 +103,8 @@ gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err)
         return st;
     if (e->stem_fwd == j)
         return GD_OK; /* j's own forward writes it (engine_stem.c) */
+    if (e->model->nodes[j].n_inputs == 1 && e->fuse_dw[e->model->nodes[j].inputs[0]] == j)
+        return GD_OK; /* so does its input's step (engine_pwdw.c) */
     /* The mask step goes right after j's own forward steps, while j's
      * activation is still in cache (anywhere later would do: it is kept). */
     eng_step_list *l = &e->fwd;

@@ -80,7 +80,7 @@ static int pw_shape(const gd_engine *e, int i)
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
     if (pt || pb || pl || pr)
         return 0;
-    return eng_own_isa();
+    return eng_own_isa(e);
 #else
     (void)e;
     (void)i;
@@ -91,8 +91,9 @@ static int pw_shape(const gd_engine *e, int i)
 int eng_pw_fusable(const gd_engine *e, int i)
 {
     eng_layout dy, y, dx;
-    return pw_shape(e, i) && !e->act_fused[i] && e->diff[i] && e->act_buf[i] >= 0 &&
-           !e->diff_started[e->model->nodes[i].inputs[0]] && layouts(e, i, &dy, &y, &dx);
+    return pw_shape(e, i) && !e->act_fused[i] && (e->diff[i] || e->fuse_dw_bwd[i] >= 0) &&
+           e->act_buf[i] >= 0 && !e->diff_started[e->model->nodes[i].inputs[0]] &&
+           layouts(e, i, &dy, &y, &dx);
 }
 
 gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
@@ -234,7 +235,39 @@ static inline void pw_store(const pw_args *a, size_t p0, int p, int cb, __m512 r
 /* M(p) for each of the PW_P pixels of a block. */
 #define PW_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
-/* PW_P pixels: 24 accumulators, named so they stay in registers. */
+/*
+ * PW_P pixels from p0, their staged gradient rows `stride` floats apart (a
+ * constant where this is inlined): 24 accumulators, named so they stay in
+ * registers, summed over o in order, then stored.
+ */
+static inline __attribute__((always_inline)) void
+pw_gemm(const pw_args *a, size_t p0, const float *restrict stage, const int stride)
+{
+    const int O = a->o, C = a->c;
+    for (int cb = 0; cb < C / 16; cb += 2) {
+#define PW_ACC(p) __m512 x##p = _mm512_setzero_ps(), y##p = _mm512_setzero_ps();
+        PW_EACH(PW_ACC)
+        const float *w = a->w + cb * 16;
+        for (int o = 0; o < O; o++, w += C) {
+            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+            const float *g = stage + o;
+#define PW_FMA(p)                                                                                  \
+    do {                                                                                           \
+        __m512 b = _mm512_set1_ps(g[(p)*stride]);                                                  \
+        x##p = _mm512_fmadd_ps(b, w0, x##p);                                                       \
+        y##p = _mm512_fmadd_ps(b, w1, y##p);                                                       \
+    } while (0);
+            PW_EACH(PW_FMA)
+        }
+#define PW_OUT(p) pw_store(a, p0, p, cb, x##p), pw_store(a, p0, p, cb + 1, y##p);
+        PW_EACH(PW_OUT)
+#undef PW_ACC
+#undef PW_FMA
+#undef PW_OUT
+    }
+}
+
+/* PW_P pixels from p0: staged from diff[i], then summed. */
 static void pw_block(const pw_args *a, size_t p0, float *restrict stage)
 {
     const int O = a->o, C = a->c;
@@ -258,33 +291,12 @@ static void pw_block(const pw_args *a, size_t p0, float *restrict stage)
         for (int p = 0; p < PW_P; p++)
             __builtin_prefetch(x + p * 16, 1, 3);
     }
-    for (int cb = 0; cb < C / 16; cb += 2) {
-#define PW_ACC(p) __m512 x##p = _mm512_setzero_ps(), y##p = _mm512_setzero_ps();
-        PW_EACH(PW_ACC)
-        const float *w = a->w + cb * 16;
-        for (int o = 0; o < O; o++, w += C) {
-            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
-            const float *g = stage + o;
-#define PW_FMA(p)                                                                                  \
-    do {                                                                                           \
-        __m512 b = _mm512_set1_ps(g[(p)*PW_STRIDE]);                                               \
-        x##p = _mm512_fmadd_ps(b, w0, x##p);                                                       \
-        y##p = _mm512_fmadd_ps(b, w1, y##p);                                                       \
-    } while (0);
-            PW_EACH(PW_FMA)
-        }
-#define PW_OUT(p) pw_store(a, p0, p, cb, x##p), pw_store(a, p0, p, cb + 1, y##p);
-        PW_EACH(PW_OUT)
-#undef PW_ACC
-#undef PW_FMA
-#undef PW_OUT
-    }
+    pw_gemm(a, p0, stage, PW_STRIDE);
 }
 
-/* One pixel (the last hw % PW_P): the same sums. */
-static void pw_one(const pw_args *a, size_t p0, float *restrict stage)
+/* One pixel whose staged gradient is stage[0 .. O): the same sums. */
+static void pw_one_gemm(const pw_args *a, size_t p0, const float *restrict stage)
 {
-    pw_stage(a, p0, 1, stage);
     for (int cb = 0; cb < a->c / 16; cb++) {
         __m512 x = _mm512_setzero_ps();
         for (int o = 0; o < a->o; o++)
@@ -293,12 +305,21 @@ static void pw_one(const pw_args *a, size_t p0, float *restrict stage)
         pw_store(a, p0, 0, cb, x);
     }
 }
+
+/* One pixel (the last hw % PW_P): the same sums. */
+static void pw_one(const pw_args *a, size_t p0, float *restrict stage)
+{
+    pw_stage(a, p0, 1, stage);
+    pw_one_gemm(a, p0, stage);
+}
 /* What the forward loop reads and writes. */
 typedef struct pwf_args {
     const float *x, *wt, *bias; /* j's activation (C), weights [C][O], bias [O] */
     float *y;                   /* i's activation (O) */
-    uint16_t *bits;             /* its derivative, [O / 16][hw] */
-    uint16_t *jbits;            /* j's derivative, [C / 16][hw], or NULL */
+    float *yrow;                /* or, when set, one row of it: [O / 16][w][16] from pixel row0 */
+    size_t row0, w;
+    uint16_t *bits;  /* its derivative, [O / 16][hw], or NULL: not kept */
+    uint16_t *jbits; /* j's derivative, [C / 16][hw], or NULL */
     eng_layout lx, ly;
     int o, c;
     size_t hw;
@@ -313,9 +334,13 @@ static inline void pwf_store(const pwf_args *a, size_t p0, int p, int ob, __m512
 {
     const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(a->hi);
     r = _mm512_min_ps(_mm512_max_ps(r, zero), top);
-    _mm512_storeu_ps(a->y + a->ly.off0 + ob * a->ly.sc + (p0 + p) * 16, r);
-    a->bits[ob * a->hw + p0 + p] =
-        _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ), r, top, _CMP_LT_OQ);
+    if (a->yrow)
+        _mm512_storeu_ps(a->yrow + ((size_t)ob * a->w + p0 + p - a->row0) * 16, r);
+    else
+        _mm512_storeu_ps(a->y + a->ly.off0 + ob * a->ly.sc + (p0 + p) * 16, r);
+    if (a->bits)
+        a->bits[ob * a->hw + p0 + p] =
+            _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ), r, top, _CMP_LT_OQ);
 }
 
 /*
@@ -368,28 +393,88 @@ static void pwf_block(const pwf_args *a, size_t p0, int n)
 #undef PWF_OUT
     }
 }
+/* Node i's forward arguments; with row >= 0 for that row alone, into dst
+ * (see eng_pw_fwd_row). */
+static void pwf_setup(const gd_engine *e, int i, pwf_args *a)
+{
+    const gd_node *n = &e->model->nodes[i];
+    const int j = n->inputs[0];
+    *a = (pwf_args){.x = e->bufs[e->act_buf[j]].ptr,
+                    .wt = e->wt_fwd[i],
+                    .bias = n->bias,
+                    .bits = e->bufs[e->bits_buf[i]].ptr,
+                    .o = n->out_c,
+                    .c = e->shapes[j].c,
+                    .w = (size_t)e->shapes[i].w,
+                    .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
+                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
+                    .jhi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY};
+    if (e->fuse_dw[i] < 0)
+        a->y = e->bufs[e->act_buf[i]].ptr;
+    if (e->bits_buf[j] >= 0)
+        a->jbits = e->bufs[e->bits_buf[j]].ptr;
+    eng_blocked16(&e->md[j], e->shapes[j].w, &a->lx);
+    eng_blocked16(&e->md[i], e->shapes[i].w, &a->ly);
+}
+
+void eng_pw_fwd_row(const gd_engine *e, int i, int y, float *dst, int keep_bits)
+{
+    pwf_args a;
+    pwf_setup(e, i, &a);
+    a.yrow = dst;
+    a.row0 = (size_t)y * a.w;
+    if (!keep_bits)
+        a.bits = a.jbits = NULL;
+    for (size_t x = 0; x < a.w; x += PWF_P)
+        pwf_block(&a, a.row0 + x, a.w - x < PWF_P ? (int)(a.w - x) : PWF_P);
+}
+
+/* Node i's backward arguments. */
+static void pw_setup(const gd_engine *e, int i, pw_args *a)
+{
+    const gd_node *n = &e->model->nodes[i];
+    const int j = n->inputs[0];
+    *a = (pw_args){.w = n->weights,
+                   .mask = e->mask_buf[j] >= 0 ? e->bufs[e->mask_buf[j]].ptr : NULL,
+                   .dx = e->bufs[e->diff_buf[j]].ptr,
+                   .o = n->out_c,
+                   .c = e->shapes[j].c,
+                   .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
+                   .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
+    if (e->fuse_dw_bwd[i] < 0) {
+        a->dy = e->bufs[e->diff_buf[i]].ptr;
+        a->y = e->bufs[e->act_buf[i]].ptr;
+    }
+    if (e->bits_buf[i] >= 0)
+        a->bits = e->bufs[e->bits_buf[i]].ptr;
+    if (e->bits_buf[j] >= 0)
+        a->jbits = e->bufs[e->bits_buf[j]].ptr;
+    layouts(e, i, &a->ldy, &a->ly, &a->ldx);
+}
+
+void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage)
+{
+    pw_args a;
+    pw_setup(e, i, &a);
+    const size_t w = (size_t)e->shapes[i].w, p0 = (size_t)y * w;
+    size_t x = 0;
+    for (; x + PW_P <= w; x += PW_P)
+        pw_gemm(&a, p0 + x, stage + x * ENG_PWDW_STRIDE, ENG_PWDW_STRIDE);
+    for (; x < w; x++)
+        pw_one_gemm(&a, p0 + x, stage + x * ENG_PWDW_STRIDE);
+}
 #pragma GCC pop_options
 #endif
 
 void eng_pw_fwd_run(gd_engine *e, int i)
 {
 #ifdef HAVE_PW
-    const gd_node *n = &e->model->nodes[i];
-    const int j = n->inputs[0];
-    pwf_args a = {.x = e->bufs[e->act_buf[j]].ptr,
-                  .wt = e->wt_fwd[i],
-                  .bias = n->bias,
-                  .y = e->bufs[e->act_buf[i]].ptr,
-                  .bits = e->bufs[e->bits_buf[i]].ptr,
-                  .o = n->out_c,
-                  .c = e->shapes[j].c,
-                  .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
-                  .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
-                  .jhi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    if (e->bits_buf[j] >= 0)
-        a.jbits = e->bufs[e->bits_buf[j]].ptr;
-    eng_blocked16(&e->md[j], e->shapes[j].w, &a.lx);
-    eng_blocked16(&e->md[i], e->shapes[i].w, &a.ly);
+    if (e->fuse_dw[i] >= 0) {
+        eng_pwdw_fwd_run(e, i);
+        return;
+    }
+    pwf_args a;
+    pwf_setup(e, i, &a);
     const size_t blocks = (a.hw + PWF_P - 1) / PWF_P;
 #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < blocks; b++) {
@@ -405,22 +490,12 @@ void eng_pw_fwd_run(gd_engine *e, int i)
 void eng_pw_run(gd_engine *e, int i)
 {
 #ifdef HAVE_PW
-    const gd_node *n = &e->model->nodes[i];
-    const int j = n->inputs[0];
-    pw_args a = {.dy = e->bufs[e->diff_buf[i]].ptr,
-                 .y = e->bufs[e->act_buf[i]].ptr,
-                 .w = n->weights,
-                 .mask = e->mask_buf[j] >= 0 ? e->bufs[e->mask_buf[j]].ptr : NULL,
-                 .dx = e->bufs[e->diff_buf[j]].ptr,
-                 .o = n->out_c,
-                 .c = e->shapes[j].c,
-                 .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    if (e->bits_buf[i] >= 0)
-        a.bits = e->bufs[e->bits_buf[i]].ptr;
-    if (e->bits_buf[j] >= 0)
-        a.jbits = e->bufs[e->bits_buf[j]].ptr;
-    layouts(e, i, &a.ldy, &a.ly, &a.ldx);
-    a.hw = (size_t)e->shapes[i].h * e->shapes[i].w;
+    if (e->fuse_dw_bwd[i] >= 0) {
+        eng_dwpw_bwd_run(e, i);
+        return;
+    }
+    pw_args a;
+    pw_setup(e, i, &a);
     const size_t hw = a.hw, blocks = hw / PW_P;
 #pragma omp parallel
     {

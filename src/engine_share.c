@@ -66,8 +66,9 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->mask_buf[st->node], at);
             break;
         case ENG_STEP_PW: {
-            int j = e->model->nodes[st->node].inputs[0];
-            mark(u, e->diff_buf[st->node], at);
+            int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw_bwd[st->node];
+            mark(u, e->diff_buf[d >= 0 ? d : st->node], at);
+            mark(u, d >= 0 ? e->pwdw_buf : -1, at);
             mark(u, e->bits_buf[st->node] >= 0 ? e->bits_buf[st->node] : e->act_buf[st->node], at);
             mark(u, e->diff_buf[j], at);
             mark(u, e->mask_buf[j], at);
@@ -75,9 +76,11 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             break;
         }
         case ENG_STEP_PW_FWD: {
-            int j = e->model->nodes[st->node].inputs[0];
+            int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw[st->node];
             mark(u, e->act_buf[j], at);
-            mark(u, e->act_buf[st->node], at);
+            mark(u, e->act_buf[d >= 0 ? d : st->node], at);
+            mark(u, d >= 0 ? e->mask_buf[d] : -1, at);
+            mark(u, d >= 0 ? e->pwdw_buf : -1, at);
             mark(u, e->bits_buf[st->node], at);
             mark(u, e->bits_buf[j], at);
             break;

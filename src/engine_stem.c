@@ -72,7 +72,7 @@ static int stem_shape(const gd_engine *e, int i)
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
     if (pt || pl)
         return 0;
-    return eng_own_isa();
+    return eng_own_isa(e);
 #else
     (void)e;
     (void)i;

@@ -25,10 +25,13 @@
  * pixel gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
  * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
  * folds, backward with their own activation's backward in one pass, and
- * forward writing that activation's derivative as bits.  Every such step
- * sums in a fixed order, so results do not depend on the thread count;
- * they round differently from oneDNN's kernels (ONEDNN_MAX_CPU_ISA below
- * AVX-512 turns them off).
+ * forward writing that activation's derivative as bits; and, where such a
+ * 1x1's one reader is a stride-2 3x3 depthwise convolution, that layer run
+ * inside the 1x1's forward and backward a row at a time, so neither the
+ * 1x1's activation nor its gradient is ever stored.  Every such step sums
+ * in a fixed order, so results do not depend on the thread count; they
+ * round differently from oneDNN's kernels (ONEDNN_MAX_CPU_ISA below
+ * AVX-512, or gd_engine_opts.onednn_only, turns them off).
  *
  * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
  * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
@@ -62,6 +65,7 @@ typedef enum gd_engine_precision {
 typedef struct gd_engine_opts {
     int backward;                  /* 1: also build the backward-data pass to the input */
     gd_engine_precision precision; /* GD_ENGINE_F32 (default) or GD_ENGINE_BF16 */
+    int onednn_only; /* 1: no own loops (below), every layer on oneDNN: for tests and profiles */
 } gd_engine_opts;
 
 /* "f32", "bf16". */
@@ -143,7 +147,7 @@ double gd_engine_backward_flops(const gd_engine *e);
 int gd_engine_folded_activations(const gd_engine *e);
 
 /* The layers the engine runs on its own AVX-512 loops instead of oneDNN's
- * (engine_pw.c, engine_stem.c), by step; all 0 when oneDNN's effective ISA
+ * (engine_pw.c, engine_pwdw.c, engine_stem.c), by step; all 0 when oneDNN's effective ISA
  * is below AVX-512 (e.g. under ONEDNN_MAX_CPU_ISA=AVX2), where oneDNN runs
  * every layer.  For profiles and tests. */
 typedef struct gd_engine_own {
@@ -151,6 +155,8 @@ typedef struct gd_engine_own {
     int pw_bwd;   /* 1x1 backwards with their activation's backward */
     int stem_fwd; /* first-convolution forwards writing their activation's mask */
     int stem_bwd; /* first-convolution backwards straight into the pixel gradient */
+    int dw_fwd;   /* stride-2 depthwise forwards run inside their 1x1 input's forward */
+    int dw_bwd;   /* stride-2 depthwise backwards run inside their 1x1 input's backward */
 } gd_engine_own;
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own);
 

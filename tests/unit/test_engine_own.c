@@ -1,0 +1,170 @@
+/*
+ * test_engine_own.c: the engine's own loops (engine_stem.c, engine_pw.c,
+ * engine_pwdw.c) against oneDNN's steps, on the real MobileNet V1.
+ *
+ * Same model, same tile, two engines: the default one, which runs the
+ * first convolution, Conv2d_1_pointwise and Conv2d_2_depthwise (inside the
+ * 1x1's steps) on its own AVX-512 loops, and one built with
+ * gd_engine_opts.onednn_only.  At Conv2d_3_pointwise (past all of them) the
+ * activation and the input gradient of its mean must agree within float
+ * rounding: relative RMS difference <= 1e-5 and every element within 1e-4
+ * of the largest.  A slip at a tile edge (padding, the last row or column,
+ * a row range between threads) moves whole rows by far more.  Sides cover
+ * both of stride-2 depthwise's paddings (TF SAME pads one row and column
+ * before on odd input sides, none on even ones) and rows that do not
+ * divide between threads; at odd tile sides the first convolution is
+ * oneDNN's and only the 1x1 loops run.
+ *
+ * And the own loops' results must be the same bytes for any thread count
+ * (1, 2 and 3 threads here): each element is one thread's sum in a fixed
+ * order, however rows are split.
+ *
+ * Without AVX-512 there are no own loops to compare: exit 77.
+ *
+ * gd-test: needs-models
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gdtest.h"
+#include "gigadream/engine.h"
+#include "gigadream/imageio.h"
+#include "gigadream/model.h"
+#include "gigadream/objective.h"
+#include "gigadream/resample.h"
+#include "synth.h"
+
+typedef struct run_out {
+    float *act, *grad;
+    size_t n_act, n_grad;
+    gd_engine_own own;
+} run_out;
+
+static void run(const gd_model *m, gd_objective *obj, const float *px, int h, int w,
+                int onednn_only, int threads, run_out *r)
+{
+    gd_err err;
+    gd_engine *e = NULL;
+    gd_engine_opts opts = {.backward = 1, .onednn_only = onednn_only};
+    omp_set_num_threads(threads);
+    GDTEST_OK(gd_engine_create(m, h, w, obj->layers, 1, &opts, &e, &err), &err);
+    gd_engine_own_layers(e, &r->own);
+    r->n_grad = (size_t)h * w * 3;
+    r->grad = malloc(r->n_grad * sizeof *r->grad);
+    assert_non_null(r->grad);
+    double value;
+    GDTEST_OK(gd_objective_gradient(obj, e, px, r->grad, &value, &err), &err);
+    gd_shape s;
+    const float *a = gd_engine_output(e, 0, &s);
+    r->n_act = (size_t)s.c * s.h * s.w;
+    r->act = malloc(r->n_act * sizeof *r->act);
+    assert_non_null(r->act);
+    memcpy(r->act, a, r->n_act * sizeof *r->act);
+    gd_engine_free(e);
+}
+
+static void run_free(run_out *r)
+{
+    free(r->act);
+    free(r->grad);
+}
+
+/* Relative RMS difference and worst element difference over the largest |b|. */
+static void compare(const char *what, int h, int w, const float *a, const float *b, size_t n)
+{
+    double d2 = 0, b2 = 0, worst = 0, big = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        d2 += d * d;
+        b2 += (double)b[i] * b[i];
+        if (fabs(d) > worst) {
+            worst = fabs(d);
+            at = i;
+        }
+        if (fabs(b[i]) > big)
+            big = fabs(b[i]);
+    }
+    double rel = sqrt(d2 / (b2 > 0 ? b2 : 1));
+    printf("%dx%d %s: relative RMS difference %.2e, worst element %.2e of the largest (at %zu)\n",
+           w, h, what, rel, worst / big, at);
+    assert_true(big > 0);
+    assert_true(rel <= 1e-5);
+    assert_true(worst <= 1e-4 * big);
+}
+
+static void test_own_loops_match_onednn(void **state)
+{
+    (void)state;
+    char path[1024];
+    gd_err err;
+    gd_model *m = NULL;
+    gd_objective obj;
+    gd_image photo = {0};
+    GDTEST_OK(gd_model_load(
+                  gdtest_model("mobilenet_v1_1.0_224_quant_embedding_extractor", path, sizeof path),
+                  &m, &err),
+              &err);
+    GDTEST_OK(gd_objective_parse(m, GD_OBJ_MEAN, "Conv2d_3_pointwise", NULL, &obj, &err), &err);
+    GDTEST_OK(gd_image_read(gdtest_image("cat.png", path, sizeof path), &photo, NULL, &err), &err);
+    const int saved = omp_get_max_threads();
+    /* {h, w}: even sides (no padding before), odd depthwise inputs (one
+     * before), odd tiles (oneDNN's first convolution), uneven row splits. */
+    static const int sides[][2] = {{64, 64}, {90, 70}, {70, 92}, {91, 77}, {150, 46}};
+    for (size_t k = 0; k < sizeof sides / sizeof sides[0]; k++) {
+        const int h = sides[k][0], w = sides[k][1];
+        gd_image tile = {0};
+        GDTEST_OK(gd_image_alloc_full(&tile, w, h, 3, &err), &err);
+        GDTEST_OK(gd_resample(&photo, &tile, GD_FILTER_TRIANGLE, &err), &err);
+        run_out own, ref, other;
+        run(m, &obj, tile.data, h, w, 0, 2, &own);
+        run(m, &obj, tile.data, h, w, 1, 2, &ref);
+        /* The 1x1 and its stride-2 depthwise always; the first convolution
+         * on even sides; oneDNN only: nothing of ours. */
+        assert_int_equal(own.own.pw_fwd, 1);
+        assert_int_equal(own.own.pw_bwd, 1);
+        assert_int_equal(own.own.dw_fwd, 1);
+        assert_int_equal(own.own.dw_bwd, 1);
+        assert_int_equal(own.own.stem_fwd, h % 2 == 0 && w % 2 == 0);
+        assert_int_equal(ref.own.pw_fwd + ref.own.pw_bwd + ref.own.dw_fwd + ref.own.dw_bwd +
+                             ref.own.stem_fwd + ref.own.stem_bwd,
+                         0);
+        compare("Conv2d_3_pointwise", h, w, own.act, ref.act, own.n_act);
+        compare("input gradient", h, w, own.grad, ref.grad, own.n_grad);
+        for (int t = 1; t <= 3; t += 2) {
+            run(m, &obj, tile.data, h, w, 0, t, &other);
+            assert_memory_equal(other.act, own.act, own.n_act * sizeof *own.act);
+            assert_memory_equal(other.grad, own.grad, own.n_grad * sizeof *own.grad);
+            run_free(&other);
+        }
+        run_free(&own);
+        run_free(&ref);
+        gd_image_free(&tile);
+    }
+    omp_set_num_threads(saved);
+    gd_objective_free(&obj);
+    gd_image_free(&photo);
+    gd_model_free(m);
+}
+
+int main(void)
+{
+    if (!gdsynth_avx512()) {
+        printf("no AVX-512 for oneDNN here (or ONEDNN_MAX_CPU_ISA lowers it): no own loops to "
+               "compare\n");
+        return GDTEST_SKIP;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_own_loops_match_onednn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
