@@ -381,7 +381,19 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         goto done;
     }
     if (eng_pw_fusable(e, i)) {
-        OK(diff_mem(e, i, j, err));
+        /* j's backward-data too, into its input s (engine_pwdw.c)? */
+        const int s = eng_pwdw_pre_bwd(e, i);
+        if (s >= 0) {
+            if (eng_mask_fusable(e, j)) {
+                OK(eng_mask_plan(e, s, err));
+                e->act_fused[s] = 1;
+            }
+            OK(diff_mem(e, i, s, err));
+            e->diff_started[s] = 1;
+            OK(eng_pwdw_pre_bwd_plan(e, i, err));
+        } else {
+            OK(diff_mem(e, i, j, err));
+        }
         OK(eng_pw_plan(e, i, err));
         goto done;
     }

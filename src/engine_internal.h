@@ -192,9 +192,16 @@ struct gd_engine {
      * and runs d's backward-data first (so p's gradient is never stored),
      * fuse_dw_bwd[p] = d; else -1.  dw_taps[d]: d's kernel as
      * [ky * 3 + kx][channel].  pwdw_buf: per-thread rows for both loops,
-     * for up to pwdw_threads threads. */
+     * for up to pwdw_threads threads.  And p's input j, a stride-1 3x3
+     * depthwise, may run in those steps too: fuse_pre[p] = j when p's
+     * forward step makes j's rows from j's input's activation (j's own is
+     * never stored), fuse_pre_bwd[p] = j when p's backward step runs j's
+     * backward-data from the rows of j's gradient it makes (never stored)
+     * into j's input's gradient; else -1. */
     int *fuse_dw;
     int *fuse_dw_bwd;
+    int *fuse_pre;
+    int *fuse_pre_bwd;
     float **dw_taps;
     int pwdw_buf;
     int pwdw_threads;
@@ -393,12 +400,14 @@ void eng_pw_fwd_run(gd_engine *e, int i);
 /*
  * Row at a time, for engine_pwdw.c: row y of 1x1 node i's forward into dst
  * ([O / 16][w][16]), its derivative bits (and its input's) kept only when
- * keep_bits; and row y of its backward from stage, the row's gradient times
- * i's derivative, pixel-major, ENG_PWDW_STRIDE floats a pixel.  AVX-512
- * CPUs only (callers have checked eng_pw_fwd_ok / eng_pw_fusable).
+ * keep_bits, its input read from act[j] or, when src is set, from src (the
+ * row, [C / 16][w][16]); and row y of its backward from stage (the row's
+ * gradient times i's derivative, pixel-major, ENG_PWDW_STRIDE floats a
+ * pixel) into diff[j] or, when dst is set, into dst (the row, [C / 16][w][16]).
+ * AVX-512 CPUs only (callers have checked eng_pw_fwd_ok / eng_pw_fusable).
  */
-void eng_pw_fwd_row(const gd_engine *e, int i, int y, float *dst, int keep_bits);
-void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage);
+void eng_pw_fwd_row(const gd_engine *e, int i, int y, const float *src, float *dst, int keep_bits);
+void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage, float *dst);
 
 /* engine_pwdw.c: 1x1 and stride-2 depthwise */
 
@@ -414,7 +423,12 @@ void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage);
  */
 int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src);
 /* Plans it: fuse_dw[p] = d, d's taps, the rows; p's activation buffer is
- * not allocated.  d's mask, if one is planned later, is written by it too. */
+ * not allocated.  d's mask, if one is planned later, is written by it too.
+ * When p's input j is a stride-1 3x3 depthwise convolution (groups =
+ * channels, padding 1 all round, a bias, ReLU / ReLU6 whose derivative p
+ * keeps as bits, p its one reader, not an output) whose forward step, just
+ * before p's, reads its input s's 16-channel blocked activation: that step
+ * goes too, fuse_pre[p] = j, and j's activation buffer is not allocated. */
 gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err);
 /*
  * d's backward-data inside p's backward step (eng_pw_plan), when d has the
@@ -424,6 +438,17 @@ gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err);
  * the pool until p's step (eng_backward_node).  Else *fused = 0, nothing.
  */
 gd_status eng_pwdw_bwd_plan(gd_engine *e, int d, int *fused, gd_err *err);
+/*
+ * Node s, when 1x1 node p's backward step (fuse_dw_bwd set) can also run
+ * its input j's backward-data (j as for fuse_pre) into s's gradient: s has
+ * no gradient yet, j is its one reader, its gradient layout 16-channel
+ * blocked.  Else -1.  The caller then makes diff[s] (and s's mask where j
+ * folds s's activation) in place of diff[j] and calls eng_pwdw_pre_bwd_plan
+ * before eng_pw_plan; j's own backward plans nothing (its gradient is
+ * never started).
+ */
+int eng_pwdw_pre_bwd(const gd_engine *e, int p);
+gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, gd_err *err);
 /* The two loops, for 1x1 node p (called by eng_pw_fwd_run / eng_pw_run). */
 void eng_pwdw_fwd_run(gd_engine *e, int p);
 void eng_dwpw_bwd_run(gd_engine *e, int p);

@@ -112,7 +112,12 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
         return st;
     if (e->mask_buf[j] >= 0 || e->bits_buf[j] >= 0)
         e->act_fused[j] = 1;
-    e->diff_started[j] = 1;
+    if (e->fuse_dw_bwd[i] >= 0)
+        e->bwd.v[e->bwd.n - 1].what = e->fuse_pre_bwd[i] >= 0
+                                          ? "stride-2 depthwise, 1x1 and depthwise backward"
+                                          : "stride-2 depthwise and 1x1 backward";
+    if (e->fuse_pre_bwd[i] < 0)
+        e->diff_started[j] = 1; /* else j's gradient is never made, nor its backward */
     return GD_OK;
 }
 
@@ -181,6 +186,8 @@ typedef struct pw_args {
     const uint8_t *mask;     /* input j's derivative (dx's layout), or NULL */
     const uint16_t *jbits;   /* or as bits ([C / 16][hw]), or NULL */
     float *dx;               /* diff[j] (C channels) */
+    float *dxrow;            /* or, when set, one row of it: [C / 16][rw][16] from pixel row0 */
+    size_t row0, rw;
     eng_layout ldy, ly, ldx;
     int o, c;
     size_t hw; /* pixels */
@@ -229,7 +236,10 @@ static inline void pw_store(const pw_args *a, size_t p0, int p, int cb, __m512 r
         __m128i m = _mm_loadu_si128((const __m128i *)(a->mask + at));
         r = _mm512_maskz_mov_ps(_mm_test_epi8_mask(m, m), r);
     }
-    _mm512_storeu_ps(a->dx + at, r);
+    if (a->dxrow)
+        _mm512_storeu_ps(a->dxrow + ((size_t)cb * a->rw + p0 + p - a->row0) * 16, r);
+    else
+        _mm512_storeu_ps(a->dx + at, r);
 }
 
 /* M(p) for each of the PW_P pixels of a block. */
@@ -315,6 +325,7 @@ static void pw_one(const pw_args *a, size_t p0, float *restrict stage)
 /* What the forward loop reads and writes. */
 typedef struct pwf_args {
     const float *x, *wt, *bias; /* j's activation (C), weights [C][O], bias [O] */
+    const float *xrow;          /* or, when set, one row of it, laid out as yrow */
     float *y;                   /* i's activation (O) */
     float *yrow;                /* or, when set, one row of it: [O / 16][w][16] from pixel row0 */
     size_t row0, w;
@@ -328,6 +339,14 @@ typedef struct pwf_args {
 
 #define PWF_P 6 /* pixels per block: 6 x 4 accumulators of 16 channels */
 #define PWF_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+/* Input pixel q's channel block cb. */
+static inline const float *pwf_x(const pwf_args *a, size_t q, int cb)
+{
+    if (a->xrow)
+        return a->xrow + ((size_t)cb * a->w + q - a->row0) * 16;
+    return a->x + a->lx.off0 + cb * a->lx.sc + q * 16;
+}
 
 /* Pixel p0 + p, channel block ob: bias + sums, clipped, stored with its bits. */
 static inline void pwf_store(const pwf_args *a, size_t p0, int p, int ob, __m512 r)
@@ -353,7 +372,7 @@ static void pwf_block(const pwf_args *a, size_t p0, int n)
         const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(a->jhi);
         for (int cb = 0; cb < a->c / 16; cb++)
             for (int p = 0; p < n; p++) {
-                __m512 v = _mm512_loadu_ps(a->x + a->lx.off0 + cb * a->lx.sc + (p0 + p) * 16);
+                __m512 v = _mm512_loadu_ps(pwf_x(a, p0 + p, cb));
                 a->jbits[cb * a->hw + p0 + p] = _mm512_mask_cmp_ps_mask(
                     _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v, top, _CMP_LT_OQ);
             }
@@ -369,7 +388,7 @@ static void pwf_block(const pwf_args *a, size_t p0, int n)
         for (int c = 0; c < a->c; c++, w += a->o) {
             const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16),
                          w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
-            const float *x = a->x + a->lx.off0 + (c / 16) * a->lx.sc + p0 * 16 + c % 16;
+            const float *x = pwf_x(a, p0, c / 16) + c % 16;
 #define PWF_FMA(p)                                                                                 \
     if ((p) < n) {                                                                                 \
         __m512 b = _mm512_set1_ps(x[(p)*16]);                                                      \
@@ -399,7 +418,7 @@ static void pwf_setup(const gd_engine *e, int i, pwf_args *a)
 {
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
-    *a = (pwf_args){.x = e->bufs[e->act_buf[j]].ptr,
+    *a = (pwf_args){.x = e->bufs[e->act_buf[j]].ptr, /* NULL when j runs inside (fuse_pre) */
                     .wt = e->wt_fwd[i],
                     .bias = n->bias,
                     .bits = e->bufs[e->bits_buf[i]].ptr,
@@ -417,10 +436,11 @@ static void pwf_setup(const gd_engine *e, int i, pwf_args *a)
     eng_blocked16(&e->md[i], e->shapes[i].w, &a->ly);
 }
 
-void eng_pw_fwd_row(const gd_engine *e, int i, int y, float *dst, int keep_bits)
+void eng_pw_fwd_row(const gd_engine *e, int i, int y, const float *src, float *dst, int keep_bits)
 {
     pwf_args a;
     pwf_setup(e, i, &a);
+    a.xrow = src;
     a.yrow = dst;
     a.row0 = (size_t)y * a.w;
     if (!keep_bits)
@@ -436,7 +456,8 @@ static void pw_setup(const gd_engine *e, int i, pw_args *a)
     const int j = n->inputs[0];
     *a = (pw_args){.w = n->weights,
                    .mask = e->mask_buf[j] >= 0 ? e->bufs[e->mask_buf[j]].ptr : NULL,
-                   .dx = e->bufs[e->diff_buf[j]].ptr,
+                   .dx = e->diff_buf[j] >= 0 ? e->bufs[e->diff_buf[j]].ptr : NULL,
+                   .rw = (size_t)e->shapes[i].w,
                    .o = n->out_c,
                    .c = e->shapes[j].c,
                    .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
@@ -452,11 +473,13 @@ static void pw_setup(const gd_engine *e, int i, pw_args *a)
     layouts(e, i, &a->ldy, &a->ly, &a->ldx);
 }
 
-void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage)
+void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage, float *dst)
 {
     pw_args a;
     pw_setup(e, i, &a);
-    const size_t w = (size_t)e->shapes[i].w, p0 = (size_t)y * w;
+    const size_t w = a.rw, p0 = (size_t)y * w;
+    a.dxrow = dst;
+    a.row0 = p0;
     size_t x = 0;
     for (; x + PW_P <= w; x += PW_P)
         pw_gemm(&a, p0 + x, stage + x * ENG_PWDW_STRIDE, ENG_PWDW_STRIDE);

@@ -113,6 +113,58 @@ static gd_status plan_common(gd_engine *e, int d, size_t floats_per_thread, gd_e
     return GD_OK;
 }
 
+/*
+ * Depthwise node j = 1x1 node p's input, when it can run inside p's steps
+ * too: f32 3x3 stride 1, padding 1 all round, groups = channels = a
+ * multiple of 16, a bias, ReLU or ReLU6 whose derivative p's forward keeps
+ * as bits, p its one reader, not an output, reading a node s > 0 whose
+ * activation is 16-channel blocked with dense rows.  Returns s, or -1.
+ */
+static int pre_input(const gd_engine *e, int p)
+{
+#ifdef HAVE_PWDW
+    const int j = e->model->nodes[p].inputs[0];
+    const gd_node *n = &e->model->nodes[j];
+    if (j <= 0 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias || e->bits_buf[j] < 0 ||
+        (n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) || eng_consumers(e, j) != 1)
+        return -1;
+    const int s = n->inputs[0];
+    gd_shape in = e->shapes[s], out = e->shapes[j];
+    if (s <= 0 || n->groups != in.c || n->out_c != in.c || in.c % 16 || n->kh != 3 || n->kw != 3 ||
+        n->sh != 1 || n->sw != 1 || n->dh != 1 || n->dw != 1 || in.h != out.h || in.w != out.w)
+        return -1;
+    int pt, pb, pl, pr;
+    gd_node_padding(n, in, &pt, &pb, &pl, &pr);
+    if (pt != 1 || pb != 1 || pl != 1 || pr != 1)
+        return -1;
+    for (int q = 0; q < e->n_outputs; q++)
+        if (e->outputs[q] == j)
+            return -1;
+    eng_layout l;
+    return eng_blocked16(&e->md[s], in.w, &l) ? s : -1;
+#else
+    (void)e;
+    (void)p;
+    return -1;
+#endif
+}
+
+/* Whether forward step k of the list is a primitive of node `node` reading
+ * src and writing dst. */
+static int prim_step(const eng_step_list *l, int k, int node, dnnl_memory_t src, dnnl_memory_t dst)
+{
+    if (k < 0 || l->v[k].kind != ENG_STEP_PRIM || l->v[k].node != node)
+        return 0;
+    int ok = 0;
+    for (int a = 0; a < l->v[k].nargs; a++) {
+        if (l->v[k].args[a].arg == DNNL_ARG_SRC)
+            ok += l->v[k].args[a].memory == src;
+        if (l->v[k].args[a].arg == DNNL_ARG_DST)
+            ok += l->v[k].args[a].memory == dst;
+    }
+    return ok == 2;
+}
+
 int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src)
 {
     if (!dw_shape(e, d))
@@ -131,9 +183,47 @@ gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err)
     if (st != GD_OK)
         return st;
     e->fuse_dw[p] = d;
-    e->fwd.v[e->fwd.n - 1].what = "1x1 and stride-2 depthwise forward";
+    eng_step_list *l = &e->fwd;
+    l->v[l->n - 1].what = "1x1 and stride-2 depthwise forward";
     /* Nothing reads p's activation now (its backward reads its bits). */
     e->bufs[e->act_buf[p]].bytes = 0;
+    /* p's input j, a stride-1 depthwise planned just before, in the step
+     * too: its rows made from s's as p's need them. */
+    const int j = e->model->nodes[p].inputs[0], s = pre_input(e, p);
+    if (s < 0 || !prim_step(l, l->n - 2, j, e->act[s], e->act[j]))
+        return GD_OK;
+    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)in.w * e->shapes[j].c, err);
+    if (st != GD_OK)
+        return st;
+    l->v[l->n - 2] = l->v[l->n - 1];
+    l->n--;
+    l->v[l->n - 1].what = "depthwise, 1x1 and stride-2 depthwise forward";
+    e->fuse_pre[p] = j;
+    e->bufs[e->act_buf[j]].bytes = 0; /* read by nothing: p's backward reads its bits */
+    return GD_OK;
+}
+
+int eng_pwdw_pre_bwd(const gd_engine *e, int p)
+{
+    if (e->fuse_dw_bwd[p] < 0)
+        return -1;
+    const int s = pre_input(e, p);
+    eng_layout l;
+    if (s < 0 || e->diff_started[s] || eng_consumers(e, s) != 1 ||
+        !eng_blocked16(&e->dmd[s], e->shapes[s].w, &l))
+        return -1;
+    return s;
+}
+
+gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, gd_err *err)
+{
+    const int j = e->model->nodes[p].inputs[0];
+    const gd_shape in = e->shapes[p], sj = e->shapes[j];
+    gd_status st =
+        plan_common(e, j, (size_t)in.w * ENG_PWDW_STRIDE + (size_t)3 * sj.w * sj.c, err);
+    if (st != GD_OK)
+        return st;
+    e->fuse_pre_bwd[p] = j;
     return GD_OK;
 }
 
@@ -386,6 +476,149 @@ static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
                              _mm512_maskz_mov_ps(bits[ix], dw_bwd_edge(a, g, w, ix)));
     }
 }
+/* The stride-1 depthwise j before the 1x1 (fuse_pre, fuse_pre_bwd). */
+typedef struct pre_args {
+    int h, w, c; /* j's rows, columns, channels (= its input s's) */
+    const float *taps, *bias;
+    float hi;         /* ReLU6: 6, ReLU: infinity */
+    const float *x;   /* s's activation, layout lx */
+    eng_layout lx;
+    float *gx;        /* s's gradient, layout lgx */
+    eng_layout lgx;
+    const uint8_t *mask; /* s's derivative (s's activation layout), or NULL */
+} pre_args;
+
+static void pre_setup(const gd_engine *e, int j, pre_args *a)
+{
+    const gd_node *n = &e->model->nodes[j];
+    const int s = n->inputs[0];
+    *a = (pre_args){.h = e->shapes[j].h,
+                    .w = e->shapes[j].w,
+                    .c = e->shapes[j].c,
+                    .taps = e->dw_taps[j],
+                    .bias = n->bias,
+                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
+                    .x = e->bufs[e->act_buf[s]].ptr};
+    eng_blocked16(&e->md[s], a->w, &a->lx);
+    if (e->diff_buf[s] >= 0) {
+        a->gx = e->bufs[e->diff_buf[s]].ptr;
+        eng_blocked16(&e->dmd[s], a->w, &a->lgx);
+    }
+    if (e->mask_buf[s] >= 0)
+        a->mask = e->bufs[e->mask_buf[s]].ptr;
+}
+
+/*
+ * Four output pixels x .. x + 3 of a 3x3 stride-1 sum over rows r[0..2]
+ * (NULL: outside), every column inside: q[k] += r[ky][x + k + dir (kx - 1)]
+ * w[ky * 3 + kx] in (ky, kx) order; dir 1 is the forward's correlation,
+ * -1 the backward-data's.
+ */
+static inline __attribute__((always_inline)) void
+s1_four(const float *const r[3], const __m512 w[9], int x, const int dir, __m512 q[4])
+{
+    for (int ky = 0; ky < 3; ky++) {
+        if (!r[ky])
+            continue;
+        for (int kx = 0; kx < 3; kx++) {
+            const float *s = r[ky] + (size_t)(x + dir * (kx - 1)) * 16;
+            const __m512 t = w[ky * 3 + kx];
+            q[0] = _mm512_fmadd_ps(_mm512_loadu_ps(s), t, q[0]);
+            q[1] = _mm512_fmadd_ps(_mm512_loadu_ps(s + 16), t, q[1]);
+            q[2] = _mm512_fmadd_ps(_mm512_loadu_ps(s + 32), t, q[2]);
+            q[3] = _mm512_fmadd_ps(_mm512_loadu_ps(s + 48), t, q[3]);
+        }
+    }
+}
+
+/* One output pixel x, columns checked against [0, w). */
+static inline __attribute__((always_inline)) __m512
+s1_one(const float *const r[3], const __m512 w[9], int x, int width, const int dir, __m512 q)
+{
+    for (int ky = 0; ky < 3; ky++) {
+        if (!r[ky])
+            continue;
+        for (int kx = 0; kx < 3; kx++) {
+            const int u = x + dir * (kx - 1);
+            if (u >= 0 && u < width)
+                q = _mm512_fmadd_ps(_mm512_loadu_ps(r[ky] + (size_t)u * 16), w[ky * 3 + kx], q);
+        }
+    }
+    return q;
+}
+
+/* Row y of j's activation into xrow ([c / 16][w][16]): bias, taps, clip. */
+static void pre_fwd_row(const pre_args *a, int y, float *restrict xrow)
+{
+    const __m512 zero = _mm512_setzero_ps(), hi = _mm512_set1_ps(a->hi);
+    for (int cb = 0; cb < a->c / 16; cb++) {
+        __m512 w[9];
+        for (int k = 0; k < 9; k++)
+            w[k] = _mm512_loadu_ps(a->taps + (size_t)k * a->c + cb * 16);
+        const __m512 b = _mm512_loadu_ps(a->bias + cb * 16);
+        const float *r[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = y - 1 + ky;
+            r[ky] = iy >= 0 && iy < a->h
+                        ? a->x + a->lx.off0 + cb * a->lx.sc + (dnnl_dim_t)iy * a->lx.sy
+                        : NULL;
+        }
+        float *out = xrow + (size_t)cb * a->w * 16;
+        int x = 0;
+        for (; x < 1 && x < a->w; x++)
+            _mm512_storeu_ps(out, _mm512_min_ps(_mm512_max_ps(s1_one(r, w, 0, a->w, 1, b), zero), hi));
+        for (; x + 4 <= a->w - 1; x += 4) {
+            __m512 q[4] = {b, b, b, b};
+            s1_four(r, w, x, 1, q);
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_ps(out + (size_t)(x + k) * 16,
+                                 _mm512_min_ps(_mm512_max_ps(q[k], zero), hi));
+        }
+        for (; x < a->w; x++)
+            _mm512_storeu_ps(out + (size_t)x * 16,
+                             _mm512_min_ps(_mm512_max_ps(s1_one(r, w, x, a->w, 1, b), zero), hi));
+    }
+}
+
+/* Row y of s's gradient: j's backward-data from the ring's rows of j's
+ * gradient (row r at ring + (r % 3) * w * c, [c / 16][w][16]), times s's
+ * derivative, stored. */
+static void pre_bwd_row(const pre_args *a, const float *ring, int y)
+{
+    const size_t row = (size_t)a->w * a->c;
+    for (int cb = 0; cb < a->c / 16; cb++) {
+        __m512 w[9];
+        for (int k = 0; k < 9; k++)
+            w[k] = _mm512_loadu_ps(a->taps + (size_t)k * a->c + cb * 16);
+        const float *r[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int gy = y + 1 - ky;
+            r[ky] = gy >= 0 && gy < a->h ? ring + (size_t)(gy % 3) * row + (size_t)cb * a->w * 16
+                                         : NULL;
+        }
+        const dnnl_dim_t at = a->lgx.off0 + cb * a->lgx.sc + (dnnl_dim_t)y * a->lgx.sy;
+        const dnnl_dim_t am = a->lx.off0 + cb * a->lx.sc + (dnnl_dim_t)y * a->lx.sy;
+        __m512 q[4];
+        for (int x = 0; x < a->w;) {
+            int n = 1;
+            if (x >= 1 && x + 4 <= a->w - 1) {
+                q[0] = q[1] = q[2] = q[3] = _mm512_setzero_ps();
+                s1_four(r, w, x, -1, q);
+                n = 4;
+            } else {
+                q[0] = s1_one(r, w, x, a->w, -1, _mm512_setzero_ps());
+            }
+            for (int k = 0; k < n; k++, x++) {
+                __m512 v = q[k];
+                if (a->mask) {
+                    __m128i m = _mm_loadu_si128((const __m128i *)(a->mask + am + (dnnl_dim_t)x * 16));
+                    v = _mm512_maskz_mov_ps(_mm_test_epi8_mask(m, m), v);
+                }
+                _mm512_storeu_ps(a->gx + at + (dnnl_dim_t)x * 16, v);
+            }
+        }
+    }
+}
 #pragma GCC pop_options
 
 static int clampi(int v, int lo, int hi)
@@ -398,8 +631,13 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
 {
 #ifdef HAVE_PWDW
     dw_args a;
+    pre_args pa;
     dw_setup(e, e->fuse_dw[p], &a);
-    const size_t per = (size_t)3 * a.w1 * a.o, row = (size_t)a.w1 * a.o;
+    const int pre = e->fuse_pre[p] >= 0;
+    if (pre)
+        pre_setup(e, e->fuse_pre[p], &pa);
+    const size_t row = (size_t)a.w1 * a.o, xrow = pre ? (size_t)a.w1 * pa.c : 0;
+    const size_t per = 3 * row + xrow;
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)
@@ -407,20 +645,24 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
 #pragma omp parallel num_threads(threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        float *ring = scratch + per * t;
+        float *ring = scratch + per * t, *x = pre ? ring + 3 * row : NULL;
         const int oy0 = (int)((int64_t)a.h2 * t / nt), oy1 = (int)((int64_t)a.h2 * (t + 1) / nt);
         /* The 1x1 rows whose bits this thread keeps: they partition [0, h1). */
         const int r0 = t == 0 ? 0 : clampi(2 * oy0 - a.pt, 0, a.h1);
         const int r1 = t == nt - 1 ? a.h1 : clampi(2 * oy1 - a.pt, 0, a.h1);
         int next = r0;
-        for (int oy = oy0; oy < oy1; oy++) {
-            const int need = 2 * oy - a.pt + 3 < a.h1 ? 2 * oy - a.pt + 3 : a.h1;
-            for (; next < need; next++)
-                eng_pw_fwd_row(e, p, next, ring + (size_t)(next % 3) * row, next < r1);
-            dw_fwd_row(&a, ring, oy);
+        for (int oy = oy0; oy <= oy1; oy++) {
+            /* The rows output row oy reads; past the last, the rows left to keep. */
+            int need = oy < oy1 ? 2 * oy - a.pt + 3 : r1;
+            need = need < a.h1 ? need : a.h1;
+            for (; next < need; next++) {
+                if (pre)
+                    pre_fwd_row(&pa, next, x);
+                eng_pw_fwd_row(e, p, next, x, ring + (size_t)(next % 3) * row, next < r1);
+            }
+            if (oy < oy1)
+                dw_fwd_row(&a, ring, oy);
         }
-        for (; next < r1; next++)
-            eng_pw_fwd_row(e, p, next, ring + (size_t)(next % 3) * row, 1);
     }
 #else
     (void)e;
@@ -432,18 +674,39 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
 {
 #ifdef HAVE_PWDW
     dw_args a;
+    pre_args pa;
     dw_setup(e, e->fuse_dw_bwd[p], &a);
+    const int pre = e->fuse_pre_bwd[p] >= 0;
+    if (pre)
+        pre_setup(e, e->fuse_pre_bwd[p], &pa);
+    const size_t stage = (size_t)a.w1 * ENG_PWDW_STRIDE, row = pre ? (size_t)a.w1 * pa.c : 0;
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)
         threads = e->pwdw_threads;
 #pragma omp parallel num_threads(threads)
     {
-        float *stage = scratch + (size_t)a.w1 * ENG_PWDW_STRIDE * omp_get_thread_num();
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        float *st = scratch + (stage + 3 * row) * t, *ring = st + stage;
+        if (!pre) {
 #pragma omp for schedule(static)
-        for (int iy = 0; iy < a.h1; iy++) {
-            dw_bwd_row(&a, iy, stage);
-            eng_pw_bwd_row(e, p, iy, stage);
+            for (int iy = 0; iy < a.h1; iy++) {
+                dw_bwd_row(&a, iy, st);
+                eng_pw_bwd_row(e, p, iy, st, NULL);
+            }
+        } else {
+            /* Rows [y0, y1) of s's gradient, from the 1x1 gradient rows
+             * y0 - 1 .. y1 (the two at the ends also made by a neighbour). */
+            const int y0 = (int)((int64_t)a.h1 * t / nt), y1 = (int)((int64_t)a.h1 * (t + 1) / nt);
+            int next = y0 > 0 ? y0 - 1 : 0;
+            for (int y = y0; y < y1; y++) {
+                const int need = y + 2 < a.h1 ? y + 2 : a.h1;
+                for (; next < need; next++) {
+                    dw_bwd_row(&a, next, st);
+                    eng_pw_bwd_row(e, p, next, st, ring + (size_t)(next % 3) * row);
+                }
+                pre_bwd_row(&pa, ring, y);
+            }
         }
     }
 #else

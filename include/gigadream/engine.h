@@ -155,8 +155,8 @@ typedef struct gd_engine_own {
     int pw_bwd;   /* 1x1 backwards with their activation's backward */
     int stem_fwd; /* first-convolution forwards writing their activation's mask */
     int stem_bwd; /* first-convolution backwards straight into the pixel gradient */
-    int dw_fwd;   /* stride-2 depthwise forwards run inside their 1x1 input's forward */
-    int dw_bwd;   /* stride-2 depthwise backwards run inside their 1x1 input's backward */
+    int dw_fwd;   /* depthwise forwards run inside a neighbouring 1x1's forward */
+    int dw_bwd;   /* depthwise backwards run inside a neighbouring 1x1's backward */
 } gd_engine_own;
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own);
 

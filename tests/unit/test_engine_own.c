@@ -3,8 +3,9 @@
  * engine_pwdw.c) against oneDNN's steps, on the real MobileNet V1.
  *
  * Same model, same tile, two engines: the default one, which runs the
- * first convolution, Conv2d_1_pointwise and Conv2d_2_depthwise (inside the
- * 1x1's steps) on its own AVX-512 loops, and one built with
+ * first convolution, Conv2d_1_pointwise, and Conv2d_1_depthwise and
+ * Conv2d_2_depthwise inside the 1x1's steps on its own AVX-512 loops, and
+ * one built with
  * gd_engine_opts.onednn_only.  At Conv2d_3_pointwise (past all of them) the
  * activation and the input gradient of its mean must agree within float
  * rounding: relative RMS difference <= 1e-5 and every element within 1e-4
@@ -128,12 +129,12 @@ static void test_own_loops_match_onednn(void **state)
         run_out own, ref, other;
         run(m, &obj, tile.data, h, w, 0, 2, &own);
         run(m, &obj, tile.data, h, w, 1, 2, &ref);
-        /* The 1x1 and its stride-2 depthwise always; the first convolution
-         * on even sides; oneDNN only: nothing of ours. */
+        /* The 1x1 and its two depthwise neighbours always; the first
+         * convolution on even sides; oneDNN only: nothing of ours. */
         assert_int_equal(own.own.pw_fwd, 1);
         assert_int_equal(own.own.pw_bwd, 1);
-        assert_int_equal(own.own.dw_fwd, 1);
-        assert_int_equal(own.own.dw_bwd, 1);
+        assert_int_equal(own.own.dw_fwd, 2);
+        assert_int_equal(own.own.dw_bwd, 2);
         assert_int_equal(own.own.stem_fwd, h % 2 == 0 && w % 2 == 0);
         assert_int_equal(ref.own.pw_fwd + ref.own.pw_bwd + ref.own.dw_fwd + ref.own.dw_bwd +
                              ref.own.stem_fwd + ref.own.stem_bwd,

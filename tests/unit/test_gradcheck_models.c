@@ -103,8 +103,8 @@ static void check(const char *model_name, const char *layer, int folded, gd_engi
      * alone would not tell: oneDNN's steps compute the same gradient). */
     gd_engine_own own;
     gd_engine_own_layers(e, &own);
-    printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d; stride-2 "
-           "depthwise in its 1x1 forward %d, backward %d\n",
+    printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d; "
+           "depthwise in a 1x1's forward %d, backward %d\n",
            model_name, own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd, own.dw_fwd, own.dw_bwd);
     int a = gdsynth_avx512();
     assert_int_equal(own.pw_fwd, a * want.pw_fwd);
@@ -173,10 +173,11 @@ static void test_v1_conv2d_3_pointwise(void **state)
      * pointwise ones before a stride-2 depthwise, and the output, are not);
      * with AVX-512, 1_pointwise does its own in its 1x1 backward (engine_pw.c:
      * 32 channels out; 3_pointwise's 128 are past its bound).  Own loops:
-     * 1_pointwise forward and backward, each with 2_depthwise (stride 2) run
-     * inside (engine_pwdw.c), Conv2d_0 forward and backward. */
+     * 1_pointwise forward and backward, each with 1_depthwise before it and
+     * 2_depthwise (stride 2) after it run inside (engine_pwdw.c), Conv2d_0
+     * forward and backward. */
     check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise",
-          gdsynth_avx512() ? 6 : 5, (gd_engine_own){1, 1, 1, 1, 1, 1});
+          gdsynth_avx512() ? 6 : 5, (gd_engine_own){1, 1, 1, 1, 2, 2});
 }
 
 static void test_v2_expanded_conv_4_project(void **state)
