@@ -402,7 +402,7 @@ void eng_pw_fwd_run(gd_engine *e, int i);
  * ([O / 16][w][16]), its derivative bits (and its input's) kept only when
  * keep_bits, its input read from act[j] or, when src is set, from src (the
  * row, [C / 16][w][16]); and row y of its backward from stage (the row's
- * gradient times i's derivative, pixel-major, ENG_PWDW_STRIDE floats a
+ * gradient times i's derivative, pixel-major, eng_pwdw_stride(O) floats a
  * pixel) into diff[j] or, when dst is set, into dst (the row, [C / 16][w][16]).
  * AVX-512 CPUs only (callers have checked eng_pw_fwd_ok / eng_pw_fusable).
  */
@@ -411,8 +411,22 @@ void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage, float 
 
 /* engine_pwdw.c: 1x1 and stride-2 depthwise */
 
-#define ENG_PWDW_MAX_O 128                    /* most channels the pair may have */
-#define ENG_PWDW_STRIDE (ENG_PWDW_MAX_O + 16) /* floats between staged pixels */
+#define ENG_PWDW_MAX_O 256 /* most channels the 1x1's input and output may have */
+/* Floats between staged pixels of the backward for O channels: O rounded
+ * up to 64, 128 or 256, plus 16 (rows not a multiple of 4 KB apart). */
+#define ENG_PWDW_STRIDE_64 80
+#define ENG_PWDW_STRIDE_128 144
+#define ENG_PWDW_STRIDE_256 272
+static inline int eng_pwdw_stride(int o)
+{
+    return o <= 64 ? ENG_PWDW_STRIDE_64 : o <= 128 ? ENG_PWDW_STRIDE_128 : ENG_PWDW_STRIDE_256;
+}
+
+/* Whether node k, read from a 1x1 node, is a depthwise convolution the
+ * 1x1's steps could run (its parameters only: f32 3x3 stride 2, groups =
+ * channels = a multiple of 16 up to ENG_PWDW_MAX_O, a bias, ReLU / ReLU6 /
+ * none). */
+int eng_pwdw_reader(const gd_engine *e, int k);
 
 /*
  * Whether depthwise node d's forward, planned with oneDNN's pd (src its

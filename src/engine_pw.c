@@ -23,13 +23,18 @@
  * Reading the 21 MB activation back from memory was a third of that
  * backward (1.98 ms with it, 1.35 ms with the derivative given).  So where
  * the backward will surely be ours (the 1x1's one reader has stride 2, and
- * O is a multiple of 64), its forward is ours too: 6 pixels x 64 channels
+ * O is a multiple of 64), its forward is ours too: 12 pixels x 32 channels
  * in 24 accumulators, bias first, then x[c] W[c][o] for c in order,
  * clipped, stored, and the derivative written as bits (16 channels to a
  * uint16_t) on the way; and the input's derivative as bits too, which
  * replaces its byte mask and the pass making it.  0.89 ms against oneDNN's
  * 0.80-0.92 for MobileNet V1's Conv2d_1_pointwise; the backward then takes
  * 1.35-1.39 ms, and the tile 29.35 ms against 30.59 (6 alternating runs).
+ *
+ * engine_pwdw.c runs both loops a row at a time inside its steps (the
+ * eng_pw_*_row entry points), with the data in cache; there they take up
+ * to ENG_PWDW_MAX_O input channels (MobileNet V1's Conv2d_3 and
+ * _5_pointwise, 128 and 256).
  */
 #include <math.h>
 #include <stdint.h>
@@ -40,9 +45,11 @@
 #include "gigadream/error.h"
 
 #define PW_MAX_O 1024 /* most channels the gradient may have: the L1 buffer */
-/* Most channels the loop writes: with more, oneDNN's 1x1 kernels run near
- * the FLOP peak and win despite the extra pass (576 x 576 MobileNet V1
- * tile: 128 -> 2.18 ms here against 2.04 ms; 32 -> 1.72 against 2.66). */
+/* Most channels the loop writes on its own: with more, oneDNN's 1x1
+ * kernels run near the FLOP peak and win despite the extra pass (576 x 576
+ * MobileNet V1 tile: 128 -> 2.18 ms here against 2.04 ms; 32 -> 1.72
+ * against 2.66).  Inside engine_pwdw.c's steps, whose data is in cache, up
+ * to ENG_PWDW_MAX_O. */
 #define PW_MAX_C 64
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -61,9 +68,9 @@ static int layouts(const gd_engine *e, int i, eng_layout *dy, eng_layout *y, eng
 
 /* Node i's own shape for either loop: an f32 1x1 ReLU/ReLU6 convolution,
  * stride 1, groups 1, no padding, of a node j > 0 of the same size, with
- * C = j's channels a multiple of 32 up to PW_MAX_C and O = i's a multiple
+ * C = j's channels a multiple of 32 up to max_c and O = i's a multiple
  * of 16 up to PW_MAX_O; oneDNN allowed AVX-512. */
-static int pw_shape(const gd_engine *e, int i)
+static int pw_shape(const gd_engine *e, int i, int max_c)
 {
 #ifdef HAVE_PW
     const gd_node *n = &e->model->nodes[i];
@@ -73,7 +80,7 @@ static int pw_shape(const gd_engine *e, int i)
         return 0;
     int j = n->inputs[0];
     gd_shape in = e->shapes[j], out = e->shapes[i];
-    if (j <= 0 || in.h != out.h || in.w != out.w || in.c % 32 || in.c > PW_MAX_C || out.c % 16 ||
+    if (j <= 0 || in.h != out.h || in.w != out.w || in.c % 32 || in.c > max_c || out.c % 16 ||
         out.c > PW_MAX_O)
         return 0;
     int pt, pb, pl, pr;
@@ -84,6 +91,7 @@ static int pw_shape(const gd_engine *e, int i)
 #else
     (void)e;
     (void)i;
+    (void)max_c;
     return 0;
 #endif
 }
@@ -91,9 +99,9 @@ static int pw_shape(const gd_engine *e, int i)
 int eng_pw_fusable(const gd_engine *e, int i)
 {
     eng_layout dy, y, dx;
-    return pw_shape(e, i) && !e->act_fused[i] && (e->diff[i] || e->fuse_dw_bwd[i] >= 0) &&
-           e->act_buf[i] >= 0 && !e->diff_started[e->model->nodes[i].inputs[0]] &&
-           layouts(e, i, &dy, &y, &dx);
+    return pw_shape(e, i, e->fuse_dw_bwd[i] >= 0 ? ENG_PWDW_MAX_O : PW_MAX_C) && !e->act_fused[i] &&
+           (e->diff[i] || e->fuse_dw_bwd[i] >= 0) && e->act_buf[i] >= 0 &&
+           !e->diff_started[e->model->nodes[i].inputs[0]] && layouts(e, i, &dy, &y, &dx);
 }
 
 gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
@@ -133,17 +141,19 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
 {
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
-    if (!e->backward || !pw_shape(e, i) || n->out_c % 64 || !n->bias || e->act_buf[i] < 0 ||
-        src != e->act[j] || eng_consumers(e, i) != 1)
+    if (!e->backward || !pw_shape(e, i, ENG_PWDW_MAX_O) || n->out_c % 64 || !n->bias ||
+        e->act_buf[i] < 0 || src != e->act[j] || eng_consumers(e, i) != 1)
         return 0;
     for (int q = 0; q < e->n_outputs; q++)
         if (e->outputs[q] == i)
             return 0;
-    /* Its one reader strides: it folds no activation, so the backward is ours. */
+    /* Its one reader strides: it folds no activation, so the backward is
+     * ours; past PW_MAX_C input channels, only inside engine_pwdw.c's step. */
     for (int k = i + 1; k < e->model->n_nodes; k++) {
         const gd_node *r = &e->model->nodes[k];
         if (e->need[k] && r->n_inputs == 1 && r->inputs[0] == i)
-            return r->op == GD_OP_CONV && (r->sh != 1 || r->sw != 1) && fwd_layouts(e, i, j);
+            return r->op == GD_OP_CONV && (r->sh != 1 || r->sw != 1) && fwd_layouts(e, i, j) &&
+                   (e->shapes[j].c <= PW_MAX_C || eng_pwdw_reader(e, k));
     }
     return 0;
 }
@@ -337,8 +347,7 @@ typedef struct pwf_args {
     float hi, jhi; /* 6 (relu6) or infinity (relu): i's, j's */
 } pwf_args;
 
-#define PWF_P 6 /* pixels per block: 6 x 4 accumulators of 16 channels */
-#define PWF_EACH(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define PWF_P PW_P /* pixels per block: 12 x 2 accumulators of 16 channels */
 
 /* Input pixel q's channel block cb. */
 static inline const float *pwf_x(const pwf_args *a, size_t q, int cb)
@@ -362,56 +371,59 @@ static inline void pwf_store(const pwf_args *a, size_t p0, int p, int ob, __m512
             _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ), r, top, _CMP_LT_OQ);
 }
 
+/* The input's derivative bits of pixels [p0, p0 + n), when kept. */
+static inline void pwf_jbits(const pwf_args *a, size_t p0, int n)
+{
+    if (!a->jbits)
+        return;
+    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(a->jhi);
+    for (int cb = 0; cb < a->c / 16; cb++)
+        for (int p = 0; p < n; p++) {
+            __m512 v = _mm512_loadu_ps(pwf_x(a, p0 + p, cb));
+            a->jbits[cb * a->hw + p0 + p] = _mm512_mask_cmp_ps_mask(
+                _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v, top, _CMP_LT_OQ);
+        }
+}
+
 /*
- * PWF_P pixels from p0 (fewer at the end: n): per group of 64 output
- * channels, 24 accumulators from the bias, plus x[c] W[c][o] for c in order.
+ * PWF_P pixels from p0 (fewer at the end: n): per group of 32 output
+ * channels, 24 accumulators from the bias, plus x[c] W[c][o] for c in
+ * order.  (Groups of 64 over 6 pixels ran as fast for C = 32, but past 128
+ * input channels their weights, C x 256 bytes, no longer stay in L1 from
+ * one block to the next; 32-channel groups' do, up to 32 KB at C = 256.)
  */
 static void pwf_block(const pwf_args *a, size_t p0, int n)
 {
-    if (a->jbits) {
-        const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(a->jhi);
-        for (int cb = 0; cb < a->c / 16; cb++)
-            for (int p = 0; p < n; p++) {
-                __m512 v = _mm512_loadu_ps(pwf_x(a, p0 + p, cb));
-                a->jbits[cb * a->hw + p0 + p] = _mm512_mask_cmp_ps_mask(
-                    _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v, top, _CMP_LT_OQ);
-            }
-    }
-    for (int og = 0; og < a->o / 64; og++) {
-        const __m512 b0 = _mm512_loadu_ps(a->bias + og * 64),
-                     b1 = _mm512_loadu_ps(a->bias + og * 64 + 16),
-                     b2 = _mm512_loadu_ps(a->bias + og * 64 + 32),
-                     b3 = _mm512_loadu_ps(a->bias + og * 64 + 48);
-#define PWF_ACC(p) __m512 q0##p = b0, q1##p = b1, q2##p = b2, q3##p = b3;
-        PWF_EACH(PWF_ACC)
-        const float *w = a->wt + og * 64;
+    pwf_jbits(a, p0, n);
+    for (int og = 0; og < a->o / 32; og++) {
+        const __m512 b0 = _mm512_loadu_ps(a->bias + og * 32),
+                     b1 = _mm512_loadu_ps(a->bias + og * 32 + 16);
+#define PWF_ACC(p) __m512 q0##p = b0, q1##p = b1;
+        PW_EACH(PWF_ACC)
+        const float *w = a->wt + og * 32;
         for (int c = 0; c < a->c; c++, w += a->o) {
-            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16),
-                         w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
+            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
             const float *x = pwf_x(a, p0, c / 16) + c % 16;
 #define PWF_FMA(p)                                                                                 \
     if ((p) < n) {                                                                                 \
         __m512 b = _mm512_set1_ps(x[(p)*16]);                                                      \
         q0##p = _mm512_fmadd_ps(b, w0, q0##p);                                                     \
         q1##p = _mm512_fmadd_ps(b, w1, q1##p);                                                     \
-        q2##p = _mm512_fmadd_ps(b, w2, q2##p);                                                     \
-        q3##p = _mm512_fmadd_ps(b, w3, q3##p);                                                     \
     }
-            PWF_EACH(PWF_FMA)
+            PW_EACH(PWF_FMA)
         }
 #define PWF_OUT(p)                                                                                 \
     if ((p) < n) {                                                                                 \
-        pwf_store(a, p0, p, og * 4, q0##p);                                                        \
-        pwf_store(a, p0, p, og * 4 + 1, q1##p);                                                    \
-        pwf_store(a, p0, p, og * 4 + 2, q2##p);                                                    \
-        pwf_store(a, p0, p, og * 4 + 3, q3##p);                                                    \
+        pwf_store(a, p0, p, og * 2, q0##p);                                                        \
+        pwf_store(a, p0, p, og * 2 + 1, q1##p);                                                    \
     }
-        PWF_EACH(PWF_OUT)
+        PW_EACH(PWF_OUT)
 #undef PWF_ACC
 #undef PWF_FMA
 #undef PWF_OUT
     }
 }
+
 /* Node i's forward arguments; with row >= 0 for that row alone, into dst
  * (see eng_pw_fwd_row). */
 static void pwf_setup(const gd_engine *e, int i, pwf_args *a)
@@ -477,14 +489,25 @@ void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage, float 
 {
     pw_args a;
     pw_setup(e, i, &a);
-    const size_t w = a.rw, p0 = (size_t)y * w;
+    const size_t w = a.rw, p0 = (size_t)y * w, stride = (size_t)eng_pwdw_stride(a.o);
     a.dxrow = dst;
     a.row0 = p0;
     size_t x = 0;
+    /* The stride a constant in each, so the 12 rows are fixed offsets. */
     for (; x + PW_P <= w; x += PW_P)
-        pw_gemm(&a, p0 + x, stage + x * ENG_PWDW_STRIDE, ENG_PWDW_STRIDE);
+        switch (stride) {
+        case ENG_PWDW_STRIDE_64:
+            pw_gemm(&a, p0 + x, stage + x * stride, ENG_PWDW_STRIDE_64);
+            break;
+        case ENG_PWDW_STRIDE_128:
+            pw_gemm(&a, p0 + x, stage + x * stride, ENG_PWDW_STRIDE_128);
+            break;
+        default:
+            pw_gemm(&a, p0 + x, stage + x * stride, ENG_PWDW_STRIDE_256);
+            break;
+        }
     for (; x < w; x++)
-        pw_one_gemm(&a, p0 + x, stage + x * ENG_PWDW_STRIDE);
+        pw_one_gemm(&a, p0 + x, stage + x * stride);
 }
 #pragma GCC pop_options
 #endif

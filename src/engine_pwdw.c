@@ -1,44 +1,51 @@
 /*
- * engine_pwdw.c: a 1x1 convolution and the stride-2 3x3 depthwise
- * convolution that reads it, run together a row at a time, forward and
- * backward (contract in engine_internal.h, "1x1 and stride-2 depthwise").
+ * engine_pwdw.c: a 1x1 convolution with the 3x3 depthwise convolutions on
+ * either side of it (stride 1 before, stride 2 after), run together a row
+ * at a time, forward and backward (contract in engine_internal.h, "1x1
+ * and stride-2 depthwise").
  *
- * MobileNet V1's Conv2d_1_pointwise makes the largest tensor of the
- * network (64 channels at half the tile's side: 21 MB on a 576 x 576 tile)
- * and only Conv2d_2_depthwise, stride 2, reads it.  Layer by layer, that
- * tensor goes to memory and back twice: the 1x1 forward writes it and the
- * depthwise forward reads it; the depthwise backward-data writes its
- * gradient and the 1x1 backward reads it.  Those four steps were 3.4 ms of
- * the tile's ~29, waiting on memory more than computing.  Here neither the
- * tensor nor its gradient exists:
- *   - forward: each thread takes a range of the depthwise output rows and
- *     computes the 1x1 rows they need into a ring of three rows (in cache),
- *     the depthwise row from them (bias first, then the taps in (ky, kx)
- *     order, skipping the padding), clipped, stored, and its byte mask
- *     written on the way when the next layer folds it (engine_mask.c).  The
- *     1x1 rows are engine_pw.c's loop, writing the derivative bits of its
- *     activation and of its input as before; the one row two threads both
- *     need is computed by both and kept (bits) by one.
- *   - backward: each thread takes whole rows of the 1x1 layer's gradient:
- *     the depthwise backward-data of the row, summed over the taps (ky, kx)
- *     that reach it in that order, times the 1x1 activation's derivative,
- *     into a staging row in cache, from which engine_pw.c's loop sums the
- *     1x1 backward and writes the input's gradient.
+ * MobileNet V1 repeats depthwise (stride 1) -> 1x1 -> depthwise (stride 2)
+ * three times (Conv2d_1, _3 and _5_pointwise at the center).  Layer by
+ * layer, each tensor between them goes to memory and back twice (written
+ * by one step, read by the next; likewise its gradient), and on a 576 x
+ * 576 tile they are 5-21 MB: these layers waited on memory more than they
+ * computed.  Here only the triple's input and output, and what the
+ * backward needs (derivative bits, masks), are stored:
+ *   - forward: each thread takes a range of the stride-2 output rows and
+ *     makes the 1x1 rows they need into a ring of three rows (in cache),
+ *     each from its depthwise row (made from the input's three rows, bias
+ *     first, then the taps in (ky, kx) order, skipping the padding, then
+ *     clipped), then the stride-2 row from the ring, clipped, stored, and
+ *     its byte mask written on the way when the next layer folds it
+ *     (engine_mask.c).  The 1x1 rows are engine_pw.c's loop, writing the
+ *     derivative bits of its activation and of its input as before; the
+ *     one 1x1 row two threads both need is made by both and kept by one.
+ *   - backward: each thread takes a range of rows of the triple's input
+ *     gradient: per 1x1 row, the stride-2 backward-data (the taps that
+ *     reach it, in (ky, kx) order) times the 1x1's derivative, staged in
+ *     cache, then engine_pw.c's 1x1 backward into a ring of three rows of
+ *     the depthwise gradient (times its derivative), then the stride-1
+ *     backward-data from the ring, times the input's mask, stored.  The two
+ *     1x1 rows at each end of a range are made by both neighbours.
  * Every element is one thread's sum in a fixed order: the same bytes for
  * any thread count.  The depthwise sums round differently from oneDNN's.
+ * Without a stride-1 depthwise before it (or where it does not qualify),
+ * the step is the 1x1 and the stride-2 one alone.
  *
  * Measured on a 576 x 576 MobileNet V1 tile to Conv2d_9_pointwise, 2
- * threads: the pair's forward 1.44 -> ~1.1 ms, its backward 1.99 -> ~0.95
- * ms (the 1x1 backward's sums now run at ~95% of the FMA peak: its input
- * is in cache); scripts/bench-engine.sh --tile 576, 3 alternating runs of
- * 20: forward + backward 31.97-32.12 -> 30.63-31.23 ms; the renderer's
- * peak memory on jobs/bench-2048.ini 387 -> 357 MB.
+ * threads, scripts/bench-engine.sh --tile 576, 3 alternating runs of 20
+ * against the engine without these steps: forward + backward 28.4-28.9 ->
+ * 26.0-26.2 ms.  The steps themselves (forward, backward): Conv2d_1 1.54,
+ * 1.42 ms (oneDNN's and ours layer by layer: 3.0, 2.6), _3 1.90, 2.10 (2.7,
+ * 2.9), _5 1.62, 1.75 (1.8, 2.1); the 1x1 sums run at 85-95% of the FMA
+ * peak with their input in cache.  The renderer's peak memory on
+ * jobs/bench-2048.ini: 387 -> 357 MB.
  *
- * Only: f32; the 1x1 node's forward is ours already (engine_pw.c) and the
- * depthwise node is its one reader, groups = channels = a multiple of 16
- * up to ENG_PWDW_MAX_O, 3x3, stride 2, no dilation, padding before at most
- * 1, a bias, ReLU, ReLU6 or no activation, 16-channel blocked layouts with
- * dense rows.
+ * Only: f32; the 1x1 node's forward is ours (engine_pw.c) and the stride-2
+ * depthwise is its one reader, groups = channels = a multiple of 16 up to
+ * ENG_PWDW_MAX_O, 3x3, no dilation, padding before at most 1, a bias,
+ * ReLU, ReLU6 or no activation, 16-channel blocked layouts with dense rows;
+ * the stride-1 one as eng_pwdw_fwd_plan says.
  */
 #include <math.h>
 #include <omp.h>
@@ -54,21 +61,35 @@
 #define HAVE_PWDW 1
 #endif
 
-/* Depthwise node d's shape (see above), reading p = its input. */
-static int dw_shape(const gd_engine *e, int d)
+int eng_pwdw_reader(const gd_engine *e, int k)
 {
 #ifdef HAVE_PWDW
-    const gd_node *n = &e->model->nodes[d];
-    if (e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias)
+    const gd_node *n = &e->model->nodes[k];
+    if (e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias ||
+        n->inputs[0] <= 0)
         return 0;
+    const int c = e->shapes[n->inputs[0]].c;
+    return n->groups == c && n->out_c == c && c % 16 == 0 && c <= ENG_PWDW_MAX_O && n->kh == 3 &&
+           n->kw == 3 && n->sh == 2 && n->sw == 2 && n->dh == 1 && n->dw == 1 &&
+           (n->act == GD_ACT_NONE || n->act == GD_ACT_RELU || n->act == GD_ACT_RELU6);
+#else
+    (void)e;
+    (void)k;
+    return 0;
+#endif
+}
+
+/* Depthwise node d's shape (see above), reading p = its input, whose
+ * forward is ours (its weights transposed, its derivative bits). */
+static int dw_shape(const gd_engine *e, int d)
+{
+    if (!eng_pwdw_reader(e, d))
+        return 0;
+    const gd_node *n = &e->model->nodes[d];
     const int p = n->inputs[0];
-    if (p <= 0 || !e->wt_fwd[p] || e->bits_buf[p] < 0)
+    if (!e->wt_fwd[p] || e->bits_buf[p] < 0)
         return 0;
     gd_shape in = e->shapes[p], out = e->shapes[d];
-    if (n->groups != in.c || n->out_c != in.c || in.c % 16 || in.c > ENG_PWDW_MAX_O || n->kh != 3 ||
-        n->kw != 3 || n->sh != 2 || n->sw != 2 || n->dh != 1 || n->dw != 1 ||
-        (n->act != GD_ACT_NONE && n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6))
-        return 0;
     int pt, pb, pl, pr;
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
     if (pt > 1 || pl > 1 || out.h != (in.h + pt + pb - 3) / 2 + 1 ||
@@ -76,11 +97,6 @@ static int dw_shape(const gd_engine *e, int d)
         return 0;
     eng_layout l;
     return eng_blocked16(&e->md[d], out.w, &l);
-#else
-    (void)e;
-    (void)d;
-    return 0;
-#endif
 }
 
 /* d's kernel as [ky * 3 + kx][channel] (the model's is [channel][1][3][3]),
@@ -220,7 +236,7 @@ gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, gd_err *err)
     const int j = e->model->nodes[p].inputs[0];
     const gd_shape in = e->shapes[p], sj = e->shapes[j];
     gd_status st =
-        plan_common(e, j, (size_t)in.w * ENG_PWDW_STRIDE + (size_t)3 * sj.w * sj.c, err);
+        plan_common(e, j, (size_t)in.w * eng_pwdw_stride(in.c) + (size_t)3 * sj.w * sj.c, err);
     if (st != GD_OK)
         return st;
     e->fuse_pre_bwd[p] = j;
@@ -241,7 +257,7 @@ gd_status eng_pwdw_bwd_plan(gd_engine *e, int d, int *fused, gd_err *err)
         e->fuse_dw_bwd[p] = -1;
         return GD_OK;
     }
-    gd_status st = plan_common(e, d, (size_t)e->shapes[p].w * ENG_PWDW_STRIDE, err);
+    gd_status st = plan_common(e, d, (size_t)e->shapes[p].w * eng_pwdw_stride(e->shapes[p].c), err);
     if (st != GD_OK)
         return st;
     /* p's backward step reads diff[d]: p's own gradient is never made. */
@@ -412,12 +428,12 @@ static inline __m512 dw_bwd_edge(const dw_args *a, const float *const g[3], cons
 }
 
 /* Row iy of the 1x1 activation's gradient, pixel-major in stage
- * (ENG_PWDW_STRIDE floats a pixel): the depthwise backward-data of d's
+ * (eng_pwdw_stride(o) floats a pixel): the depthwise backward-data of d's
  * gradient, summed over the taps (ky, kx) that reach each pixel in that
  * order, times the 1x1 activation's derivative. */
 static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
 {
-    const size_t hw = (size_t)a->h1 * a->w1;
+    const size_t hw = (size_t)a->h1 * a->w1, S = (size_t)eng_pwdw_stride(a->o);
     /* Kernel rows reaching row iy: oy = (iy + pt - ky) / 2 when whole and inside. */
     int oy[3];
     for (int ky = 0; ky < 3; ky++) {
@@ -444,7 +460,7 @@ static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
         const uint16_t *bits = a->bits + cb * hw + (size_t)iy * a->w1;
         float *out = stage + cb * 16;
         for (int ix = 0; ix < x0; ix++)
-            _mm512_storeu_ps(out + (size_t)ix * ENG_PWDW_STRIDE,
+            _mm512_storeu_ps(out + (size_t)ix * S,
                              _mm512_maskz_mov_ps(bits[ix], dw_bwd_edge(a, g, w, ix)));
         int ix = x0;
         /* Pairs: ix (u even) takes kx 0 at u / 2 and kx 2 at u / 2 - 1;
@@ -463,16 +479,13 @@ static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
                 q2 = _mm512_fmadd_ps(s1, wv[k][2], q2);
                 q3 = _mm512_fmadd_ps(s2, wv[k][1], q3);
             }
-            _mm512_storeu_ps(out + (size_t)ix * ENG_PWDW_STRIDE, _mm512_maskz_mov_ps(bits[ix], q0));
-            _mm512_storeu_ps(out + (size_t)(ix + 1) * ENG_PWDW_STRIDE,
-                             _mm512_maskz_mov_ps(bits[ix + 1], q1));
-            _mm512_storeu_ps(out + (size_t)(ix + 2) * ENG_PWDW_STRIDE,
-                             _mm512_maskz_mov_ps(bits[ix + 2], q2));
-            _mm512_storeu_ps(out + (size_t)(ix + 3) * ENG_PWDW_STRIDE,
-                             _mm512_maskz_mov_ps(bits[ix + 3], q3));
+            _mm512_storeu_ps(out + (size_t)ix * S, _mm512_maskz_mov_ps(bits[ix], q0));
+            _mm512_storeu_ps(out + (size_t)(ix + 1) * S, _mm512_maskz_mov_ps(bits[ix + 1], q1));
+            _mm512_storeu_ps(out + (size_t)(ix + 2) * S, _mm512_maskz_mov_ps(bits[ix + 2], q2));
+            _mm512_storeu_ps(out + (size_t)(ix + 3) * S, _mm512_maskz_mov_ps(bits[ix + 3], q3));
         }
         for (; ix < a->w1; ix++)
-            _mm512_storeu_ps(out + (size_t)ix * ENG_PWDW_STRIDE,
+            _mm512_storeu_ps(out + (size_t)ix * S,
                              _mm512_maskz_mov_ps(bits[ix], dw_bwd_edge(a, g, w, ix)));
     }
 }
@@ -480,10 +493,10 @@ static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
 typedef struct pre_args {
     int h, w, c; /* j's rows, columns, channels (= its input s's) */
     const float *taps, *bias;
-    float hi;         /* ReLU6: 6, ReLU: infinity */
-    const float *x;   /* s's activation, layout lx */
+    float hi;       /* ReLU6: 6, ReLU: infinity */
+    const float *x; /* s's activation, layout lx */
     eng_layout lx;
-    float *gx;        /* s's gradient, layout lgx */
+    float *gx; /* s's gradient, layout lgx */
     eng_layout lgx;
     const uint8_t *mask; /* s's derivative (s's activation layout), or NULL */
 } pre_args;
@@ -566,7 +579,8 @@ static void pre_fwd_row(const pre_args *a, int y, float *restrict xrow)
         float *out = xrow + (size_t)cb * a->w * 16;
         int x = 0;
         for (; x < 1 && x < a->w; x++)
-            _mm512_storeu_ps(out, _mm512_min_ps(_mm512_max_ps(s1_one(r, w, 0, a->w, 1, b), zero), hi));
+            _mm512_storeu_ps(out,
+                             _mm512_min_ps(_mm512_max_ps(s1_one(r, w, 0, a->w, 1, b), zero), hi));
         for (; x + 4 <= a->w - 1; x += 4) {
             __m512 q[4] = {b, b, b, b};
             s1_four(r, w, x, 1, q);
@@ -611,7 +625,8 @@ static void pre_bwd_row(const pre_args *a, const float *ring, int y)
             for (int k = 0; k < n; k++, x++) {
                 __m512 v = q[k];
                 if (a->mask) {
-                    __m128i m = _mm_loadu_si128((const __m128i *)(a->mask + am + (dnnl_dim_t)x * 16));
+                    __m128i m =
+                        _mm_loadu_si128((const __m128i *)(a->mask + am + (dnnl_dim_t)x * 16));
                     v = _mm512_maskz_mov_ps(_mm_test_epi8_mask(m, m), v);
                 }
                 _mm512_storeu_ps(a->gx + at + (dnnl_dim_t)x * 16, v);
@@ -679,7 +694,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
     const int pre = e->fuse_pre_bwd[p] >= 0;
     if (pre)
         pre_setup(e, e->fuse_pre_bwd[p], &pa);
-    const size_t stage = (size_t)a.w1 * ENG_PWDW_STRIDE, row = pre ? (size_t)a.w1 * pa.c : 0;
+    const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0;
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)

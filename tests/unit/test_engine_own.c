@@ -2,11 +2,11 @@
  * test_engine_own.c: the engine's own loops (engine_stem.c, engine_pw.c,
  * engine_pwdw.c) against oneDNN's steps, on the real MobileNet V1.
  *
- * Same model, same tile, two engines: the default one, which runs the
- * first convolution, Conv2d_1_pointwise, and Conv2d_1_depthwise and
- * Conv2d_2_depthwise inside the 1x1's steps on its own AVX-512 loops, and
- * one built with
- * gd_engine_opts.onednn_only.  At Conv2d_3_pointwise (past all of them) the
+ * Same model, same tile, two engines: the default one, which runs on its
+ * own AVX-512 loops the first convolution and Conv2d_1, _3 and _5_pointwise,
+ * each with its two depthwise neighbours (stride 1 before, stride 2 after)
+ * inside its steps, and one built with
+ * gd_engine_opts.onednn_only.  At Conv2d_7_pointwise (past all of them) the
  * activation and the input gradient of its mean must agree within float
  * rounding: relative RMS difference <= 1e-5 and every element within 1e-4
  * of the largest.  A slip at a tile edge (padding, the last row or column,
@@ -115,7 +115,7 @@ static void test_own_loops_match_onednn(void **state)
                   gdtest_model("mobilenet_v1_1.0_224_quant_embedding_extractor", path, sizeof path),
                   &m, &err),
               &err);
-    GDTEST_OK(gd_objective_parse(m, GD_OBJ_MEAN, "Conv2d_3_pointwise", NULL, &obj, &err), &err);
+    GDTEST_OK(gd_objective_parse(m, GD_OBJ_MEAN, "Conv2d_7_pointwise", NULL, &obj, &err), &err);
     GDTEST_OK(gd_image_read(gdtest_image("cat.png", path, sizeof path), &photo, NULL, &err), &err);
     const int saved = omp_get_max_threads();
     /* {h, w}: even sides (no padding before), odd depthwise inputs (one
@@ -129,17 +129,17 @@ static void test_own_loops_match_onednn(void **state)
         run_out own, ref, other;
         run(m, &obj, tile.data, h, w, 0, 2, &own);
         run(m, &obj, tile.data, h, w, 1, 2, &ref);
-        /* The 1x1 and its two depthwise neighbours always; the first
+        /* The three 1x1s and their depthwise neighbours always; the first
          * convolution on even sides; oneDNN only: nothing of ours. */
-        assert_int_equal(own.own.pw_fwd, 1);
-        assert_int_equal(own.own.pw_bwd, 1);
-        assert_int_equal(own.own.dw_fwd, 2);
-        assert_int_equal(own.own.dw_bwd, 2);
+        assert_int_equal(own.own.pw_fwd, 3);
+        assert_int_equal(own.own.pw_bwd, 3);
+        assert_int_equal(own.own.dw_fwd, 6);
+        assert_int_equal(own.own.dw_bwd, 6);
         assert_int_equal(own.own.stem_fwd, h % 2 == 0 && w % 2 == 0);
         assert_int_equal(ref.own.pw_fwd + ref.own.pw_bwd + ref.own.dw_fwd + ref.own.dw_bwd +
                              ref.own.stem_fwd + ref.own.stem_bwd,
                          0);
-        compare("Conv2d_3_pointwise", h, w, own.act, ref.act, own.n_act);
+        compare("Conv2d_7_pointwise", h, w, own.act, ref.act, own.n_act);
         compare("input gradient", h, w, own.grad, ref.grad, own.n_grad);
         for (int t = 1; t <= 3; t += 2) {
             run(m, &obj, tile.data, h, w, 0, t, &other);
