@@ -26,9 +26,11 @@
  * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
  * folds, backward with their own activation's backward in one pass, and
  * forward writing that activation's derivative as bits; and, where such a
- * 1x1's one reader is a stride-2 3x3 depthwise convolution, that layer run
- * inside the 1x1's forward and backward a row at a time, so neither the
- * 1x1's activation nor its gradient is ever stored.  Every such step sums
+ * 1x1's one reader is a stride-2 3x3 depthwise convolution, that layer (and
+ * a stride-1 3x3 depthwise one before the 1x1, if any) run inside the 1x1's
+ * forward and backward a row at a time, so the tensors between them and
+ * their gradients are never stored (there the 1x1 may have up to 256 input
+ * channels: MobileNet V1's Conv2d_1, _3 and _5).  Every such step sums
  * in a fixed order, so results do not depend on the thread count; they
  * round differently from oneDNN's kernels (ONEDNN_MAX_CPU_ISA below
  * AVX-512, or gd_engine_opts.onednn_only, turns them off).
