@@ -114,15 +114,19 @@ static gd_status alloc_tables(gd_engine *e, gd_err *err)
     e->dw_taps = gd_calloc(n, sizeof *e->dw_taps, "engine tables", err);
     e->fuse_pre = gd_calloc(n, sizeof *e->fuse_pre, "engine tables", err);
     e->fuse_pre_bwd = gd_calloc(n, sizeof *e->fuse_pre_bwd, "engine tables", err);
+    e->fuse_head = gd_calloc(n, sizeof *e->fuse_head, "engine tables", err);
+    e->fuse_head_bwd = gd_calloc(n, sizeof *e->fuse_head_bwd, "engine tables", err);
     if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
         !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
         !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem ||
         !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw || !e->wt_fwd || !e->bits_buf ||
-        !e->fuse_dw || !e->fuse_dw_bwd || !e->dw_taps || !e->fuse_pre || !e->fuse_pre_bwd)
+        !e->fuse_dw || !e->fuse_dw_bwd || !e->dw_taps || !e->fuse_pre || !e->fuse_pre_bwd ||
+        !e->fuse_head || !e->fuse_head_bwd)
         return err->status;
     for (size_t i = 0; i < n; i++)
         e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = e->fuse_dw[i] =
-            e->fuse_dw_bwd[i] = e->fuse_pre[i] = e->fuse_pre_bwd[i] = -1;
+            e->fuse_dw_bwd[i] = e->fuse_pre[i] = e->fuse_pre_bwd[i] = e->fuse_head[i] =
+                e->fuse_head_bwd[i] = -1;
     e->stem_fwd = e->pwdw_buf = -1;
     return GD_OK;
 }
@@ -315,6 +319,8 @@ void gd_engine_free(gd_engine *e)
     free(e->fuse_dw_bwd);
     free(e->fuse_pre);
     free(e->fuse_pre_bwd);
+    free(e->fuse_head);
+    free(e->fuse_head_bwd);
     free(e->mask_buf);
     free(e->mask_mem);
     free(e->act_fused);
@@ -623,12 +629,12 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
         for (int k = 0; k < lists[l]->n; k++)
             switch (lists[l]->v[k].kind) {
             case ENG_STEP_PW_FWD:
-                own->pw_fwd++;
+                own->pw_fwd += 1 + (e->fuse_head[lists[l]->v[k].node] >= 0);
                 own->dw_fwd += (e->fuse_dw[lists[l]->v[k].node] >= 0) +
                                (e->fuse_pre[lists[l]->v[k].node] >= 0);
                 break;
             case ENG_STEP_PW:
-                own->pw_bwd++;
+                own->pw_bwd += 1 + (e->fuse_head_bwd[lists[l]->v[k].node] >= 0);
                 own->dw_bwd += (e->fuse_dw_bwd[lists[l]->v[k].node] >= 0) +
                                (e->fuse_pre_bwd[lists[l]->v[k].node] >= 0);
                 break;

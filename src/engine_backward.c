@@ -384,13 +384,16 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         /* j's backward-data too, into its input s (engine_pwdw.c)? */
         const int s = eng_pwdw_pre_bwd(e, i);
         if (s >= 0) {
-            if (eng_mask_fusable(e, j)) {
-                OK(eng_mask_plan(e, s, err));
-                e->act_fused[s] = 1;
-            }
-            OK(diff_mem(e, i, s, err));
-            e->diff_started[s] = 1;
-            OK(eng_pwdw_pre_bwd_plan(e, i, err));
+            /* And s's backward too (a 1x1 at the head), into its input h? */
+            const int h = eng_pwdw_head_bwd(e, i);
+            const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */
+            if (e->bits_buf[t] < 0 && eng_mask_fusable(e, reader))
+                OK(eng_mask_plan(e, t, err));
+            if (e->bits_buf[t] >= 0 || e->mask_buf[t] >= 0)
+                e->act_fused[t] = 1;
+            OK(diff_mem(e, i, t, err));
+            e->diff_started[t] = 1;
+            OK(eng_pwdw_pre_bwd_plan(e, i, h >= 0, err));
         } else {
             OK(diff_mem(e, i, j, err));
         }

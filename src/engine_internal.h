@@ -202,6 +202,13 @@ struct gd_engine {
     int *fuse_dw_bwd;
     int *fuse_pre;
     int *fuse_pre_bwd;
+    /* And j's input s, a 1x1 (eng_pw_head_ok), at the head of those steps:
+     * fuse_head[p] = s when p's forward step makes s's rows from s's input
+     * h's activation (s's is never stored; its derivative is kept as bits),
+     * fuse_head_bwd[p] = s when p's backward step runs s's backward from
+     * the rows of s's gradient it makes, into h's gradient; else -1. */
+    int *fuse_head;
+    int *fuse_head_bwd;
     float **dw_taps;
     int pwdw_buf;
     int pwdw_threads;
@@ -394,6 +401,15 @@ void eng_pw_run(gd_engine *e, int i);
 int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
 /* Plans that step (the weights transposed, the bits buffer). */
 gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err);
+/* The same without the step, for engine_pwdw.c, which runs node i's rows in
+ * its own step: wt_fwd[i], bits_buf[i], and bits_buf of i's input when i's
+ * backward folds its activation. */
+gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err);
+/* Whether 1x1 node s can run at the head of engine_pwdw.c's steps (its rows
+ * made in cache from its input's): the own loops' shape with up to
+ * ENG_PWDW_MAX_O input channels, O a multiple of 32, a bias, one reader,
+ * not an output, 16-channel blocked layouts. */
+int eng_pw_head_ok(const gd_engine *e, int s);
 /* The ENG_STEP_PW_FWD step for node i. */
 void eng_pw_fwd_run(gd_engine *e, int i);
 
@@ -462,7 +478,17 @@ gd_status eng_pwdw_bwd_plan(gd_engine *e, int d, int *fused, gd_err *err);
  * never started).
  */
 int eng_pwdw_pre_bwd(const gd_engine *e, int p);
-gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, gd_err *err);
+/*
+ * With s at the head of p's forward step (fuse_head): h = s's input when
+ * s's backward can run in p's backward step too (h has no gradient yet, s
+ * is its one reader, its gradient layout 16-channel blocked), else -1.  The
+ * caller then makes diff[h] (and h's mask where s folds h's activation and
+ * keeps no bits of it) in place of diff[s].
+ */
+int eng_pwdw_head_bwd(const gd_engine *e, int p);
+/* Plans the stride-1 depthwise (and with head, the head) in p's backward
+ * step: fuse_pre_bwd[p] (and fuse_head_bwd[p]), the rows they need. */
+gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err);
 /* The two loops, for 1x1 node p (called by eng_pw_fwd_run / eng_pw_run). */
 void eng_pwdw_fwd_run(gd_engine *e, int p);
 void eng_dwpw_bwd_run(gd_engine *e, int p);

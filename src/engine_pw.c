@@ -158,7 +158,19 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
     return 0;
 }
 
-gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err)
+int eng_pw_head_ok(const gd_engine *e, int s)
+{
+    const gd_node *n = &e->model->nodes[s];
+    if (!pw_shape(e, s, ENG_PWDW_MAX_O) || n->out_c % 32 || !n->bias || e->act_buf[s] < 0 ||
+        eng_consumers(e, s) != 1)
+        return 0;
+    for (int q = 0; q < e->n_outputs; q++)
+        if (e->outputs[q] == s)
+            return 0;
+    return fwd_layouts(e, s, n->inputs[0]);
+}
+
+gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
     const int c = e->shapes[n->inputs[0]].c, o = n->out_c;
@@ -180,6 +192,14 @@ gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err)
     if (eng_mask_fusable(e, i) &&
         (e->bits_buf[j] = eng_buf_new(e, (size_t)(c / 16) * hw * sizeof(uint16_t), err)) < 0)
         return err->status;
+    return GD_OK;
+}
+
+gd_status eng_pw_fwd_plan(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = eng_pw_fwd_prepare(e, i, err);
+    if (st != GD_OK)
+        return st;
     return eng_step_own(&e->fwd, i, ENG_STEP_PW_FWD, "1x1 forward with derivative bits", err);
 }
 
@@ -474,10 +494,9 @@ static void pw_setup(const gd_engine *e, int i, pw_args *a)
                    .c = e->shapes[j].c,
                    .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    if (e->fuse_dw_bwd[i] < 0) {
+    if (e->diff_buf[i] >= 0) /* else (engine_pwdw.c) the caller stages it */
         a->dy = e->bufs[e->diff_buf[i]].ptr;
-        a->y = e->bufs[e->act_buf[i]].ptr;
-    }
+    a->y = e->bufs[e->act_buf[i]].ptr;
     if (e->bits_buf[i] >= 0)
         a->bits = e->bufs[e->bits_buf[i]].ptr;
     if (e->bits_buf[j] >= 0)

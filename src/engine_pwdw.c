@@ -30,7 +30,11 @@
  * Every element is one thread's sum in a fixed order: the same bytes for
  * any thread count.  The depthwise sums round differently from oneDNN's.
  * Without a stride-1 depthwise before it (or where it does not qualify),
- * the step is the 1x1 and the stride-2 one alone.
+ * the step is the 1x1 and the stride-2 one alone.  Where a 1x1 comes before
+ * the stride-1 depthwise (Conv2d_2 and _4_pointwise), it joins at the head:
+ * its rows made in a third ring from its input's, its derivative kept as
+ * bits (its mask pass gone), and in the backward its rows' 1x1 backward run
+ * from the staged depthwise gradient, writing its input's gradient.
  *
  * Measured on a 576 x 576 MobileNet V1 tile to Conv2d_9_pointwise, 2
  * threads, scripts/bench-engine.sh --tile 576, 3 alternating runs of 20
@@ -38,8 +42,10 @@
  * 26.0-26.2 ms.  The steps themselves (forward, backward): Conv2d_1 1.54,
  * 1.42 ms (oneDNN's and ours layer by layer: 3.0, 2.6), _3 1.90, 2.10 (2.7,
  * 2.9), _5 1.62, 1.75 (1.8, 2.1); the 1x1 sums run at 85-95% of the FMA
- * peak with their input in cache.  The renderer's peak memory on
- * jobs/bench-2048.ini: 387 -> 357 MB.
+ * peak with their input in cache.  The head 1x1s: 25.7-27.6 -> 25.4-27.4
+ * ms in a fast spell of the machine, 28.2-28.9 -> 26.5-27.1 in a slow one
+ * (the less memory traffic, the less neighbours' load slows the tile).  The
+ * renderer's peak memory on jobs/bench-2048.ini: 387 -> 326 MB.
  *
  * Only: f32; the 1x1 node's forward is ours (engine_pw.c) and the stride-2
  * depthwise is its one reader, groups = channels = a multiple of 16 up to
@@ -181,6 +187,18 @@ static int prim_step(const eng_step_list *l, int k, int node, dnnl_memory_t src,
     return ok == 2;
 }
 
+/* The last forward step takes over node k's, just before it: that step
+ * goes, and k's activation is never stored (nothing reads it: its reader's
+ * backward reads its derivative bits). */
+static void absorb(gd_engine *e, int k, const char *what)
+{
+    eng_step_list *l = &e->fwd;
+    l->v[l->n - 2] = l->v[l->n - 1];
+    l->n--;
+    l->v[l->n - 1].what = what;
+    e->bufs[e->act_buf[k]].bytes = 0;
+}
+
 int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src)
 {
     if (!dw_shape(e, d))
@@ -211,12 +229,34 @@ gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err)
     st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)in.w * e->shapes[j].c, err);
     if (st != GD_OK)
         return st;
-    l->v[l->n - 2] = l->v[l->n - 1];
-    l->n--;
-    l->v[l->n - 1].what = "depthwise, 1x1 and stride-2 depthwise forward";
+    absorb(e, j, "depthwise, 1x1 and stride-2 depthwise forward");
     e->fuse_pre[p] = j;
-    e->bufs[e->act_buf[j]].bytes = 0; /* read by nothing: p's backward reads its bits */
+    /* And s, a 1x1 planned just before j, at the head: its rows made in a
+     * ring of three as j's need them, from its input h's activation. */
+    const int h = e->model->nodes[s].inputs[0];
+    if (!eng_pw_head_ok(e, s) || !prim_step(l, l->n - 2, s, e->act[h], e->act[s]))
+        return GD_OK;
+    if ((st = eng_pw_fwd_prepare(e, s, err)) != GD_OK)
+        return st;
+    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)4 * in.w * e->shapes[j].c, err);
+    if (st != GD_OK)
+        return st;
+    absorb(e, s, "1x1, depthwise, 1x1 and stride-2 depthwise forward");
+    e->fuse_head[p] = s;
     return GD_OK;
+}
+
+int eng_pwdw_head_bwd(const gd_engine *e, int p)
+{
+    const int s = e->fuse_head[p];
+    if (s < 0)
+        return -1;
+    const int h = e->model->nodes[s].inputs[0];
+    eng_layout l;
+    if (h <= 0 || e->diff_started[h] || eng_consumers(e, h) != 1 ||
+        !eng_blocked16(&e->dmd[h], e->shapes[h].w, &l))
+        return -1;
+    return h;
 }
 
 int eng_pwdw_pre_bwd(const gd_engine *e, int p)
@@ -231,15 +271,19 @@ int eng_pwdw_pre_bwd(const gd_engine *e, int p)
     return s;
 }
 
-gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, gd_err *err)
+gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err)
 {
     const int j = e->model->nodes[p].inputs[0];
     const gd_shape in = e->shapes[p], sj = e->shapes[j];
-    gd_status st =
-        plan_common(e, j, (size_t)in.w * eng_pwdw_stride(in.c) + (size_t)3 * sj.w * sj.c, err);
+    size_t per = (size_t)in.w * eng_pwdw_stride(in.c) + (size_t)3 * sj.w * sj.c;
+    if (head)
+        per += (size_t)sj.w * eng_pwdw_stride(sj.c);
+    gd_status st = plan_common(e, j, per, err);
     if (st != GD_OK)
         return st;
     e->fuse_pre_bwd[p] = j;
+    if (head)
+        e->fuse_head_bwd[p] = e->model->nodes[j].inputs[0];
     return GD_OK;
 }
 
@@ -494,11 +538,12 @@ typedef struct pre_args {
     int h, w, c; /* j's rows, columns, channels (= its input s's) */
     const float *taps, *bias;
     float hi;       /* ReLU6: 6, ReLU: infinity */
-    const float *x; /* s's activation, layout lx */
+    const float *x; /* s's activation, layout lx (unless a head makes its rows) */
     eng_layout lx;
-    float *gx; /* s's gradient, layout lgx */
+    float *gx; /* s's gradient, layout lgx (unless a head takes its rows) */
     eng_layout lgx;
-    const uint8_t *mask; /* s's derivative (s's activation layout), or NULL */
+    const uint8_t *mask;  /* s's derivative as bytes (s's activation layout), */
+    const uint16_t *bits; /* or as bits ([c / 16][h * w]), or neither */
 } pre_args;
 
 static void pre_setup(const gd_engine *e, int j, pre_args *a)
@@ -517,7 +562,9 @@ static void pre_setup(const gd_engine *e, int j, pre_args *a)
         a->gx = e->bufs[e->diff_buf[s]].ptr;
         eng_blocked16(&e->dmd[s], a->w, &a->lgx);
     }
-    if (e->mask_buf[s] >= 0)
+    if (e->bits_buf[s] >= 0)
+        a->bits = e->bufs[e->bits_buf[s]].ptr;
+    else if (e->mask_buf[s] >= 0)
         a->mask = e->bufs[e->mask_buf[s]].ptr;
 }
 
@@ -560,8 +607,10 @@ s1_one(const float *const r[3], const __m512 w[9], int x, int width, const int d
     return q;
 }
 
-/* Row y of j's activation into xrow ([c / 16][w][16]): bias, taps, clip. */
-static void pre_fwd_row(const pre_args *a, int y, float *restrict xrow)
+/* Row y of j's activation into xrow ([c / 16][w][16]): bias, taps, clip;
+ * its input's rows from s's activation or, when set, the head's ring (row
+ * r at ring + (r % 3) * w * c, [c / 16][w][16]). */
+static void pre_fwd_row(const pre_args *a, const float *ring, int y, float *restrict xrow)
 {
     const __m512 zero = _mm512_setzero_ps(), hi = _mm512_set1_ps(a->hi);
     for (int cb = 0; cb < a->c / 16; cb++) {
@@ -572,9 +621,12 @@ static void pre_fwd_row(const pre_args *a, int y, float *restrict xrow)
         const float *r[3];
         for (int ky = 0; ky < 3; ky++) {
             const int iy = y - 1 + ky;
-            r[ky] = iy >= 0 && iy < a->h
-                        ? a->x + a->lx.off0 + cb * a->lx.sc + (dnnl_dim_t)iy * a->lx.sy
-                        : NULL;
+            if (iy < 0 || iy >= a->h)
+                r[ky] = NULL;
+            else if (ring)
+                r[ky] = ring + ((size_t)(iy % 3) * a->c + (size_t)cb * 16) * a->w;
+            else
+                r[ky] = a->x + a->lx.off0 + cb * a->lx.sc + (dnnl_dim_t)iy * a->lx.sy;
         }
         float *out = xrow + (size_t)cb * a->w * 16;
         int x = 0;
@@ -596,10 +648,12 @@ static void pre_fwd_row(const pre_args *a, int y, float *restrict xrow)
 
 /* Row y of s's gradient: j's backward-data from the ring's rows of j's
  * gradient (row r at ring + (r % 3) * w * c, [c / 16][w][16]), times s's
- * derivative, stored. */
-static void pre_bwd_row(const pre_args *a, const float *ring, int y)
+ * derivative; stored, or, when stage is set, staged there for a head's
+ * backward (pixel-major, eng_pwdw_stride(c) floats a pixel). */
+static void pre_bwd_row(const pre_args *a, const float *ring, int y, float *restrict stage)
 {
-    const size_t row = (size_t)a->w * a->c;
+    const size_t row = (size_t)a->w * a->c, S = (size_t)eng_pwdw_stride(a->c);
+    const uint16_t *bits = a->bits ? a->bits + (size_t)y * a->w : NULL;
     for (int cb = 0; cb < a->c / 16; cb++) {
         __m512 w[9];
         for (int k = 0; k < 9; k++)
@@ -624,12 +678,17 @@ static void pre_bwd_row(const pre_args *a, const float *ring, int y)
             }
             for (int k = 0; k < n; k++, x++) {
                 __m512 v = q[k];
-                if (a->mask) {
+                if (bits) {
+                    v = _mm512_maskz_mov_ps(bits[(size_t)cb * a->h * a->w + x], v);
+                } else if (a->mask) {
                     __m128i m =
                         _mm_loadu_si128((const __m128i *)(a->mask + am + (dnnl_dim_t)x * 16));
                     v = _mm512_maskz_mov_ps(_mm_test_epi8_mask(m, m), v);
                 }
-                _mm512_storeu_ps(a->gx + at + (dnnl_dim_t)x * 16, v);
+                if (stage)
+                    _mm512_storeu_ps(stage + (size_t)x * S + cb * 16, v);
+                else
+                    _mm512_storeu_ps(a->gx + at + (dnnl_dim_t)x * 16, v);
             }
         }
     }
@@ -648,11 +707,11 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
     dw_args a;
     pre_args pa;
     dw_setup(e, e->fuse_dw[p], &a);
-    const int pre = e->fuse_pre[p] >= 0;
+    const int pre = e->fuse_pre[p] >= 0, head = e->fuse_head[p];
     if (pre)
         pre_setup(e, e->fuse_pre[p], &pa);
     const size_t row = (size_t)a.w1 * a.o, xrow = pre ? (size_t)a.w1 * pa.c : 0;
-    const size_t per = 3 * row + xrow;
+    const size_t per = 3 * row + xrow + (head >= 0 ? 3 * xrow : 0);
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)
@@ -661,18 +720,24 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         float *ring = scratch + per * t, *x = pre ? ring + 3 * row : NULL;
+        float *hring = head >= 0 ? x + xrow : NULL;
         const int oy0 = (int)((int64_t)a.h2 * t / nt), oy1 = (int)((int64_t)a.h2 * (t + 1) / nt);
-        /* The 1x1 rows whose bits this thread keeps: they partition [0, h1). */
+        /* The 1x1 rows whose bits this thread keeps (and the head's): they
+         * partition [0, h1). */
         const int r0 = t == 0 ? 0 : clampi(2 * oy0 - a.pt, 0, a.h1);
         const int r1 = t == nt - 1 ? a.h1 : clampi(2 * oy1 - a.pt, 0, a.h1);
-        int next = r0;
+        int next = r0, hnext = r0 > 0 ? r0 - 1 : 0;
         for (int oy = oy0; oy <= oy1; oy++) {
             /* The rows output row oy reads; past the last, the rows left to keep. */
             int need = oy < oy1 ? 2 * oy - a.pt + 3 : r1;
             need = need < a.h1 ? need : a.h1;
             for (; next < need; next++) {
+                for (const int hneed = next + 2 < a.h1 ? next + 2 : a.h1;
+                     head >= 0 && hnext < hneed; hnext++)
+                    eng_pw_fwd_row(e, head, hnext, NULL, hring + (size_t)(hnext % 3) * xrow,
+                                   hnext >= r0 && hnext < r1);
                 if (pre)
-                    pre_fwd_row(&pa, next, x);
+                    pre_fwd_row(&pa, hring, next, x);
                 eng_pw_fwd_row(e, p, next, x, ring + (size_t)(next % 3) * row, next < r1);
             }
             if (oy < oy1)
@@ -691,10 +756,11 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
     dw_args a;
     pre_args pa;
     dw_setup(e, e->fuse_dw_bwd[p], &a);
-    const int pre = e->fuse_pre_bwd[p] >= 0;
+    const int pre = e->fuse_pre_bwd[p] >= 0, head = e->fuse_head_bwd[p] >= 0 ? e->fuse_head[p] : -1;
     if (pre)
         pre_setup(e, e->fuse_pre_bwd[p], &pa);
-    const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0;
+    const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0,
+                 hstage = head >= 0 ? (size_t)a.w1 * eng_pwdw_stride(pa.c) : 0;
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)
@@ -702,7 +768,8 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
 #pragma omp parallel num_threads(threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        float *st = scratch + (stage + 3 * row) * t, *ring = st + stage;
+        float *st = scratch + (stage + 3 * row + hstage) * t, *ring = st + stage;
+        float *hst = head >= 0 ? ring + 3 * row : NULL;
         if (!pre) {
 #pragma omp for schedule(static)
             for (int iy = 0; iy < a.h1; iy++) {
@@ -711,7 +778,8 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
             }
         } else {
             /* Rows [y0, y1) of s's gradient, from the 1x1 gradient rows
-             * y0 - 1 .. y1 (the two at the ends also made by a neighbour). */
+             * y0 - 1 .. y1 (the two at the ends also made by a neighbour);
+             * with a head, its input's rows from them. */
             const int y0 = (int)((int64_t)a.h1 * t / nt), y1 = (int)((int64_t)a.h1 * (t + 1) / nt);
             int next = y0 > 0 ? y0 - 1 : 0;
             for (int y = y0; y < y1; y++) {
@@ -720,7 +788,9 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
                     dw_bwd_row(&a, next, st);
                     eng_pw_bwd_row(e, p, next, st, ring + (size_t)(next % 3) * row);
                 }
-                pre_bwd_row(&pa, ring, y);
+                pre_bwd_row(&pa, ring, y, hst);
+                if (head >= 0)
+                    eng_pw_bwd_row(e, head, y, hst, NULL);
             }
         }
     }

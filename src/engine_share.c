@@ -71,6 +71,13 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
                 int s = e->model->nodes[j].inputs[0];
                 mark(u, e->diff_buf[s], at);
                 mark(u, e->mask_buf[s], at);
+                mark(u, e->bits_buf[s], at);
+                if (e->fuse_head_bwd[st->node] >= 0) {
+                    int h = e->model->nodes[s].inputs[0];
+                    mark(u, e->diff_buf[h], at);
+                    mark(u, e->mask_buf[h], at);
+                    mark(u, e->bits_buf[h], at);
+                }
             }
             mark(u, e->diff_buf[d >= 0 ? d : st->node], at);
             mark(u, d >= 0 ? e->pwdw_buf : -1, at);
@@ -82,8 +89,16 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
         }
         case ENG_STEP_PW_FWD: {
             int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw[st->node];
-            if (e->fuse_pre[st->node] >= 0)
-                mark(u, e->act_buf[e->model->nodes[j].inputs[0]], at);
+            if (e->fuse_pre[st->node] >= 0) {
+                int s = e->model->nodes[j].inputs[0];
+                mark(u, e->act_buf[s], at);
+                if (e->fuse_head[st->node] >= 0) {
+                    int h = e->model->nodes[s].inputs[0];
+                    mark(u, e->act_buf[h], at);
+                    mark(u, e->bits_buf[s], at);
+                    mark(u, e->bits_buf[h], at);
+                }
+            }
             mark(u, e->act_buf[j], at);
             mark(u, e->act_buf[d >= 0 ? d : st->node], at);
             mark(u, d >= 0 ? e->mask_buf[d] : -1, at);

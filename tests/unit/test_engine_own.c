@@ -5,7 +5,8 @@
  * Same model, same tile, two engines: the default one, which runs on its
  * own AVX-512 loops the first convolution and Conv2d_1, _3 and _5_pointwise,
  * each with its two depthwise neighbours (stride 1 before, stride 2 after)
- * inside its steps, and one built with
+ * inside its steps (and, in the last two, the 1x1 before that), and one
+ * built with
  * gd_engine_opts.onednn_only.  At Conv2d_7_pointwise (past all of them) the
  * activation and the input gradient of its mean must agree within float
  * rounding: relative RMS difference <= 1e-5 and every element within 1e-4
@@ -129,10 +130,11 @@ static void test_own_loops_match_onednn(void **state)
         run_out own, ref, other;
         run(m, &obj, tile.data, h, w, 0, 2, &own);
         run(m, &obj, tile.data, h, w, 1, 2, &ref);
-        /* The three 1x1s and their depthwise neighbours always; the first
+        /* The three 1x1s, their depthwise neighbours, and the 1x1s before
+         * the second and third (Conv2d_2 and _4_pointwise) always; the first
          * convolution on even sides; oneDNN only: nothing of ours. */
-        assert_int_equal(own.own.pw_fwd, 3);
-        assert_int_equal(own.own.pw_bwd, 3);
+        assert_int_equal(own.own.pw_fwd, 5);
+        assert_int_equal(own.own.pw_bwd, 5);
         assert_int_equal(own.own.dw_fwd, 6);
         assert_int_equal(own.own.dw_bwd, 6);
         assert_int_equal(own.own.stem_fwd, h % 2 == 0 && w % 2 == 0);
