@@ -629,12 +629,18 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
         for (int k = 0; k < lists[l]->n; k++)
             switch (lists[l]->v[k].kind) {
             case ENG_STEP_PW_FWD:
-                own->pw_fwd += 1 + (e->fuse_head[lists[l]->v[k].node] >= 0);
+                own->pw_fwd++;
+                if (e->fuse_head[lists[l]->v[k].node] >= 0)
+                    *(e->fuse_head[lists[l]->v[k].node] == e->stem_fwd ? &own->stem_fwd
+                                                                       : &own->pw_fwd) += 1;
                 own->dw_fwd += (e->fuse_dw[lists[l]->v[k].node] >= 0) +
                                (e->fuse_pre[lists[l]->v[k].node] >= 0);
                 break;
             case ENG_STEP_PW:
-                own->pw_bwd += 1 + (e->fuse_head_bwd[lists[l]->v[k].node] >= 0);
+                own->pw_bwd++;
+                if (e->fuse_head_bwd[lists[l]->v[k].node] >= 0)
+                    *(e->fuse_head_bwd[lists[l]->v[k].node] == e->stem_fwd ? &own->stem_bwd
+                                                                           : &own->pw_bwd) += 1;
                 own->dw_bwd += (e->fuse_dw_bwd[lists[l]->v[k].node] >= 0) +
                                (e->fuse_pre_bwd[lists[l]->v[k].node] >= 0);
                 break;

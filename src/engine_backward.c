@@ -383,7 +383,15 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
     if (eng_pw_fusable(e, i)) {
         /* j's backward-data too, into its input s (engine_pwdw.c)? */
         const int s = eng_pwdw_pre_bwd(e, i);
-        if (s >= 0) {
+        if (s >= 0 && s == e->stem_fwd && e->fuse_head[i] == s && eng_stem_rows_ok(e, s)) {
+            /* The first convolution at the head: its backward too, into the
+             * pixel gradient; its gradient is never made. */
+            if (eng_mask_fusable(e, j))
+                OK(eng_mask_plan(e, s, err));
+            e->act_fused[s] = e->mask_buf[s] >= 0;
+            OK(eng_stem_bwd_prepare(e, s, err));
+            OK(eng_pwdw_pre_bwd_plan(e, i, 1, err));
+        } else if (s >= 0) {
             /* And s's backward too (a 1x1 at the head), into its input h? */
             const int h = eng_pwdw_head_bwd(e, i);
             const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */

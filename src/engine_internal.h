@@ -506,6 +506,17 @@ int eng_stem_ok(const gd_engine *e, int i);
 /* Plans that step (i's weights rearranged into e->tw[i], a row buffer);
  * sets e->stem and marks node 0's gradient as started. */
 gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err);
+/* The same without the step and its buffer, for engine_pwdw.c, which runs
+ * it a row at a time: row oy's Z (w x ENG_STEM_Z floats) into z from the
+ * row's gradient g ([O / 16][w][16]), and, when write, image rows 2 oy and
+ * 2 oy + 1 of the pixel gradient (zp: row oy - 1's Z). */
+gd_status eng_stem_bwd_prepare(gd_engine *e, int i, gd_err *err);
+/* Whether eng_stem_ok would hold but for i's gradient, which a row-at-a-time
+ * caller never makes. */
+int eng_stem_rows_ok(const gd_engine *e, int i);
+void eng_stem_bwd_row(const gd_engine *e, int i, int oy, const float *g, float *z, const float *zp,
+                      int write);
+#define ENG_STEM_Z 32 /* floats of Z per pixel (engine_stem.c's STEM_T) */
 /* The ENG_STEP_STEM step for node i: writes e->grad. */
 void eng_stem_run(gd_engine *e, int i);
 
@@ -517,6 +528,10 @@ void eng_stem_run(gd_engine *e, int i);
  */
 int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
 gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err);
+/* Row oy of it into dst ([O / 16][w][16]), its mask (if planned) written
+ * only when keep_mask: for engine_pwdw.c, which may run it at the head of
+ * its steps (fuse_head[p] == stem_fwd). */
+void eng_stem_fwd_row(const gd_engine *e, int i, int oy, float *dst, int keep_mask);
 /* The ENG_STEP_STEM_FWD step for node i. */
 void eng_stem_fwd_run(gd_engine *e, int i);
 

@@ -120,10 +120,15 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
         return st;
     if (e->mask_buf[j] >= 0 || e->bits_buf[j] >= 0)
         e->act_fused[j] = 1;
-    if (e->fuse_dw_bwd[i] >= 0)
-        e->bwd.v[e->bwd.n - 1].what = e->fuse_pre_bwd[i] >= 0
-                                          ? "stride-2 depthwise, 1x1 and depthwise backward"
-                                          : "stride-2 depthwise and 1x1 backward";
+    if (e->fuse_head_bwd[i] >= 0)
+        e->bwd.v[e->bwd.n - 1].what =
+            e->fuse_head_bwd[i] == e->stem_fwd
+                ? "stride-2 depthwise, 1x1, depthwise and first convolution backward"
+                : "stride-2 depthwise, 1x1, depthwise and 1x1 backward";
+    else if (e->fuse_pre_bwd[i] >= 0)
+        e->bwd.v[e->bwd.n - 1].what = "stride-2 depthwise, 1x1 and depthwise backward";
+    else if (e->fuse_dw_bwd[i] >= 0)
+        e->bwd.v[e->bwd.n - 1].what = "stride-2 depthwise and 1x1 backward";
     if (e->fuse_pre_bwd[i] < 0)
         e->diff_started[j] = 1; /* else j's gradient is never made, nor its backward */
     return GD_OK;

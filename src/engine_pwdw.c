@@ -34,7 +34,12 @@
  * the stride-1 depthwise (Conv2d_2 and _4_pointwise), it joins at the head:
  * its rows made in a third ring from its input's, its derivative kept as
  * bits (its mask pass gone), and in the backward its rows' 1x1 backward run
- * from the staged depthwise gradient, writing its input's gradient.
+ * from the staged depthwise gradient, writing its input's gradient.  So
+ * does the first convolution, where it is ours (engine_stem.c), before
+ * Conv2d_1_depthwise: its rows and byte mask made in the ring, and in the
+ * backward its rows' Z (two kept: an image row pair reads the row before)
+ * made from the staged depthwise gradient, writing the pixel gradient; a
+ * thread's first row's Z is made from the row before its range.
  *
  * Measured on a 576 x 576 MobileNet V1 tile to Conv2d_9_pointwise, 2
  * threads, scripts/bench-engine.sh --tile 576, 3 alternating runs of 20
@@ -44,8 +49,10 @@
  * 2.9), _5 1.62, 1.75 (1.8, 2.1); the 1x1 sums run at 85-95% of the FMA
  * peak with their input in cache.  The head 1x1s: 25.7-27.6 -> 25.4-27.4
  * ms in a fast spell of the machine, 28.2-28.9 -> 26.5-27.1 in a slow one
- * (the less memory traffic, the less neighbours' load slows the tile).  The
- * renderer's peak memory on jobs/bench-2048.ini: 387 -> 326 MB.
+ * (the less memory traffic, the less neighbours' load slows the tile); the
+ * heads and the first convolution together, against the triples alone, 4
+ * alternating runs: 25.45-25.87 -> 24.43-24.83 ms.  The renderer's peak
+ * memory on jobs/bench-2048.ini: 387 -> 326 MB.
  *
  * Only: f32; the 1x1 node's forward is ours (engine_pw.c) and the stride-2
  * depthwise is its one reader, groups = channels = a multiple of 16 up to
@@ -231,17 +238,24 @@ gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err)
         return st;
     absorb(e, j, "depthwise, 1x1 and stride-2 depthwise forward");
     e->fuse_pre[p] = j;
-    /* And s, a 1x1 planned just before j, at the head: its rows made in a
-     * ring of three as j's need them, from its input h's activation. */
+    /* And s, a 1x1 (or the first convolution, ours) planned just before j,
+     * at the head: its rows made in a ring of three as j's need them, from
+     * its input h's activation. */
     const int h = e->model->nodes[s].inputs[0];
-    if (!eng_pw_head_ok(e, s) || !prim_step(l, l->n - 2, s, e->act[h], e->act[s]))
+    const eng_step *prev = &l->v[l->n - 2];
+    if (e->stem_fwd == s && prev->kind == ENG_STEP_STEM_FWD && prev->node == s) {
+        /* its byte mask, if planned, written on the way as before */
+    } else if (!eng_pw_head_ok(e, s) || !prim_step(l, l->n - 2, s, e->act[h], e->act[s])) {
         return GD_OK;
-    if ((st = eng_pw_fwd_prepare(e, s, err)) != GD_OK)
+    } else if ((st = eng_pw_fwd_prepare(e, s, err)) != GD_OK) {
         return st;
+    }
     st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)4 * in.w * e->shapes[j].c, err);
     if (st != GD_OK)
         return st;
-    absorb(e, s, "1x1, depthwise, 1x1 and stride-2 depthwise forward");
+    absorb(e, s,
+           e->stem_fwd == s ? "first convolution, depthwise, 1x1 and stride-2 depthwise forward"
+                            : "1x1, depthwise, 1x1 and stride-2 depthwise forward");
     e->fuse_head[p] = s;
     return GD_OK;
 }
@@ -276,7 +290,9 @@ gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err)
     const int j = e->model->nodes[p].inputs[0];
     const gd_shape in = e->shapes[p], sj = e->shapes[j];
     size_t per = (size_t)in.w * eng_pwdw_stride(in.c) + (size_t)3 * sj.w * sj.c;
-    if (head)
+    if (head && e->fuse_head[p] == e->stem_fwd) /* a row of its gradient, two of Z */
+        per += (size_t)sj.w * sj.c + (size_t)2 * sj.w * ENG_STEM_Z;
+    else if (head)
         per += (size_t)sj.w * eng_pwdw_stride(sj.c);
     gd_status st = plan_common(e, j, per, err);
     if (st != GD_OK)
@@ -648,11 +664,12 @@ static void pre_fwd_row(const pre_args *a, const float *ring, int y, float *rest
 
 /* Row y of s's gradient: j's backward-data from the ring's rows of j's
  * gradient (row r at ring + (r % 3) * w * c, [c / 16][w][16]), times s's
- * derivative; stored, or, when stage is set, staged there for a head's
- * backward (pixel-major, eng_pwdw_stride(c) floats a pixel). */
-static void pre_bwd_row(const pre_args *a, const float *ring, int y, float *restrict stage)
+ * derivative; stored, or, when out is set, put there for a head's backward:
+ * pixel x's channel block cb at out + x * px + cb * cs. */
+static void pre_bwd_row(const pre_args *a, const float *ring, int y, float *restrict out, size_t px,
+                        size_t cs)
 {
-    const size_t row = (size_t)a->w * a->c, S = (size_t)eng_pwdw_stride(a->c);
+    const size_t row = (size_t)a->w * a->c;
     const uint16_t *bits = a->bits ? a->bits + (size_t)y * a->w : NULL;
     for (int cb = 0; cb < a->c / 16; cb++) {
         __m512 w[9];
@@ -685,8 +702,8 @@ static void pre_bwd_row(const pre_args *a, const float *ring, int y, float *rest
                         _mm_loadu_si128((const __m128i *)(a->mask + am + (dnnl_dim_t)x * 16));
                     v = _mm512_maskz_mov_ps(_mm_test_epi8_mask(m, m), v);
                 }
-                if (stage)
-                    _mm512_storeu_ps(stage + (size_t)x * S + cb * 16, v);
+                if (out)
+                    _mm512_storeu_ps(out + (size_t)x * px + cb * cs, v);
                 else
                     _mm512_storeu_ps(a->gx + at + (dnnl_dim_t)x * 16, v);
             }
@@ -734,8 +751,12 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
             for (; next < need; next++) {
                 for (const int hneed = next + 2 < a.h1 ? next + 2 : a.h1;
                      head >= 0 && hnext < hneed; hnext++)
-                    eng_pw_fwd_row(e, head, hnext, NULL, hring + (size_t)(hnext % 3) * xrow,
-                                   hnext >= r0 && hnext < r1);
+                    if (head == e->stem_fwd)
+                        eng_stem_fwd_row(e, head, hnext, hring + (size_t)(hnext % 3) * xrow,
+                                         hnext >= r0 && hnext < r1);
+                    else
+                        eng_pw_fwd_row(e, head, hnext, NULL, hring + (size_t)(hnext % 3) * xrow,
+                                       hnext >= r0 && hnext < r1);
                 if (pre)
                     pre_fwd_row(&pa, hring, next, x);
                 eng_pw_fwd_row(e, p, next, x, ring + (size_t)(next % 3) * row, next < r1);
@@ -756,11 +777,16 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
     dw_args a;
     pre_args pa;
     dw_setup(e, e->fuse_dw_bwd[p], &a);
-    const int pre = e->fuse_pre_bwd[p] >= 0, head = e->fuse_head_bwd[p] >= 0 ? e->fuse_head[p] : -1;
+    const int pre = e->fuse_pre_bwd[p] >= 0, head = e->fuse_head_bwd[p];
+    const int stem = head >= 0 && head == e->stem_fwd;
     if (pre)
         pre_setup(e, e->fuse_pre_bwd[p], &pa);
-    const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0,
-                 hstage = head >= 0 ? (size_t)a.w1 * eng_pwdw_stride(pa.c) : 0;
+    const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0;
+    size_t hstage = 0;
+    if (stem)
+        hstage = row + (size_t)2 * a.w1 * ENG_STEM_Z;
+    else if (head >= 0)
+        hstage = (size_t)a.w1 * eng_pwdw_stride(pa.c);
     float *scratch = e->bufs[e->pwdw_buf].ptr;
     int threads = omp_get_max_threads();
     if (threads > e->pwdw_threads)
@@ -770,6 +796,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         float *st = scratch + (stage + 3 * row + hstage) * t, *ring = st + stage;
         float *hst = head >= 0 ? ring + 3 * row : NULL;
+        float *z = stem ? hst + row : NULL, *zp = stem ? z + (size_t)a.w1 * ENG_STEM_Z : NULL;
         if (!pre) {
 #pragma omp for schedule(static)
             for (int iy = 0; iy < a.h1; iy++) {
@@ -779,18 +806,30 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
         } else {
             /* Rows [y0, y1) of s's gradient, from the 1x1 gradient rows
              * y0 - 1 .. y1 (the two at the ends also made by a neighbour);
-             * with a head, its input's rows from them. */
+             * with a head, its input's rows from them; with the first
+             * convolution at the head, its rows need Z of the row before
+             * too (so s's row y0 - 1 as well). */
             const int y0 = (int)((int64_t)a.h1 * t / nt), y1 = (int)((int64_t)a.h1 * (t + 1) / nt);
-            int next = y0 > 0 ? y0 - 1 : 0;
-            for (int y = y0; y < y1; y++) {
+            const int ys = stem && y0 > 0 ? y0 - 1 : y0;
+            int next = ys > 0 ? ys - 1 : 0;
+            for (int y = ys; y < y1; y++) {
                 const int need = y + 2 < a.h1 ? y + 2 : a.h1;
                 for (; next < need; next++) {
                     dw_bwd_row(&a, next, st);
                     eng_pw_bwd_row(e, p, next, st, ring + (size_t)(next % 3) * row);
                 }
-                pre_bwd_row(&pa, ring, y, hst);
-                if (head >= 0)
+                if (stem) {
+                    pre_bwd_row(&pa, ring, y, hst, 16, (size_t)a.w1 * 16);
+                    eng_stem_bwd_row(e, head, y, hst, z, zp, y >= y0);
+                    float *swap = z;
+                    z = zp;
+                    zp = swap;
+                } else if (head >= 0) {
+                    pre_bwd_row(&pa, ring, y, hst, (size_t)eng_pwdw_stride(pa.c), 16);
                     eng_pw_bwd_row(e, head, y, hst, NULL);
+                } else {
+                    pre_bwd_row(&pa, ring, y, NULL, 0, 0);
+                }
             }
         }
     }

@@ -91,12 +91,14 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw[st->node];
             if (e->fuse_pre[st->node] >= 0) {
                 int s = e->model->nodes[j].inputs[0];
-                mark(u, e->act_buf[s], at);
-                if (e->fuse_head[st->node] >= 0) {
+                if (e->fuse_head[st->node] < 0)
+                    mark(u, e->act_buf[s], at);
+                else {
                     int h = e->model->nodes[s].inputs[0];
                     mark(u, e->act_buf[h], at);
                     mark(u, e->bits_buf[s], at);
                     mark(u, e->bits_buf[h], at);
+                    mark(u, e->mask_buf[s], at);
                 }
             }
             mark(u, e->act_buf[j], at);

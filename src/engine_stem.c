@@ -41,8 +41,8 @@
 #include "engine_internal.h"
 #include "gigadream/error.h"
 
-#define STEM_T 32        /* taps per output pixel, padded: 9 x 3 channels at most */
-#define STEM_MAX_OW 1024 /* widest output row (2048-pixel tiles) */
+#define STEM_T ENG_STEM_Z /* taps per output pixel, padded: 9 x 3 channels at most */
+#define STEM_MAX_OW 1024  /* widest output row (2048-pixel tiles) */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -82,7 +82,12 @@ static int stem_shape(const gd_engine *e, int i)
 
 int eng_stem_ok(const gd_engine *e, int i)
 {
-    if (!stem_shape(e, i) || e->diff_started[0] || !e->diff[i] || eng_consumers(e, 0) != 1)
+    return e->diff[i] && eng_stem_rows_ok(e, i);
+}
+
+int eng_stem_rows_ok(const gd_engine *e, int i)
+{
+    if (!stem_shape(e, i) || e->diff_started[0] || eng_consumers(e, 0) != 1)
         return 0;
     for (int k = 0; k < e->n_outputs; k++)
         if (e->outputs[k] == 0)
@@ -121,7 +126,7 @@ gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err)
     return eng_step_own(&e->fwd, i, ENG_STEP_STEM_FWD, "first convolution forward", err);
 }
 
-gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
+gd_status eng_stem_bwd_prepare(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
     const int c = e->shapes[0].c, o = n->out_c;
@@ -139,6 +144,16 @@ gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
                 t[(size_t)q * STEM_T + k * c + ch] = n->weights[((size_t)q * c + ch) * 9 + k];
     free(e->tw[i]);
     e->tw[i] = t;
+    e->stem = 1;
+    e->diff_started[0] = 1;
+    return GD_OK;
+}
+
+gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = eng_stem_bwd_prepare(e, i, err);
+    if (st != GD_OK)
+        return st;
     /* Two rows of Z per thread. */
     e->stem_threads = omp_get_max_threads();
     if (e->stem_threads < 1)
@@ -146,12 +161,7 @@ gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
     size_t bytes = (size_t)e->stem_threads * 2 * e->shapes[i].w * STEM_T * sizeof(float);
     if ((e->stem_buf = eng_buf_new(e, bytes, err)) < 0)
         return err->status;
-    gd_status st = eng_step_own(&e->bwd, i, ENG_STEP_STEM, "first convolution backward", err);
-    if (st != GD_OK)
-        return st;
-    e->stem = 1;
-    e->diff_started[0] = 1;
-    return GD_OK;
+    return eng_step_own(&e->bwd, i, ENG_STEP_STEM, "first convolution backward", err);
 }
 
 #ifdef HAVE_STEM
@@ -275,9 +285,9 @@ static void stem(const stem_args *a, int oh, float *buf, int threads)
 /* What the forward loop reads and writes. */
 typedef struct stemf_args {
     const float *x, *w, *bias; /* node 0 (planar), weights [9 c][o], bias [o] */
-    float *y;                  /* i's activation */
-    uint8_t *mask;             /* its derivative (y's layout), or NULL */
-    eng_layout lx, ly;
+    float *y;                  /* i's activation, layout ly */
+    uint8_t *mask;             /* its derivative (i's activation layout lm), or NULL */
+    eng_layout lx, ly, lm;
     int c, o, oh, ow, ih, iw;
     float lo, hi; /* the activation's clip: [0, 6], [0, inf) or none */
 } stemf_args;
@@ -290,9 +300,10 @@ static inline void stemf_store(const stemf_args *a, int oy, int x, int ob, __m51
     const dnnl_dim_t at = a->ly.off0 + ob * a->ly.sc + oy * a->ly.sy + (dnnl_dim_t)x * 16;
     _mm512_storeu_ps(a->y + at, r);
     if (a->mask) {
+        const dnnl_dim_t am = a->lm.off0 + ob * a->lm.sc + oy * a->lm.sy + (dnnl_dim_t)x * 16;
         __mmask16 k =
             _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(r, lo, _CMP_GT_OQ), r, hi, _CMP_LT_OQ);
-        _mm_storeu_si128((__m128i *)(a->mask + at), _mm_maskz_mov_epi8(k, _mm_set1_epi8(1)));
+        _mm_storeu_si128((__m128i *)(a->mask + am), _mm_maskz_mov_epi8(k, _mm_set1_epi8(1)));
     }
 }
 
@@ -367,40 +378,104 @@ static void stemf_one(const stemf_args *a, int oy, int x, int ob0)
 #pragma GCC pop_options
 #endif
 
-void eng_stem_fwd_run(gd_engine *e, int i)
+#ifdef HAVE_STEM
+static void stemf_setup(const gd_engine *e, int i, stemf_args *a)
+{
+    const gd_node *n = &e->model->nodes[i];
+    *a = (stemf_args){.x = e->bufs[e->act_buf[0]].ptr,
+                      .w = e->stem_wfwd,
+                      .bias = n->bias,
+                      .y = e->bufs[e->act_buf[i]].ptr,
+                      .mask = e->mask_buf[i] >= 0 ? e->bufs[e->mask_buf[i]].ptr : NULL,
+                      .c = e->shapes[0].c,
+                      .o = n->out_c,
+                      .oh = e->shapes[i].h,
+                      .ow = e->shapes[i].w,
+                      .ih = e->h,
+                      .iw = e->w,
+                      .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
+                      .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
+    eng_layout_of(&e->md[0], &a->lx);
+    eng_blocked16(&e->md[i], e->shapes[i].w, &a->ly);
+    a->lm = a->ly;
+}
+
+/* Output row oy, every pixel and channel. */
+static void stemf_row(const stemf_args *a, int oy)
+{
+    const int per_row = a->ow / STEM_P, groups = a->o / 32;
+    for (int b = 0; b < per_row; b++)
+        for (int og = 0; og < groups; og++)
+            stemf_block(a, oy, b * STEM_P, og);
+    if (a->o % 32) /* the blocks' last 16 channels */
+        for (int x = 0; x < per_row * STEM_P; x++)
+            stemf_one(a, oy, x, 2 * groups);
+    for (int x = per_row * STEM_P; x < a->ow; x++) /* the row's tail: every channel */
+        stemf_one(a, oy, x, 0);
+}
+#endif
+
+void eng_stem_fwd_row(const gd_engine *e, int i, int oy, float *dst, int keep_mask)
 {
 #ifdef HAVE_STEM
-    const gd_node *n = &e->model->nodes[i];
-    stemf_args a = {.x = e->bufs[e->act_buf[0]].ptr,
-                    .w = e->stem_wfwd,
-                    .bias = n->bias,
-                    .y = e->bufs[e->act_buf[i]].ptr,
-                    .mask = e->mask_buf[i] >= 0 ? e->bufs[e->mask_buf[i]].ptr : NULL,
-                    .c = e->shapes[0].c,
-                    .o = n->out_c,
-                    .oh = e->shapes[i].h,
-                    .ow = e->shapes[i].w,
-                    .ih = e->h,
-                    .iw = e->w,
-                    .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
-                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    eng_layout_of(&e->md[0], &a.lx);
-    eng_blocked16(&e->md[i], e->shapes[i].w, &a.ly);
-    const int per_row = a.ow / STEM_P, groups = a.o / 32;
-#pragma omp parallel for schedule(static)
-    for (int oy = 0; oy < a.oh; oy++) {
-        for (int b = 0; b < per_row; b++)
-            for (int og = 0; og < groups; og++)
-                stemf_block(&a, oy, b * STEM_P, og);
-        if (a.o % 32) /* the blocks' last 16 channels */
-            for (int x = 0; x < per_row * STEM_P; x++)
-                stemf_one(&a, oy, x, 2 * groups);
-        for (int x = per_row * STEM_P; x < a.ow; x++) /* the row's tail: every channel */
-            stemf_one(&a, oy, x, 0);
-    }
+    stemf_args a;
+    stemf_setup(e, i, &a);
+    a.y = dst;
+    a.ly = (eng_layout){.off0 = 0, .sc = (dnnl_dim_t)a.ow * 16, .sy = 0, .sx = 16, .cblk = 16};
+    if (!keep_mask)
+        a.mask = NULL;
+    stemf_row(&a, oy);
 #else
     (void)e;
     (void)i;
+    (void)oy;
+    (void)dst;
+    (void)keep_mask;
+#endif
+}
+
+void eng_stem_fwd_run(gd_engine *e, int i)
+{
+#ifdef HAVE_STEM
+    stemf_args a;
+    stemf_setup(e, i, &a);
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < a.oh; oy++)
+        stemf_row(&a, oy);
+#else
+    (void)e;
+    (void)i;
+#endif
+}
+
+void eng_stem_bwd_row(const gd_engine *e, int i, int oy, const float *g, float *z, const float *zp,
+                      int write)
+{
+#ifdef HAVE_STEM
+    const gd_node *n = &e->model->nodes[i];
+    const int ow = e->shapes[i].w;
+    stem_args a = {.g = g,
+                   .w = e->tw[i],
+                   .scale = e->model->norm_scale,
+                   .px = e->grad,
+                   .lg = {.off0 = 0, .sc = (dnnl_dim_t)ow * 16, .sy = 0, .sx = 16, .cblk = 16},
+                   .o = n->out_c,
+                   .c = e->shapes[0].c,
+                   .ow = ow,
+                   .iw = e->w};
+    z_row(&a, oy, z);
+    if (!write)
+        return;
+    image_row(&a, z, 0, oy > 0 ? zp : NULL, 2 * oy);
+    image_row(&a, z, 1, NULL, 2 * oy + 1);
+#else
+    (void)e;
+    (void)i;
+    (void)oy;
+    (void)g;
+    (void)z;
+    (void)zp;
+    (void)write;
 #endif
 }
 

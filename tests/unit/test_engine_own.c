@@ -138,6 +138,7 @@ static void test_own_loops_match_onednn(void **state)
         assert_int_equal(own.own.dw_fwd, 6);
         assert_int_equal(own.own.dw_bwd, 6);
         assert_int_equal(own.own.stem_fwd, h % 2 == 0 && w % 2 == 0);
+        assert_int_equal(own.own.stem_bwd, h % 2 == 0 && w % 2 == 0);
         assert_int_equal(ref.own.pw_fwd + ref.own.pw_bwd + ref.own.dw_fwd + ref.own.dw_bwd +
                              ref.own.stem_fwd + ref.own.stem_bwd,
                          0);
