@@ -156,7 +156,9 @@ struct gd_engine {
 
     /* Own first-convolution backward (engine_stem.c): when stem is set, its
      * step writes the pixel gradient itself (the pixel step then does
-     * nothing), with stem_threads rows of buffer stem_buf per thread. */
+     * nothing), with stem_threads rows of buffer stem_buf per thread; or
+     * engine_pwdw.c's step does, a row at a time (fuse_head_bwd, then no
+     * step of its own and no stem_buf). */
     int stem;
     int stem_buf;
     int stem_threads;
