@@ -69,11 +69,26 @@ static double available_memory(void)
  * two accumulators, halo rows for each, and the seed pyramid at an octave
  * change (at most as much again).
  */
+int gd_dream_tile_size(const gd_dream *d, int w, int h)
+{
+    const gd_job *j = d->job;
+    if (j->tile_size != GD_TILING_AUTO)
+        return j->tile_size;
+    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP);
+}
+
+int gd_dream_jitter_range(const gd_dream *d, int w, int h)
+{
+    const int size = gd_dream_tile_size(d, w, h);
+    return gd_tiling_jitter_range(size, d->job->tile_jitter < 0 ? size : d->job->tile_jitter);
+}
+
 static double bytes_needed(const gd_dream *d, int o)
 {
     double w = d->ow[o], h = d->oh[o], n = gd_dist_size(d->dist);
     double rows = h / n + 1;
-    double tile = d->job->tile_size ? d->job->tile_size + 2.0 * d->job->tile_overlap : h;
+    const int size = gd_dream_tile_size(d, d->ow[o], d->oh[o]);
+    double tile = size ? size + 2.0 * d->job->tile_overlap : h;
     double halo = 2.0 * (tile < h ? tile : h);
     return 3.0 * (rows + halo) * w * 3.0 * sizeof(float);
 }
@@ -111,8 +126,8 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     int largest = 0;
     for (int o = 0; o < d->n_oct; o++) {
         gd_tile_plan plan;
-        if ((st = gd_tiling_plan(d->ow[o], d->oh[o], job->tile_size, job->tile_overlap, 0, 0, &plan,
-                                 err)) != GD_OK)
+        if ((st = gd_tiling_plan(d->ow[o], d->oh[o], gd_dream_tile_size(d, d->ow[o], d->oh[o]),
+                                 job->tile_overlap, 0, 0, &plan, err)) != GD_OK)
             goto done;
         if ((st = gd_model_shapes_needed(model, plan.tile_h, plan.tile_w, need, shapes, err)) !=
             GD_OK) {

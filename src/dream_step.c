@@ -105,9 +105,10 @@ static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
 static gd_status make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
                            gd_err *err)
 {
+    const int size = gd_dream_tile_size(d, w, h);
     if (d->job->border == GD_BORDER_WRAP)
-        return gd_tiling_plan_torus(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
-    return gd_tiling_plan(w, h, d->job->tile_size, d->job->tile_overlap, jx, jy, p, err);
+        return gd_tiling_plan_torus(w, h, size, d->job->tile_overlap, jx, jy, p, err);
+    return gd_tiling_plan(w, h, size, d->job->tile_overlap, jx, jy, p, err);
 }
 
 /*
@@ -368,7 +369,7 @@ void gd_dream_reach(const gd_dream *d, int o, int *halo, int *wrapped)
 {
     int w = d->ow[o], h = d->oh[o], y0, y1;
     gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
-    int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
+    int J = gd_dream_jitter_range(d, w, h);
     int best = 0, wrap = 0;
     /* Rows depend on jy and on the column count, which over jx in [0, J)
      * takes its two values at the ends. */
@@ -549,7 +550,7 @@ static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile
 {
     int jx = 0, jy = 0;
     if (jittered) {
-        int J = gd_tiling_jitter_range(d->job->tile_size, d->job->tile_jitter);
+        int J = gd_dream_jitter_range(d, w, h);
         gd_tiling_jitter(d->job->seed, d->oct, d->iter, J, &jx, &jy);
     }
     return make_plan(d, w, h, jx, jy, p, err);

@@ -113,7 +113,7 @@ typedef enum vtype {
     V_CHANNELS, /* "all" or index list */
 } vtype;
 
-enum { LO_OPEN = 1, ZERO_OK = 2, CANON = 4 };
+enum { LO_OPEN = 1, ZERO_OK = 2, CANON = 4, AUTO_OK = 8 /* V_INT: or "auto" */ };
 
 typedef struct key_desc {
     int section; /* index into section_names */
@@ -159,8 +159,9 @@ static const key_desc keys[] = {
                                "must be an integer from 0 to 18446744073709551615"},
     [GD_JOB_KEY_DREAM_LAP_LEVELS] = {2, "lap_levels", V_INT, F(lap_levels), 1, 16, CANON, NULL, 0,
                                      "must be an integer from 1 to 16"},
-    [GD_JOB_KEY_TILES_SIZE] = {3, "size", V_INT, F(tile_size), 16, 32768, ZERO_OK | CANON, NULL, 0,
-                               "must be 0 (no tiling) or an integer from 16 to 32768"},
+    [GD_JOB_KEY_TILES_SIZE] = {3, "size", V_INT, F(tile_size), 16, 32768, ZERO_OK | CANON | AUTO_OK,
+                               NULL, 0,
+                               "must be 'auto', 0 (no tiling) or an integer from 16 to 32768"},
     [GD_JOB_KEY_TILES_OVERLAP] = {3, "overlap", V_INT, F(tile_overlap), 0, 16384, CANON, NULL, 0,
                                   "must be an integer from 0 to 16384"},
     [GD_JOB_KEY_TILES_JITTER] = {3, "jitter", V_INT, F(tile_jitter), 0, 32768, CANON, NULL, 0,
@@ -349,6 +350,10 @@ static gd_status set_value(gd_job *job, gd_job_key k, const char *value, char *w
     case V_PATH:
         return set_path(field, value, why, wlen, err);
     case V_INT:
+        if ((d->flags & AUTO_OK) && strcasecmp(value, "auto") == 0) {
+            *(int *)field = GD_TILING_AUTO;
+            return GD_OK;
+        }
         if (!gd_job_parse_int(value, &ll))
             return GD_EINPUT;
         if (!((d->flags & ZERO_OK) && ll == 0) && !in_range(d, (double)ll))

@@ -59,12 +59,16 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
         snprintf(small, len, "%d", job->lap_levels);
         return small;
     case GD_JOB_KEY_TILES_SIZE:
+        if (job->tile_size == GD_TILING_AUTO)
+            return "auto";
         snprintf(small, len, "%d", job->tile_size);
         return small;
     case GD_JOB_KEY_TILES_OVERLAP:
         snprintf(small, len, "%d", job->tile_overlap);
         return small;
     case GD_JOB_KEY_TILES_JITTER:
+        if (job->tile_jitter < 0)
+            return "size";
         snprintf(small, len, "%d", job->tile_jitter);
         return small;
     case GD_JOB_KEY_TILES_BORDER:

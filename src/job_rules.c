@@ -22,10 +22,14 @@ void gd_job_init(gd_job *job)
     job->mode = GD_MODE_DEEPDREAM;
     job->octave_scale = 1.4f;
     job->lap_levels = 4;
-    job->tile_size = 512;
+    /* auto: per octave 512 or 1024, whichever has the network see fewer
+     * pixels (tiling.h); scripts/bench.sh --tiles measures either fastest
+     * where it computes fewer pixels. */
+    job->tile_size = GD_TILING_AUTO;
     /* 32: the narrowest margin that keeps tile seams invisible (the seam test
      * measures 0.91 at 32, 0.86 at 16), with 512-pixel cores a halo of
-     * 1.27x computed over useful pixels (scripts/bench.sh --tiles). */
+     * 1.27x computed over useful pixels, 1.13x with 1024 (scripts/bench.sh
+     * --tiles). */
     job->tile_overlap = 32;
     job->border = GD_BORDER_REFLECT;
     job->compression = GD_COMPRESS_DEFLATE;
@@ -107,23 +111,33 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
                           "%s: [dream] octaves: naive mode dreams at one scale (the notebook's "
                           "render_naive); use mode = multiscale for octaves, got %d",
                           gd_job_where(job, GD_JOB_KEY_DREAM_OCTAVES, w, sizeof w), job->octaves);
-    if (job->tile_size > 0) {
-        if (2 * job->tile_overlap > job->tile_size) {
+    if (job->tile_size != 0) {
+        /* With auto, the sizes it may take: overlap must fit the smaller,
+         * jitter the larger (each octave's is at most its size). */
+        const int auto_size = job->tile_size == GD_TILING_AUTO;
+        const int small = auto_size ? GD_TILING_AUTO_SMALL : job->tile_size;
+        const int large = auto_size ? GD_TILING_AUTO_LARGE : job->tile_size;
+        char size[64];
+        if (auto_size)
+            snprintf(size, sizeof size, "size auto (%d or %d)", small, large);
+        else
+            snprintf(size, sizeof size, "size %d", job->tile_size);
+        if (2 * job->tile_overlap > small) {
             gd_job_key k = blame(job, GD_JOB_KEY_TILES_OVERLAP, GD_JOB_KEY_TILES_SIZE);
             return gd_err_set(err, GD_EINPUT,
                               "%s: [tiles] %s: 2 x overlap must be <= size (the blend ramps "
                               "span 2 x overlap pixels across each core boundary and must fit "
-                              "in a core), got overlap %d with size %d",
+                              "in a core), got overlap %d with %s",
                               gd_job_where(job, k, w, sizeof w), gd_job_key_name(k),
-                              job->tile_overlap, job->tile_size);
+                              job->tile_overlap, size);
         }
-        if (job->tile_jitter > job->tile_size) {
+        if (job->tile_jitter > large) {
             gd_job_key k = blame(job, GD_JOB_KEY_TILES_JITTER, GD_JOB_KEY_TILES_SIZE);
             return gd_err_set(err, GD_EINPUT,
                               "%s: [tiles] %s: jitter must be from 0 to size, got jitter %d "
-                              "with size %d",
+                              "with %s",
                               gd_job_where(job, k, w, sizeof w), gd_job_key_name(k),
-                              job->tile_jitter, job->tile_size);
+                              job->tile_jitter, size);
         }
     }
     if (job->compression == GD_COMPRESS_JPEG && job->bits != 8) {
@@ -223,29 +237,42 @@ done:
 
 gd_status gd_job_check_tiles(const gd_job *job, int stride, gd_err *err)
 {
-    char w[4096 + 64];
+    char w[4096 + 64], got[64];
     if (stride < 1)
         return gd_err_set(err, GD_EINPUT, "tile check: the layer's stride %d must be >= 1", stride);
     if (job->tile_size == 0)
         return GD_OK;
-    if (job->tile_size < stride)
+    /* auto: both sizes it may take must pass. */
+    const int auto_size = job->tile_size == GD_TILING_AUTO;
+    const int sizes[] = {auto_size ? GD_TILING_AUTO_SMALL : job->tile_size,
+                         auto_size ? GD_TILING_AUTO_LARGE : job->tile_size};
+    const char *dflt = gd_job_is_set(job, GD_JOB_KEY_TILES_SIZE) ? "" : "the default ";
+    if (auto_size)
+        snprintf(got, sizeof got, "%sauto (%d or %d)", dflt, sizes[0], sizes[1]);
+    else
+        snprintf(got, sizeof got, "%s%d", dflt, job->tile_size);
+    if (sizes[0] < stride)
         return gd_err_set(err, GD_EINPUT,
                           "%s: [tiles] size: must be at least the layer's total stride %d "
-                          "(or 0 for no tiling), got %s%d",
-                          gd_job_where(job, GD_JOB_KEY_TILES_SIZE, w, sizeof w), stride,
-                          gd_job_is_set(job, GD_JOB_KEY_TILES_SIZE) ? "" : "the default ",
-                          job->tile_size);
+                          "(or 0 for no tiling), got %s",
+                          gd_job_where(job, GD_JOB_KEY_TILES_SIZE, w, sizeof w), stride, got);
     if (job->tile_jitter != 0)
         return GD_OK;
-    const gd_job_key ks[] = {GD_JOB_KEY_TILES_SIZE, GD_JOB_KEY_TILES_OVERLAP};
-    const int vs[] = {job->tile_size, job->tile_overlap};
-    for (int i = 0; i < 2; i++)
-        if (vs[i] % stride != 0)
-            return gd_err_set(err, GD_EINPUT,
-                              "%s: [tiles] %s: must be a multiple of the layer's total stride %d "
-                              "when jitter = 0 (tile origins i*size - overlap must stay on the "
-                              "layer's sampling grid), got %s%d",
-                              gd_job_where(job, ks[i], w, sizeof w), gd_job_key_name(ks[i]), stride,
-                              gd_job_is_set(job, ks[i]) ? "" : "the default ", vs[i]);
+    const gd_job_key ks[] = {GD_JOB_KEY_TILES_SIZE, GD_JOB_KEY_TILES_SIZE,
+                             GD_JOB_KEY_TILES_OVERLAP};
+    const int vs[] = {sizes[0], sizes[1], job->tile_overlap};
+    for (int i = 0; i < 3; i++) {
+        if (vs[i] % stride == 0)
+            continue;
+        if (i == 2)
+            snprintf(got, sizeof got, "%s%d", gd_job_is_set(job, ks[i]) ? "" : "the default ",
+                     vs[i]);
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: [tiles] %s: must be a multiple of the layer's total stride %d "
+                          "when jitter = 0 (tile origins i*size - overlap must stay on the "
+                          "layer's sampling grid), got %s",
+                          gd_job_where(job, ks[i], w, sizeof w), gd_job_key_name(ks[i]), stride,
+                          got);
+    }
     return GD_OK;
 }

@@ -530,9 +530,17 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     for (int o = 0; o < n && len < sizeof sizes - 1; o++)
         len += (size_t)snprintf(sizes + len, sizeof sizes - len, "%s%dx%d", o ? ", " : "", ws[o],
                                 hs[o]);
-    say(r, "%s mode, %d octave%s (%s), %d iterations each, step %g, tiles %d (+%d overlap)",
+    char tiles[512] = "";
+    len = 0;
+    if (job->tile_size == GD_TILING_AUTO) /* what auto takes, per octave as above */
+        for (int o = 0; o < n && len < sizeof tiles - 1; o++)
+            len += (size_t)snprintf(tiles + len, sizeof tiles - len, "%s%d",
+                                    o ? ", " : "auto: ", gd_dream_tile_size(d, ws[o], hs[o]));
+    else
+        snprintf(tiles, sizeof tiles, "%d", job->tile_size);
+    say(r, "%s mode, %d octave%s (%s), %d iterations each, step %g, tiles %s (+%d overlap)",
         gd_dream_mode_name(job->mode), n, n == 1 ? "" : "s", sizes, job->iterations,
-        (double)job->step, job->tile_size, job->tile_overlap);
+        (double)job->step, tiles, job->tile_overlap);
 
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if (r->resume[0]) {

@@ -337,3 +337,26 @@ int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride)
     assert(stride >= 1);
     return axis_stride_ok(&plan->ax, stride) && axis_stride_ok(&plan->ay, stride);
 }
+
+/* Pixels one axis's tiles see in an iteration, averaged over the offsets. */
+static double axis_cost(int n, int size, int margin, int jitter, int torus)
+{
+    const int J = gd_tiling_jitter_range(size, jitter < 0 ? size : jitter);
+    gd_tile_axis a;
+    if (n <= size)
+        return n;
+    if (torus && J > 0 && axis_init_torus(&a, n, size, margin, 0))
+        return (double)a.count * a.side;
+    /* count = ceil((n + j) / size): one more from j >= count(0) * size - n + 1. */
+    const int64_t c0 = ((int64_t)n + size - 1) / size, first = c0 * size - n + 1;
+    const double more = J > first ? (double)(J - first) / J : 0.0;
+    return ((double)c0 + more) * (size + 2.0 * margin);
+}
+
+int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus)
+{
+    const int s = GD_TILING_AUTO_SMALL, l = GD_TILING_AUTO_LARGE;
+    double small = axis_cost(w, s, margin, jitter, torus) * axis_cost(h, s, margin, jitter, torus);
+    double large = axis_cost(w, l, margin, jitter, torus) * axis_cost(h, l, margin, jitter, torus);
+    return large < small ? l : s;
+}

@@ -80,6 +80,10 @@ void gd_dream_free(gd_dream *d);
 /* The number of octaves and the size of octave o (processing order: first dreamed first). */
 int gd_dream_octaves(const gd_dream *d);
 void gd_dream_octave_size(const gd_dream *d, int o, int *w, int *h);
+/* The tile core size for a w x h octave image: the job's, or with size =
+ * auto the one gd_tiling_auto_size picks; and the jitter range with it. */
+int gd_dream_tile_size(const gd_dream *d, int w, int h);
+int gd_dream_jitter_range(const gd_dream *d, int w, int h);
 
 /* Builds the first octave's image from the seed.  Collective. */
 gd_status gd_dream_start(gd_dream *d, gd_err *err);

@@ -95,6 +95,7 @@
 #include "gigadream/image.h"     /* gd_border */
 #include "gigadream/imageio.h"   /* gd_compression */
 #include "gigadream/objective.h" /* gd_obj_kind, GD_OBJ_MAX_LAYERS */
+#include "gigadream/tiling.h"    /* GD_TILING_AUTO */
 
 /* Longest line (without its newline) inih's line buffer holds. */
 #define GD_JOB_MAX_LINE 198
@@ -184,9 +185,9 @@ typedef struct gd_job {
     uint64_t seed;
     int lap_levels;
     /* [tiles] */
-    int tile_size; /* 0 = no tiling */
+    int tile_size; /* 0 = no tiling; GD_TILING_AUTO (tiling.h) = auto, per octave */
     int tile_overlap;
-    int tile_jitter;
+    int tile_jitter; /* < 0: the size (per octave, with size = auto) */
     gd_border border;
     /* [output] */
     gd_job_path output;

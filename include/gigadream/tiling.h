@@ -91,6 +91,14 @@
 /* Sides beyond this are refused so that every intermediate fits in an int. */
 #define GD_TILING_MAX_SIDE (1 << 28)
 
+/*
+ * [tiles] size = auto (the job's default): per octave image, the core size
+ * below that makes the network see the fewer pixels.
+ */
+#define GD_TILING_AUTO (-1)
+#define GD_TILING_AUTO_SMALL 512
+#define GD_TILING_AUTO_LARGE 1024
+
 /* The weight denominator: ramp weights are multiples of 1 / GD_TILING_WEIGHT_ONE. */
 #define GD_TILING_WEIGHT_ONE 4096
 
@@ -201,5 +209,17 @@ void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0,
  * multiple of stride (untiled axes start at 0).  stride must be >= 1.
  */
 int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride);
+
+/*
+ * The core size [tiles] size = auto takes for a w x h image:
+ * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever makes the pixels
+ * the network sees in an iteration (tiles x extent, per axis, averaged over
+ * the jitter offsets) the fewer; the smaller on a tie.  margin M (at most
+ * GD_TILING_AUTO_SMALL / 2), jitter as the job sets it (< 0: the size),
+ * torus: border = wrap.  Pure: every rank and every restart takes the same.
+ * On the 1088-pixel extents of the large size the engine runs about as fast
+ * per pixel as on 576 (MobileNet V1, AVX-512), so pixels are the cost.
+ */
+int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus);
 
 #endif

@@ -139,7 +139,7 @@ done
 line=$(job_with size "[tiles]
 size = 8")
 sed -i "/^size = 64$/d" size.ini
-refused "^gigadream: size\.ini:$((line - 1)): \[tiles\] size: must be 0 \(no tiling\) or an integer from 16 to 32768, got '8'$" \
+refused "^gigadream: size\.ini:$((line - 1)): \[tiles\] size: must be 'auto', 0 \(no tiling\) or an integer from 16 to 32768, got '8'$" \
   size.ini
 line=$(job_with overlap "[tiles]
 overlap = -1")

@@ -135,9 +135,9 @@ static void test_minimal_job_defaults(void **state)
     assert_true(job.step == 1.5f);
     assert_true(job.seed == 0);
     assert_int_equal(job.lap_levels, 4);
-    assert_int_equal(job.tile_size, 512);
+    assert_int_equal(job.tile_size, GD_TILING_AUTO);
     assert_int_equal(job.tile_overlap, 32);
-    assert_int_equal(job.tile_jitter, 512);
+    assert_int_equal(job.tile_jitter, -1); /* the size auto takes */
     assert_int_equal(job.border, GD_BORDER_REFLECT);
     assert_int_equal(job.compression, GD_COMPRESS_DEFLATE);
     assert_int_equal(job.bits, 8);
@@ -381,8 +381,9 @@ static void test_value_errors(void **state)
         {"[dream]\nlap_levels = 0\n", "e.ini:9: [dream] lap_levels:"},
         {"[dream]\nmode = dream\n", "e.ini:9: [dream] mode: must be one of deepdream, naive, "
                                     "multiscale, lapnorm, got 'dream'"},
-        {"[tiles]\nsize = 8\n", "e.ini:9: [tiles] size: must be 0 (no tiling) or an integer "
-                                "from 16 to 32768, got '8'"},
+        {"[tiles]\nsize = 8\n", "e.ini:9: [tiles] size: must be 'auto', 0 (no tiling) or an "
+                                "integer from 16 to 32768, got '8'"},
+        {"[tiles]\nsize = automatic\n", "e.ini:9: [tiles] size: must be 'auto', 0"},
         {"[tiles]\noverlap = -1\n", "e.ini:9: [tiles] overlap: must be an integer from 0"},
         {"[tiles]\nborder = clamp\n", "e.ini:9: [tiles] border: must be one of reflect, wrap"},
         {"[input]\nwidth = 1000001\n", "e.ini:9: [input] width: must be an integer from 0 (keep) "
@@ -547,10 +548,21 @@ static void test_rule_errors(void **state)
     load_ok("ok.ini", BASE "[tiles]\nsize = 0\n", NULL, 0, &job);
     assert_int_equal(job.tile_jitter, 0);
     gd_job_free(&job);
-    /* jitter 0..size. */
-    load_fails("e.ini", BASE "[tiles]\njitter = 600\n", NULL, 0,
-               "e.ini:9: [tiles] jitter: jitter must be from 0 to size, got jitter 600 with "
+    /* jitter 0..size (with auto, up to its larger size; each octave takes
+     * at most its own). */
+    load_fails("e.ini", BASE "[tiles]\nsize = 512\njitter = 600\n", NULL, 0,
+               "e.ini:10: [tiles] jitter: jitter must be from 0 to size, got jitter 600 with "
                "size 512");
+    load_fails("e.ini", BASE "[tiles]\njitter = 1100\n", NULL, 0,
+               "e.ini:9: [tiles] jitter: jitter must be from 0 to size, got jitter 1100 with "
+               "size auto (512 or 1024)");
+    load_ok("ok.ini", BASE "[tiles]\njitter = 600\n", NULL, 0, &job);
+    gd_job_free(&job);
+    /* 2 x overlap must fit auto's smaller size. */
+    load_fails("e.ini", BASE "[tiles]\noverlap = 300\n", NULL, 0,
+               "e.ini:9: [tiles] overlap: 2 x overlap must be <= size (the blend ramps span "
+               "2 x overlap pixels across each core boundary and must fit in a core), got "
+               "overlap 300 with size auto (512 or 1024)");
     /* jpeg holds 8 bits. */
     load_fails("e.ini", BASE "[output]\ncompression = jpeg\nbits = 16\n", NULL, 0,
                "e.ini:9: [output] compression: jpeg compression holds 8 bits only, got bits = 16");
@@ -714,9 +726,9 @@ static void test_canonical_text(void **state)
              "model.layer=mixed4c, mixed4d:0.5\n"
              "model.objective=mean\n"
              "tiles.border=reflect\n"
-             "tiles.jitter=512\n"
+             "tiles.jitter=size\n"
              "tiles.overlap=32\n"
-             "tiles.size=512\n",
+             "tiles.size=auto\n",
              dir, dir);
     assert_string_equal(job.canon, want);
     assert_true(job.hash == gd_job_hash_text(job.canon));
@@ -754,8 +766,10 @@ static void test_hash_stability(void **state)
     /* The same dream, spelled differently or with output-only changes: same hash. */
     assert_true(
         hash_of("[dream]\nstep = 1.50\noctave_scale = 1.4000\nmode = DeepDream\n", NULL, 0) == h);
-    assert_true(hash_of("[dream]\noctaves = 4\niterations = 10\nseed = 0\n[tiles]\njitter = 512\n",
+    assert_true(hash_of("[dream]\noctaves = 4\niterations = 10\nseed = 0\n[tiles]\nsize = Auto\n",
                         NULL, 0) == h);
+    /* A jitter of 512 is not auto's (which is the size it takes, 1024 where it takes that). */
+    assert_true(hash_of("[tiles]\njitter = 512\n", NULL, 0) != h);
     assert_true(hash_of("[output]\ncompression = lzw\nbits = 16\ndpi = 72\npyramid = no\n"
                         "overwrite = yes\nbigtiff = true\n",
                         NULL, 0) == h);
@@ -769,11 +783,11 @@ static void test_hash_stability(void **state)
     const char *changes[] = {
         "[dream]\nstep = 2\n",           "[dream]\nseed = 1\n",
         "[dream]\nmode = naive\n",       "[dream]\nlap_levels = 5\n",
-        "[tiles]\nsize = 256\n",         "[tiles]\noverlap = 48\n",
-        "[tiles]\njitter = 0\n",         "[tiles]\nborder = wrap\n",
-        "[engine]\nprecision = bf16\n",  "[input]\nwidth = 10\n",
-        "[model]\nchannels = 1\n",       "[model]\nobjective = square\n",
-        "[dream]\noctave_scale = 1.5\n",
+        "[tiles]\nsize = 256\n",         "[tiles]\nsize = 512\n",
+        "[tiles]\noverlap = 48\n",       "[tiles]\njitter = 0\n",
+        "[tiles]\nborder = wrap\n",      "[engine]\nprecision = bf16\n",
+        "[input]\nwidth = 10\n",         "[model]\nchannels = 1\n",
+        "[model]\nobjective = square\n", "[dream]\noctave_scale = 1.5\n",
     };
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
         if (hash_of(changes[i], NULL, 0) == h)
@@ -792,8 +806,8 @@ static void test_diff(void **state)
     char buf[1024];
     /* The jitter default follows the size: three keys differ, output and threads do not count. */
     assert_int_equal(gd_job_diff(a.canon, b.canon, buf, sizeof buf), 3);
-    assert_string_equal(buf, "dream.step: 1.5 -> 2; tiles.jitter: 512 -> 256; "
-                             "tiles.size: 512 -> 256");
+    assert_string_equal(buf, "dream.step: 1.5 -> 2; tiles.jitter: size -> 256; "
+                             "tiles.size: auto -> 256");
     assert_int_equal(gd_job_diff(a.canon, a.canon, buf, sizeof buf), 0);
     assert_string_equal(buf, "");
     assert_int_equal(gd_job_diff(b.canon, a.canon, NULL, 0), 3);
@@ -822,7 +836,8 @@ static void test_check_tiles(void **state)
     assert_non_null(strstr(err.msg, "got 40"));
     assert_int_equal(gd_job_check_tiles(&job, 1024, &err), GD_EINPUT);
     assert_non_null(strstr(err.msg, "t.ini: [tiles] size: must be at least the layer's total "
-                                    "stride 1024 (or 0 for no tiling), got the default 512"));
+                                    "stride 1024 (or 0 for no tiling), got the default auto (512 "
+                                    "or 1024)"));
     gd_job_free(&job);
 
     load_ok("t.ini", BASE "[tiles]\nsize = 500\njitter = 0\n", NULL, 0, &job);

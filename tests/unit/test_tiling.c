@@ -580,6 +580,52 @@ static void test_torus(void **state)
     }
 }
 
+/* The pixels a plan's tiles see, averaged over every jitter offset pair. */
+static double seen(int w, int h, int size, int margin, int torus)
+{
+    double sum = 0;
+    int n = 0;
+    for (int j = 0; j < size; j += 7, n++) {
+        gd_tile_plan p;
+        gd_err err;
+        if (torus)
+            GDTEST_OK(gd_tiling_plan_torus(w, h, size, margin, j, j, &p, &err), &err);
+        else
+            GDTEST_OK(gd_tiling_plan(w, h, size, margin, j, j, &p, &err), &err);
+        sum += (double)p.n_tiles * p.tile_w * p.tile_h;
+    }
+    return sum / n;
+}
+
+static void test_auto_size(void **state)
+{
+    (void)state;
+    /* The benchmark job (2048 wrapped): 1024's 4 tiles of 1088 against 512's
+     * 16 of 576; reflected, 1024 pays a partial tile of 1088 per axis. */
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 1), 1024);
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 0), 512);
+    assert_int_equal(gd_tiling_auto_size(4096, 4096, 32, -1, 0), 512);
+    /* Gigapixel: the partial tile hardly counts, the halo does. */
+    assert_int_equal(gd_tiling_auto_size(40000, 30000, 32, -1, 0), 1024);
+    /* Up to 1024 pixels a side, one untiled tile beats any grid. */
+    assert_int_equal(gd_tiling_auto_size(800, 600, 32, -1, 0), 1024);
+    /* Both untiled: a tie, the smaller. */
+    assert_int_equal(gd_tiling_auto_size(500, 300, 32, -1, 1), 512);
+    /* Whatever it picks sees no more pixels (on average over the jitter)
+     * than the other size would. */
+    static const int sides[][2] = {{2048, 2048}, {3000, 2000}, {1500, 1100}, {6000, 4000}};
+    for (size_t k = 0; k < sizeof sides / sizeof sides[0]; k++)
+        for (int torus = 0; torus < 2; torus++) {
+            const int w = sides[k][0], h = sides[k][1];
+            const int pick = gd_tiling_auto_size(w, h, 32, -1, torus);
+            const int other = pick == 512 ? 1024 : 512;
+            const double a = seen(w, h, pick, 32, torus), b = seen(w, h, other, 32, torus);
+            if (a > b * 1.02)
+                fail_msg("%dx%d %s: auto took %d (%.0f pixels seen) over %d (%.0f)", w, h,
+                         torus ? "wrap" : "reflect", pick, a, other, b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_halo_rows),
         cmocka_unit_test(test_stride_check),
         cmocka_unit_test(test_torus),
+        cmocka_unit_test(test_auto_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
