@@ -716,6 +716,18 @@ static int clampi(int v, int lo, int hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
+
+/* Either loop's arguments for its stride-2 node d and stride-1 node j (or
+ * -1); returns the threads to run: no more than the rows were planned for,
+ * nor than asked for now. */
+static int run_setup(const gd_engine *e, int d, int j, dw_args *a, pre_args *pa)
+{
+    dw_setup(e, d, a);
+    if (j >= 0)
+        pre_setup(e, j, pa);
+    const int threads = omp_get_max_threads();
+    return threads < e->pwdw_threads ? threads : e->pwdw_threads;
+}
 #endif
 
 void eng_pwdw_fwd_run(gd_engine *e, int p)
@@ -723,16 +735,11 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
 #ifdef HAVE_PWDW
     dw_args a;
     pre_args pa;
-    dw_setup(e, e->fuse_dw[p], &a);
+    const int threads = run_setup(e, e->fuse_dw[p], e->fuse_pre[p], &a, &pa);
     const int pre = e->fuse_pre[p] >= 0, head = e->fuse_head[p];
-    if (pre)
-        pre_setup(e, e->fuse_pre[p], &pa);
     const size_t row = (size_t)a.w1 * a.o, xrow = pre ? (size_t)a.w1 * pa.c : 0;
     const size_t per = 3 * row + xrow + (head >= 0 ? 3 * xrow : 0);
     float *scratch = e->bufs[e->pwdw_buf].ptr;
-    int threads = omp_get_max_threads();
-    if (threads > e->pwdw_threads)
-        threads = e->pwdw_threads;
 #pragma omp parallel num_threads(threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -776,11 +783,9 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
 #ifdef HAVE_PWDW
     dw_args a;
     pre_args pa;
-    dw_setup(e, e->fuse_dw_bwd[p], &a);
+    const int threads = run_setup(e, e->fuse_dw_bwd[p], e->fuse_pre_bwd[p], &a, &pa);
     const int pre = e->fuse_pre_bwd[p] >= 0, head = e->fuse_head_bwd[p];
     const int stem = head >= 0 && head == e->stem_fwd;
-    if (pre)
-        pre_setup(e, e->fuse_pre_bwd[p], &pa);
     const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0;
     size_t hstage = 0;
     if (stem)
@@ -788,9 +793,6 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
     else if (head >= 0)
         hstage = (size_t)a.w1 * eng_pwdw_stride(pa.c);
     float *scratch = e->bufs[e->pwdw_buf].ptr;
-    int threads = omp_get_max_threads();
-    if (threads > e->pwdw_threads)
-        threads = e->pwdw_threads;
 #pragma omp parallel num_threads(threads)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
