@@ -375,11 +375,11 @@ static void dw_setup(const gd_engine *e, int d, dw_args *a)
     }
 }
 
-/* Block cb's 9 taps, and [*x0, *x1) clipped to [0, n) (x0 <= x1). */
-static inline void dw_taps_of(const dw_args *a, int cb, __m512 w[9])
+/* Block cb's 9 taps of a [9][channels] kernel, and [*x0, *x1) clipped to [0, n) (x0 <= x1). */
+static inline void dw_taps_of(const float *taps, int channels, int cb, __m512 w[9])
 {
     for (int k = 0; k < 9; k++)
-        w[k] = _mm512_loadu_ps(a->taps + (size_t)k * a->o + cb * 16);
+        w[k] = _mm512_loadu_ps(taps + (size_t)k * channels + cb * 16);
 }
 
 static inline void clip_range(int *x0, int *x1, int n)
@@ -430,7 +430,7 @@ static void dw_fwd_row(const dw_args *a, const float *ring, int oy)
     clip_range(&x0, &x1, a->w2);
     for (int cb = 0; cb < a->o / 16; cb++) {
         __m512 w[9];
-        dw_taps_of(a, cb, w);
+        dw_taps_of(a->taps, a->o, cb, w);
         const __m512 b = _mm512_loadu_ps(a->bias + cb * 16);
         const float *r[3], *rv[3];
         const __m512 *wv[3];
@@ -505,7 +505,7 @@ static void dw_bwd_row(const dw_args *a, int iy, float *restrict stage)
     clip_range(&x0, &x1, a->w1);
     for (int cb = 0; cb < a->o / 16; cb++) {
         __m512 w[9];
-        dw_taps_of(a, cb, w);
+        dw_taps_of(a->taps, a->o, cb, w);
         const float *g[3], *gv[3];
         const __m512 *wv[3];
         int nr = 0;
@@ -631,8 +631,7 @@ static void pre_fwd_row(const pre_args *a, const float *ring, int y, float *rest
     const __m512 zero = _mm512_setzero_ps(), hi = _mm512_set1_ps(a->hi);
     for (int cb = 0; cb < a->c / 16; cb++) {
         __m512 w[9];
-        for (int k = 0; k < 9; k++)
-            w[k] = _mm512_loadu_ps(a->taps + (size_t)k * a->c + cb * 16);
+        dw_taps_of(a->taps, a->c, cb, w);
         const __m512 b = _mm512_loadu_ps(a->bias + cb * 16);
         const float *r[3];
         for (int ky = 0; ky < 3; ky++) {
@@ -673,8 +672,7 @@ static void pre_bwd_row(const pre_args *a, const float *ring, int y, float *rest
     const uint16_t *bits = a->bits ? a->bits + (size_t)y * a->w : NULL;
     for (int cb = 0; cb < a->c / 16; cb++) {
         __m512 w[9];
-        for (int k = 0; k < 9; k++)
-            w[k] = _mm512_loadu_ps(a->taps + (size_t)k * a->c + cb * 16);
+        dw_taps_of(a->taps, a->c, cb, w);
         const float *r[3];
         for (int ky = 0; ky < 3; ky++) {
             const int gy = y + 1 - ky;
