@@ -41,9 +41,7 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
     if (d->engine && d->eng_w == tw && d->eng_h == th)
         return GD_OK;
     gd_dream_engine_release(d);
-    gd_engine_opts opts = {.backward = 1, .precision = GD_ENGINE_F32};
-    if (d->job->precision == GD_PRECISION_BF16)
-        opts.precision = GD_ENGINE_BF16;
+    gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
     gd_status st = gd_engine_create(d->model, th, tw, d->obj->layers, d->obj->n_layers, &opts,
                                     &d->engine, err);
     if (st != GD_OK)

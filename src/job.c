@@ -53,12 +53,6 @@ static const char *const mode_names[] = {
 };
 _Static_assert(sizeof mode_names / sizeof mode_names[0] == GD_MODE_COUNT, "name every mode");
 
-static const char *const precision_names[] = {
-    [GD_PRECISION_FP32] = "fp32",
-    [GD_PRECISION_BF16] = "bf16",
-};
-_Static_assert(sizeof precision_names / sizeof precision_names[0] == GD_PRECISION_COUNT,
-               "name every precision");
 
 /* The job file's spelling of other modules' enums (their .c files own their own tables). */
 const char *const gd_job_objective_names[] = {
@@ -68,6 +62,13 @@ const char *const gd_job_objective_names[] = {
 };
 _Static_assert(sizeof gd_job_objective_names / sizeof gd_job_objective_names[0] == GD_OBJ_COUNT,
                "name every objective");
+
+static const char *const precision_names[] = {
+    [GD_ENGINE_F32] = "fp32",
+    [GD_ENGINE_BF16] = "bf16",
+};
+_Static_assert(sizeof precision_names / sizeof precision_names[0] == GD_ENGINE_PRECISION_COUNT,
+               "name every precision");
 
 const char *const gd_job_border_names[] = {
     [GD_BORDER_REFLECT] = "reflect",
@@ -88,9 +89,9 @@ const char *gd_dream_mode_name(gd_dream_mode m)
     return (unsigned)m < GD_MODE_COUNT ? mode_names[m] : "?";
 }
 
-const char *gd_precision_name(gd_precision p)
+const char *gd_job_precision_name(gd_engine_precision p)
 {
-    return (unsigned)p < GD_PRECISION_COUNT ? precision_names[p] : "?";
+    return (unsigned)p < GD_ENGINE_PRECISION_COUNT ? precision_names[p] : "?";
 }
 
 /* ---- The key table ------------------------------------------------------------ */
@@ -320,7 +321,7 @@ static void set_enum(gd_job *job, gd_job_key k, int v)
         job->compression = (gd_compression)v;
         break;
     case GD_JOB_KEY_ENGINE_PRECISION:
-        job->precision = (gd_precision)v;
+        job->precision = (gd_engine_precision)v;
         break;
     default:
         break;

@@ -74,7 +74,7 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
     case GD_JOB_KEY_TILES_BORDER:
         return gd_job_border_names[job->border];
     case GD_JOB_KEY_ENGINE_PRECISION:
-        return gd_precision_name(job->precision);
+        return gd_job_precision_name(job->precision);
     default:
         return NULL; /* not a canonical key */
     }

@@ -37,7 +37,7 @@ void gd_job_init(gd_job *job)
     job->dpi = 300.0;
     job->pyramid = 1;
     job->keep = 2;
-    job->precision = GD_PRECISION_FP32;
+    job->precision = GD_ENGINE_F32;
     /* octaves, iterations, step and jitter depend on other keys: job_defaults. */
 }
 

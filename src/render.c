@@ -139,12 +139,6 @@ static gd_status check_checkpoint_dir(const gd_job *job, gd_err *err)
     return GD_OK;
 }
 
-/* The engine's precision for the job's [engine] precision. */
-static gd_engine_precision engine_precision(const gd_job *job)
-{
-    return job->precision == GD_PRECISION_BF16 ? GD_ENGINE_BF16 : GD_ENGINE_F32;
-}
-
 /* The largest total stride of the objective's layers. */
 static int objective_stride(const gd_model *m, const gd_objective *obj)
 {
@@ -178,7 +172,7 @@ static gd_status guide_features(render *r, gd_err *err)
     if ((st = gd_image_alloc_full(&small, m->in_w, m->in_h, 3, err)) != GD_OK)
         goto done;
     gd_resize_bilinear(&img, &small);
-    gd_engine_opts eo = {.backward = 0, .precision = engine_precision(&r->job)};
+    gd_engine_opts eo = {.backward = 0, .precision = r->job.precision};
     if ((st = gd_engine_create(m, m->in_h, m->in_w, r->obj.layers, r->obj.n_layers, &eo, &e,
                                err)) != GD_OK)
         goto done;
@@ -241,7 +235,7 @@ static gd_status prepare(render *r, gd_err *err)
     int threads = choose_threads(job, r->dist);
     if (threads > 0)
         omp_set_num_threads(threads);
-    if ((st = gd_engine_precision_check(engine_precision(job), err)) != GD_OK) {
+    if ((st = gd_engine_precision_check(job->precision, err)) != GD_OK) {
         /* "jobs/x.ini:40: [engine] precision = bf16 needs a CPU with AVX-512 BF16 (...)" */
         char why[GD_ERR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -523,7 +517,7 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         gd_job_hash_hex(job->hash, hex), gd_dist_size(r->dist),
         gd_dist_size(r->dist) == 1 ? "" : "s", omp_get_max_threads(),
         omp_get_max_threads() == 1 ? "" : "s");
-    if (job->precision == GD_PRECISION_BF16)
+    if (job->precision == GD_ENGINE_BF16)
         say(r, "the network runs in bf16 (weights, activations and gradients; f32 in and out)");
     char sizes[512] = "";
     size_t len = 0;

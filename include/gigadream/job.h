@@ -110,12 +110,6 @@ typedef enum gd_dream_mode {
     GD_MODE_COUNT
 } gd_dream_mode;
 
-typedef enum gd_precision {
-    GD_PRECISION_FP32 = 0,
-    GD_PRECISION_BF16,
-    GD_PRECISION_COUNT
-} gd_precision;
-
 /* Every key, in file order.  gd_job_key_section/name give its spelling. */
 typedef enum gd_job_key {
     GD_JOB_KEY_INPUT_IMAGE = 0,
@@ -204,7 +198,7 @@ typedef struct gd_job {
     int keep;
     /* [engine] */
     int threads;
-    gd_precision precision;
+    gd_engine_precision precision; /* the engine's own enum; spelled fp32 | bf16 here */
 
     /* Provenance. */
     char *file;    /* the job file's name as given (used in messages) */
@@ -284,6 +278,7 @@ int gd_job_diff(const char *canon_a, const char *canon_b, char *buf, size_t len)
 
 /* Names of the job's enums, as the job file spells them. */
 const char *gd_dream_mode_name(gd_dream_mode m);
-const char *gd_precision_name(gd_precision p);
+/* The job file's spelling of the engine's precision: "fp32", "bf16". */
+const char *gd_job_precision_name(gd_engine_precision p);
 
 #endif

@@ -150,7 +150,7 @@ static void test_minimal_job_defaults(void **state)
     assert_true(job.every_seconds == 0.0);
     assert_int_equal(job.keep, 2);
     assert_int_equal(job.threads, 0);
-    assert_int_equal(job.precision, GD_PRECISION_FP32);
+    assert_int_equal(job.precision, GD_ENGINE_F32);
 
     /* Which keys the file set, and where. */
     assert_int_equal(job.line[GD_JOB_KEY_INPUT_IMAGE], 3);
@@ -311,7 +311,7 @@ static void test_every_key(void **state)
     assert_true(job.every_seconds == 1800.0);
     assert_int_equal(job.keep, 3);
     assert_int_equal(job.threads, 8);
-    assert_int_equal(job.precision, GD_PRECISION_BF16);
+    assert_int_equal(job.precision, GD_ENGINE_BF16);
     assert_int_equal(job.line[GD_JOB_KEY_INPUT_IMAGE], 3);
     assert_int_equal(job.line[GD_JOB_KEY_OUTPUT_BIGTIFF], 32);
     assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 40);
