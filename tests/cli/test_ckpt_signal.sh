@@ -57,8 +57,10 @@ cmp -s out.tif ref.tif || fail "SIGTERM + resume: output differs from the uninte
 # SIGUSR1 to mpirun, which forwards it to the ranks.
 rm -rf ckpt out.tif
 (rc=0; mpirun --oversubscribe -n 2 "$GIGADREAM" render job.ini 2>run3.txt || rc=$?; echo "$rc" >rc3.txt) &
+sub=$!
 started run3.txt || fail "the 2-rank render did not start"
-pkill -USR1 -x mpirun || fail "no mpirun to signal"
+# Only this test's mpirun (the subshell's child): others may run beside it.
+pkill -USR1 -x -P "$sub" mpirun || fail "no mpirun to signal"
 wait
 [ "$(cat rc3.txt)" = 3 ] || fail "SIGUSR1 through mpirun: exit $(cat rc3.txt): $(tail -2 run3.txt)"
 mpirun --oversubscribe -n 2 "$GIGADREAM" render job.ini --quiet || fail "2-rank resume failed"
