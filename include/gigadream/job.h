@@ -23,10 +23,14 @@
  *                octaves [mode] 1..20, octave_scale [1.4] > 1 and <= 4,
  *                iterations [mode] 1..100000, step [mode] > 0,
  *                seed [0] 0..2^64-1, lap_levels [4] 1..16
- *   [tiles]      size [512]  a tile's core; 0 = no tiling, else 16..32768
+ *   [tiles]      size [auto]  a tile's core: auto (per octave 512 or 1024,
+ *                            whichever has the network see fewer pixels:
+ *                            gd_tiling_auto_size), 0 = no tiling, else
+ *                            16..32768
  *                overlap [32]  context margin on each side, >= 0 and
  *                            2 * overlap <= size (the blend ramps span
- *                            2 * overlap pixels across each core boundary)
+ *                            2 * overlap pixels across each core boundary;
+ *                            with auto, the smaller size)
  *                jitter [= size]  0..size; 0 puts cores at multiples of size
  *                border [reflect]  reflect | wrap
  *   [output]     file        the output image

@@ -1,8 +1,11 @@
 /*
- * job_values.c: strict parsing of job values: integers, numbers, booleans,
+ * values.c: strict parsing of job values: integers, numbers, booleans,
  * layer specs and channel lists, and the edit distance behind "did you
  * mean".  No value is accepted with trailing garbage, a hex or inf/nan
  * spelling, or out of its type's range.
+ *
+ * The job module's bottom layer: it knows no key, no section and no gd_job,
+ * and calls no other file of the module.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,10 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "job_internal.h"
+#include "job_int.h"
 
 /* Optimal string alignment distance (edits and adjacent swaps), case-insensitive. */
-int gd_job_distance(const char *a, const char *b)
+int job_distance(const char *a, const char *b)
 {
     enum { MAXL = 40 };
     size_t la = strlen(a), lb = strlen(b);
@@ -45,13 +48,13 @@ int gd_job_distance(const char *a, const char *b)
 }
 
 /* Close enough to be a typo: one edit in a short word, two in a longer one. */
-int gd_job_close(const char *typed, const char *known)
+int job_close(const char *typed, const char *known)
 {
-    int d = gd_job_distance(typed, known);
+    int d = job_distance(typed, known);
     return d <= (strlen(known) <= 5 ? 1 : 2);
 }
 
-char *gd_job_strdup(const char *s, gd_err *err)
+char *job_strdup(const char *s, gd_err *err)
 {
     size_t n = strlen(s) + 1;
     char *d = gd_malloc(n, "job text", err);
@@ -61,7 +64,7 @@ char *gd_job_strdup(const char *s, gd_err *err)
 }
 
 /* An optionally signed decimal integer and nothing else. */
-int gd_job_parse_int(const char *s, long long *out)
+int job_parse_int(const char *s, long long *out)
 {
     const char *p = s;
     if (*p == '+' || *p == '-')
@@ -80,7 +83,7 @@ int gd_job_parse_int(const char *s, long long *out)
     return 1;
 }
 
-int gd_job_parse_u64(const char *s, uint64_t *out)
+int job_parse_u64(const char *s, uint64_t *out)
 {
     if (!*s)
         return 0;
@@ -97,7 +100,7 @@ int gd_job_parse_u64(const char *s, uint64_t *out)
 }
 
 /* A finite decimal number (no hex, inf or nan) and nothing else. */
-int gd_job_parse_number(const char *s, double *out)
+int job_parse_number(const char *s, double *out)
 {
     int digits = 0;
     for (const char *q = s; *q; q++) {
@@ -117,7 +120,7 @@ int gd_job_parse_number(const char *s, double *out)
     return 1;
 }
 
-int gd_job_parse_bool(const char *s, int *out)
+int job_parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
@@ -138,7 +141,7 @@ int gd_job_parse_bool(const char *s, int *out)
  * Copies s[0..n) without surrounding blanks into buf (NUL-terminated);
  * returns its length.  buf may be s itself (trimming in place).
  */
-size_t gd_job_trim(const char *s, size_t n, char *buf, size_t len)
+size_t job_trim(const char *s, size_t n, char *buf, size_t len)
 {
     while (n > 0 && isspace((unsigned char)*s)) {
         s++;
@@ -153,7 +156,7 @@ size_t gd_job_trim(const char *s, size_t n, char *buf, size_t len)
     return n;
 }
 
-void gd_job_fmt_float(float f, char *buf, size_t len)
+void job_fmt_float(float f, char *buf, size_t len)
 {
     for (int prec = 1; prec <= 9; prec++) {
         snprintf(buf, len, "%.*g", prec, (double)f);
@@ -167,8 +170,8 @@ void gd_job_fmt_float(float f, char *buf, size_t len)
  * (weight 1 dropped unless the name holds a ':').  why gets the reason on
  * GD_EINPUT.
  */
-gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *why, size_t wlen,
-                              gd_err *err)
+gd_status job_parse_layers(const char *value, char **out, int *n_out, char *why, size_t wlen,
+                           gd_err *err)
 {
     char names[GD_OBJ_MAX_LAYERS][GD_NAME_MAX];
     char norm[GD_OBJ_MAX_LAYERS * (GD_NAME_MAX + 24)];
@@ -183,7 +186,7 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
             snprintf(why, wlen, "layer entry '%.40s...' is too long", p);
             return GD_EINPUT;
         }
-        gd_job_trim(p, len, item, sizeof item);
+        job_trim(p, len, item, sizeof item);
         if (!item[0]) {
             snprintf(why, wlen, "%s",
                      n == 0 && !comma ? "must name a layer" : "has an empty entry");
@@ -197,16 +200,16 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
         char *colon = strrchr(item, ':');
         if (colon) {
             char wtext[64];
-            gd_job_trim(colon + 1, strlen(colon + 1), wtext, sizeof wtext);
+            job_trim(colon + 1, strlen(colon + 1), wtext, sizeof wtext);
             double w;
-            if (!gd_job_parse_number(wtext, &w) || !isfinite((float)w)) {
+            if (!job_parse_number(wtext, &w) || !isfinite((float)w)) {
                 snprintf(why, wlen, "weight '%s' of layer '%.*s' is not a finite number", wtext,
                          (int)(colon - item), item);
                 return GD_EINPUT;
             }
             weight = (float)w;
             *colon = '\0';
-            gd_job_trim(item, strlen(item), item, sizeof item);
+            job_trim(item, strlen(item), item, sizeof item);
             if (!item[0]) {
                 snprintf(why, wlen, "weight '%s' has no layer name", wtext);
                 return GD_EINPUT;
@@ -226,7 +229,7 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
         used += (size_t)snprintf(norm + used, sizeof norm - used, "%s%s", n ? ", " : "", item);
         if (weight != 1.0f || strchr(item, ':')) {
             char wbuf[32];
-            gd_job_fmt_float(weight, wbuf, sizeof wbuf);
+            job_fmt_float(weight, wbuf, sizeof wbuf);
             used += (size_t)snprintf(norm + used, sizeof norm - used, ":%s", wbuf);
         }
         n++;
@@ -234,7 +237,7 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
             break;
         p = comma + 1;
     }
-    char *s = gd_job_strdup(norm, err);
+    char *s = job_strdup(norm, err);
     if (!s)
         return err->status;
     free(*out);
@@ -244,8 +247,8 @@ gd_status gd_job_parse_layers(const char *value, char **out, int *n_out, char *w
 }
 
 /* "all" -> NULL; "3, 17, 42" -> the normalized list. */
-gd_status gd_job_parse_channels(const char *value, char **out, int *n_out, char *why, size_t wlen,
-                                gd_err *err)
+gd_status job_parse_channels(const char *value, char **out, int *n_out, char *why, size_t wlen,
+                             gd_err *err)
 {
     enum { MAX_CHANNELS = 4096 };
     if (strcasecmp(value, "all") == 0) {
@@ -275,8 +278,8 @@ gd_status gd_job_parse_channels(const char *value, char **out, int *n_out, char 
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char item[32];
         long long v;
-        if (len >= sizeof item || !gd_job_trim(p, len, item, sizeof item) ||
-            !gd_job_parse_int(item, &v) || v < 0 || v > INT_MAX) {
+        if (len >= sizeof item || !job_trim(p, len, item, sizeof item) ||
+            !job_parse_int(item, &v) || v < 0 || v > INT_MAX) {
             snprintf(why, wlen, "must be 'all' or a list of channel indices (integers >= 0)");
             st = GD_EINPUT;
             goto done;

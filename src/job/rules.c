@@ -1,8 +1,11 @@
 /*
- * job_rules.c: what a job needs beyond well-formed values: defaults that
+ * rules.c: what a job needs beyond well-formed values: defaults that
  * depend on other keys, rules tying keys together, required keys, path
  * resolution, and the tile/stride check the renderer runs once it knows the
  * model.
+ *
+ * Above keys.c (names, where a key was set) and values.c; job.c calls it.
+ * It never parses text: every value it reads is already in the gd_job.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 
@@ -11,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "job_internal.h"
+#include "job_int.h"
 
 /* ---- Defaults, cross-key rules, required keys ------------------------------------ */
 
-void gd_job_init(gd_job *job)
+void job_init(gd_job *job)
 {
     memset(job, 0, sizeof *job);
     job->objective = GD_OBJ_MEAN;
@@ -38,7 +41,7 @@ void gd_job_init(gd_job *job)
     job->pyramid = 1;
     job->keep = 2;
     job->precision = GD_ENGINE_F32;
-    /* octaves, iterations, step and jitter depend on other keys: job_defaults. */
+    /* octaves, iterations, step and jitter depend on other keys: job_fill_defaults. */
 }
 
 /* The notebook's per-mode settings. */
@@ -54,7 +57,7 @@ static const struct mode_defaults {
 _Static_assert(sizeof mode_defaults / sizeof mode_defaults[0] == GD_MODE_COUNT,
                "defaults for every mode");
 
-void gd_job_fill_defaults(gd_job *job)
+void job_fill_defaults(gd_job *job)
 {
     const struct mode_defaults *md = &mode_defaults[job->mode];
     if (!gd_job_is_set(job, GD_JOB_KEY_DREAM_OCTAVES))
@@ -78,7 +81,7 @@ static gd_job_key blame(const gd_job *job, gd_job_key first, gd_job_key second)
     return first;
 }
 
-gd_status gd_job_check(gd_job *job, gd_err *err)
+gd_status job_check(gd_job *job, gd_err *err)
 {
     char w[4096 + 64];
     const char *file = job->file;
@@ -105,7 +108,7 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
                           "%s: [model] guide: only used with objective = guide (objective is "
                           "'%s'), got '%s'",
                           gd_job_where(job, GD_JOB_KEY_MODEL_GUIDE, w, sizeof w),
-                          gd_job_objective_names[job->objective], job->guide.text);
+                          job_objective_names[job->objective], job->guide.text);
     if (job->mode == GD_MODE_NAIVE && job->octaves != 1)
         return gd_err_set(err, GD_EINPUT,
                           "%s: [dream] octaves: naive mode dreams at one scale (the notebook's "
@@ -169,17 +172,17 @@ gd_status gd_job_check(gd_job *job, gd_err *err)
 /* ---- Paths -------------------------------------------------------------------- */
 
 /* base + "/" + text for a relative text (leading "./" dropped); text itself when absolute. */
-char *gd_job_join_path(const char *base, const char *text, gd_err *err)
+char *job_join_path(const char *base, const char *text, gd_err *err)
 {
     if (text[0] == '/')
-        return gd_job_strdup(text, err);
+        return job_strdup(text, err);
     while (text[0] == '.' && text[1] == '/') {
         text += 2;
         while (*text == '/')
             text++;
     }
     if (strcmp(text, ".") == 0 || !text[0])
-        return gd_job_strdup(base, err);
+        return job_strdup(base, err);
     size_t lb = strlen(base), lt = strlen(text);
     while (lb > 1 && base[lb - 1] == '/')
         lb--;
@@ -192,7 +195,7 @@ char *gd_job_join_path(const char *base, const char *text, gd_err *err)
     return s;
 }
 
-gd_status gd_job_resolve_paths(gd_job *job, gd_err *err)
+gd_status job_resolve_paths(gd_job *job, gd_err *err)
 {
     const struct {
         gd_job_key key;
@@ -222,7 +225,7 @@ gd_status gd_job_resolve_paths(gd_job *job, gd_err *err)
             base = cwd;
         }
         free(jp->path);
-        jp->path = gd_job_join_path(base, jp->text, err);
+        jp->path = job_join_path(base, jp->text, err);
         if (!jp->path) {
             st = err->status;
             goto done;

@@ -1,6 +1,9 @@
 /*
- * job_canon.c: the canonical text of a job, its hash, and the difference
+ * canon.c: the canonical text of a job, its hash, and the difference
  * between two canonical texts (rules in job.h).
+ *
+ * Above keys.c and values.c (names, float formatting), below job.c; it never
+ * parses a job nor changes one but for job->canon and job->hash.
  *
  * The canonical text is what a checkpoint stores to recognize "the same
  * dream": one "section.key=value\n" line per key that affects the pixels,
@@ -14,9 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "job_internal.h"
+#include "job_int.h"
 
-/* The canonical value of key k: a string the job holds, or one formatted into small. */
+/*
+ * The canonical value of key k: a string the job holds, or one formatted into
+ * small; NULL for a key that is not in the canonical text.
+ */
 static const char *canon_value(const gd_job *job, gd_job_key k, char *small, size_t len)
 {
     switch (k) {
@@ -35,7 +41,7 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
     case GD_JOB_KEY_MODEL_CHANNELS:
         return job->channels ? job->channels : "all";
     case GD_JOB_KEY_MODEL_OBJECTIVE:
-        return gd_job_objective_names[job->objective];
+        return job_objective_names[job->objective];
     case GD_JOB_KEY_MODEL_GUIDE:
         return job->guide.path ? job->guide.path : "";
     case GD_JOB_KEY_DREAM_MODE:
@@ -44,13 +50,13 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
         snprintf(small, len, "%d", job->octaves);
         return small;
     case GD_JOB_KEY_DREAM_OCTAVE_SCALE:
-        gd_job_fmt_float(job->octave_scale, small, len);
+        job_fmt_float(job->octave_scale, small, len);
         return small;
     case GD_JOB_KEY_DREAM_ITERATIONS:
         snprintf(small, len, "%d", job->iterations);
         return small;
     case GD_JOB_KEY_DREAM_STEP:
-        gd_job_fmt_float(job->step, small, len);
+        job_fmt_float(job->step, small, len);
         return small;
     case GD_JOB_KEY_DREAM_SEED:
         snprintf(small, len, "%" PRIu64, job->seed);
@@ -72,12 +78,25 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
         snprintf(small, len, "%d", job->tile_jitter);
         return small;
     case GD_JOB_KEY_TILES_BORDER:
-        return gd_job_border_names[job->border];
+        return job_border_names[job->border];
     case GD_JOB_KEY_ENGINE_PRECISION:
         return gd_job_precision_name(job->precision);
-    default:
-        return NULL; /* not a canonical key */
+    case GD_JOB_KEY_OUTPUT_FILE:
+    case GD_JOB_KEY_OUTPUT_COMPRESSION:
+    case GD_JOB_KEY_OUTPUT_BITS:
+    case GD_JOB_KEY_OUTPUT_DPI:
+    case GD_JOB_KEY_OUTPUT_PYRAMID:
+    case GD_JOB_KEY_OUTPUT_OVERWRITE:
+    case GD_JOB_KEY_OUTPUT_BIGTIFF:
+    case GD_JOB_KEY_CHECKPOINT_DIR:
+    case GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS:
+    case GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS:
+    case GD_JOB_KEY_CHECKPOINT_KEEP:
+    case GD_JOB_KEY_ENGINE_THREADS:
+    case GD_JOB_KEY_COUNT:
+        break; /* not canonical keys (no JOB_CANON in keys.c): they do not change the pixels */
     }
+    return NULL;
 }
 
 static int cmp_lines(const void *a, const void *b)
@@ -85,7 +104,7 @@ static int cmp_lines(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-gd_status gd_job_canon_build(gd_job *job, gd_err *err)
+gd_status job_canon_build(gd_job *job, gd_err *err)
 {
     enum { SMALL = 48 };
     char small[GD_JOB_KEY_COUNT][SMALL];
@@ -96,7 +115,7 @@ gd_status gd_job_canon_build(gd_job *job, gd_err *err)
     gd_status st = GD_OK;
 
     for (int k = 0; k < GD_JOB_KEY_COUNT; k++) {
-        values[k] = gd_job_key_in_canon(k) ? canon_value(job, k, small[k], SMALL) : NULL;
+        values[k] = job_key_in_canon(k) ? canon_value(job, k, small[k], SMALL) : NULL;
         if (values[k])
             total +=
                 strlen(gd_job_key_section(k)) + strlen(gd_job_key_name(k)) + strlen(values[k]) + 3;
