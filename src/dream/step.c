@@ -1,5 +1,8 @@
 /*
- * dream_step.c: one iteration of the dream, and measuring the objective.
+ * step.c: one iteration of the dream, and measuring the objective.  It owns
+ * the engine of the current tile shape and the per-tile scratch.  It never
+ * changes the dream's position (octave, iteration): gd_dream_step in dream.c
+ * does, after dr_iterate returns.  It calls lapnorm.c and layout.c only.
  *
  * An iteration, on every rank (dream.h has the invariants):
  *   1. plan the tile grid with this iteration's jitter; take a contiguous
@@ -12,7 +15,7 @@
  *   5. sum the two accumulators, reduce over the whole image (mean |g|,
  *      std or Laplacian levels), update the owned pixels.
  */
-#include "dream_internal.h"
+#include "dream_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,11 +23,7 @@
 
 /* ---- Engine and scratch --------------------------------------------------- */
 
-typedef struct tile_scratch {
-    int *cols; /* source column of each extent column */
-} tile_scratch;
-
-void gd_dream_engine_release(gd_dream *d)
+void dr_engine_release(gd_dream *d)
 {
     gd_engine_free(d->engine);
     free(d->tile_in);
@@ -40,7 +39,7 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
 {
     if (d->engine && d->eng_w == tw && d->eng_h == th)
         return GD_OK;
-    gd_dream_engine_release(d);
+    dr_engine_release(d);
     gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
     gd_status st = gd_engine_create(d->model, th, tw, d->obj->layers, d->obj->n_layers, &opts,
                                     &d->engine, err);
@@ -55,30 +54,12 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
     d->wy = d->wx ? gd_malloc((size_t)th * sizeof(float), "tile window", err) : NULL;
     if (!d->wy) {
         st = err->status;
-        gd_dream_engine_release(d);
+        dr_engine_release(d);
         return st;
     }
     d->eng_w = tw;
     d->eng_h = th;
     return GD_OK;
-}
-
-gd_status gd_dream_rowsums(gd_dream *d, int n, int k, gd_err *err)
-{
-    int need = n * k > 0 ? n * k : 1;
-    if (need <= d->rowsums_cap)
-        return GD_OK;
-    double *p = realloc(d->rowsums, sizeof(double) * (size_t)need);
-    if (!p)
-        return gd_err_set(err, GD_ENOMEM, "out of memory for %d row sums", need);
-    d->rowsums = p;
-    d->rowsums_cap = need;
-    return GD_OK;
-}
-
-gd_status gd_dream_sum_rows(gd_dream *d, int h, int k, gd_err *err, double *total)
-{
-    return gd_dist_sum_rows(d->dist, h, k, d->rowsums, total, err);
 }
 
 static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
@@ -91,112 +72,6 @@ static gd_status ensure_values(gd_dream *d, int n, gd_err *err)
     d->values = p;
     d->values_cap = n;
     return GD_OK;
-}
-
-/* ---- Which tiles, which rows ------------------------------------------------ */
-
-/*
- * A tile plan for jitter (jx, jy): on a torus for border = wrap (the
- * notebook's np.roll: no tile sticks out of the image), otherwise the plain
- * grid whose edge tiles reach past the image and read reflected pixels.
- */
-static gd_status make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
-                           gd_err *err)
-{
-    const int size = gd_dream_tile_size(d, w, h);
-    if (d->job->border == GD_BORDER_WRAP)
-        return gd_tiling_plan_torus(w, h, size, d->job->tile_overlap, jx, jy, p, err);
-    return gd_tiling_plan(w, h, size, d->job->tile_overlap, jx, jy, p, err);
-}
-
-/*
- * The first tile id of rank r.  Ranks take contiguous runs of tile ids (so
- * the work is balanced to within one tile), cut inside the tile row whose
- * core centre is nearest the start of rank r's band: each rank's tiles then
- * reach about half a tile beyond its band on average, instead of a tile and
- * a half for a plain split of the ids, which keeps the halo rows (memory and
- * traffic) small.  Which rank computes a tile never changes what it computes.
- */
-static int first_tile(const gd_dream *d, const gd_tile_plan *p, int r)
-{
-    int n = gd_dist_size(d->dist);
-    if (r <= 0)
-        return 0;
-    if (r >= n)
-        return p->n_tiles;
-    int y0, y1;
-    gd_dist_band(p->h, n, r, &y0, &y1);
-    const gd_tile_axis *a = &p->ay;
-    /* The tile row whose core centre is nearest y0 (a few dozen rows at most). */
-    long long ty = 0, best = -1;
-    for (int i = 0; i < a->count; i++) {
-        long long c = (long long)gd_tiling_core_lo(a, i) + gd_tiling_core_lo(a, i + 1);
-        long long dist = c > 2LL * y0 ? c - 2LL * y0 : 2LL * y0 - c;
-        if (best < 0 || dist < best) {
-            best = dist;
-            ty = i;
-        }
-    }
-    long long target = (long long)r * p->n_tiles / n;
-    long long lo = ty * p->nx, hi = lo + p->nx;
-    return (int)(target < lo ? lo : (target > hi ? hi : target));
-}
-
-static void my_tiles(const gd_dream *d, const gd_tile_plan *p, int *t0, int *t1)
-{
-    int r = gd_dist_rank(d->dist);
-    *t0 = first_tile(d, p, r);
-    *t1 = first_tile(d, p, r + 1);
-}
-
-/*
- * Where a block of tiles reads from: source rows as a near range (which,
- * with reflect, also covers the mirrored rows) and, with wrap, up to two far
- * ranges at the other end of the image.  Each range is [r[i][0], r[i][1]).
- */
-typedef struct row_ranges {
-    int r[3][2];
-} row_ranges;
-
-static void read_rows(const gd_tile_plan *p, int t0, int t1, gd_border b, row_ranges *rr)
-{
-    memset(rr, 0, sizeof *rr);
-    if (t1 <= t0)
-        return;
-    int ea, eb, h = p->h;
-    gd_tiling_halo(p, t0 / p->nx, (t1 - 1) / p->nx + 1, &ea, &eb);
-    if (b == GD_BORDER_REFLECT || eb - ea >= h) {
-        gd_fetch_src_rows(h, ea, eb - ea, b, &rr->r[0][0], &rr->r[0][1]);
-        return;
-    }
-    rr->r[0][0] = ea > 0 ? ea : 0;
-    rr->r[0][1] = eb < h ? eb : h;
-    if (ea < 0) {
-        rr->r[1][0] = ea + h;
-        rr->r[1][1] = (eb < 0 ? eb : 0) + h;
-    }
-    if (eb > h) {
-        rr->r[2][0] = (ea > h ? ea : h) - h;
-        rr->r[2][1] = eb - h;
-    }
-}
-
-/*
- * The rows the block's windows write to: [*a, *b), clipped to the image on a
- * plain axis, unwrapped on a torus (rows outside [0, h) belong to the rows
- * h away: see contributions below).
- */
-static void write_rows(const gd_tile_plan *p, int t0, int t1, int *a, int *b)
-{
-    gd_tile first, last;
-    if (t1 <= t0) {
-        *a = *b = 0;
-        return;
-    }
-    gd_tiling_tile(p, t0, &first);
-    gd_tiling_tile(p, t1 - 1, &last);
-    *a = first.support.y0;
-    *b = last.support.y1;
 }
 
 /* The image rows a rank's tiles read: its band (with halo room) and far rows. */
@@ -225,11 +100,11 @@ static void free_source(row_source *rs)
  * Collective: makes the rows rr names readable through rs (the near range in
  * img's halo room, far ranges in their own buffers).
  */
-static gd_status gather_rows(gd_dream *d, gd_band *img, const row_ranges *rr, row_source *rs,
+static gd_status gather_rows(gd_dream *d, gd_band *img, const dr_row_ranges *rr, row_source *rs,
                              gd_err *err)
 {
     memset(rs, 0, sizeof *rs);
-    gd_status st = gd_dream_fetch(d, img, rr->r[0][0], rr->r[0][1], err);
+    gd_status st = dr_fetch(d, img, rr->r[0][0], rr->r[0][1], err);
     if (st != GD_OK)
         return st;
     int a = rr->r[0][0] < rr->r[0][1] ? rr->r[0][0] : img->own.y0;
@@ -348,70 +223,6 @@ static void tile_columns(const gd_tile_plan *p, const gd_tile *t, int *cols)
     }
 }
 
-/* The image rows a torus block's unwrapped rows [a, b) reach above and below. */
-static void wrapped_rows(int a, int b, int h, int *top0, int *top1, int *bot0, int *bot1)
-{
-    *top0 = *top1 = h;
-    *bot0 = *bot1 = 0;
-    if (a < 0) {
-        *top0 = a + h > 0 ? a + h : 0;
-        *top1 = h;
-    }
-    if (b > h) {
-        *bot0 = 0;
-        *bot1 = b - h < h ? b - h : h;
-    }
-}
-
-void gd_dream_reach(const gd_dream *d, int o, int *halo, int *wrapped)
-{
-    int w = d->ow[o], h = d->oh[o], y0, y1;
-    gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
-    int J = gd_dream_jitter_range(d, w, h);
-    int best = 0, wrap = 0;
-    /* Rows depend on jy and on the column count, which over jx in [0, J)
-     * takes its two values at the ends. */
-    for (int e = 0; e < 2; e++) {
-        int jx = e == 0 || J == 0 ? 0 : J - 1;
-        for (int jy = 0; jy < (J > 0 ? J : 1); jy++) {
-            gd_tile_plan p;
-            if (make_plan(d, w, h, jx, jy, &p, NULL) != GD_OK)
-                continue;
-            int t0, t1, sa, sb;
-            row_ranges rr;
-            my_tiles(d, &p, &t0, &t1);
-            if (t1 <= t0)
-                continue;
-            read_rows(&p, t0, t1, d->job->border, &rr);
-            write_rows(&p, t0, t1, &sa, &sb);
-            if (d->job->border == GD_BORDER_WRAP) {
-                int top0, top1, bot0, bot1;
-                wrapped_rows(sa, sb, h, &top0, &top1, &bot0, &bot1);
-                if (top1 - top0 > wrap)
-                    wrap = top1 - top0;
-                if (bot1 - bot0 > wrap)
-                    wrap = bot1 - bot0;
-            }
-            sa = sa < 0 ? 0 : sa;
-            sb = sb > h ? h : sb;
-            int lo = rr.r[0][0] < sa ? rr.r[0][0] : sa, hi = rr.r[0][1] > sb ? rr.r[0][1] : sb;
-            if (y0 - lo > best)
-                best = y0 - lo;
-            if (hi - y1 > best)
-                best = hi - y1;
-        }
-    }
-    *halo = best + 4;
-    *wrapped = wrap;
-}
-
-int gd_dream_halo(const gd_dream *d, int o)
-{
-    int halo, wrapped;
-    gd_dream_reach(d, o, &halo, &wrapped);
-    return halo;
-}
-
 /* ---- One iteration -------------------------------------------------------- */
 
 /* Sum of |r[i]| in 8 lanes (lane l takes the elements i = l mod 8), added
@@ -486,13 +297,13 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
     gd_image *g = &d->acc[0].own, *img = &d->img.own;
     int h = g->full_h, rows = g->y1 - g->y0;
     double count = (double)g->w * h * 3, total;
-    gd_status st = gd_dist_agree(d->dist, gd_dream_rowsums(d, rows, 1, err), err);
+    gd_status st = gd_dist_agree(d->dist, dr_rowsums(d, rows, 1, err), err);
     if (st != GD_OK)
         return st;
     switch (d->job->mode) {
     case GD_MODE_DEEPDREAM: {
         row_abs(g, d->rowsums);
-        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+        if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double mean = total / count;
         *norm = mean;
@@ -502,11 +313,11 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
     case GD_MODE_NAIVE:
     case GD_MODE_MULTISCALE: {
         row_sum(g, 0.0, 0, d->rowsums);
-        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+        if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double mean = total / count;
         row_sum(g, mean, 1, d->rowsums);
-        if ((st = gd_dream_sum_rows(d, h, 1, err, &total)) != GD_OK)
+        if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double std = sqrt(total / count);
         *norm = std;
@@ -514,7 +325,7 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
         return GD_OK;
     }
     case GD_MODE_LAPNORM:
-        if ((st = gd_lapnorm(d, &d->acc[0], d->job->lap_levels, err)) != GD_OK)
+        if ((st = dr_lapnorm(d, &d->acc[0], d->job->lap_levels, err)) != GD_OK)
             return st;
         *norm = 1.0;
         update(img, g, d->job->step);
@@ -551,7 +362,7 @@ static gd_status plan_for(const gd_dream *d, int w, int h, int jittered, gd_tile
         int J = gd_dream_jitter_range(d, w, h);
         gd_tiling_jitter(d->job->seed, d->oct, d->iter, J, &jx, &jy);
     }
-    return make_plan(d, w, h, jx, jy, p, err);
+    return dr_make_plan(d, w, h, jx, jy, p, err);
 }
 
 /* Rows [y0, y1) of a w x h RGB image, zeroed, in d's kept buffer k (not to be freed). */
@@ -573,23 +384,20 @@ static gd_status wrap_image(gd_dream *d, int k, int w, int h, int y0, int y1, gd
     return GD_OK;
 }
 
-gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
+gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
 {
     gd_status st, local = GD_OK;
     row_source rs;
     memset(&rs, 0, sizeof rs);
-    memset(rep, 0, sizeof *rep);
-    if (d->done)
-        return gd_err_set(err, GD_EINPUT, "internal: the dream is already done");
     int w = d->ow[d->oct], h = d->oh[d->oct];
     gd_tile_plan plan;
     if ((st = plan_for(d, w, h, 1, &plan, err)) != GD_OK)
         return st;
     int t0, t1, sa, sb;
-    my_tiles(d, &plan, &t0, &t1);
-    row_ranges rr;
-    read_rows(&plan, t0, t1, d->job->border, &rr);
-    write_rows(&plan, t0, t1, &sa, &sb);
+    dr_my_tiles(d, &plan, &t0, &t1);
+    dr_row_ranges rr;
+    dr_read_rows(&plan, t0, t1, d->job->border, &rr);
+    dr_write_rows(&plan, t0, t1, &sa, &sb);
 
     /* Local set-up: engine, accumulators over the rows the tiles write (the
      * image rows among them; on a torus also the rows they wrap onto). */
@@ -600,7 +408,7 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     int na = any ? (sa > 0 ? sa : 0) : own0, nb = any ? (sb < h ? sb : h) : own0;
     int za = na < own0 ? na : own0, zb = nb > own1 ? nb : own1;
     int top0, top1, bot0, bot1;
-    wrapped_rows(any ? sa : 0, any ? sb : 0, h, &top0, &top1, &bot0, &bot1);
+    dr_wrapped_rows(any ? sa : 0, any ? sb : 0, h, &top0, &top1, &bot0, &bot1);
     if (any)
         local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
     for (int p = 0; p < 2 && local == GD_OK; p++) {
@@ -675,13 +483,6 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
     rep->mpix = (double)w * h / 1e6;
     rep->tile_mpix = (double)plan.n_tiles * plan.tile_w * plan.tile_h / 1e6;
     rep->norm = norm;
-
-    if (++d->iter == d->job->iterations) {
-        if (d->oct + 1 < d->n_oct)
-            st = gd_dream_next_octave(d, err);
-        else
-            d->done = 1;
-    }
 done:
     return st;
 }
@@ -699,9 +500,9 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     if ((st = plan_for(d, w, h, 0, &plan, err)) != GD_OK)
         return st;
     int t0, t1;
-    my_tiles(d, &plan, &t0, &t1);
-    row_ranges rr;
-    read_rows(&plan, t0, t1, d->job->border, &rr);
+    dr_my_tiles(d, &plan, &t0, &t1);
+    dr_row_ranges rr;
+    dr_read_rows(&plan, t0, t1, d->job->border, &rr);
     if (t1 > t0)
         local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
     if (local == GD_OK)

@@ -1,7 +1,9 @@
 /*
  * dream.c: the dream's state and its octaves: sizes, the seed pyramid, the
- * move from one octave to the next.  One iteration is dream_step.c; the
- * Laplacian normalization is lapnorm.c.
+ * move from one octave to the next, and gd_dream_step, which runs one
+ * iteration (step.c) and then changes octave when the octave is done.  The
+ * top of the dream module (dream_int.h has its layers): no other file of the
+ * module calls into it.
  *
  * Memory: a rank holds its band of the current octave image and two gradient
  * accumulators (36 bytes per owned pixel at the finest octave), plus halo
@@ -10,7 +12,7 @@
  * band by band, which is cheap next to one iteration and leaves nothing to
  * checkpoint but the octave image.
  */
-#include "dream_internal.h"
+#include "dream_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,20 +71,6 @@ static double available_memory(void)
  * two accumulators, halo rows for each, and the seed pyramid at an octave
  * change (at most as much again).
  */
-int gd_dream_tile_size(const gd_dream *d, int w, int h)
-{
-    const gd_job *j = d->job;
-    if (j->tile_size != GD_TILING_AUTO)
-        return j->tile_size;
-    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP);
-}
-
-int gd_dream_jitter_range(const gd_dream *d, int w, int h)
-{
-    const int size = gd_dream_tile_size(d, w, h);
-    return gd_tiling_jitter_range(size, d->job->tile_jitter < 0 ? size : d->job->tile_jitter);
-}
-
 static double bytes_needed(const gd_dream *d, int o)
 {
     double w = d->ow[o], h = d->oh[o], n = gd_dist_size(d->dist);
@@ -180,7 +168,7 @@ void gd_dream_free(gd_dream *d)
     gd_band_free(&d->acc[1]);
     for (int k = 0; k < 4; k++)
         free(d->wrap[k]);
-    gd_dream_engine_release(d);
+    dr_engine_release(d);
     free(d->values);
     free(d->rowsums);
     free(d);
@@ -251,34 +239,7 @@ size_t gd_dream_bytes(const gd_dream *d)
            (d->engine ? gd_engine_bytes(d->engine) : 0);
 }
 
-/* ---- Band helpers ------------------------------------------------------- */
-
-gd_status gd_dream_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, gd_err *err)
-{
-    int y0, y1;
-    gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
-    return gd_band_alloc(b, w, h, 3, y0, y1, halo, err);
-}
-
-gd_status gd_dream_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err)
-{
-    gd_status local = GD_OK;
-    if (a < 0)
-        a = 0;
-    if (z > src->own.full_h)
-        z = src->own.full_h;
-    if (a >= z)
-        a = z = src->own.y0;
-    else
-        local = gd_band_reserve(src, a, z, err);
-    if (local != GD_OK)
-        a = z = src->own.y0;
-    gd_image view = gd_band_view(src, a, z);
-    gd_status st = gd_dist_fetch_rows(d->dist, &src->own, &view, err);
-    if (local == GD_OK)
-        local = st;
-    return gd_dist_agree(d->dist, local, err);
-}
+/* ---- Resizing between octaves ---------------------------------------------- */
 
 /*
  * dst's owned rows = bilinear resize of the image src holds in bands.
@@ -288,7 +249,7 @@ static gd_status resize_band(gd_dream *d, gd_band *src, gd_image *dst, gd_err *e
 {
     int a, b;
     gd_resize_src_rows(src->own.full_h, dst->full_h, dst->y0, dst->y1, &a, &b);
-    gd_status st = gd_dream_fetch(d, src, a, b, err);
+    gd_status st = dr_fetch(d, src, a, b, err);
     if (st != GD_OK || dst->y1 <= dst->y0)
         return st;
     gd_image view = gd_band_view(src, a, b);
@@ -308,7 +269,7 @@ static gd_status seed_levels(gd_dream *d, int k, gd_band *lk, gd_band *lk1, gd_e
     memset(lk, 0, sizeof *lk);
     if (lk1)
         memset(lk1, 0, sizeof *lk1);
-    st = gd_dream_band_alloc(d, &cur, d->lw[0], d->lh[0], 2, err);
+    st = dr_band_alloc(d, &cur, d->lw[0], d->lh[0], 2, err);
     if (st == GD_OK)
         st = gd_seed_read(d->seed, &cur.own, err);
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
@@ -318,7 +279,7 @@ static gd_status seed_levels(gd_dream *d, int k, gd_band *lk, gd_band *lk1, gd_e
             *lk = cur;
         if (j == last)
             break;
-        st = gd_dream_band_alloc(d, &next, d->lw[j + 1], d->lh[j + 1], 2, err);
+        st = dr_band_alloc(d, &next, d->lw[j + 1], d->lh[j + 1], 2, err);
         if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
             goto fail;
         if ((st = resize_band(d, &cur, &next.own, err)) != GD_OK)
@@ -347,14 +308,14 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
     gd_band_free(&d->acc[0]);
     gd_band_free(&d->acc[1]);
     int w = d->ow[d->oct], h = d->oh[d->oct], halo, wrapped;
-    gd_dream_reach(d, d->oct, &halo, &wrapped);
+    dr_reach(d, d->oct, &halo, &wrapped);
     /* The image band first (it was made with little halo room, and growing it
      * holds it twice for a moment), then the accumulators with all theirs. */
     gd_status st = gd_band_reserve(&d->img, d->img.own.y0 - halo, d->img.own.y1 + halo, err);
     if (st == GD_OK)
-        st = gd_dream_band_alloc(d, &d->acc[0], w, h, halo, err);
+        st = dr_band_alloc(d, &d->acc[0], w, h, halo, err);
     if (st == GD_OK)
-        st = gd_dream_band_alloc(d, &d->acc[1], w, h, halo, err);
+        st = dr_band_alloc(d, &d->acc[1], w, h, halo, err);
     /* The wrap buffers at their largest for the octave, touched now: no
      * iteration grows them (nor faults their pages in). */
     size_t n = (size_t)wrapped * w * 3;
@@ -400,7 +361,7 @@ gd_status gd_dream_resume(gd_dream *d, int o, int i,
     d->oct = o;
     d->iter = i;
     d->done = last && i == d->job->iterations;
-    gd_status st = gd_dream_band_alloc(d, &d->img, d->ow[o], d->oh[o], 0, err);
+    gd_status st = dr_band_alloc(d, &d->img, d->ow[o], d->oh[o], 0, err);
     /* fill may be collective (a checkpoint read): agree on the allocation first. */
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
@@ -429,9 +390,9 @@ static gd_status next_octave_deepdream(gd_dream *d, gd_err *err)
     gd_image *out = &base.own; /* becomes the new octave image */
     int a, b;
     gd_resize_src_rows(d->lh[k + 1], d->lh[k], out->y0, out->y1, &a, &b);
-    if ((st = gd_dream_fetch(d, &base1, a, b, err)) != GD_OK)
+    if ((st = dr_fetch(d, &base1, a, b, err)) != GD_OK)
         goto done;
-    if ((st = gd_dream_fetch(d, &d->img, a, b, err)) != GD_OK)
+    if ((st = dr_fetch(d, &d->img, a, b, err)) != GD_OK)
         goto done;
     float *scratch =
         gd_malloc(sizeof(float) * CHUNK_ROWS * (size_t)out->w * 3, "octave change", err);
@@ -476,7 +437,7 @@ static gd_status next_octave_upscale(gd_dream *d, gd_err *err)
 {
     gd_band next = {0};
     int o = d->oct + 1;
-    gd_status st = gd_dream_band_alloc(d, &next, d->ow[o], d->oh[o], 0, err);
+    gd_status st = dr_band_alloc(d, &next, d->ow[o], d->oh[o], 0, err);
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
     if ((st = resize_band(d, &d->img, &next.own, err)) != GD_OK) {
@@ -488,7 +449,9 @@ static gd_status next_octave_upscale(gd_dream *d, gd_err *err)
     return GD_OK;
 }
 
-gd_status gd_dream_next_octave(gd_dream *d, gd_err *err)
+/* Moves to the next octave: frees the finished octave's accumulators, builds
+ * the new octave image, allocates the new accumulators.  Collective. */
+static gd_status next_octave(gd_dream *d, gd_err *err)
 {
     /* The accumulators of the finished octave go first: the peak is then the
      * seed levels and two octave images. */
@@ -503,10 +466,26 @@ gd_status gd_dream_next_octave(gd_dream *d, gd_err *err)
     return alloc_accumulators(d, err);
 }
 
+gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
+{
+    memset(rep, 0, sizeof *rep);
+    if (d->done)
+        return gd_err_set(err, GD_EINPUT, "internal: the dream is already done");
+    gd_status st = dr_iterate(d, rep, err);
+    if (st != GD_OK)
+        return st;
+    if (++d->iter == d->job->iterations) {
+        if (d->oct + 1 < d->n_oct)
+            return next_octave(d, err);
+        d->done = 1;
+    }
+    return GD_OK;
+}
+
 gd_status gd_dream_measure_seed(gd_dream *d, double *value, gd_err *err)
 {
     gd_band seed = {0};
-    gd_status st = gd_dream_band_alloc(d, &seed, d->lw[0], d->lh[0], 0, err);
+    gd_status st = dr_band_alloc(d, &seed, d->lw[0], d->lh[0], 0, err);
     if (st == GD_OK)
         st = gd_seed_read(d->seed, &seed.own, err);
     if ((st = gd_dist_agree(d->dist, st, err)) == GD_OK)

@@ -14,9 +14,9 @@
  * smaller half before.
  *
  * Every level is split into bands like the image; each down/up step fetches
- * the few rows it needs from neighbours (gd_dream_fetch).
+ * the few rows it needs from neighbours (dr_fetch).
  */
-#include "dream_internal.h"
+#include "dream_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -109,7 +109,7 @@ static gd_status add_up(gd_dream *d, gd_band *fine, gd_band *coarse, float sign,
     up_src_rows(f->full_h, f->y0, f->y1, &a, &b);
     if (f->y1 <= f->y0)
         a = b = 0;
-    gd_status st = gd_dream_fetch(d, coarse, a, b, err);
+    gd_status st = dr_fetch(d, coarse, a, b, err);
     if (st != GD_OK)
         return st;
     if (f->y1 <= f->y0)
@@ -147,7 +147,7 @@ static gd_status down(gd_dream *d, gd_band *fine, gd_band *coarse, gd_err *err)
     int a = 2 * c->y0 - pb, b = 2 * (c->y1 - 1) - pb + 5;
     if (c->y1 <= c->y0)
         a = b = 0;
-    gd_status st = gd_dream_fetch(d, fine, a, b, err);
+    gd_status st = dr_fetch(d, fine, a, b, err);
     if (st != GD_OK || c->y1 <= c->y0)
         return st;
     a = a < 0 ? 0 : a;
@@ -176,7 +176,7 @@ static gd_status normalize_level(gd_dream *d, gd_band *lv, gd_err *err)
     gd_image *g = &lv->own;
     int rows = g->y1 - g->y0;
     size_t n = (size_t)g->w * 3;
-    gd_status st = gd_dist_agree(d->dist, gd_dream_rowsums(d, rows, 1, err), err);
+    gd_status st = gd_dist_agree(d->dist, dr_rowsums(d, rows, 1, err), err);
     if (st != GD_OK)
         return st;
 #pragma omp parallel for schedule(static)
@@ -188,7 +188,7 @@ static gd_status normalize_level(gd_dream *d, gd_band *lv, gd_err *err)
         d->rowsums[y - g->y0] = s;
     }
     double total;
-    if ((st = gd_dream_sum_rows(d, g->full_h, 1, err, &total)) != GD_OK)
+    if ((st = dr_sum_rows(d, g->full_h, 1, &total, err)) != GD_OK)
         return st;
     float rms = (float)sqrt(total / ((double)g->w * g->full_h * 3));
     float div = rms > 1e-10f ? rms : 1e-10f;
@@ -201,7 +201,7 @@ static gd_status normalize_level(gd_dream *d, gd_band *lv, gd_err *err)
     return GD_OK;
 }
 
-gd_status gd_lapnorm(gd_dream *d, gd_band *g, int levels, gd_err *err)
+gd_status dr_lapnorm(gd_dream *d, gd_band *g, int levels, gd_err *err)
 {
     gd_status st = GD_OK;
     gd_band lv[17];
@@ -213,7 +213,7 @@ gd_status gd_lapnorm(gd_dream *d, gd_band *g, int levels, gd_err *err)
     /* Split: lv[l+1] = down(lv[l]); lv[l] -= up(lv[l+1]). */
     for (int l = 0; l < levels; l++) {
         int w = lv[l].own.w, h = lv[l].own.full_h;
-        st = gd_dream_band_alloc(d, &lv[l + 1], half(w), half(h), 3, err);
+        st = dr_band_alloc(d, &lv[l + 1], half(w), half(h), 3, err);
         if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
             goto done;
         n = l + 1;
