@@ -29,7 +29,7 @@ struct gd_dist {
 };
 
 /* Converts an MPI failure into a message naming the call. */
-static gd_status mpi_fail(gd_err *err, int rc, const char *call)
+static gd_status mpi_fail(int rc, const char *call, gd_err *err)
 {
     char s[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -42,7 +42,7 @@ static gd_status mpi_fail(gd_err *err, int rc, const char *call)
     do {                                                                                           \
         int rc_ = (call);                                                                          \
         if (rc_ != MPI_SUCCESS) {                                                                  \
-            st = mpi_fail(err, rc_, #call);                                                        \
+            st = mpi_fail(rc_, #call, err);                                                        \
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
@@ -93,7 +93,7 @@ gd_status gd_dist_init(int *argc, char ***argv, gd_dist **out, gd_err *err)
     int rc = MPI_Comm_size(node, &d->local_size);
     MPI_Comm_free(&node);
     if (rc != MPI_SUCCESS) {
-        st = mpi_fail(err, rc, "MPI_Comm_size");
+        st = mpi_fail(rc, "MPI_Comm_size", err);
         goto done;
     }
     const char *who = NULL;

@@ -26,11 +26,14 @@
  *   4. Order.  The round's encoded tile rows are gathered to rank 0 in rank
  *      order, which is tile-row order (gd_dist_gather_bytes), each rank's
  *      bytes being the tile sizes then the tiles; in groups of consecutive
- *      ranks of at most the seam's gather_limit bytes (256 MB) when the round is larger.  Rank 0
- * appends them tile by tile with gd_writer_append_tile: level 0 straight into the file, levels >= 1
- * into the writer's spool, copied at commit.  Levels are written in order 0, 1, ...  So the file
- * receives the same tile bytes in the same order as from the streamed writer, and libtiff writes
- * the same directories around them: byte for byte the same file for any n and any thread count.
+ *      ranks of at most the seam's gather_limit bytes (256 MB) when the
+ *      round is larger.  Rank 0 appends them tile by tile with
+ *      gd_writer_append_tile: level 0 straight into the file, levels >= 1
+ *      into the writer's spool, copied at commit.  Levels are written in
+ *      order 0, 1, ...  So the file receives the same tile bytes in the same
+ *      order as from the streamed writer, and libtiff writes the same
+ *      directories around them: byte for byte the same file for any n and
+ *      any thread count.
  *   5. JPEG.  Encoded JPEG tiles refer to the JPEGTables of their file;
  *      gd_output_begin checks that every rank's encoders make exactly the
  *      tables rank 0's writer puts in the file.

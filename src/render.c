@@ -317,8 +317,6 @@ static gd_status write_output(render *r, gd_image *img, gd_err *err)
     return gd_output_write(r->output, img, err);
 }
 
-/* ---- The render ------------------------------------------------------------- */
-
 /* ---- Checkpoints ------------------------------------------------------------- */
 
 static const char *signal_name(int sig)
@@ -476,6 +474,8 @@ static gd_status after_step(render *r, gd_err *err)
         why = "every_seconds";
     return why ? save(r, why, path, sizeof path, err) : GD_OK;
 }
+
+/* ---- The render ------------------------------------------------------------- */
 
 /* Work done before (octave o, iteration i), for the progress rate and ETA. */
 static double work_before(const gd_dream *d, int o, int i, int iterations)

@@ -17,7 +17,7 @@
  *     computed for it.  Float addition is commutative, so 0 + a + b is the
  *     same whichever of a and b arrives first: callers keep every
  *     destination pixel at no more than two addends per accumulation buffer
- *     (see dream.c) and the sums are exact-order independent.
+ *     (dream.h, invariant 2) and the sums are exact-order independent.
  *
  * Failures: every collective here is entered by all ranks.  A rank that
  * fails locally must still reach the next gd_dist_agree, which tells every
@@ -53,7 +53,7 @@ int gd_dist_local_size(const gd_dist *d);
 
 /*
  * The MPI communicator, for the one library that needs it (parallel HDF5 in
- * checkpoint.c, H5Pset_fapl_mpio): a pointer to d's MPI_Comm, typed void *
+ * the checkpoint module, H5Pset_fapl_mpio): a pointer to d's MPI_Comm, typed void *
  * so that this header needs no <mpi.h>.  Valid while d lives; the caller
  * never frees or modifies it.
  */
