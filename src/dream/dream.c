@@ -3,7 +3,8 @@
  * move from one octave to the next, and gd_dream_step, which runs one
  * iteration (step.c) and then changes octave when the octave is done.  The
  * top of the dream module (dream_int.h has its layers): no other file of the
- * module calls into it.
+ * module calls into it.  It never runs the engine nor touches a tile or a
+ * gradient: step.c does.
  *
  * Memory: a rank holds its band of the current octave image and two gradient
  * accumulators (36 bytes per owned pixel at the finest octave), plus halo
