@@ -1,5 +1,5 @@
 /*
- * import_tflite.c: TensorFlow Lite flatbuffers into a gd_model.
+ * tflite.c: TensorFlow Lite flatbuffers into a gd_model (gd_tflite_import).
  *
  * The steps, in order: read the file; check the "TFL3" identifier and the
  * schema version; read every tensor of subgraph 0 (flatbuf.c checks every
@@ -48,7 +48,7 @@
 
 #include "gigadream/flatbuf.h"
 #include "gigadream/tflite_names.h"
-#include "tflite_import.h"
+#include "tflite_int.h"
 
 /* Schema field indices (vtable slot = 4 + 2 * index). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4 };
