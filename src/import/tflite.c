@@ -143,8 +143,8 @@ static gd_status op_code(tfl_importer *im, uint32_t opcode_index, int *code, con
                          size_t *custom_len)
 {
     gd_fb_table oc;
-    int8_t dep;
-    int32_t builtin;
+    int8_t dep = 0; /* both stay 0 when a read fails: *code is then never garbage */
+    int32_t builtin = 0;
     *custom = "";
     *custom_len = 0;
     if (opcode_index >= im->codes.n)
