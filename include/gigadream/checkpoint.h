@@ -10,8 +10,9 @@
  * position, the seed, the job's text and canonical text with its hash, the
  * gigadream version, the rank count, the time, and the size and mtime of the
  * input files (the seed image, the model, the guide), so that a changed
- * input is noticed.  checkpoint.c states the file layout and the write
- * protocol as numbered invariants.
+ * input is noticed.  src/checkpoint/checkpoint.c states the file layout and
+ * the write protocol as numbered invariants, src/checkpoint/read.c those of
+ * reading.
  *
  * Files live in one folder, which every rank must see (a shared file
  * system: ranks write one file through MPI-IO), named ckpt-CCCCCC-oOO-iIIIIII.h5: C a counter
@@ -34,7 +35,9 @@
  *
  * Collective: functions taking a gd_dist are entered by every rank of it,
  * with the same arguments except the band; they return the same status and
- * message on every rank.  Only this module and model call HDF5.
+ * message on every rank.  Only this module and model call HDF5 (both also
+ * through the shared helpers of src/h5io.c); this one never calls MPI itself
+ * (dist does).
  */
 #ifndef GIGADREAM_CHECKPOINT_H
 #define GIGADREAM_CHECKPOINT_H

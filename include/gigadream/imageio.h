@@ -165,9 +165,10 @@ typedef struct gd_write_opts {
  * any height (bands of whole tile rows waste no copying).  The TIFF writer
  * holds one tile-row band per pyramid level, never the image; PNG and JPEG
  * rows go straight to libpng/libjpeg.
- * Everything goes to "<path>.tmp.<pid>" next to the path; commit renames it
- * into place, abort (or a failure) removes it.  A process killed outright can
- * leave only the temporary behind, never a partial file at the path.
+ * Everything goes to "<path>.tmp.<host>.<pid>" next to the path; commit
+ * renames it into place, abort (or a failure) removes it.  A process killed
+ * outright can leave only the temporary behind, never a partial file at the
+ * path; the next writer of that path on that host removes it.
  *
  * gd_writer_open checks before writing anything: the format (extension), the
  * options, that the folder exists, is a folder and is writable, and that the

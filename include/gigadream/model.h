@@ -23,7 +23,8 @@
  *   - the input node holds per-channel normalization: the network sees
  *     x = pixel * norm_scale[c] + norm_offset[c] for pixels in [0, 255], RGB.
  *
- * Only this module and model_h5.c (the HDF5 model file) touch HDF5 for models.
+ * Only this module (src/model/h5.c, the HDF5 model file, through the HDF5
+ * helpers of src/h5io.c) touches HDF5 for models.
  */
 #ifndef GIGADREAM_MODEL_H
 #define GIGADREAM_MODEL_H
@@ -201,7 +202,7 @@ void gd_model_ancestors(const gd_model *m, const int *targets, int n_targets, un
 gd_status gd_model_load_labels(gd_model *m, const char *path, gd_err *err);
 
 /*
- * HDF5 model files (model_h5.c; the layout is documented in models/README.md).
+ * HDF5 model files (src/model/h5.c; the layout is documented in models/README.md).
  * gd_model_save writes PATH.tmp, then renames it to path: a failed save never
  * leaves a partial file at path.  gd_model_load validates what it reads.
  */

@@ -2,7 +2,7 @@
  * tflite_names.h: names for the TFLite importer: builtin operator names for
  * messages, and short layer names derived from TensorFlow tensor names.
  *
- * Part of the import_tflite module (split out because naming is its own
+ * Part of the import module, src/import/ (split out because naming is its own
  * idea and is tested on its own).  Pure string functions: no allocation,
  * no I/O, never fail.
  */

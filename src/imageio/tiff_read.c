@@ -1,5 +1,5 @@
 /*
- * imageio_tiff_read.c: the TIFF reader, by row region.
+ * tiff_read.c: the TIFF reader, by row region.
  *
  * A band read decodes only the strips or tiles that intersect the band, one
  * at a time, into one scratch buffer the reader owns and reuses (one strip or
@@ -15,16 +15,16 @@
  * read; the Orientation tag is ignored.
  *
  * libtiff reports errors through per-handle handlers (TIFFOpenOptions, libtiff
- * >= 4.5) into the reader's gd_io_msgs; nothing global is touched.
+ * >= 4.5) into the reader's io_msgs; nothing global is touched.
  */
-#include "imageio_tiff_codec.h"
+#include "tiff_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct tiff_reader {
     TIFF *tif;
-    gd_io_msgs msgs;
+    io_msgs msgs;
     int tiled;
     uint32_t cw, ch; /* chunk (tile, or strip = full width x rows per strip) size */
     int spp, bits;
@@ -39,7 +39,7 @@ typedef struct tiff_reader {
 
 static gd_status tr_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
 static void tr_close(gd_reader *r);
-static const gd_reader_ops tiff_reader_ops = {.read_rows = tr_read_rows, .close = tr_close};
+static const io_reader_ops tiff_reader_ops = {.read_rows = tr_read_rows, .close = tr_close};
 
 static void tr_close(gd_reader *r)
 {
@@ -118,7 +118,7 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
             /* libjpeg upsamples and converts; the buffers are then RGB. */
             if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
                 return gd_err_set(err, GD_EINPUT, "%s: cannot read JPEG-compressed YCbCr: %s",
-                                  r->path, gd_io_msgs_text(&t->msgs, "libtiff refused"));
+                                  r->path, io_msgs_text(&t->msgs, "libtiff refused"));
             gray = 0;
             break;
         }
@@ -154,7 +154,7 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
     if (t->scratch_size <= 0)
         return gd_err_set(err, GD_EINPUT, "%s: TIFF %s size is invalid: %s", r->path,
                           t->tiled ? "tile" : "strip",
-                          gd_io_msgs_text(&t->msgs, "libtiff computed 0"));
+                          io_msgs_text(&t->msgs, "libtiff computed 0"));
     /* The decode buffer must hold what our conversion reads: a whole chunk. */
     uint64_t need = (uint64_t)t->cw * t->ch * (t->separate ? 1 : spp) * (bits / 8);
     if ((uint64_t)t->scratch_size < need)
@@ -187,16 +187,16 @@ static gd_status read_header(gd_reader *r, tiff_reader *t, gd_err *err)
     return GD_OK;
 }
 
-gd_status gd_tiff_reader_open(gd_reader *r, gd_err *err)
+gd_status io_tiff_reader_open(gd_reader *r, gd_err *err)
 {
     gd_status st;
     tiff_reader *t = gd_calloc(1, sizeof *t, "a TIFF reader", err);
     if (!t)
         return GD_ENOMEM;
-    gd_io_msgs_clear(&t->msgs);
+    io_msgs_clear(&t->msgs);
     r->impl = t;
     r->ops = NULL;
-    TIFFOpenOptions *o = gd_tiff_open_options(&t->msgs);
+    TIFFOpenOptions *o = io_tiff_open_options(&t->msgs);
     if (!o) {
         st = gd_err_set(err, GD_ENOMEM, "%s: out of memory opening the TIFF", r->path);
         goto fail;
@@ -207,7 +207,7 @@ gd_status gd_tiff_reader_open(gd_reader *r, gd_err *err)
     TIFFOpenOptionsFree(o);
     if (!t->tif) {
         st = gd_err_set(err, GD_EINPUT, "%s: not a readable TIFF (truncated or corrupt?): %s",
-                        r->path, gd_io_msgs_text(&t->msgs, "libtiff could not open it"));
+                        r->path, io_msgs_text(&t->msgs, "libtiff could not open it"));
         goto fail;
     }
     if ((st = read_header(r, t, err)) != GD_OK)
@@ -272,7 +272,7 @@ static gd_status decode(gd_reader *r, tiff_reader *t, uint32_t idx, uint32_t cx,
     if (t->cache_valid && t->cached == idx)
         return GD_OK;
     t->cache_valid = 0;
-    gd_io_msgs_clear(&t->msgs);
+    io_msgs_clear(&t->msgs);
     tmsize_t n = t->tiled ? TIFFReadEncodedTile(t->tif, idx, t->scratch, t->scratch_size)
                           : TIFFReadEncodedStrip(t->tif, idx, t->scratch, t->scratch_size);
     if (n < 0 || t->msgs.errors) {
@@ -283,12 +283,12 @@ static gd_status decode(gd_reader *r, tiff_reader *t, uint32_t idx, uint32_t cx,
                               "%s: corrupt or truncated TIFF: tile %u of %u (columns %u-%u, rows "
                               "%u-%u) cannot be decoded: %s",
                               r->path, idx + 1, total, cx, cx + t->cw - 1, cy, last_row - 1,
-                              gd_io_msgs_text(&t->msgs, "libtiff failed"));
+                              io_msgs_text(&t->msgs, "libtiff failed"));
         return gd_err_set(err, GD_EINPUT,
                           "%s: corrupt or truncated TIFF: strip %u of %u (rows %u-%u) cannot be "
                           "decoded: %s",
                           r->path, idx + 1, total, cy, last_row - 1,
-                          gd_io_msgs_text(&t->msgs, "libtiff failed"));
+                          io_msgs_text(&t->msgs, "libtiff failed"));
     }
     if (!t->tiled) {
         /* A short last strip decodes to fewer bytes; anything else is an error. */

@@ -1,5 +1,5 @@
 /*
- * checkpoint_read.c: validating, finding and reading checkpoints, and
+ * read.c: validating, finding and reading checkpoints, and
  * describing one (gigadream info).
  *
  * Reading invariants (the layout and the write are checkpoint.c's 1 to 12):
@@ -23,76 +23,15 @@
  */
 #include "checkpoint_int.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #define CK_SLAB_BYTES ((size_t)32 << 20) /* invariant 15 */
 
-/* --- HDF5 failures -------------------------------------------------------------- */
-
-typedef struct why {
-    int fletcher, truncated, checksum, signature;
-    char inner[160];
-} why;
-
-static herr_t walk(unsigned n, const H5E_error2_t *e, void *data)
-{
-    why *w = data;
-    if (!e->desc)
-        return 0;
-    if (strstr(e->desc, "Fletcher32"))
-        w->fletcher = 1;
-    if (strstr(e->desc, "truncated file"))
-        w->truncated = 1;
-    if (strstr(e->desc, "checksum"))
-        w->checksum = 1;
-    if (strstr(e->desc, "signature"))
-        w->signature = 1;
-    if (n == 0)
-        snprintf(w->inner, sizeof w->inner, "%s", e->desc);
-    return 0;
-}
-
-gd_status ck_h5_fail(gd_err *err, gd_status st, const char *what)
-{
-    why w;
-    memset(&w, 0, sizeof w);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk, &w);
-    H5Eclear2(H5E_DEFAULT);
-    if (!w.inner[0])
-        snprintf(w.inner, sizeof w.inner, "HDF5 error");
-    if (w.fletcher)
-        return gd_err_set(err, GD_EINPUT, "checksum error in image data");
-    if (w.truncated)
-        return gd_err_set(err, GD_EINPUT, "truncated (%s)", w.inner);
-    if (w.checksum)
-        return gd_err_set(err, GD_EINPUT, "checksum error in metadata (%s)", w.inner);
-    if (w.signature)
-        return gd_err_set(err, GD_EINPUT, "not an HDF5 file");
-    return gd_err_set(err, st, "%s: %s", what, w.inner);
-}
-
-hid_t ck_open_serial(const char *path, gd_err *err)
-{
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return gd_err_set(err, GD_EINPUT, "cannot open: %s", strerror(errno)), -1;
-    if (!S_ISREG(sb.st_mode))
-        return gd_err_set(err, GD_EINPUT, "not a file"), -1;
-    hid_t fapl = gd_h5_file_access();
-    if (fapl < 0)
-        return ck_h5_fail(err, GD_ELIB, "cannot make a file access list"), -1;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (f < 0)
-        ck_h5_fail(err, GD_EINPUT, "cannot open");
-    H5Pclose(fapl);
-    return f;
-}
+/* --- Messages --------------------------------------------------------------------- */
 
 /*
  * Drops the "rank R: " gd_dist_agree puts before a checksum error: its rows
@@ -126,10 +65,10 @@ static gd_status open_image(hid_t f, const ck_meta *m, hid_t *ds, ck_image *im, 
     htri_t ex = H5Lexists(f, CK_DATASET, H5P_DEFAULT);
     if (ex <= 0)
         return ex == 0 ? gd_err_set(err, GD_EINPUT, "no /" CK_DATASET " dataset")
-                       : ck_h5_fail(err, GD_EINPUT, "cannot look up /" CK_DATASET);
+                       : ck_h5_fail(GD_EINPUT, "cannot look up /" CK_DATASET, err);
     if ((*ds = H5Dopen2(f, CK_DATASET, H5P_DEFAULT)) < 0 || (t = H5Dget_type(*ds)) < 0 ||
         (sp = H5Dget_space(*ds)) < 0 || (dcpl = H5Dget_create_plist(*ds)) < 0) {
-        st = ck_h5_fail(err, GD_EINPUT, "cannot open /" CK_DATASET);
+        st = ck_h5_fail(GD_EINPUT, "cannot open /" CK_DATASET, err);
         goto done;
     }
     if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != sizeof(float) ||
@@ -173,7 +112,7 @@ static gd_status read_once(hid_t ds, hid_t space, const gd_image *dst, int y0, i
     int range[2] = {y0, y1};
     gd_status st = ck_row_spaces(dst, range, 1, space, &mem, err);
     if (st == GD_OK && H5Dread(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, dst->data) < 0)
-        st = ck_h5_fail(err, GD_EINPUT, "cannot read /" CK_DATASET);
+        st = ck_h5_fail(GD_EINPUT, "cannot read /" CK_DATASET, err);
     if (mem >= 0)
         H5Sclose(mem);
     return st;
@@ -217,7 +156,7 @@ static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_imag
         return GD_OK;
     hid_t space = H5Dget_space(ds);
     if (space < 0)
-        return ck_h5_fail(err, GD_EINPUT, "cannot read /" CK_DATASET);
+        return ck_h5_fail(GD_EINPUT, "cannot read /" CK_DATASET, err);
     if (dst) {
         st = read_slab(ds, space, im, dst, y0, y1, err);
         goto done;
@@ -344,7 +283,7 @@ static gd_status open_collective(gd_dist *d, const char *path, int w, int h, hid
     gd_status st;
     hid_t fapl = ck_fapl_mpio(d);
     *f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    gd_status local = *f < 0 ? ck_h5_fail(err, GD_EINPUT, "cannot open") : GD_OK;
+    gd_status local = *f < 0 ? ck_h5_fail(GD_EINPUT, "cannot open", err) : GD_OK;
     if (fapl >= 0)
         H5Pclose(fapl);
     if ((st = gd_dist_agree(d, local, err)) != GD_OK) {
@@ -372,9 +311,9 @@ static gd_status open_collective(gd_dist *d, const char *path, int w, int h, hid
 static gd_status close_collective(gd_dist *d, hid_t f, hid_t ds, gd_status local, gd_err *err)
 {
     if (H5Dclose(ds) < 0 && local == GD_OK)
-        local = ck_h5_fail(err, GD_ELIB, "cannot close /" CK_DATASET);
+        local = ck_h5_fail(GD_ELIB, "cannot close /" CK_DATASET, err);
     if (H5Fclose(f) < 0 && local == GD_OK)
-        local = ck_h5_fail(err, GD_ELIB, "cannot close");
+        local = ck_h5_fail(GD_ELIB, "cannot close", err);
     return gd_dist_agree(d, local, err);
 }
 
@@ -445,12 +384,12 @@ static gd_status check_one(gd_dist *d, const char *path, const gd_job *job,
 gd_status gd_checkpoint_check(gd_dist *d, const char *path, const gd_job *job,
                               gd_checkpoint_meta *meta, gd_checkpoint_verdict *verdict, gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     gd_checkpoint_meta mm;
     gd_checkpoint_verdict v;
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     gd_status st = check_one(d, path, job, meta ? meta : &mm, &v, err);
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     if (verdict)
         *verdict = v;
     return st;
@@ -460,12 +399,12 @@ gd_status gd_checkpoint_find(gd_dist *d, const char *dir, const gd_job *job,
                              gd_checkpoint_found *out, gd_checkpoint_skip_fn skip, void *ctx,
                              gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     ck_entry *v = NULL;
     int n = 0;
     char path[GD_CKPT_PATH_MAX];
     memset(out, 0, sizeof *out);
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     gd_status local = gd_dist_rank(d) == 0 ? ck_dir_list(dir, &v, &n, err) : GD_OK;
     gd_status st = gd_dist_agree(d, local, err);
     if (st == GD_OK)
@@ -501,16 +440,16 @@ gd_status gd_checkpoint_find(gd_dist *d, const char *dir, const gd_job *job,
     if (!out->found)
         memset(&out->meta, 0, sizeof out->meta);
     free(v);
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     return st;
 }
 
 gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     hid_t f, ds;
     ck_image im;
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     gd_status local = GD_OK;
     if (band->c != CK_CHANNELS || band->y0 < 0 || band->y1 > band->full_h || band->y1 < band->y0 ||
         band->stride < (size_t)band->w * CK_CHANNELS || band->stride % CK_CHANNELS != 0)
@@ -524,7 +463,7 @@ gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_er
         st = close_collective(d, f, ds, local, err);
         unrank(err);
     }
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     if (st != GD_OK)
         gd_err_prefix(err, "%s", path);
     return st;
@@ -559,11 +498,11 @@ static void print_text(FILE *out, const char *s)
 
 gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     ck_meta m;
     ck_image im;
     gd_checkpoint_verdict v;
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     gd_status st = inspect(path, NULL, &m, &im, &v, err);
     if (st == GD_OK) {
         hid_t ds = -1, f = ck_open_serial(path, err);
@@ -609,7 +548,7 @@ gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err)
         print_text(out, m.job_text);
     }
     ck_meta_free(&m);
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     if (fflush(out) != 0 || ferror(out))
         return gd_err_set(err, GD_EIO, "cannot write the description of %s", path);
     if (st != GD_OK)
@@ -619,17 +558,17 @@ gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err)
 
 int gd_checkpoint_probe(const char *path)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     gd_err err;
     char format[64] = "";
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     hid_t f = ck_open_serial(path, &err);
     if (f >= 0) {
         if (H5Aexists(f, "format") > 0 &&
-            gd_h5_get_str(f, "format", format, sizeof format, &err) != GD_OK)
+            h5io_get_str(f, "format", format, sizeof format, &err) != GD_OK)
             format[0] = '\0';
         H5Fclose(f);
     }
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     return strcmp(format, "gigadream-checkpoint") == 0;
 }

@@ -21,12 +21,11 @@
  *      its neighbours (every sharer writes its part of a shared chunk in
  *      the same round, so no chunk is written twice), later rounds whole
  *      chunks only it writes.  A write thus holds at most about
- *      CK_ROUND_BYTES + 2 chunks beyond the band (measured: +150 MB a rank
- *      for a 572 MB band; one round for the whole band doubled it, and was
- *      only ~20% faster).  Memory and file selections have the same 3-D
- *      shape: with a 2-D memory space HDF5 copied value by value (10x
- *      slower).
- *   3. The root group's attributes (one table in checkpoint_meta.c drives
+ *      CK_ROUND_BYTES + 2 chunks beyond the band, where one round for the
+ *      whole band would double the band's memory for little speed.  Memory
+ *      and file selections have the same 3-D shape (h5.c, ck_row_spaces):
+ *      with a 2-D memory space HDF5 copies value by value, far slower.
+ *   3. The root group's attributes (one table in meta.c drives
  *      writing, reading and the checksum):
  *        format             string "gigadream-checkpoint"
  *        format_version     int32, 1
@@ -66,7 +65,7 @@
  *   7. The image is the only pixel state: the seed pyramid and everything
  *      else are recomputed from the job (dream.c).
  *
- * Protocol invariants (write, then retention; reading in checkpoint_read.c):
+ * Protocol invariants (write, then retention; reading in read.c):
  *
  *   8. Names are ckpt-CCCCCC-oOO-iIIIIII.h5 (octave O, next iteration I),
  *      where C is one more than the largest counter of any checkpoint name,
@@ -107,8 +106,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mpi.h> /* only for the MPI_Comm type H5Pset_fapl_mpio takes; dist.c makes the calls */
-
 /* Invariant 2: bytes of image data per chunk, at most. */
 #define CK_CHUNK_BYTES ((size_t)8 << 20)
 /* Invariant 2b: a rank writes about this many bytes per collective H5Dwrite. */
@@ -119,7 +116,8 @@
 
 /* --- Fault seam ------------------------------------------------------------- */
 
-gd_status ck_fault(const gd_checkpoint_seam *seam, gd_checkpoint_step s, int rank, gd_err *err)
+static gd_status ck_fault(const gd_checkpoint_seam *seam, gd_checkpoint_step s, int rank,
+                          gd_err *err)
 {
     if (!seam || !seam->fault)
         return GD_OK;
@@ -152,18 +150,6 @@ const char *gd_checkpoint_verdict_name(gd_checkpoint_verdict v)
     _Static_assert(sizeof names / sizeof names[0] == GD_CKPT_VERDICT_COUNT,
                    "names must name every verdict");
     return (unsigned)v < GD_CKPT_VERDICT_COUNT ? names[v] : "unknown verdict";
-}
-
-/* --- Shared HDF5 plumbing ----------------------------------------------------- */
-
-hid_t ck_fapl_mpio(gd_dist *d)
-{
-    hid_t fapl = gd_h5_file_access();
-    if (fapl >= 0 && H5Pset_fapl_mpio(fapl, *(MPI_Comm *)gd_dist_comm(d), MPI_INFO_NULL) < 0) {
-        H5Pclose(fapl);
-        return -1;
-    }
-    return fapl;
 }
 
 /* --- Writing ------------------------------------------------------------------ */
@@ -241,32 +227,6 @@ static void chunk_shape(int w, int h, hsize_t chunk[3])
     }
 }
 
-gd_status ck_row_spaces(const gd_image *band, const int *ranges, int n, hid_t file_space,
-                        hid_t *mem, gd_err *err)
-{
-    hsize_t rows = (hsize_t)(band->y1 - band->y0);
-    hsize_t mdims[3] = {rows ? rows : 1, (hsize_t)(band->stride / CK_CHANNELS), CK_CHANNELS};
-    int any = 0;
-    *mem = -1;
-    if ((*mem = H5Screate_simple(3, mdims, NULL)) < 0)
-        return ck_h5_fail(err, GD_EIO, "row selection");
-    for (int k = 0; k < n; k++) {
-        int a = ranges[2 * k], b = ranges[2 * k + 1];
-        if (b <= a)
-            continue;
-        H5S_seloper_t op = any ? H5S_SELECT_OR : H5S_SELECT_SET;
-        hsize_t count[3] = {(hsize_t)(b - a), (hsize_t)band->w, CK_CHANNELS};
-        hsize_t fstart[3] = {(hsize_t)a, 0, 0}, mstart[3] = {(hsize_t)(a - band->y0), 0, 0};
-        if (H5Sselect_hyperslab(file_space, op, fstart, NULL, count, NULL) < 0 ||
-            H5Sselect_hyperslab(*mem, op, mstart, NULL, count, NULL) < 0)
-            return ck_h5_fail(err, GD_EIO, "row selection");
-        any = 1;
-    }
-    if (!any && (H5Sselect_none(*mem) < 0 || H5Sselect_none(file_space) < 0))
-        return ck_h5_fail(err, GD_EIO, "empty selection");
-    return GD_OK;
-}
-
 /*
  * Invariant 2b: which rows this rank writes in which round.  Round 0: its
  * parts of the chunks it shares with its neighbours (the head [y0, *head)
@@ -309,7 +269,7 @@ static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, gd_err *
             0 ||
         (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
         H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) {
-        st = ck_h5_fail(err, GD_EIO, "cannot create dataset /" CK_DATASET);
+        st = ck_h5_fail(GD_EIO, "cannot create dataset /" CK_DATASET, err);
         goto done;
     }
     /* Every rank must make the same number of collective writes: the largest count. */
@@ -329,11 +289,11 @@ static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, gd_err *
             H5Sclose(mem);
         if ((st = ck_row_spaces(band, ranges, 2, space, &mem, err)) == GD_OK &&
             H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, dxpl, buf) < 0)
-            st = ck_h5_fail(err, GD_EIO, "cannot write the image");
+            st = ck_h5_fail(GD_EIO, "cannot write the image", err);
     }
 done:
     if (ds >= 0 && H5Dclose(ds) < 0 && st == GD_OK)
-        st = ck_h5_fail(err, GD_EIO, "cannot close dataset /" CK_DATASET);
+        st = ck_h5_fail(GD_EIO, "cannot close dataset /" CK_DATASET, err);
     if (dxpl >= 0)
         H5Pclose(dxpl);
     if (dcpl >= 0)
@@ -357,7 +317,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
                               const gd_checkpoint_seam *seam, char *path, size_t len, gd_err *err)
 {
     gd_status st = GD_OK;
-    gd_h5_quiet q;
+    h5io_quiet q;
     ck_meta m;
     shared sh;
     hid_t f = -1, fapl = -1, fcpl = -1;
@@ -368,7 +328,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     memset(&sh, 0, sizeof sh);
     if (path && len)
         path[0] = '\0';
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
 
     gd_status local = check_args(d, dir, job, pos, band, keep, err);
     if (local == GD_OK)
@@ -398,23 +358,23 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     if ((fapl = ck_fapl_mpio(d)) < 0 || (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 ||
         H5Pset_attr_phase_change(fcpl, CK_MAX_COMPACT, CK_MIN_DENSE) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0)
-        local = ck_h5_fail(err, GD_EIO, "cannot create the file");
+        local = ck_h5_fail(GD_EIO, "cannot create the file", err);
     /* Closing is collective: only when every rank has the file open may the cleanup close it. */
     AGREE(local);
     open_everywhere = 1;
-    dropper = ck_dropper_start(tmp); /* checkpoint_cache.c: NULL just means without */
+    dropper = ck_dropper_start(tmp); /* cache.c: NULL just means without */
 
     AGREE(ck_fault(seam, GD_CKPT_STEP_DATA, rank, err));
     AGREE(write_image(d, f, band, err));
     local = ck_meta_put(f, &m, err);
     if (local == GD_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-        local = ck_h5_fail(err, GD_EIO, "cannot flush the file");
+        local = ck_h5_fail(GD_EIO, "cannot flush the file", err);
     AGREE(local);
 
     AGREE(ck_fault(seam, GD_CKPT_STEP_MARKER, rank, err));
     AGREE(ck_meta_put_marker(f, &m, err));
     open_everywhere = 0;
-    local = H5Fclose(f) < 0 ? ck_h5_fail(err, GD_EIO, "cannot close the file") : GD_OK;
+    local = H5Fclose(f) < 0 ? ck_h5_fail(GD_EIO, "cannot close the file", err) : GD_OK;
     f = -1;
     ck_dropper_stop(dropper);
     dropper = NULL;
@@ -453,7 +413,7 @@ done:
     if (st != GD_OK && !renamed && rank == 0 && tmp[0])
         unlink(tmp);
     ck_meta_free(&m);
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     if (st != GD_OK)
         gd_err_prefix(err, "checkpoint %s", final[0] ? final : dir ? dir : "(no folder)");
     return st;

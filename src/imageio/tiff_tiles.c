@@ -1,14 +1,14 @@
 /*
- * imageio_tiff_tiles.c: the raw-tile API of imageio.h: pyramid levels, the
+ * tiff_tiles.c: the raw-tile API of imageio.h: pyramid levels, the
  * samples of level 0 and of each reduced level, and tile rows encoded to the
  * bytes a TIFF stores.
  *
- * The streamed writer (imageio_tiff_write.c) makes its samples, its levels
+ * The streamed writer (tiff_write.c) makes its samples, its levels
  * and its tile bytes with exactly these functions, and a distributed writer
  * (output.c) does too: that, not a second implementation kept in step, is
  * why the two make the same file.
  */
-#include "imageio_tiff_codec.h"
+#include "tiff_int.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ void gd_tiff_levels_plan(int w, int h, const gd_write_opts *o, gd_tiff_levels *o
 
 void gd_quantize_row(const float *in, size_t n, int bits, void *out)
 {
-    gd_io_quantize_row(in, n, bits, 0, out);
+    io_quantize_row(in, n, bits, 0, out);
 }
 
 void gd_pyramid_shrink_row(const void *a, const void *b, int w, int bits, void *out)
@@ -73,11 +73,11 @@ void gd_pyramid_shrink_row(const void *a, const void *b, int w, int bits, void *
 /* ---- The tile coder ------------------------------------------------------------ */
 
 struct gd_tile_coder {
-    gd_tiff_layout layout;
+    io_tiff_layout layout;
     size_t bps; /* bytes per sample */
     int nenc;
-    gd_tile_encoder **enc; /* one per OpenMP thread */
-    gd_tile_bytes *tiles;  /* the last encoded row's tiles */
+    io_tile_encoder **enc; /* one per OpenMP thread */
+    io_tile_bytes *tiles;  /* the last encoded row's tiles */
     int ntiles, cap;
 };
 
@@ -85,13 +85,13 @@ gd_status gd_tile_coder_new(const gd_write_opts *o, gd_tile_coder **out, gd_err 
 {
     *out = NULL;
     gd_write_opts c = *o;
-    gd_status st = gd_io_check_tiff_opts("tile coder", &c, err);
+    gd_status st = io_check_tiff_opts("tile coder", &c, err);
     if (st != GD_OK)
         return st;
     gd_tile_coder *tc = gd_calloc(1, sizeof *tc, "a tile coder", err);
     if (!tc)
         return GD_ENOMEM;
-    tc->layout = gd_tiff_layout_for(c.compression, c.bits, c.tile);
+    tc->layout = io_tiff_layout_for(c.compression, c.bits, c.tile);
     tc->bps = (size_t)c.bits / 8;
     if (!TIFFIsCODECConfigured(tc->layout.compression)) {
         st = gd_err_set(err, GD_EINPUT, "this libtiff (%s) cannot write %s compression",
@@ -105,7 +105,7 @@ gd_status gd_tile_coder_new(const gd_write_opts *o, gd_tile_coder **out, gd_err 
         goto fail;
     tc->nenc = nenc; /* gd_tile_coder_free frees enc[0, nenc); unmade ones are NULL */
     for (int i = 0; i < nenc; i++)
-        if (!(tc->enc[i] = gd_tile_encoder_new(&tc->layout, err)))
+        if (!(tc->enc[i] = io_tile_encoder_new(&tc->layout, err)))
             goto fail;
     *out = tc;
     return GD_OK;
@@ -119,10 +119,10 @@ void gd_tile_coder_free(gd_tile_coder *c)
     if (!c)
         return;
     for (int i = 0; i < c->nenc; i++)
-        gd_tile_encoder_free(c->enc[i]);
+        io_tile_encoder_free(c->enc[i]);
     free(c->enc);
     for (int t = 0; t < c->cap; t++)
-        gd_tile_bytes_free(&c->tiles[t]);
+        io_tile_bytes_free(&c->tiles[t]);
     free(c->tiles);
     free(c);
 }
@@ -157,7 +157,7 @@ gd_status gd_tile_coder_encode(gd_tile_coder *c, const void *samples, size_t str
                           w, rows, stride, T);
     const int n = (int)(((int64_t)w + T - 1) / T);
     if (n > c->cap) {
-        gd_tile_bytes *p = realloc(c->tiles, sizeof *p * (size_t)n);
+        io_tile_bytes *p = realloc(c->tiles, sizeof *p * (size_t)n);
         if (!p)
             return gd_err_set(err, GD_ENOMEM, "out of memory for %d encoded tiles", n);
         memset(p + c->cap, 0, sizeof *p * (size_t)(n - c->cap));
@@ -167,12 +167,12 @@ gd_status gd_tile_coder_encode(gd_tile_coder *c, const void *samples, size_t str
     c->ntiles = 0;
 #pragma omp parallel num_threads(c->nenc) if (n > 1)
     {
-        gd_tile_encoder *e = c->enc[omp_get_thread_num() % c->nenc];
-        uint8_t *buf = gd_tile_encoder_samples(e);
+        io_tile_encoder *e = c->enc[omp_get_thread_num() % c->nenc];
+        uint8_t *buf = io_tile_encoder_samples(e);
 #pragma omp for schedule(dynamic)
         for (int t = 0; t < n; t++) {
             fill_tile(c, buf, samples, stride, w, rows, t);
-            gd_tile_encode(e, &c->tiles[t]);
+            io_tile_encode(e, &c->tiles[t]);
         }
     }
     for (int t = 0; t < n; t++)
@@ -202,7 +202,7 @@ gd_status gd_tile_coder_tables(gd_tile_coder *c, const void **p, size_t *n, gd_e
         return GD_OK;
     uint32_t len = 0;
     char msg[300];
-    if (!gd_tile_encoder_jpeg_tables(c->enc[0], p, &len, msg))
+    if (!io_tile_encoder_jpeg_tables(c->enc[0], p, &len, msg))
         return gd_err_set(err, GD_ELIB, "the JPEG codec failed: %s", msg);
     *n = len;
     return GD_OK;

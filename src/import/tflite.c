@@ -1,5 +1,5 @@
 /*
- * import_tflite.c: TensorFlow Lite flatbuffers into a gd_model.
+ * tflite.c: TensorFlow Lite flatbuffers into a gd_model (gd_tflite_import).
  *
  * The steps, in order: read the file; check the "TFL3" identifier and the
  * schema version; read every tensor of subgraph 0 (flatbuf.c checks every
@@ -48,7 +48,7 @@
 
 #include "gigadream/flatbuf.h"
 #include "gigadream/tflite_names.h"
-#include "tflite_import.h"
+#include "tflite_int.h"
 
 /* Schema field indices (vtable slot = 4 + 2 * index). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4 };
@@ -143,8 +143,8 @@ static gd_status op_code(tfl_importer *im, uint32_t opcode_index, int *code, con
                          size_t *custom_len)
 {
     gd_fb_table oc;
-    int8_t dep;
-    int32_t builtin;
+    int8_t dep = 0; /* both stay 0 when a read fails: *code is then never garbage */
+    int32_t builtin = 0;
     *custom = "";
     *custom_len = 0;
     if (opcode_index >= im->codes.n)

@@ -1,5 +1,5 @@
 /*
- * imageio_checksum.c: a checksum of an image's decoded pixels (contract in
+ * checksum.c: a checksum of an image's decoded pixels (contract in
  * imageio.h, gd_image_checksum).
  *
  * Why decoded pixels and not file bytes: the same pixels written with

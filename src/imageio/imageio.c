@@ -1,6 +1,9 @@
 /*
- * imageio.c: format detection, the reader and writer front ends, and the
- * temporary-file protocol every writer follows.
+ * imageio.c: the dispatcher of imageio: format detection, the reader and
+ * writer front ends, and the temporary-file protocol every writer follows.
+ * It calls the codecs (tiff_read.c, tiff_write.c, png.c, jpeg.c) through
+ * their open/start functions and ops tables, and common.c; no codec calls
+ * back into it.  It never calls libtiff, libpng or libjpeg itself.
  *
  * The output protocol (what makes "never a partial file at the path" true):
  *   1. gd_writer_open checks everything it can before creating anything: the
@@ -31,152 +34,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-/* ---- Names ------------------------------------------------------------------ */
-
-static const char *const compression_names[] = {
-    [GD_COMPRESS_DEFLATE] = "deflate", [GD_COMPRESS_ZSTD] = "zstd", [GD_COMPRESS_LZW] = "lzw",
-    [GD_COMPRESS_JPEG] = "jpeg",       [GD_COMPRESS_NONE] = "none",
-};
-_Static_assert(sizeof(compression_names) / sizeof(compression_names[0]) == GD_COMPRESS_COUNT,
-               "name every gd_compression");
-
-static const char *const format_names[] = {
-    [GD_FORMAT_TIFF] = "TIFF",
-    [GD_FORMAT_PNG] = "PNG",
-    [GD_FORMAT_JPEG] = "JPEG",
-};
-_Static_assert(sizeof(format_names) / sizeof(format_names[0]) == GD_FORMAT_COUNT,
-               "name every gd_format");
-
-const char *gd_compression_name(gd_compression c)
-{
-    return (unsigned)c < GD_COMPRESS_COUNT ? compression_names[c] : "?";
-}
-
-gd_compression gd_compression_from_name(const char *s)
-{
-    for (int i = 0; i < GD_COMPRESS_COUNT; i++)
-        if (s && strcmp(s, compression_names[i]) == 0)
-            return (gd_compression)i;
-    return GD_COMPRESS_COUNT;
-}
-
-const char *gd_format_name(gd_format f)
-{
-    return (unsigned)f < GD_FORMAT_COUNT ? format_names[f] : "?";
-}
-
-static int ext_is(const char *ext, const char *want)
-{
-    for (; *ext && *want; ext++, want++)
-        if ((*ext | 0x20) != *want) /* ASCII lower case; want is lower case */
-            return 0;
-    return *ext == '\0' && *want == '\0';
-}
-
-gd_status gd_format_from_path(const char *path, gd_format *fmt, gd_err *err)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    const char *base = slash ? slash + 1 : path;
-    const char *dot = base ? strrchr(base, '.') : NULL;
-    if (dot && dot != base) {
-        const char *ext = dot + 1;
-        if (ext_is(ext, "tif") || ext_is(ext, "tiff")) {
-            *fmt = GD_FORMAT_TIFF;
-            return GD_OK;
-        }
-        if (ext_is(ext, "png")) {
-            *fmt = GD_FORMAT_PNG;
-            return GD_OK;
-        }
-        if (ext_is(ext, "jpg") || ext_is(ext, "jpeg")) {
-            *fmt = GD_FORMAT_JPEG;
-            return GD_OK;
-        }
-    }
-    return gd_err_set(err, GD_EINPUT,
-                      "%s: cannot tell the output format from the name; use .tif or .tiff "
-                      "(tiled TIFF), .png or .jpg",
-                      path ? path : "(no path)");
-}
-
-/* ---- Library messages ------------------------------------------------------- */
-
-void gd_io_msgs_clear(gd_io_msgs *m)
-{
-    m->first[0] = '\0';
-    m->errors = 0;
-    m->warnings = 0;
-}
-
-void gd_io_msgs_error(gd_io_msgs *m, const char *module, const char *fmt, va_list ap)
-{
-    if (m->errors++ > 0)
-        return;
-    size_t n = 0;
-    if (module && *module) {
-        int k = snprintf(m->first, sizeof m->first, "%s: ", module);
-        n = k > 0 && (size_t)k < sizeof m->first ? (size_t)k : 0;
-    }
-    vsnprintf(m->first + n, sizeof m->first - n, fmt, ap);
-}
-
-const char *gd_io_msgs_text(const gd_io_msgs *m, const char *fallback)
-{
-    return m->errors ? m->first : fallback;
-}
-
-/* ---- Samples ------------------------------------------------------------------ */
-
-void gd_io_serve_rows(const void *pixels, int bits, int w, gd_image *dst)
-{
-    const size_t row_samples = (size_t)w * 3;
-    const int y0 = dst->y0, y1 = dst->y1;
-#pragma omp parallel for schedule(static) if ((size_t)(y1 - y0) * row_samples > 65536)
-    for (int y = y0; y < y1; y++) {
-        float *out = gd_image_row(dst, y);
-        if (bits == 16) {
-            const uint16_t *in = (const uint16_t *)pixels + (size_t)y * row_samples;
-            for (size_t i = 0; i < row_samples; i++)
-                out[i] = (float)in[i] * (255.0f / 65535.0f);
-        } else {
-            const uint8_t *in = (const uint8_t *)pixels + (size_t)y * row_samples;
-            for (size_t i = 0; i < row_samples; i++)
-                out[i] = (float)in[i];
-        }
-    }
-}
-
-void gd_io_quantize_row(const float *in, size_t n, int bits, int big_endian, void *out)
-{
-    const size_t ns = n * 3;
-    if (bits == 16) {
-        if (big_endian) {
-            uint8_t *o = out;
-            for (size_t i = 0; i < ns; i++) {
-                unsigned v = gd_quantize(in[i], 16);
-                o[2 * i] = (uint8_t)(v >> 8);
-                o[2 * i + 1] = (uint8_t)v;
-            }
-        } else {
-            uint16_t *o = out;
-            for (size_t i = 0; i < ns; i++)
-                o[i] = (uint16_t)gd_quantize(in[i], 16);
-        }
-    } else {
-        uint8_t *o = out;
-        for (size_t i = 0; i < ns; i++)
-            o[i] = (uint8_t)gd_quantize(in[i], 8);
-    }
-}
-
-gd_status gd_io_fsync(int fd, const char *path, gd_err *err)
-{
-    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-        return gd_err_set(err, GD_EIO, "%s: cannot flush to disk: %s", path, strerror(errno));
-    return GD_OK;
-}
 
 /* ---- Reader front end ---------------------------------------------------------- */
 
@@ -245,13 +102,13 @@ gd_status gd_reader_open(const char *path, gd_reader **out, gd_err *err)
     r->info.format = fmt;
     switch (fmt) {
     case GD_FORMAT_TIFF:
-        st = gd_tiff_reader_open(r, err);
+        st = io_tiff_reader_open(r, err);
         break;
     case GD_FORMAT_PNG:
-        st = gd_png_reader_open(r, err);
+        st = io_png_reader_open(r, err);
         break;
     case GD_FORMAT_JPEG:
-        st = gd_jpeg_reader_open(r, err);
+        st = io_jpeg_reader_open(r, err);
         break;
     case GD_FORMAT_COUNT:
         st = gd_err_set(err, GD_EINPUT, "%s: unknown format", path);
@@ -349,26 +206,6 @@ static char *folder_of(const char *path, gd_err *err)
     return d;
 }
 
-gd_status gd_io_check_tiff_opts(const char *what, gd_write_opts *o, gd_err *err)
-{
-    if (o->bits != 8 && o->bits != 16)
-        return gd_err_set(err, GD_EINPUT, "%s: bits must be 8 or 16, got %d", what, o->bits);
-    if ((unsigned)o->compression >= GD_COMPRESS_COUNT)
-        return gd_err_set(err, GD_EINPUT, "%s: unknown compression %d", what, (int)o->compression);
-    if (o->compression == GD_COMPRESS_JPEG && o->bits != 8)
-        return gd_err_set(err, GD_EINPUT,
-                          "%s: JPEG compression stores 8-bit samples only; set [output] "
-                          "bits = 8 or choose another compression",
-                          what);
-    if (o->tile == 0)
-        o->tile = 256;
-    if (o->tile < 16 || o->tile > 8192 || o->tile % 16 != 0)
-        return gd_err_set(err, GD_EINPUT,
-                          "%s: TIFF tile side must be a multiple of 16 in [16, 8192], got %d", what,
-                          o->tile);
-    return GD_OK;
-}
-
 static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_write_opts *o,
                             gd_err *err)
 {
@@ -383,7 +220,7 @@ static gd_status check_opts(const char *path, gd_format fmt, int w, int h, gd_wr
         return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes has no data", path,
                           o->icc_len);
     if (fmt == GD_FORMAT_TIFF)
-        return gd_io_check_tiff_opts(path, o, err);
+        return io_check_tiff_opts(path, o, err);
     if (fmt == GD_FORMAT_JPEG) {
         if (o->bits != 8)
             return gd_err_set(err, GD_EINPUT,
@@ -586,13 +423,13 @@ gd_status gd_writer_open(const char *path, int w, int h, const gd_write_opts *op
         goto fail;
     switch (fmt) {
     case GD_FORMAT_TIFF:
-        st = gd_tiff_writer_start(wr, err);
+        st = io_tiff_writer_start(wr, err);
         break;
     case GD_FORMAT_PNG:
-        st = gd_png_writer_start(wr, err);
+        st = io_png_writer_start(wr, err);
         break;
     case GD_FORMAT_JPEG:
-        st = gd_jpeg_writer_start(wr, err);
+        st = io_jpeg_writer_start(wr, err);
         break;
     case GD_FORMAT_COUNT:
         st = gd_err_set(err, GD_EINPUT, "%s: unknown format", path);
@@ -687,7 +524,7 @@ static gd_status fsync_folder(const char *path, gd_err *err)
         st = gd_err_set(err, GD_EIO, "%s: cannot open the folder '%s' to flush it: %s", path, dir,
                         strerror(errno));
     } else {
-        st = gd_io_fsync(fd, dir, err);
+        st = io_fsync(fd, dir, err);
         close(fd);
     }
     free(dir);

@@ -1,13 +1,21 @@
 /*
- * tflite_import.h: state shared by the two halves of the TFLite importer,
- * import_tflite.c (file, tensors, graph walk) and tflite_ops.c (one TFLite
- * operator into gd_model nodes, weights and their dequantization).
+ * tflite_int.h: state shared by the files of the TFLite importer, private to
+ * src/import/.  The public contract is gigadream/import_tflite.h.
  *
- * Internal to the import_tflite module: nothing outside those two files
- * includes it.  The public contract is gigadream/import_tflite.h.
+ * The files, top to bottom (each calls only the ones below it):
+ *   tflite.c          the file, its tensors, the graph walk (gd_tflite_import)
+ *   tflite_ops.c      one TFLite operator into gd_model nodes, weights and
+ *                     their dequantization (tfl_convert_op)
+ *   tflite_tensors.c  tensor shapes, names for messages, constants read as
+ *                     float32, activations implied by quantized ranges
+ *   tflite_names.c    operator names and short layer names (public:
+ *                     gigadream/tflite_names.h, tested on their own)
+ *   flatbuf.c         the bounds-checked FlatBuffers reader (public:
+ *                     gigadream/flatbuf.h)
+ * None of them calls HDF5 or oneDNN, nor anything of the engine.
  */
-#ifndef GIGADREAM_TFLITE_IMPORT_H
-#define GIGADREAM_TFLITE_IMPORT_H
+#ifndef GIGADREAM_TFLITE_INT_H
+#define GIGADREAM_TFLITE_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +82,8 @@ typedef struct tfl_importer {
     gd_err *err;
 } tfl_importer;
 
+/* ---- Operators (tflite_ops.c) --------------------------------------------- */
+
 /*
  * Appends the nodes for one operator (whose inputs were all made earlier) and
  * maps its output tensor.  Messages name what is wrong but not the operator:
@@ -81,7 +91,7 @@ typedef struct tfl_importer {
  */
 gd_status tfl_convert_op(tfl_importer *im, const tfl_op *o);
 
-/* tflite_tensors.c */
+/* ---- Tensors (tflite_tensors.c) ------------------------------------------- */
 
 /* The shape of activation tensor ti as C x H x W: [1, H, W, C], [1, N] or [N] (N x 1 x 1). */
 gd_status tfl_act_shape(tfl_importer *im, int ti, gd_shape *s);
@@ -111,7 +121,7 @@ int tfl_const_index(tfl_importer *im, int ti);
 gd_status tfl_read_const(tfl_importer *im, int ti, const char *role, size_t expect, float **out);
 
 /*
- * The activation a quantized output range implies (see import_tflite.c): a
+ * The activation a quantized output range implies (see tflite.c): a
  * uint8/int8 range starting at 0 is a RELU, and a RELU6 if it ends at ~6.
  */
 gd_act tfl_range_act(const tfl_tensor *t);

@@ -1,5 +1,5 @@
 /*
- * model_h5.c: gd_model in an HDF5 file (gd_model_save, gd_model_load).
+ * h5.c: gd_model in an HDF5 file (gd_model_save, gd_model_load).
  *
  * Layout invariants of a gigadream model file, format_version 1 (models/
  * README.md documents the same for users):
@@ -63,7 +63,7 @@
 
 #include <hdf5.h>
 
-#include "model_h5io.h"
+#include "h5io_int.h"
 
 #define FORMAT "gigadream-model"
 #define FORMAT_VERSION 1
@@ -134,32 +134,32 @@ static gd_status write_node(hid_t nodes, int i, const gd_node *n, gd_err *err)
     snprintf(gname, sizeof gname, "%04d", i);
     hid_t g = H5Gcreate2(nodes, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return gd_h5_fail(err, GD_EIO, "cannot create group", gname);
-    if ((st = gd_h5_put_str(g, "name", n->name, err)) != GD_OK ||
-        (st = gd_h5_put_str(g, "op", gd_op_name(n->op), err)) != GD_OK ||
-        (st = gd_h5_put_str(g, "act", gd_act_name(n->act), err)) != GD_OK ||
-        (st = gd_h5_put_str(g, "pad", gd_pad_name(n->pad), err)) != GD_OK ||
-        (st = gd_h5_put_int(g, "n_inputs", n->n_inputs, err)) != GD_OK ||
-        (st = gd_h5_put_attr(g, "pads", H5T_STD_I32LE, H5T_NATIVE_INT, 4, pads, err)) != GD_OK)
+        return h5io_fail(GD_EIO, "cannot create group", gname, err);
+    if ((st = h5io_put_str(g, "name", n->name, err)) != GD_OK ||
+        (st = h5io_put_str(g, "op", gd_op_name(n->op), err)) != GD_OK ||
+        (st = h5io_put_str(g, "act", gd_act_name(n->act), err)) != GD_OK ||
+        (st = h5io_put_str(g, "pad", gd_pad_name(n->pad), err)) != GD_OK ||
+        (st = h5io_put_int(g, "n_inputs", n->n_inputs, err)) != GD_OK ||
+        (st = h5io_put_attr(g, "pads", H5T_STD_I32LE, H5T_NATIVE_INT, 4, pads, err)) != GD_OK)
         goto done;
-    if (n->n_inputs > 0 && (st = gd_h5_put_attr(g, "inputs", H5T_STD_I32LE, H5T_NATIVE_INT,
-                                                n->n_inputs, n->inputs, err)) != GD_OK)
+    if (n->n_inputs > 0 && (st = h5io_put_attr(g, "inputs", H5T_STD_I32LE, H5T_NATIVE_INT,
+                                               n->n_inputs, n->inputs, err)) != GD_OK)
         goto done;
     for (size_t k = 0; k < COUNT(int_fields); k++)
-        if ((st = gd_h5_put_int(g, int_fields[k].name,
-                                *(const int *)((const char *)n + int_fields[k].off), err)) != GD_OK)
+        if ((st = h5io_put_int(g, int_fields[k].name,
+                               *(const int *)((const char *)n + int_fields[k].off), err)) != GD_OK)
             goto done;
     for (size_t k = 0; k < COUNT(float_fields); k++)
-        if ((st = gd_h5_put_float(g, float_fields[k].name,
-                                  *(const float *)((const char *)n + float_fields[k].off), err)) !=
+        if ((st = h5io_put_float(g, float_fields[k].name,
+                                 *(const float *)((const char *)n + float_fields[k].off), err)) !=
             GD_OK)
             goto done;
     if (n->weights && n->n_weights > 0 &&
-        (st = gd_h5_put_floats(g, "weights", n->weights, weight_dims(n, dims), dims, err)) != GD_OK)
+        (st = h5io_put_floats(g, "weights", n->weights, weight_dims(n, dims), dims, err)) != GD_OK)
         goto done;
     dims[0] = n->n_bias;
     if (n->bias && n->n_bias > 0 &&
-        (st = gd_h5_put_floats(g, "bias", n->bias, 1, dims, err)) != GD_OK)
+        (st = h5io_put_floats(g, "bias", n->bias, 1, dims, err)) != GD_OK)
         goto done;
 done:
     H5Gclose(g);
@@ -182,15 +182,15 @@ static gd_status write_labels(hid_t f, const gd_model *m, gd_err *err)
         return err->status;
     for (int i = 0; i < m->n_labels; i++)
         memcpy(buf + (size_t)i * width, m->labels[i], strlen(m->labels[i]));
-    chunk[0] = width >= GD_H5_CHUNK_VALUES ? 1 : GD_H5_CHUNK_VALUES / width;
+    chunk[0] = width >= H5IO_CHUNK_VALUES ? 1 : H5IO_CHUNK_VALUES / width;
     if (chunk[0] > dims[0])
         chunk[0] = dims[0];
-    if ((t = gd_h5_string_type(width)) < 0 || (sp = H5Screate_simple(1, dims, NULL)) < 0 ||
+    if ((t = h5io_string_type(width)) < 0 || (sp = H5Screate_simple(1, dims, NULL)) < 0 ||
         (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
         H5Pset_fletcher32(dcpl) < 0 ||
         (d = H5Dcreate2(f, "labels", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        st = gd_h5_fail(err, GD_EIO, "cannot write dataset", "labels");
+        st = h5io_fail(GD_EIO, "cannot write dataset", "labels", err);
     if (d >= 0)
         H5Dclose(d);
     if (dcpl >= 0)
@@ -206,24 +206,24 @@ static gd_status write_labels(hid_t f, const gd_model *m, gd_err *err)
 static gd_status write_model(hid_t f, const gd_model *m, gd_err *err)
 {
     gd_status st;
-    if ((st = gd_h5_put_str(f, "format", FORMAT, err)) != GD_OK ||
-        (st = gd_h5_put_int(f, "format_version", FORMAT_VERSION, err)) != GD_OK ||
-        (st = gd_h5_put_str(f, "name", m->name, err)) != GD_OK ||
-        (st = gd_h5_put_str(f, "source", m->source, err)) != GD_OK ||
-        (st = gd_h5_put_int(f, "in_c", m->in_c, err)) != GD_OK ||
-        (st = gd_h5_put_int(f, "in_h", m->in_h, err)) != GD_OK ||
-        (st = gd_h5_put_int(f, "in_w", m->in_w, err)) != GD_OK ||
-        (st = gd_h5_put_attr(f, "norm_scale", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->norm_scale,
-                             err)) != GD_OK ||
-        (st = gd_h5_put_attr(f, "norm_offset", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->norm_offset,
-                             err)) != GD_OK ||
-        (st = gd_h5_put_int(f, "n_nodes", m->n_nodes, err)) != GD_OK)
+    if ((st = h5io_put_str(f, "format", FORMAT, err)) != GD_OK ||
+        (st = h5io_put_int(f, "format_version", FORMAT_VERSION, err)) != GD_OK ||
+        (st = h5io_put_str(f, "name", m->name, err)) != GD_OK ||
+        (st = h5io_put_str(f, "source", m->source, err)) != GD_OK ||
+        (st = h5io_put_int(f, "in_c", m->in_c, err)) != GD_OK ||
+        (st = h5io_put_int(f, "in_h", m->in_h, err)) != GD_OK ||
+        (st = h5io_put_int(f, "in_w", m->in_w, err)) != GD_OK ||
+        (st = h5io_put_attr(f, "norm_scale", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->norm_scale,
+                            err)) != GD_OK ||
+        (st = h5io_put_attr(f, "norm_offset", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->norm_offset,
+                            err)) != GD_OK ||
+        (st = h5io_put_int(f, "n_nodes", m->n_nodes, err)) != GD_OK)
         return st;
     if (m->n_labels > 0 && (st = write_labels(f, m, err)) != GD_OK)
         return st;
     hid_t nodes = H5Gcreate2(f, "nodes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (nodes < 0)
-        return gd_h5_fail(err, GD_EIO, "cannot create group", "nodes");
+        return h5io_fail(GD_EIO, "cannot create group", "nodes", err);
     for (int i = 0; i < m->n_nodes && st == GD_OK; i++)
         st = write_node(nodes, i, &m->nodes[i], err);
     H5Gclose(nodes);
@@ -247,7 +247,7 @@ static gd_status sync_path(const char *path, int is_dir, gd_err *err)
 
 gd_status gd_model_save(const gd_model *m, const char *path, gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     struct stat sb;
     hid_t f = -1, fapl = -1;
     int quiet = 0, created = 0;
@@ -278,17 +278,17 @@ gd_status gd_model_save(const gd_model *m, const char *path, gd_err *err)
         goto done;
     }
 
-    gd_h5_quiet_begin(&q);
+    h5io_quiet_begin(&q);
     quiet = 1;
-    if ((fapl = gd_h5_file_access()) < 0 ||
+    if ((fapl = h5io_file_access()) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
-        st = gd_h5_fail(err, GD_EIO, "cannot create", tmp);
+        st = h5io_fail(GD_EIO, "cannot create", tmp, err);
         goto done;
     }
     created = 1;
     st = write_model(f, m, err);
     if (H5Fclose(f) < 0 && st == GD_OK)
-        st = gd_h5_fail(err, GD_EIO, "cannot close", tmp);
+        st = h5io_fail(GD_EIO, "cannot close", tmp, err);
     f = -1;
     if (st == GD_OK)
         st = sync_path(tmp, 0, err);
@@ -304,7 +304,7 @@ done:
     if (st != GD_OK && created)
         unlink(tmp);
     if (quiet)
-        gd_h5_quiet_end(&q);
+        h5io_quiet_end(&q);
     free(tmp);
     free(dir);
     if (st != GD_OK)
@@ -319,7 +319,7 @@ static gd_status get_enum(hid_t g, const char *name, int (*lookup)(const char *)
                           int *out, gd_err *err)
 {
     char s[32];
-    gd_status st = gd_h5_get_str(g, name, s, sizeof s, err);
+    gd_status st = h5io_get_str(g, name, s, sizeof s, err);
     if (st != GD_OK)
         return st;
     *out = lookup(s);
@@ -348,7 +348,7 @@ static gd_status read_arrays(hid_t g, gd_node *n, gd_err *err)
 {
     hsize_t dims[4];
     int rank;
-    gd_status st = gd_h5_get_dataset(g, "weights", &n->weights, &n->n_weights, &rank, dims, err);
+    gd_status st = h5io_get_dataset(g, "weights", &n->weights, &n->n_weights, &rank, dims, err);
     if (st != GD_OK)
         return st;
     if (n->weights) {
@@ -360,7 +360,7 @@ static gd_status read_arrays(hid_t g, gd_node *n, gd_err *err)
             return gd_err_set(err, GD_EINPUT, "weights of the wrong shape for a %s node",
                               gd_op_name(n->op));
     }
-    if ((st = gd_h5_get_dataset(g, "bias", &n->bias, &n->n_bias, &rank, dims, err)) != GD_OK)
+    if ((st = h5io_get_dataset(g, "bias", &n->bias, &n->n_bias, &rank, dims, err)) != GD_OK)
         return st;
     if (n->bias && (rank != 1 || (n->op != GD_OP_CONV && n->op != GD_OP_FC)))
         return gd_err_set(err, GD_EINPUT, "a bias of the wrong shape for a %s node",
@@ -380,10 +380,10 @@ static gd_status read_node(hid_t nodes, int i, gd_node *n, gd_err *err)
         return gd_err_set(err, GD_EINPUT, "node %d: no group /nodes/%s", i, gname);
     hid_t g = H5Gopen2(nodes, gname, H5P_DEFAULT);
     if (g < 0) {
-        gd_h5_fail(err, GD_EINPUT, "cannot open group", gname);
+        h5io_fail(GD_EINPUT, "cannot open group", gname, err);
         return gd_err_prefix(err, "node %d", i);
     }
-    gd_status st = gd_h5_get_str(g, "name", n->name, sizeof n->name, err);
+    gd_status st = h5io_get_str(g, "name", n->name, sizeof n->name, err);
     if (st != GD_OK) {
         H5Gclose(g);
         return gd_err_prefix(err, "node %d", i);
@@ -391,8 +391,8 @@ static gd_status read_node(hid_t nodes, int i, gd_node *n, gd_err *err)
     if ((st = get_enum(g, "op", op_lookup, GD_OP_COUNT, &op, err)) != GD_OK ||
         (st = get_enum(g, "act", act_lookup, GD_ACT_COUNT, &act, err)) != GD_OK ||
         (st = get_enum(g, "pad", pad_lookup, GD_PAD_COUNT, &pad, err)) != GD_OK ||
-        (st = gd_h5_get_ints(g, "n_inputs", 1, 0, GD_MAX_INPUTS, &n->n_inputs, err)) != GD_OK ||
-        (st = gd_h5_get_ints(g, "pads", 4, 0, MAX_WINDOW, pads, err)) != GD_OK)
+        (st = h5io_get_ints(g, "n_inputs", 1, 0, GD_MAX_INPUTS, &n->n_inputs, err)) != GD_OK ||
+        (st = h5io_get_ints(g, "pads", 4, 0, MAX_WINDOW, pads, err)) != GD_OK)
         goto done;
     n->op = (gd_op)op;
     n->act = (gd_act)act;
@@ -403,15 +403,15 @@ static gd_status read_node(hid_t nodes, int i, gd_node *n, gd_err *err)
     n->pad_r = pads[3];
     /* Inputs must be earlier nodes: bounded here so later code may index with them. */
     if (n->n_inputs > 0 &&
-        (st = gd_h5_get_ints(g, "inputs", n->n_inputs, 0, i - 1, n->inputs, err)) != GD_OK)
+        (st = h5io_get_ints(g, "inputs", n->n_inputs, 0, i - 1, n->inputs, err)) != GD_OK)
         goto done;
     for (size_t k = 0; k < COUNT(int_fields); k++)
-        if ((st = gd_h5_get_ints(g, int_fields[k].name, 1, int_fields[k].lo, int_fields[k].hi,
-                                 (int *)((char *)n + int_fields[k].off), err)) != GD_OK)
+        if ((st = h5io_get_ints(g, int_fields[k].name, 1, int_fields[k].lo, int_fields[k].hi,
+                                (int *)((char *)n + int_fields[k].off), err)) != GD_OK)
             goto done;
     for (size_t k = 0; k < COUNT(float_fields); k++)
-        if ((st = gd_h5_get_floats(g, float_fields[k].name, 1,
-                                   (float *)((char *)n + float_fields[k].off), err)) != GD_OK)
+        if ((st = h5io_get_floats(g, float_fields[k].name, 1,
+                                  (float *)((char *)n + float_fields[k].off), err)) != GD_OK)
             goto done;
     st = read_arrays(g, n, err);
 done:
@@ -434,10 +434,10 @@ static gd_status read_labels(hid_t f, gd_model *m, gd_err *err)
     char *buf = NULL, **labels = NULL;
     htri_t ex = H5Lexists(f, "labels", H5P_DEFAULT);
     if (ex <= 0)
-        return ex == 0 ? GD_OK : gd_h5_fail(err, GD_EINPUT, "cannot look up dataset", "labels");
+        return ex == 0 ? GD_OK : h5io_fail(GD_EINPUT, "cannot look up dataset", "labels", err);
     if ((d = H5Dopen2(f, "labels", H5P_DEFAULT)) < 0 || (t = H5Dget_type(d)) < 0 ||
         (sp = H5Dget_space(d)) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot open dataset", "labels");
+        st = h5io_fail(GD_EINPUT, "cannot open dataset", "labels", err);
         goto done;
     }
     size = H5Tget_size(t);
@@ -454,9 +454,9 @@ static gd_status read_labels(hid_t f, gd_model *m, gd_err *err)
         st = err->status;
         goto done;
     }
-    if ((mt = gd_h5_string_type(size)) < 0 ||
+    if ((mt = h5io_string_type(size)) < 0 ||
         H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot read dataset", "labels");
+        st = h5io_fail(GD_EINPUT, "cannot read dataset", "labels", err);
         goto done;
     }
     for (hsize_t i = 0; i < n; i++) {
@@ -528,8 +528,13 @@ static gd_status check_sizes(const gd_model *m, gd_err *err)
             c = c * h * w;
             h = w = 1;
             break;
-        default:
-            break;
+        case GD_OP_INPUT:
+        case GD_OP_ACT:
+        case GD_OP_ADD:
+        case GD_OP_LRN:
+        case GD_OP_SOFTMAX:
+        case GD_OP_COUNT:
+            break; /* the first input's size */
         }
         if (h > side_max || w > side_max || c * h * w > values_max)
             st = gd_err_set(err, GD_EINPUT,
@@ -554,28 +559,28 @@ static gd_status read_model(hid_t f, gd_model **out, gd_err *err)
     H5G_info_t info;
     hid_t nodes = -1;
     *out = NULL;
-    if (gd_h5_get_str(f, "format", format, sizeof format, err) != GD_OK ||
+    if (h5io_get_str(f, "format", format, sizeof format, err) != GD_OK ||
         strcmp(format, FORMAT) != 0)
         return gd_err_set(err, GD_EINPUT, "not a gigadream model file (no format \"%s\")", FORMAT);
-    gd_status st = gd_h5_get_ints(f, "format_version", 1, INT32_MIN, INT32_MAX, &version, err);
+    gd_status st = h5io_get_ints(f, "format_version", 1, INT32_MIN, INT32_MAX, &version, err);
     if (st == GD_OK && version != FORMAT_VERSION)
         st = gd_err_set(err, GD_EINPUT, "model format version %d; this gigadream reads %d", version,
                         FORMAT_VERSION);
-    if (st != GD_OK || (st = gd_h5_get_str(f, "name", name, sizeof name, err)) != GD_OK ||
-        (st = gd_h5_get_str(f, "source", source, sizeof source, err)) != GD_OK ||
-        (st = gd_h5_get_ints(f, "in_c", 1, 1, 3, &in_c, err)) != GD_OK ||
-        (st = gd_h5_get_ints(f, "in_h", 1, 1, MAX_SIDE, &in_h, err)) != GD_OK ||
-        (st = gd_h5_get_ints(f, "in_w", 1, 1, MAX_SIDE, &in_w, err)) != GD_OK ||
-        (st = gd_h5_get_floats(f, "norm_scale", 3, ns, err)) != GD_OK ||
-        (st = gd_h5_get_floats(f, "norm_offset", 3, no, err)) != GD_OK ||
-        (st = gd_h5_get_ints(f, "n_nodes", 1, 1, MAX_NODES, &n_nodes, err)) != GD_OK ||
+    if (st != GD_OK || (st = h5io_get_str(f, "name", name, sizeof name, err)) != GD_OK ||
+        (st = h5io_get_str(f, "source", source, sizeof source, err)) != GD_OK ||
+        (st = h5io_get_ints(f, "in_c", 1, 1, 3, &in_c, err)) != GD_OK ||
+        (st = h5io_get_ints(f, "in_h", 1, 1, MAX_SIDE, &in_h, err)) != GD_OK ||
+        (st = h5io_get_ints(f, "in_w", 1, 1, MAX_SIDE, &in_w, err)) != GD_OK ||
+        (st = h5io_get_floats(f, "norm_scale", 3, ns, err)) != GD_OK ||
+        (st = h5io_get_floats(f, "norm_offset", 3, no, err)) != GD_OK ||
+        (st = h5io_get_ints(f, "n_nodes", 1, 1, MAX_NODES, &n_nodes, err)) != GD_OK ||
         (st = gd_model_create(name, in_c, in_h, in_w, &m, err)) != GD_OK)
         return st;
     snprintf(m->source, sizeof m->source, "%s", source);
     memcpy(m->norm_scale, ns, sizeof ns);
     memcpy(m->norm_offset, no, sizeof no);
     if ((nodes = H5Gopen2(f, "nodes", H5P_DEFAULT)) < 0 || H5Gget_info(nodes, &info) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot open group", "nodes");
+        st = h5io_fail(GD_EINPUT, "cannot open group", "nodes", err);
         goto done;
     }
     if (info.nlinks != (hsize_t)n_nodes) {
@@ -611,7 +616,7 @@ done:
 
 gd_status gd_model_load(const char *path, gd_model **out, gd_err *err)
 {
-    gd_h5_quiet q;
+    h5io_quiet q;
     struct stat sb;
     char d[160];
     hid_t f = -1, fapl = -1;
@@ -621,9 +626,9 @@ gd_status gd_model_load(const char *path, gd_model **out, gd_err *err)
         return gd_err_set(err, GD_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         return gd_err_set(err, GD_EINPUT, "%s: not a regular file", path);
-    gd_h5_quiet_begin(&q);
-    if ((fapl = gd_h5_file_access()) < 0) {
-        st = gd_h5_fail(err, GD_ELIB, "cannot open", path);
+    h5io_quiet_begin(&q);
+    if ((fapl = h5io_file_access()) < 0) {
+        st = h5io_fail(GD_ELIB, "cannot open", path, err);
         goto done;
     }
 #if H5_VERSION_GE(1, 12, 0)
@@ -636,7 +641,7 @@ gd_status gd_model_load(const char *path, gd_model **out, gd_err *err)
         goto done;
     }
     if ((f = H5Fopen(path, H5F_ACC_RDONLY, fapl)) < 0) {
-        st = gd_err_set(err, GD_EINPUT, "%s: damaged HDF5 file: %s", path, gd_h5_detail(d));
+        st = gd_err_set(err, GD_EINPUT, "%s: damaged HDF5 file: %s", path, h5io_detail(d));
         goto done;
     }
     if ((st = read_model(f, out, err)) != GD_OK)
@@ -645,10 +650,10 @@ done:
     if (f >= 0 && H5Fclose(f) < 0 && st == GD_OK) {
         gd_model_free(*out);
         *out = NULL;
-        st = gd_err_set(err, GD_EINPUT, "%s: damaged HDF5 file: %s", path, gd_h5_detail(d));
+        st = gd_err_set(err, GD_EINPUT, "%s: damaged HDF5 file: %s", path, h5io_detail(d));
     }
     if (fapl >= 0)
         H5Pclose(fapl);
-    gd_h5_quiet_end(&q);
+    h5io_quiet_end(&q);
     return st;
 }

@@ -1,5 +1,7 @@
 /*
- * tflite_names.c: TFLite builtin operator names and short layer names.
+ * tflite_names.c: TFLite builtin operator names and short layer names
+ * (contract and rules in gigadream/tflite_names.h).  Pure string functions:
+ * they never allocate, do I/O or call the rest of the importer.
  */
 #include "gigadream/tflite_names.h"
 

@@ -1,12 +1,15 @@
 /*
  * checkpoint_int.h: what the checkpoint module's sources share.  Not a
- * public header: only src/checkpoint*.c include it.
+ * public header: only the files of src/checkpoint/ include it.
  *
- *   checkpoint.c       the layout and protocol invariants, the write, the fault seam
- *   checkpoint_meta.c  the metadata attributes: writing, reading, checksum
- *   checkpoint_dir.c   names, folder listing, fsync, retention
- *   checkpoint_cache.c the page-cache dropper of a file being written
- *   checkpoint_read.c  validation, find, check, read, info
+ * The files, top to bottom (each calls only the ones below it):
+ *   checkpoint.c  the layout and protocol invariants, the write, the fault seam
+ *   read.c        validation, find, check, read, info
+ *   dir.c         names, folder listing, fsync, retention
+ *   meta.c        the metadata attributes: writing, reading, checksum
+ *   cache.c       the page-cache dropper of a file being written
+ *   h5.c          HDF5 failures, serial and MPI-IO file access, row selections
+ * and below them all, h5io_int.h: the HDF5 primitives shared with the model file.
  */
 #ifndef GIGADREAM_CHECKPOINT_INT_H
 #define GIGADREAM_CHECKPOINT_INT_H
@@ -17,7 +20,7 @@
 #include <hdf5.h>
 
 #include "gigadream/checkpoint.h"
-#include "model_h5io.h"
+#include "h5io_int.h"
 
 #define CK_FORMAT "gigadream-checkpoint"
 #define CK_FORMAT_VERSION 1
@@ -26,6 +29,8 @@
 #define CK_CHECKSUM "meta_checksum"
 #define CK_CHANNELS 3
 #define CK_MAX_TEXT (2 << 20) /* longest stored job text (job.h allows 1 MB) */
+
+/* --- Metadata (meta.c) --------------------------------------------------- */
 
 /* The input files whose size and mtime a checkpoint records (invariant 6). */
 enum { CK_FILE_INPUT, CK_FILE_MODEL, CK_FILE_GUIDE, CK_N_FILES };
@@ -83,7 +88,7 @@ gd_status ck_meta_put_marker(hid_t loc, const ck_meta *m, gd_err *err);
  */
 gd_status ck_meta_get(hid_t loc, ck_meta *m, gd_err *err);
 
-/* --- Names and the folder (checkpoint_dir.c) ------------------------------ */
+/* --- Names and the folder (dir.c) ----------------------------------------- */
 
 /* One checkpoint file name found in a folder. */
 typedef struct ck_entry {
@@ -109,16 +114,6 @@ gd_status ck_path_join(char *buf, size_t len, const char *dir, const char *name,
 gd_status ck_sync_path(const char *path, int is_dir, gd_err *err);
 
 /*
- * checkpoint_cache.c: while a checkpoint file is written, a thread keeps
- * dropping its pages from this node's page cache.  ck_dropper_start returns
- * NULL when it cannot start one (the write then goes on without: it is an
- * optimization, not a guarantee); ck_dropper_stop(NULL) does nothing.
- */
-typedef struct ck_dropper ck_dropper;
-ck_dropper *ck_dropper_start(const char *path);
-void ck_dropper_stop(ck_dropper *d);
-
-/*
  * Retention (checkpoint.c invariant 11): in dir, keeps `keep` checkpoints
  * of the job with hash job_hash (the newest, newest_name, among them),
  * removes older ones of that job, unreadable ones and every .tmp.
@@ -126,7 +121,19 @@ void ck_dropper_stop(ck_dropper *d);
 gd_status ck_retain(const char *dir, const char *newest_name, const char *job_hash, int keep,
                     gd_err *err);
 
-/* --- Reading (checkpoint_read.c) ------------------------------------------ */
+/* --- The page cache (cache.c) ------------------------------------------- */
+
+/*
+ * While a checkpoint file is written, a thread keeps dropping its pages from
+ * this node's page cache.  ck_dropper_start returns NULL when it cannot start
+ * one (the write then goes on without: it is an optimization, not a
+ * guarantee); ck_dropper_stop(NULL) does nothing.
+ */
+typedef struct ck_dropper ck_dropper;
+ck_dropper *ck_dropper_start(const char *path);
+void ck_dropper_stop(ck_dropper *d);
+
+/* --- HDF5 helpers (h5.c) ------------------------------------------------- */
 
 /*
  * Opens path for reading without MPI (the sec2 driver).  -1 on failure, with
@@ -140,7 +147,7 @@ hid_t ck_open_serial(const char *path, gd_err *err);
  * data", "truncated (...)", "checksum error in metadata (...)", "not an
  * HDF5 file"); anything else is st with "<what>: <HDF5's innermost message>".
  */
-gd_status ck_h5_fail(gd_err *err, gd_status st, const char *what);
+gd_status ck_h5_fail(gd_status st, const char *what, gd_err *err);
 
 /*
  * Selects the row ranges [ranges[2k], ranges[2k+1]), k < n (disjoint; empty
@@ -154,8 +161,5 @@ gd_status ck_row_spaces(const gd_image *band, const int *ranges, int n, hid_t fi
 
 /* A file access property list for MPI-IO over d's communicator; -1 on failure. */
 hid_t ck_fapl_mpio(gd_dist *d);
-
-/* The fault hook, if any, at step s (checkpoint.c). */
-gd_status ck_fault(const gd_checkpoint_seam *seam, gd_checkpoint_step s, int rank, gd_err *err);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * tflite_ops.c: one TFLite operator into gd_model nodes: options, shapes,
  * weight layouts, dequantization and activations.  The conventions are
- * described at the top of import_tflite.c.
+ * described at the top of tflite.c.
  */
-#include "tflite_import.h"
+#include "tflite_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -208,8 +208,13 @@ static gd_status expected_shape(tfl_importer *im, const gd_node *n, gd_shape *ou
             c += s.c;
         }
         break;
-    default:
-        break;
+    case GD_OP_INPUT:
+    case GD_OP_ACT:
+    case GD_OP_ADD:
+    case GD_OP_LRN:
+    case GD_OP_SOFTMAX:
+    case GD_OP_COUNT:
+        break; /* the first input's shape */
     }
     if (h < 1 || w < 1 || c < 1 || c * h * w > (int64_t)TFL_MAX_ELEMENTS)
         return gd_err_set(im->err, GD_EINPUT, "the output would be %lldx%lldx%lld (HxWxC)",

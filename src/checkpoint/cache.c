@@ -1,19 +1,19 @@
 /*
- * checkpoint_cache.c: keeps a checkpoint being written from filling the page
- * cache (see checkpoint_int.h, ck_dropper).
+ * cache.c: keeps a checkpoint being written from filling the page cache
+ * (see checkpoint_int.h, ck_dropper).  It knows nothing of HDF5 or of the
+ * checkpoint's contents, and never changes them.
  *
  * Parallel HDF5 writes a filtered dataset twice: at creation it fills every
  * chunk (a filtered fill value: there is no opting out with filters), then
  * the data overwrite it.  Buffered, a 1.2 GB checkpoint thus claims 1.2 GB of
  * page cache at once, and claiming memory the machine has not used before is
- * slow on some systems (virtual machines back their memory lazily: measured
- * on one, the fill of a 100 MP checkpoint beside a render holding 3.6 GB a
- * rank took 2.7 s of a 3.8 s write; with this thread the whole write takes
- * 1.3-1.6 s, scripts/bench-checkpoint.sh).  Nobody reads a
- * checkpoint soon, so a thread asks the kernel every few milliseconds to drop
- * the file's pages (POSIX_FADV_DONTNEED starts writeback of dirty pages and
- * frees clean ones): the write recycles a small set of warm pages instead.
- * Advice only: the file's contents and the write's outcome do not depend on it.
+ * slow on some systems (virtual machines back their memory lazily; there the
+ * fill can cost most of the write: scripts/bench-checkpoint.sh measures it).
+ * Nobody reads a checkpoint soon, so a thread asks the kernel every few
+ * milliseconds to drop the file's pages (POSIX_FADV_DONTNEED starts writeback
+ * of dirty pages and frees clean ones): the write recycles a small set of
+ * warm pages instead.  Advice only: the file's contents and the write's
+ * outcome do not depend on it.
  */
 #include "checkpoint_int.h"
 

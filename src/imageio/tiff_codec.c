@@ -1,19 +1,19 @@
 /*
- * imageio_tiff_codec.c: encoding one TIFF tile to bytes, and the per-handle
+ * tiff_codec.c: encoding one TIFF tile to bytes, and the per-handle
  * libtiff message handlers.
  *
  * How an encoder works: a libtiff handle opened with TIFFClientOpenExt on a
  * virtual file (our read/write/seek procedures), one tile wide and ENC_TILES
- * tiles down, with the layout's tags.  gd_tile_encode writes the samples as
+ * tiles down, with the layout's tags.  io_tile_encode writes the samples as
  * the next unused tile with TIFFWriteEncodedTile; the codec's output reaches
- * our write procedure, which appends it to the caller's gd_tile_bytes.  A
+ * our write procedure, which appends it to the caller's io_tile_bytes.  A
  * fresh tile index each time means libtiff always appends (it never rewrites
  * a tile in place, which would need read-back); after ENC_TILES tiles the
  * handle is renewed.  The captured length is checked against the byte count
  * libtiff recorded.  Tiles in TIFF are always whole (edge tiles padded), so
  * the bytes do not depend on where the tile goes.
  */
-#include "imageio_tiff_codec.h"
+#include "tiff_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@
 static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
     (void)tif;
-    gd_io_msgs_error(user, module, fmt, ap);
+    io_msgs_error(user, module, fmt, ap);
     return 1; /* handled: libtiff calls no global handler */
 }
 
@@ -36,11 +36,11 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
     (void)module;
     (void)fmt;
     (void)ap;
-    ((gd_io_msgs *)user)->warnings++;
+    ((io_msgs *)user)->warnings++;
     return 1;
 }
 
-TIFFOpenOptions *gd_tiff_open_options(gd_io_msgs *msgs)
+TIFFOpenOptions *io_tiff_open_options(io_msgs *msgs)
 {
     TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
     if (o) {
@@ -52,11 +52,14 @@ TIFFOpenOptions *gd_tiff_open_options(gd_io_msgs *msgs)
 
 /* ---- Layout ------------------------------------------------------------------ */
 
-gd_tiff_layout gd_tiff_layout_for(gd_compression c, int bits, int tile)
+io_tiff_layout io_tiff_layout_for(gd_compression c, int bits, int tile)
 {
-    gd_tiff_layout l;
+    io_tiff_layout l;
     l.tile = tile;
     l.bits = bits;
+    /* Callers pass checked options (io_check_tiff_opts); anything out of range stays
+     * uncompressed, as GD_COMPRESS_NONE and GD_COMPRESS_COUNT do. */
+    l.compression = COMPRESSION_NONE;
     switch (c) {
     case GD_COMPRESS_DEFLATE:
         l.compression = COMPRESSION_ADOBE_DEFLATE;
@@ -72,20 +75,18 @@ gd_tiff_layout gd_tiff_layout_for(gd_compression c, int bits, int tile)
         break;
     case GD_COMPRESS_NONE:
     case GD_COMPRESS_COUNT:
-    default:
-        l.compression = COMPRESSION_NONE;
         break;
     }
     l.photometric = l.compression == COMPRESSION_JPEG ? PHOTOMETRIC_YCBCR : PHOTOMETRIC_RGB;
     return l;
 }
 
-size_t gd_tiff_tile_raw_bytes(const gd_tiff_layout *l)
+size_t io_tiff_tile_raw_bytes(const io_tiff_layout *l)
 {
     return (size_t)l->tile * (size_t)l->tile * 3 * (size_t)(l->bits / 8);
 }
 
-int gd_tiff_set_layout(TIFF *tif, const gd_tiff_layout *l, uint32_t w, uint32_t h)
+int io_tiff_set_layout(TIFF *tif, const io_tiff_layout *l, uint32_t w, uint32_t h)
 {
     int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w) &&
              TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h) &&
@@ -118,19 +119,19 @@ int gd_tiff_set_layout(TIFF *tif, const gd_tiff_layout *l, uint32_t w, uint32_t 
 
 /* ---- Encoder ------------------------------------------------------------------ */
 
-struct gd_tile_encoder {
-    gd_tiff_layout layout;
+struct io_tile_encoder {
+    io_tiff_layout layout;
     TIFF *tif;
     uint32_t next;         /* next unused tile index in tif */
     uint64_t pos, size;    /* of the virtual file */
-    gd_tile_bytes *target; /* where written bytes go; NULL discards them */
+    io_tile_bytes *target; /* where written bytes go; NULL discards them */
     int oom;
-    gd_io_msgs msgs;
+    io_msgs msgs;
     void *samples; /* one tile of samples */
     size_t raw;    /* its size in bytes */
 };
 
-void gd_tile_bytes_free(gd_tile_bytes *b)
+void io_tile_bytes_free(io_tile_bytes *b)
 {
     if (b) {
         free(b->p);
@@ -149,10 +150,10 @@ static tmsize_t enc_read(thandle_t h, void *buf, tmsize_t n)
 
 static tmsize_t enc_write(thandle_t h, void *buf, tmsize_t n)
 {
-    gd_tile_encoder *e = (gd_tile_encoder *)h;
+    io_tile_encoder *e = (io_tile_encoder *)h;
     if (n < 0)
         return -1;
-    gd_tile_bytes *t = e->target;
+    io_tile_bytes *t = e->target;
     if (t) {
         if (t->len + (size_t)n > t->cap) {
             size_t cap = t->cap ? t->cap : 65536;
@@ -177,7 +178,7 @@ static tmsize_t enc_write(thandle_t h, void *buf, tmsize_t n)
 
 static toff_t enc_seek(thandle_t h, toff_t off, int whence)
 {
-    gd_tile_encoder *e = (gd_tile_encoder *)h;
+    io_tile_encoder *e = (io_tile_encoder *)h;
     if (whence == SEEK_SET)
         e->pos = off;
     else if (whence == SEEK_CUR)
@@ -195,7 +196,7 @@ static int enc_close(thandle_t h)
 
 static toff_t enc_size(thandle_t h)
 {
-    return ((gd_tile_encoder *)h)->size;
+    return ((io_tile_encoder *)h)->size;
 }
 
 static int enc_map(thandle_t h, void **base, toff_t *size)
@@ -213,7 +214,7 @@ static void enc_unmap(thandle_t h, void *base, toff_t size)
     (void)size;
 }
 
-static void close_handle(gd_tile_encoder *e)
+static void close_handle(io_tile_encoder *e)
 {
     if (e->tif) {
         e->target = NULL; /* the directory it writes on the way out is discarded */
@@ -223,13 +224,13 @@ static void close_handle(gd_tile_encoder *e)
 }
 
 /* (Re)creates the handle: one tile wide, ENC_TILES tiles down.  0 on failure. */
-static int open_handle(gd_tile_encoder *e)
+static int open_handle(io_tile_encoder *e)
 {
     close_handle(e);
     e->pos = e->size = 0;
     e->next = 0;
     e->target = NULL;
-    TIFFOpenOptions *o = gd_tiff_open_options(&e->msgs);
+    TIFFOpenOptions *o = io_tiff_open_options(&e->msgs);
     if (!o)
         return 0;
     /* BigTIFF so the virtual file may pass 4 GB with large 16-bit tiles. */
@@ -238,7 +239,7 @@ static int open_handle(gd_tile_encoder *e)
     TIFFOpenOptionsFree(o);
     if (!e->tif)
         return 0;
-    int ok = gd_tiff_set_layout(e->tif, &e->layout, (uint32_t)e->layout.tile,
+    int ok = io_tiff_set_layout(e->tif, &e->layout, (uint32_t)e->layout.tile,
                                 (uint32_t)e->layout.tile * ENC_TILES);
     if (ok && e->layout.compression == COMPRESSION_JPEG)
         ok = TIFFSetField(e->tif, TIFFTAG_JPEGQUALITY, JPEG_QUALITY) &&
@@ -246,14 +247,14 @@ static int open_handle(gd_tile_encoder *e)
     return ok;
 }
 
-gd_tile_encoder *gd_tile_encoder_new(const gd_tiff_layout *l, gd_err *err)
+io_tile_encoder *io_tile_encoder_new(const io_tiff_layout *l, gd_err *err)
 {
-    gd_tile_encoder *e = gd_calloc(1, sizeof *e, "a tile encoder", err);
+    io_tile_encoder *e = gd_calloc(1, sizeof *e, "a tile encoder", err);
     if (!e)
         return NULL;
     e->layout = *l;
-    gd_io_msgs_clear(&e->msgs);
-    e->raw = gd_tiff_tile_raw_bytes(l);
+    io_msgs_clear(&e->msgs);
+    e->raw = io_tiff_tile_raw_bytes(l);
     e->samples = gd_calloc(1, e->raw, "a tile buffer", err);
     if (!e->samples) {
         free(e);
@@ -262,7 +263,7 @@ gd_tile_encoder *gd_tile_encoder_new(const gd_tiff_layout *l, gd_err *err)
     return e;
 }
 
-void gd_tile_encoder_free(gd_tile_encoder *e)
+void io_tile_encoder_free(io_tile_encoder *e)
 {
     if (!e)
         return;
@@ -271,16 +272,16 @@ void gd_tile_encoder_free(gd_tile_encoder *e)
     free(e);
 }
 
-void *gd_tile_encoder_samples(gd_tile_encoder *e)
+void *io_tile_encoder_samples(io_tile_encoder *e)
 {
     return e->samples;
 }
 
-int gd_tile_encode(gd_tile_encoder *e, gd_tile_bytes *out)
+int io_tile_encode(io_tile_encoder *e, io_tile_bytes *out)
 {
     out->len = 0;
     out->failed = 0;
-    gd_io_msgs_clear(&e->msgs);
+    io_msgs_clear(&e->msgs);
     e->oom = 0;
     if ((!e->tif || e->next == ENC_TILES) && !open_handle(e))
         goto fail;
@@ -305,24 +306,24 @@ fail:
     e->target = NULL;
     snprintf(out->msg, sizeof out->msg, "%s",
              e->oom ? "out of memory for encoded tile bytes"
-                    : gd_io_msgs_text(&e->msgs, "libtiff could not encode the tile"));
+                    : io_msgs_text(&e->msgs, "libtiff could not encode the tile"));
     out->failed = 1;
     close_handle(e); /* a failed handle is not trusted again */
     return 0;
 }
 
-int gd_tile_encoder_jpeg_tables(gd_tile_encoder *e, const void **p, uint32_t *n, char *msg)
+int io_tile_encoder_jpeg_tables(io_tile_encoder *e, const void **p, uint32_t *n, char *msg)
 {
     *p = NULL;
     *n = 0;
     if (!e->tif || e->next == 0) {
         /* The codec makes its tables when it first encodes. */
-        gd_tile_bytes scratch = {0};
+        io_tile_bytes scratch = {0};
         memset(e->samples, 0, e->raw);
-        int ok = gd_tile_encode(e, &scratch);
+        int ok = io_tile_encode(e, &scratch);
         if (!ok)
             snprintf(msg, 300, "%s", scratch.msg);
-        gd_tile_bytes_free(&scratch);
+        io_tile_bytes_free(&scratch);
         if (!ok)
             return 0;
     }

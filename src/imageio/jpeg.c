@@ -1,5 +1,5 @@
 /*
- * imageio_jpeg.c: JPEG input and output (libjpeg; Debian's libjpeg-turbo),
+ * jpeg.c: JPEG input and output (libjpeg; Debian's libjpeg-turbo),
  * for small images.
  *
  * Reading: the header at open (size, JFIF density, ICC profile from the APP2
@@ -34,7 +34,7 @@
 typedef struct jpeg_ctx {
     struct jpeg_error_mgr pub; /* first: libjpeg's cinfo->err points here */
     jmp_buf jb;
-    gd_io_msgs msgs;
+    io_msgs msgs;
     int corrupt; /* a data-losing warning was seen */
     char corrupt_msg[JMSG_LENGTH_MAX];
 } jpeg_ctx;
@@ -68,7 +68,7 @@ static void ctx_init(jpeg_ctx *c)
     jpeg_std_error(&c->pub);
     c->pub.error_exit = on_error_exit;
     c->pub.emit_message = on_emit_message;
-    gd_io_msgs_clear(&c->msgs);
+    io_msgs_clear(&c->msgs);
     c->corrupt = 0;
     c->corrupt_msg[0] = '\0';
 }
@@ -85,7 +85,7 @@ typedef struct jpeg_reader {
 
 static gd_status jr_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
 static void jr_close(gd_reader *r);
-static const gd_reader_ops jpeg_reader_ops = {.read_rows = jr_read_rows, .close = jr_close};
+static const io_reader_ops jpeg_reader_ops = {.read_rows = jr_read_rows, .close = jr_close};
 
 static void jr_close(gd_reader *r)
 {
@@ -129,7 +129,7 @@ static int read_header(gd_reader *r, jpeg_reader *j)
     return 1;
 }
 
-gd_status gd_jpeg_reader_open(gd_reader *r, gd_err *err)
+gd_status io_jpeg_reader_open(gd_reader *r, gd_err *err)
 {
     gd_status st;
     jpeg_reader *j = gd_calloc(1, sizeof *j, "a JPEG reader", err);
@@ -146,7 +146,7 @@ gd_status gd_jpeg_reader_open(gd_reader *r, gd_err *err)
     }
     if (!read_header(r, j)) {
         st = gd_err_set(err, GD_EINPUT, "%s: not a readable JPEG (%s)", r->path,
-                        gd_io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
+                        io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
         goto fail;
     }
     if (j->ctx.corrupt) {
@@ -211,12 +211,12 @@ static gd_status jr_read_rows(gd_reader *r, gd_image *dst, gd_err *err)
             j->pixels = NULL;
             if (!ok)
                 return gd_err_set(err, GD_EINPUT, "%s: JPEG data is corrupt (%s)", r->path,
-                                  gd_io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
+                                  io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
             return gd_err_set(err, GD_EINPUT, "%s: JPEG is truncated or corrupt (%s)", r->path,
                               j->ctx.corrupt_msg);
         }
     }
-    gd_io_serve_rows(j->pixels, 8, r->info.w, dst);
+    io_serve_rows(j->pixels, 8, r->info.w, dst);
     return GD_OK;
 }
 
@@ -233,7 +233,7 @@ typedef struct jpeg_writer {
 static gd_status jw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err);
 static gd_status jw_finish(gd_writer *wr, gd_err *err);
 static void jw_discard(gd_writer *wr);
-static const gd_writer_ops jpeg_writer_ops = {
+static const io_writer_ops jpeg_writer_ops = {
     .write_rows = jw_write_rows, .finish = jw_finish, .discard = jw_discard};
 
 static void jw_discard(gd_writer *wr)
@@ -251,7 +251,7 @@ static void jw_discard(gd_writer *wr)
 static gd_status jw_fail(gd_writer *wr, jpeg_writer *j, const char *what, gd_err *err)
 {
     return gd_err_set(err, GD_EIO, "%s: cannot write %s: %s", wr->tmp, what,
-                      gd_io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
+                      io_msgs_text(&j->ctx.msgs, "libjpeg failed"));
 }
 
 static int write_header(gd_writer *wr, jpeg_writer *j)
@@ -287,7 +287,7 @@ static int write_header(gd_writer *wr, jpeg_writer *j)
     return 1;
 }
 
-gd_status gd_jpeg_writer_start(gd_writer *wr, gd_err *err)
+gd_status io_jpeg_writer_start(gd_writer *wr, gd_err *err)
 {
     jpeg_writer *j = gd_calloc(1, sizeof *j, "a JPEG writer", err);
     if (!j)
@@ -324,7 +324,7 @@ static gd_status jw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
 {
     jpeg_writer *j = wr->impl;
     for (int y = band->y0; y < band->y1; y++) {
-        gd_io_quantize_row(gd_image_row(band, y), (size_t)wr->w, 8, 0, j->row);
+        io_quantize_row(gd_image_row(band, y), (size_t)wr->w, 8, 0, j->row);
         if (!write_row(j))
             return jw_fail(wr, j, "JPEG rows", err);
     }
@@ -346,7 +346,7 @@ static gd_status jw_finish(gd_writer *wr, gd_err *err)
         return jw_fail(wr, j, "the end of the JPEG", err);
     if (fflush(j->f) != 0)
         return gd_err_set(err, GD_EIO, "%s: cannot write: %s", wr->tmp, strerror(errno));
-    gd_status st = gd_io_fsync(fileno(j->f), wr->tmp, err);
+    gd_status st = io_fsync(fileno(j->f), wr->tmp, err);
     if (st != GD_OK)
         return st;
     FILE *f = j->f;

@@ -39,7 +39,7 @@ static int fits(const gd_fb *fb, uint64_t pos, uint64_t len)
     return pos <= fb->size && len <= fb->size - pos;
 }
 
-static gd_status corrupt(gd_err *err, const char *what, uint64_t pos)
+static gd_status corrupt(const char *what, uint64_t pos, gd_err *err)
 {
     return gd_err_set(err, GD_EINPUT, "corrupt or truncated flatbuffer: %s at offset %llu", what,
                       (unsigned long long)pos);
@@ -50,17 +50,17 @@ static gd_status table_at(const gd_fb *fb, uint64_t pos, gd_fb_table *t, gd_err 
 {
     memset(t, 0, sizeof *t);
     if (!fits(fb, pos, 4))
-        return corrupt(err, "table out of bounds", pos);
+        return corrupt("table out of bounds", pos, err);
     int32_t so = (int32_t)rd32(fb->buf + pos);
     int64_t vt = (int64_t)pos - (int64_t)so;
     if (vt < 0 || !fits(fb, (uint64_t)vt, 4))
-        return corrupt(err, "vtable out of bounds for the table", pos);
+        return corrupt("vtable out of bounds for the table", pos, err);
     uint16_t vt_size = rd16(fb->buf + vt);
     uint16_t t_size = rd16(fb->buf + vt + 2);
     if (vt_size < 4 || vt_size % 2 || !fits(fb, (uint64_t)vt, vt_size))
-        return corrupt(err, "bad vtable size for the table", pos);
+        return corrupt("bad vtable size for the table", pos, err);
     if (t_size < 4 || !fits(fb, pos, t_size))
-        return corrupt(err, "bad inline size for the table", pos);
+        return corrupt("bad inline size for the table", pos, err);
     t->fb = fb;
     t->pos = (size_t)pos;
     t->vt = (size_t)vt;
@@ -74,10 +74,10 @@ static gd_status follow(const gd_fb *fb, uint64_t loc, uint64_t *target, gd_err 
 {
     *target = 0;
     if (!fits(fb, loc, 4))
-        return corrupt(err, "offset out of bounds", loc);
+        return corrupt("offset out of bounds", loc, err);
     uint64_t t = loc + rd32(fb->buf + loc);
     if (t >= fb->size)
-        return corrupt(err, "offset points past the end", loc);
+        return corrupt("offset points past the end", loc, err);
     *target = t;
     return GD_OK;
 }
@@ -119,7 +119,7 @@ static gd_status field_pos(const gd_fb_table *t, int field, uint32_t width, uint
     if (off == 0)
         return GD_OK;
     if (off < 4 || (uint32_t)off + width > t->t_size)
-        return corrupt(err, "field outside its table", t->pos);
+        return corrupt("field outside its table", t->pos, err);
     *pos = (uint64_t)t->pos + off;
     return GD_OK;
 }
@@ -174,10 +174,10 @@ static gd_status vec_at(const gd_fb *fb, uint64_t pos, uint32_t elem_size, gd_fb
                         gd_err *err)
 {
     if (!fits(fb, pos, 4))
-        return corrupt(err, "vector length out of bounds", pos);
+        return corrupt("vector length out of bounds", pos, err);
     uint32_t n = rd32(fb->buf + pos);
     if (!fits(fb, pos + 4, (uint64_t)n * elem_size))
-        return corrupt(err, "vector runs past the end", pos);
+        return corrupt("vector runs past the end", pos, err);
     out->fb = fb;
     out->pos = (size_t)pos + 4;
     out->n = n;

@@ -1,5 +1,5 @@
 /*
- * checkpoint_meta.c: a checkpoint's metadata attributes (checkpoint.c,
+ * meta.c: a checkpoint's metadata attributes (checkpoint.c,
  * invariants 3 and 4): one table drives writing, reading and the metadata
  * checksum, so the three cannot drift apart.
  */
@@ -196,15 +196,15 @@ static gd_status put_field(hid_t loc, const ck_meta *m, const field *f, gd_err *
     const void *p = (const char *)m + f->off;
     switch (f->k) {
     case K_STR:
-        return gd_h5_put_str(loc, f->name, *(char *const *)p ? *(char *const *)p : "", err);
+        return h5io_put_str(loc, f->name, *(char *const *)p ? *(char *const *)p : "", err);
     case K_I32:
-        return gd_h5_put_int(loc, f->name, *(const int *)p, err);
+        return h5io_put_int(loc, f->name, *(const int *)p, err);
     case K_I64:
-        return gd_h5_put_attr(loc, f->name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, p, err);
+        return h5io_put_attr(loc, f->name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, p, err);
     case K_U64:
-        return gd_h5_put_attr(loc, f->name, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, p, err);
+        return h5io_put_attr(loc, f->name, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, p, err);
     case K_F64:
-        return gd_h5_put_attr(loc, f->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, p, err);
+        return h5io_put_attr(loc, f->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, p, err);
     }
     return gd_err_set(err, GD_ELIB, "internal: field kind %d", (int)f->k);
 }
@@ -220,9 +220,9 @@ gd_status ck_meta_put(hid_t loc, const ck_meta *m, gd_err *err)
 gd_status ck_meta_put_marker(hid_t loc, const ck_meta *m, gd_err *err)
 {
     char hex[17];
-    gd_status st = gd_h5_put_str(loc, CK_CHECKSUM, gd_job_hash_hex(ck_meta_checksum(m), hex), err);
+    gd_status st = h5io_put_str(loc, CK_CHECKSUM, gd_job_hash_hex(ck_meta_checksum(m), hex), err);
     if (st == GD_OK)
-        st = gd_h5_put_int(loc, CK_MARKER, 1, err);
+        st = h5io_put_int(loc, CK_MARKER, 1, err);
     return st;
 }
 
@@ -237,10 +237,10 @@ static gd_status get_str_alloc(hid_t loc, const char *name, char **out, gd_err *
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0)
         return ex == 0 ? gd_err_set(err, GD_EINPUT, "missing attribute '%s'", name)
-                       : ck_h5_fail(err, GD_EINPUT, name);
+                       : ck_h5_fail(GD_EINPUT, name, err);
     if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (t = H5Aget_type(a)) < 0 ||
         (sp = H5Aget_space(a)) < 0) {
-        st = ck_h5_fail(err, GD_EINPUT, name);
+        st = ck_h5_fail(GD_EINPUT, name, err);
         goto done;
     }
     size_t size = H5Tget_size(t);
@@ -253,8 +253,8 @@ static gd_status get_str_alloc(hid_t loc, const char *name, char **out, gd_err *
         st = err->status;
         goto done;
     }
-    if ((mt = gd_h5_string_type(size)) < 0 || H5Aread(a, mt, buf) < 0) {
-        st = ck_h5_fail(err, GD_EINPUT, name);
+    if ((mt = h5io_string_type(size)) < 0 || H5Aread(a, mt, buf) < 0) {
+        st = ck_h5_fail(GD_EINPUT, name, err);
         goto done;
     }
     *out = buf;
@@ -282,21 +282,21 @@ static gd_status get_field(hid_t loc, ck_meta *m, const field *f, gd_err *err)
         return get_str_alloc(loc, f->name, (char **)p, err);
     case K_I32: {
         int i;
-        if ((st = gd_h5_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_INT, 1, &i, err)) != GD_OK)
+        if ((st = h5io_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_INT, 1, &i, err)) != GD_OK)
             return st;
         *(int *)p = i;
         v = i;
         break;
     }
     case K_I64:
-        if ((st = gd_h5_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_INT64, 1, p, err)) != GD_OK)
+        if ((st = h5io_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_INT64, 1, p, err)) != GD_OK)
             return st;
         v = *(int64_t *)p;
         break;
     case K_U64:
-        return gd_h5_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_UINT64, 1, p, err);
+        return h5io_get_attr(loc, f->name, H5T_INTEGER, H5T_NATIVE_UINT64, 1, p, err);
     case K_F64:
-        return gd_h5_get_attr(loc, f->name, H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, p, err);
+        return h5io_get_attr(loc, f->name, H5T_FLOAT, H5T_NATIVE_DOUBLE, 1, p, err);
     }
     if (v < f->lo || v > f->hi)
         return gd_err_set(err, GD_EINPUT,
@@ -313,13 +313,13 @@ gd_status ck_meta_get(hid_t loc, ck_meta *m, gd_err *err)
         m->file_size[i] = -1;
     htri_t ex = H5Aexists(loc, "format");
     if (ex < 0)
-        return ck_h5_fail(err, GD_EINPUT, "format");
+        return ck_h5_fail(GD_EINPUT, "format", err);
     if (ex > 0 && (st = get_str_alloc(loc, "format", &m->format, err)) != GD_OK)
         return st;
     if (ex == 0 || strcmp(m->format, CK_FORMAT) != 0)
         return gd_err_set(err, GD_EINPUT, "not a gigadream checkpoint (no format '%s')", CK_FORMAT);
-    if ((st = gd_h5_get_attr(loc, "format_version", H5T_INTEGER, H5T_NATIVE_INT, 1,
-                             &m->format_version, err)) != GD_OK)
+    if ((st = h5io_get_attr(loc, "format_version", H5T_INTEGER, H5T_NATIVE_INT, 1,
+                            &m->format_version, err)) != GD_OK)
         return st;
     if (m->format_version != CK_FORMAT_VERSION)
         return gd_err_set(err, GD_EINPUT,
@@ -327,10 +327,10 @@ gd_status ck_meta_get(hid_t loc, ck_meta *m, gd_err *err)
                           m->format_version, CK_FORMAT_VERSION);
     ex = H5Aexists(loc, CK_MARKER);
     if (ex < 0)
-        return ck_h5_fail(err, GD_EINPUT, CK_MARKER);
+        return ck_h5_fail(GD_EINPUT, CK_MARKER, err);
     if (ex == 0)
         return gd_err_set(err, GD_EINPUT, "missing completion marker");
-    if ((st = gd_h5_get_attr(loc, CK_MARKER, H5T_INTEGER, H5T_NATIVE_INT, 1, &m->complete, err)) !=
+    if ((st = h5io_get_attr(loc, CK_MARKER, H5T_INTEGER, H5T_NATIVE_INT, 1, &m->complete, err)) !=
         GD_OK)
         return st;
     if (m->complete != 1)

@@ -1,5 +1,5 @@
 /*
- * imageio_png.c: PNG input and output (libpng), for small images.
+ * png.c: PNG input and output (libpng), for small images.
  *
  * Reading: the header at open; the whole image is decoded on the first band
  * read (PNG inputs are seed photos) and bands are served from it.  Palette,
@@ -27,15 +27,15 @@
 
 /* What a libpng error handler needs: where to write and where to jump. */
 typedef struct png_ctx {
-    gd_io_msgs msgs;
+    io_msgs msgs;
     jmp_buf jb;
 } png_ctx;
 
-static void say(gd_io_msgs *m, const char *fmt, ...)
+static void say(io_msgs *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    gd_io_msgs_error(m, NULL, fmt, ap);
+    io_msgs_error(m, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -73,7 +73,7 @@ typedef struct png_reader {
 
 static gd_status pr_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
 static void pr_close(gd_reader *r);
-static const gd_reader_ops png_reader_ops = {.read_rows = pr_read_rows, .close = pr_close};
+static const io_reader_ops png_reader_ops = {.read_rows = pr_read_rows, .close = pr_close};
 
 static void pr_close(gd_reader *r)
 {
@@ -157,7 +157,7 @@ static int read_header(gd_reader *r, png_reader *p)
     return 1;
 }
 
-gd_status gd_png_reader_open(gd_reader *r, gd_err *err)
+gd_status io_png_reader_open(gd_reader *r, gd_err *err)
 {
     gd_status st;
     png_reader *p = gd_calloc(1, sizeof *p, "a PNG reader", err);
@@ -165,7 +165,7 @@ gd_status gd_png_reader_open(gd_reader *r, gd_err *err)
         return GD_ENOMEM;
     r->impl = p;
     r->ops = &png_reader_ops;
-    gd_io_msgs_clear(&p->ctx.msgs);
+    io_msgs_clear(&p->ctx.msgs);
     p->f = fopen(r->path, "rb");
     if (!p->f) {
         st = gd_err_set(err, GD_EINPUT, "%s: cannot open: %s", r->path, strerror(errno));
@@ -180,7 +180,7 @@ gd_status gd_png_reader_open(gd_reader *r, gd_err *err)
     }
     if (!read_header(r, p)) {
         st = gd_err_set(err, GD_EINPUT, "%s: not a readable PNG (%s)", r->path,
-                        gd_io_msgs_text(&p->ctx.msgs, "libpng failed"));
+                        io_msgs_text(&p->ctx.msgs, "libpng failed"));
         goto fail;
     }
     return GD_OK;
@@ -216,21 +216,21 @@ static gd_status pr_read_rows(gd_reader *r, gd_image *dst, gd_err *err)
         }
         for (int y = 0; y < r->info.h; y++)
             p->rows[y] = (png_bytep)p->pixels + (size_t)y * row;
-        gd_io_msgs_clear(&p->ctx.msgs);
+        io_msgs_clear(&p->ctx.msgs);
         if (!decode(p)) {
             free(p->pixels);
             p->pixels = NULL;
             /* libpng's state is undefined after an error: no second attempt. */
             png_destroy_read_struct(&p->png, &p->info, NULL);
             return gd_err_set(err, GD_EINPUT, "%s: PNG data is corrupt (%s)", r->path,
-                              gd_io_msgs_text(&p->ctx.msgs, "libpng failed"));
+                              io_msgs_text(&p->ctx.msgs, "libpng failed"));
         }
         /* The file is no longer needed. */
         png_destroy_read_struct(&p->png, &p->info, NULL);
         fclose(p->f);
         p->f = NULL;
     }
-    gd_io_serve_rows(p->pixels, p->bits, r->info.w, dst);
+    io_serve_rows(p->pixels, p->bits, r->info.w, dst);
     return GD_OK;
 }
 
@@ -248,7 +248,7 @@ typedef struct png_writer {
 static gd_status pw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err);
 static gd_status pw_finish(gd_writer *wr, gd_err *err);
 static void pw_discard(gd_writer *wr);
-static const gd_writer_ops png_writer_ops = {
+static const io_writer_ops png_writer_ops = {
     .write_rows = pw_write_rows, .finish = pw_finish, .discard = pw_discard};
 
 static void pw_discard(gd_writer *wr)
@@ -266,7 +266,7 @@ static void pw_discard(gd_writer *wr)
 static gd_status pw_fail(gd_writer *wr, png_writer *p, gd_err *err)
 {
     return gd_err_set(err, GD_EIO, "%s: cannot write %s: %s", wr->tmp, p->stage,
-                      gd_io_msgs_text(&p->ctx.msgs, "libpng failed"));
+                      io_msgs_text(&p->ctx.msgs, "libpng failed"));
 }
 
 /* The header and metadata chunks, under one setjmp. */
@@ -312,14 +312,14 @@ static int write_header(gd_writer *wr, png_writer *p)
     return 1;
 }
 
-gd_status gd_png_writer_start(gd_writer *wr, gd_err *err)
+gd_status io_png_writer_start(gd_writer *wr, gd_err *err)
 {
     png_writer *p = gd_calloc(1, sizeof *p, "a PNG writer", err);
     if (!p)
         return GD_ENOMEM;
     wr->impl = p;
     wr->ops = &png_writer_ops;
-    gd_io_msgs_clear(&p->ctx.msgs);
+    io_msgs_clear(&p->ctx.msgs);
     p->stage = "the PNG file";
     if (wr->opts.icc_len > 0x7fffffff)
         return gd_err_set(err, GD_EINPUT, "%s: ICC profile of %zu bytes is too large", wr->path,
@@ -340,7 +340,7 @@ gd_status gd_png_writer_start(gd_writer *wr, gd_err *err)
         if (strstr(p->stage, "ICC"))
             return gd_err_set(err, GD_EINPUT, "%s: cannot write the ICC profile (%zu bytes): %s",
                               wr->path, wr->opts.icc_len,
-                              gd_io_msgs_text(&p->ctx.msgs, "libpng refused it"));
+                              io_msgs_text(&p->ctx.msgs, "libpng refused it"));
         return pw_fail(wr, p, err);
     }
     return GD_OK;
@@ -359,7 +359,7 @@ static gd_status pw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
     png_writer *p = wr->impl;
     p->stage = "PNG rows";
     for (int y = band->y0; y < band->y1; y++) {
-        gd_io_quantize_row(gd_image_row(band, y), (size_t)wr->w, wr->opts.bits, 1, p->row);
+        io_quantize_row(gd_image_row(band, y), (size_t)wr->w, wr->opts.bits, 1, p->row);
         if (!write_row(p))
             return pw_fail(wr, p, err);
     }
@@ -382,7 +382,7 @@ static gd_status pw_finish(gd_writer *wr, gd_err *err)
         return pw_fail(wr, p, err);
     if (fflush(p->f) != 0)
         return gd_err_set(err, GD_EIO, "%s: cannot write: %s", wr->tmp, strerror(errno));
-    gd_status st = gd_io_fsync(fileno(p->f), wr->tmp, err);
+    gd_status st = io_fsync(fileno(p->f), wr->tmp, err);
     if (st != GD_OK)
         return st;
     FILE *f = p->f;

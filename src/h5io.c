@@ -1,10 +1,11 @@
 /*
- * model_h5io.c: HDF5 primitives for model_h5.c: attributes, fixed-length
- * strings and checksummed float datasets, each converting HDF5 failures into
- * gd_err messages that name the object, with HDF5's own most specific
- * message.
+ * h5io.c: HDF5 primitives for the model file and the checkpoint (contract in
+ * h5io_int.h): attributes, fixed-length strings and checksummed float
+ * datasets, each converting HDF5 failures into gd_err messages that name the
+ * object, with HDF5's own most specific message.  Never calls MPI or the
+ * modules above it.
  */
-#include "model_h5io.h"
+#include "h5io_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 #include <string.h>
 
 /* HDF5's automatic error printing, switched off while we work, restored after. */
-void gd_h5_quiet_begin(gd_h5_quiet *q)
+void h5io_quiet_begin(h5io_quiet *q)
 {
     if (H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) < 0) {
         q->func = NULL;
@@ -21,7 +22,7 @@ void gd_h5_quiet_begin(gd_h5_quiet *q)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-void gd_h5_quiet_end(gd_h5_quiet *q)
+void h5io_quiet_end(h5io_quiet *q)
 {
     H5Eclear2(H5E_DEFAULT);
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
@@ -35,7 +36,7 @@ static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
 }
 
 /* The most specific message on HDF5's error stack, which is then cleared. */
-const char *gd_h5_detail(char buf[160])
+const char *h5io_detail(char buf[160])
 {
     buf[0] = '\0';
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, buf);
@@ -45,10 +46,10 @@ const char *gd_h5_detail(char buf[160])
     return buf;
 }
 
-gd_status gd_h5_fail(gd_err *err, gd_status st, const char *what, const char *name)
+gd_status h5io_fail(gd_status st, const char *what, const char *name, gd_err *err)
 {
     char d[160];
-    return gd_err_set(err, st, "%s '%s': %s", what, name, gd_h5_detail(d));
+    return gd_err_set(err, st, "%s '%s': %s", what, name, h5io_detail(d));
 }
 
 /*
@@ -59,7 +60,7 @@ gd_status gd_h5_fail(gd_err *err, gd_status st, const char *what, const char *na
  * >= 1.10.7 can also ignore file-locking failures on file systems without
  * locks (Lustre, NFS), where many ranks read one model.
  */
-hid_t gd_h5_file_access(void)
+hid_t h5io_file_access(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0 && (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
@@ -77,15 +78,15 @@ hid_t gd_h5_file_access(void)
 /* --- Writing ---------------------------------------------------------------- */
 
 /* One attribute: n values (n == 0: a scalar) of memory type mtype stored as ftype. */
-gd_status gd_h5_put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n,
-                         const void *v, gd_err *err)
+gd_status h5io_put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n, const void *v,
+                        gd_err *err)
 {
     gd_status st = GD_OK;
     hsize_t dims[1] = {(hsize_t)n};
     hid_t a = -1, sp = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
     if (sp < 0 || (a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(a, mtype, v) < 0)
-        st = gd_h5_fail(err, GD_EIO, "cannot write attribute", name);
+        st = h5io_fail(GD_EIO, "cannot write attribute", name, err);
     if (a >= 0)
         H5Aclose(a);
     if (sp >= 0)
@@ -93,18 +94,19 @@ gd_status gd_h5_put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
     return st;
 }
 
-gd_status gd_h5_put_int(hid_t loc, const char *name, int v, gd_err *err)
+gd_status h5io_put_int(hid_t loc, const char *name, int v, gd_err *err)
 {
-    return gd_h5_put_attr(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v, err);
+    return h5io_put_attr(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v, err);
 }
 
-gd_status gd_h5_put_float(hid_t loc, const char *name, float v, gd_err *err)
+gd_status h5io_put_float(hid_t loc, const char *name, float v, gd_err *err)
 {
-    return gd_h5_put_attr(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v, err);
+    return h5io_put_attr(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v, err);
 }
 
-/* A fixed-length NUL-padded UTF-8 string type of size bytes (invariant 2); -1 on failure. */
-hid_t gd_h5_string_type(size_t size)
+/* A fixed-length NUL-padded UTF-8 string type of size bytes (model/h5.c invariant 2,
+ * checkpoint.c invariant 3); -1 on failure. */
+hid_t h5io_string_type(size_t size)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t >= 0 && (H5Tset_size(t, size ? size : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
@@ -115,27 +117,27 @@ hid_t gd_h5_string_type(size_t size)
     return t;
 }
 
-gd_status gd_h5_put_str(hid_t loc, const char *name, const char *s, gd_err *err)
+gd_status h5io_put_str(hid_t loc, const char *name, const char *s, gd_err *err)
 {
     size_t len = strlen(s);
-    hid_t t = gd_h5_string_type(len);
+    hid_t t = h5io_string_type(len);
     if (t < 0)
-        return gd_h5_fail(err, GD_ELIB, "cannot make a string type for", name);
-    gd_status st = gd_h5_put_attr(loc, name, t, t, 0, len ? s : "", err);
+        return h5io_fail(GD_ELIB, "cannot make a string type for", name, err);
+    gd_status st = h5io_put_attr(loc, name, t, t, 0, len ? s : "", err);
     H5Tclose(t);
     return st;
 }
 
-/* A chunked, Fletcher32-checked float32 dataset (invariant 6). */
-gd_status gd_h5_put_floats(hid_t loc, const char *name, const float *v, int rank,
-                           const hsize_t *dims, gd_err *err)
+/* A chunked, Fletcher32-checked float32 dataset (model/h5.c invariant 6). */
+gd_status h5io_put_floats(hid_t loc, const char *name, const float *v, int rank,
+                          const hsize_t *dims, gd_err *err)
 {
     gd_status st = GD_OK;
     hsize_t chunk[4], inner = 1;
     hid_t sp = -1, dcpl = -1, d = -1;
     for (int k = 1; k < rank; k++)
         inner *= dims[k];
-    chunk[0] = inner >= GD_H5_CHUNK_VALUES ? 1 : GD_H5_CHUNK_VALUES / inner;
+    chunk[0] = inner >= H5IO_CHUNK_VALUES ? 1 : H5IO_CHUNK_VALUES / inner;
     if (chunk[0] > dims[0])
         chunk[0] = dims[0];
     for (int k = 1; k < rank; k++)
@@ -145,7 +147,7 @@ gd_status gd_h5_put_floats(hid_t loc, const char *name, const float *v, int rank
         H5Pset_fletcher32(dcpl) < 0 ||
         (d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
-        st = gd_h5_fail(err, GD_EIO, "cannot write dataset", name);
+        st = h5io_fail(GD_EIO, "cannot write dataset", name, err);
     if (d >= 0)
         H5Dclose(d);
     if (dcpl >= 0)
@@ -167,10 +169,10 @@ static gd_status open_attr(hid_t loc, const char *name, H5T_class_t cls, hssize_
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0)
         return ex == 0 ? gd_err_set(err, GD_EINPUT, "missing attribute '%s'", name)
-                       : gd_h5_fail(err, GD_EINPUT, "cannot look up attribute", name);
+                       : h5io_fail(GD_EINPUT, "cannot look up attribute", name, err);
     if ((*a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (*t = H5Aget_type(*a)) < 0 ||
         (sp = H5Aget_space(*a)) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot open attribute", name);
+        st = h5io_fail(GD_EINPUT, "cannot open attribute", name, err);
     } else if (H5Tget_class(*t) != cls) {
         st = gd_err_set(err, GD_EINPUT, "attribute '%s' is not %s", name, kinds[cls]);
     } else {
@@ -192,20 +194,20 @@ static void close_attr(hid_t a, hid_t t)
         H5Aclose(a);
 }
 
-gd_status gd_h5_get_attr(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, int n, void *v,
-                         gd_err *err)
+gd_status h5io_get_attr(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, int n, void *v,
+                        gd_err *err)
 {
     hid_t a = -1, t = -1;
     gd_status st = open_attr(loc, name, cls, n, &a, &t, err);
     if (st == GD_OK && H5Aread(a, mtype, v) < 0)
-        st = gd_h5_fail(err, GD_EINPUT, "cannot read attribute", name);
+        st = h5io_fail(GD_EINPUT, "cannot read attribute", name, err);
     close_attr(a, t);
     return st;
 }
 
-gd_status gd_h5_get_ints(hid_t loc, const char *name, int n, int lo, int hi, int *v, gd_err *err)
+gd_status h5io_get_ints(hid_t loc, const char *name, int n, int lo, int hi, int *v, gd_err *err)
 {
-    gd_status st = gd_h5_get_attr(loc, name, H5T_INTEGER, H5T_NATIVE_INT, n, v, err);
+    gd_status st = h5io_get_attr(loc, name, H5T_INTEGER, H5T_NATIVE_INT, n, v, err);
     for (int k = 0; st == GD_OK && k < n; k++)
         if (v[k] < lo || v[k] > hi)
             st = gd_err_set(err, GD_EINPUT, "attribute '%s' is %d, not in [%d, %d]", name, v[k], lo,
@@ -213,9 +215,9 @@ gd_status gd_h5_get_ints(hid_t loc, const char *name, int n, int lo, int hi, int
     return st;
 }
 
-gd_status gd_h5_get_floats(hid_t loc, const char *name, int n, float *v, gd_err *err)
+gd_status h5io_get_floats(hid_t loc, const char *name, int n, float *v, gd_err *err)
 {
-    gd_status st = gd_h5_get_attr(loc, name, H5T_FLOAT, H5T_NATIVE_FLOAT, n, v, err);
+    gd_status st = h5io_get_attr(loc, name, H5T_FLOAT, H5T_NATIVE_FLOAT, n, v, err);
     for (int k = 0; st == GD_OK && k < n; k++)
         if (!isfinite(v[k]))
             st = gd_err_set(err, GD_EINPUT, "attribute '%s' is not finite", name);
@@ -223,7 +225,7 @@ gd_status gd_h5_get_floats(hid_t loc, const char *name, int n, float *v, gd_err 
 }
 
 /* A fixed-length string attribute into buf (cap bytes, NUL-terminated). */
-gd_status gd_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap, gd_err *err)
+gd_status h5io_get_str(hid_t loc, const char *name, char *buf, size_t cap, gd_err *err)
 {
     hid_t a = -1, t = -1, mt = -1;
     gd_status st = open_attr(loc, name, H5T_STRING, 1, &a, &t, err);
@@ -234,8 +236,8 @@ gd_status gd_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap, gd_e
             st = gd_err_set(err, GD_EINPUT,
                             "attribute '%s' is not a fixed-length string under %zu bytes", name,
                             cap);
-        else if ((mt = gd_h5_string_type(size)) < 0 || H5Aread(a, mt, buf) < 0)
-            st = gd_h5_fail(err, GD_EINPUT, "cannot read attribute", name);
+        else if ((mt = h5io_string_type(size)) < 0 || H5Aread(a, mt, buf) < 0)
+            st = h5io_fail(GD_EINPUT, "cannot read attribute", name, err);
         buf[cap - 1] = '\0';
     }
     if (mt >= 0)
@@ -248,8 +250,8 @@ gd_status gd_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap, gd_e
  * A float32 dataset of rank 1..4 into a new buffer; absent: *v = NULL.
  * A Fletcher32 mismatch (a damaged chunk) fails here.
  */
-gd_status gd_h5_get_dataset(hid_t g, const char *name, float **v, size_t *n, int *rank,
-                            hsize_t *dims, gd_err *err)
+gd_status h5io_get_dataset(hid_t g, const char *name, float **v, size_t *n, int *rank,
+                           hsize_t *dims, gd_err *err)
 {
     gd_status st = GD_OK;
     hid_t d = -1, t = -1, sp = -1;
@@ -258,10 +260,10 @@ gd_status gd_h5_get_dataset(hid_t g, const char *name, float **v, size_t *n, int
     *rank = 0;
     htri_t ex = H5Lexists(g, name, H5P_DEFAULT);
     if (ex <= 0)
-        return ex == 0 ? GD_OK : gd_h5_fail(err, GD_EINPUT, "cannot look up dataset", name);
+        return ex == 0 ? GD_OK : h5io_fail(GD_EINPUT, "cannot look up dataset", name, err);
     if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || (t = H5Dget_type(d)) < 0 ||
         (sp = H5Dget_space(d)) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot open dataset", name);
+        st = h5io_fail(GD_EINPUT, "cannot open dataset", name, err);
         goto done;
     }
     *rank = H5Sget_simple_extent_ndims(sp);
@@ -272,8 +274,8 @@ gd_status gd_h5_get_dataset(hid_t g, const char *name, float **v, size_t *n, int
     }
     hsize_t total = 1;
     for (int k = 0; k < *rank; k++)
-        total = dims[k] > GD_H5_MAX_VALUES ? GD_H5_MAX_VALUES + 1 : total * dims[k];
-    if (total == 0 || total > GD_H5_MAX_VALUES) {
+        total = dims[k] > H5IO_MAX_VALUES ? H5IO_MAX_VALUES + 1 : total * dims[k];
+    if (total == 0 || total > H5IO_MAX_VALUES) {
         st = gd_err_set(err, GD_EINPUT, "dataset '%s' is empty or too large", name);
         goto done;
     }
@@ -282,7 +284,7 @@ gd_status gd_h5_get_dataset(hid_t g, const char *name, float **v, size_t *n, int
         goto done;
     }
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *v) < 0) {
-        st = gd_h5_fail(err, GD_EINPUT, "cannot read dataset", name);
+        st = h5io_fail(GD_EINPUT, "cannot read dataset", name, err);
         goto done;
     }
     *n = (size_t)total;

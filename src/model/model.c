@@ -1,7 +1,12 @@
 /*
  * model.c: the in-memory network graph: building, shape inference, lookup,
  * strides, receptive fields and FLOP counts.  The HDF5 file format lives in
- * model_h5.c.
+ * h5.c, above this file; this file never calls HDF5 or oneDNN.
+ *
+ * Every switch over gd_op, gd_act or gd_pad lists every value, so that a new
+ * op breaks the build (-Wswitch) until each of them says what it does with
+ * it.  Values from files are range-checked before they reach a switch
+ * (gd_model_validate; h5.c looks ops up by name).
  */
 #include "gigadream/model.h"
 
@@ -190,9 +195,19 @@ size_t gd_node_weight_count(const gd_node *n, gd_shape in)
         return (size_t)n->out_c * (size_t)(in.c / n->groups) * (size_t)n->kh * (size_t)n->kw;
     case GD_OP_FC:
         return (size_t)n->out_c * (size_t)in.c * (size_t)in.h * (size_t)in.w;
-    default:
-        return 0;
+    case GD_OP_INPUT:
+    case GD_OP_ACT:
+    case GD_OP_ADD:
+    case GD_OP_AVGPOOL:
+    case GD_OP_MAXPOOL:
+    case GD_OP_CONCAT:
+    case GD_OP_LRN:
+    case GD_OP_RESHAPE:
+    case GD_OP_SOFTMAX:
+    case GD_OP_COUNT:
+        break;
     }
+    return 0; /* no weights (an op out of range has none either) */
 }
 
 size_t gd_node_bias_count(const gd_node *n)
@@ -205,29 +220,27 @@ static int window_axis(gd_pad pad, int in, int k, int s, int d, int exp_before, 
                        int *before, int *after)
 {
     int eff = (k - 1) * d + 1;
-    int out;
     *before = *after = 0;
     switch (pad) {
     case GD_PAD_SAME: {
-        out = (in + s - 1) / s;
+        int out = (in + s - 1) / s;
         int total = (out - 1) * s + eff - in;
         if (total < 0)
             total = 0;
         *before = total / 2;
         *after = total - *before;
-        break;
+        return out;
     }
     case GD_PAD_VALID:
-        out = in >= eff ? (in - eff) / s + 1 : 0;
-        break;
+        return in >= eff ? (in - eff) / s + 1 : 0;
     case GD_PAD_EXPLICIT:
-    default:
-        *before = exp_before;
-        *after = exp_after;
-        out = in + exp_before + exp_after >= eff ? (in + exp_before + exp_after - eff) / s + 1 : 0;
+    case GD_PAD_COUNT:
         break;
     }
-    return out;
+    /* GD_PAD_EXPLICIT, and a value out of range (gd_model_validate refuses those). */
+    *before = exp_before;
+    *after = exp_after;
+    return in + exp_before + exp_after >= eff ? (in + exp_before + exp_after - eff) / s + 1 : 0;
 }
 
 void gd_node_padding(const gd_node *n, gd_shape in, int *pt, int *pb, int *pl, int *pr)
@@ -319,6 +332,7 @@ static gd_status node_shape(const gd_model *m, int i, const gd_shape *shapes, gd
     return gd_err_set(err, GD_EINPUT, "node '%s': unknown op %d", n->name, (int)n->op);
 }
 
+/* The fewest inputs op takes, and in *max the most. */
 static int expected_inputs(gd_op op, int *max)
 {
     *max = 1;
@@ -332,9 +346,18 @@ static int expected_inputs(gd_op op, int *max)
     case GD_OP_CONCAT:
         *max = GD_MAX_INPUTS;
         return 2;
-    default:
-        return 1;
+    case GD_OP_CONV:
+    case GD_OP_FC:
+    case GD_OP_ACT:
+    case GD_OP_AVGPOOL:
+    case GD_OP_MAXPOOL:
+    case GD_OP_LRN:
+    case GD_OP_RESHAPE:
+    case GD_OP_SOFTMAX:
+    case GD_OP_COUNT:
+        break;
     }
+    return 1;
 }
 
 gd_status gd_model_shapes_needed(const gd_model *m, int h, int w, const unsigned char *need,
@@ -369,11 +392,11 @@ gd_status gd_model_validate(const gd_model *m, gd_err *err)
                           m->in_w);
     for (int i = 0; i < m->n_nodes; i++) {
         const gd_node *n = &m->nodes[i];
-        int maxin, minin = expected_inputs(n->op, &maxin);
         if ((unsigned)n->op >= GD_OP_COUNT || (unsigned)n->act >= GD_ACT_COUNT ||
             (unsigned)n->pad >= GD_PAD_COUNT)
             return gd_err_set(err, GD_EINPUT, "node %d '%s': bad op, activation or padding", i,
                               n->name);
+        int maxin, minin = expected_inputs(n->op, &maxin);
         if (i > 0 && n->op == GD_OP_INPUT)
             return gd_err_set(err, GD_EINPUT, "node %d '%s': only node 0 may be the input", i,
                               n->name);
@@ -515,8 +538,13 @@ void gd_model_stride_rf(const gd_model *m, int node, int *stride, int *rf)
         case GD_OP_SOFTMAX:
             f = 0; /* global: depends on the whole input */
             break;
-        default:
-            break;
+        case GD_OP_INPUT:
+        case GD_OP_ACT:
+        case GD_OP_ADD:
+        case GD_OP_CONCAT:
+        case GD_OP_LRN:
+        case GD_OP_COUNT:
+            break; /* pointwise over space: the inputs' stride and field */
         }
         if (f == 0 || (n->n_inputs > 0 && r[n->inputs[0]] == 0))
             f = 0;
@@ -582,8 +610,11 @@ gd_status gd_model_flops(const gd_model *m, int h, int w, const int *targets, in
         case GD_OP_SOFTMAX:
             f = outs;
             break;
-        default:
-            break;
+        case GD_OP_INPUT:
+        case GD_OP_CONCAT:
+        case GD_OP_RESHAPE:
+        case GD_OP_COUNT:
+            break; /* data movement only */
         }
         fwd += f;
         bwd += f; /* backward-data of each op costs about what its forward does */

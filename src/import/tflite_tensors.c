@@ -3,7 +3,7 @@
  * constant tensors read as float32 and their dequantization, and what a
  * quantized output range says about an activation.
  */
-#include "tflite_import.h"
+#include "tflite_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -253,7 +253,7 @@ gd_status tfl_read_const(tfl_importer *im, int ti, const char *role, size_t expe
 }
 
 /*
- * The activation a quantized output range implies (see import_tflite.c):
+ * The activation a quantized output range implies (see tflite.c):
  * a range starting at 0 is a RELU, a range [0, ~6] a RELU6.
  */
 gd_act tfl_range_act(const tfl_tensor *t)

@@ -1,5 +1,5 @@
 /*
- * checkpoint_dir.c: checkpoint names, the folder listing, fsync and
+ * dir.c: checkpoint names, the folder listing, fsync and
  * retention (checkpoint.c, invariants 8 to 11).  Runs on one rank (rank 0
  * in a write or a find); never calls MPI.
  */
@@ -165,7 +165,7 @@ static int owner(const char *path, const char *job_hash)
     if (f < 0)
         return -1;
     char hash[64] = "";
-    if (gd_h5_get_str(f, "job_hash", hash, sizeof hash, &e) == GD_OK) {
+    if (h5io_get_str(f, "job_hash", hash, sizeof hash, &e) == GD_OK) {
         if (strcmp(hash, job_hash) != 0)
             who = 2;
         else

@@ -1,5 +1,5 @@
 /*
- * imageio_tiff_write.c: the streamed tiled (Big)TIFF writer, with an optional
+ * tiff_write.c: the streamed tiled (Big)TIFF writer, with an optional
  * pyramid of reduced-resolution levels.
  *
  * Invariants:
@@ -8,7 +8,7 @@
  *      tiles); the encoded tiles of one band; one tile buffer per encoder.
  *      A writer fed raw tiles allocates no bands at all.
  *   2. Encoding a tile and appending an encoded tile are separate steps.
- *      gd_tile_coder (imageio_tiff_tiles.c) turns a band of samples into the
+ *      gd_tile_coder (tiff_tiles.c) turns a band of samples into the
  *      exact bytes TIFF stores for each tile, in parallel (one encoder per
  *      OpenMP thread); append_tile() hands such bytes to the output with
  *      TIFFWriteRawTile, in tile order, so the file's bytes do not depend on
@@ -31,7 +31,7 @@
  *      libvips does for Q >= 90), tables in the JPEGTables tag, which is copied
  *      from the encoders to every directory.
  */
-#include "imageio_tiff_codec.h"
+#include "tiff_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +53,8 @@ typedef struct level {
 
 typedef struct tiff_writer {
     TIFF *tif;
-    gd_io_msgs msgs;
-    gd_tiff_layout layout;
+    io_msgs msgs;
+    io_tiff_layout layout;
     int bps; /* bytes per sample */
     int nlevels;
     level *lv;
@@ -73,7 +73,7 @@ static void tw_discard(gd_writer *wr);
 static gd_status tw_append_tile(gd_writer *wr, int k, uint32_t idx, const void *p, size_t n,
                                 gd_err *err);
 static void tw_tables(const gd_writer *wr, const void **p, size_t *n);
-static const gd_writer_ops tiff_writer_ops = {.write_rows = tw_write_rows,
+static const io_writer_ops tiff_writer_ops = {.write_rows = tw_write_rows,
                                               .finish = tw_finish,
                                               .discard = tw_discard,
                                               .append_tile = tw_append_tile,
@@ -85,11 +85,11 @@ static const gd_writer_ops tiff_writer_ops = {.write_rows = tw_write_rows,
 static gd_status append_tile(gd_writer *wr, tiff_writer *tw, uint32_t idx, const uint8_t *p,
                              size_t n, gd_err *err)
 {
-    gd_io_msgs_clear(&tw->msgs);
+    io_msgs_clear(&tw->msgs);
     tmsize_t got = TIFFWriteRawTile(tw->tif, idx, (void *)p, (tmsize_t)n);
     if (got != (tmsize_t)n || tw->msgs.errors)
         return gd_err_set(err, GD_EIO, "%s: cannot write tile %u: %s", wr->tmp, idx + 1,
-                          gd_io_msgs_text(&tw->msgs, strerror(errno)));
+                          io_msgs_text(&tw->msgs, strerror(errno)));
     return GD_OK;
 }
 
@@ -211,8 +211,8 @@ static gd_status tw_write_rows(gd_writer *wr, const gd_image *band, gd_err *err)
         const int first = L->rows;
 #pragma omp parallel for schedule(static) if ((size_t)(y_end - y) * (size_t)wr->w > 65536)
         for (int yy = y; yy < y_end; yy++)
-            gd_io_quantize_row(gd_image_row(band, yy), (size_t)wr->w, tw->layout.bits, 0,
-                               L->band + (size_t)(first + yy - y) * stride);
+            io_quantize_row(gd_image_row(band, yy), (size_t)wr->w, tw->layout.bits, 0,
+                            L->band + (size_t)(first + yy - y) * stride);
         for (; y < y_end; y++) {
             L->rows++;
             st = row_added(wr, tw, 0, err);
@@ -258,8 +258,8 @@ static gd_status set_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *er
 {
     const level *L = &tw->lv[k];
     TIFF *tif = tw->tif;
-    gd_io_msgs_clear(&tw->msgs);
-    int ok = gd_tiff_set_layout(tif, &tw->layout, (uint32_t)L->w, (uint32_t)L->h) &&
+    io_msgs_clear(&tw->msgs);
+    int ok = io_tiff_set_layout(tif, &tw->layout, (uint32_t)L->w, (uint32_t)L->h) &&
              TIFFSetField(tif, TIFFTAG_SOFTWARE, "gigadream " GD_VERSION);
     if (ok && k > 0)
         ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
@@ -282,16 +282,16 @@ static gd_status set_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *er
     }
     if (!ok)
         return gd_err_set(err, GD_ELIB, "%s: libtiff refused the tags of level %d: %s", wr->path, k,
-                          gd_io_msgs_text(&tw->msgs, "unknown reason"));
+                          io_msgs_text(&tw->msgs, "unknown reason"));
     return GD_OK;
 }
 
 static gd_status write_directory(gd_writer *wr, tiff_writer *tw, int k, gd_err *err)
 {
-    gd_io_msgs_clear(&tw->msgs);
+    io_msgs_clear(&tw->msgs);
     if (!TIFFWriteDirectory(tw->tif))
         return gd_err_set(err, GD_EIO, "%s: cannot write the directory of level %d: %s", wr->tmp, k,
-                          gd_io_msgs_text(&tw->msgs, strerror(errno)));
+                          io_msgs_text(&tw->msgs, strerror(errno)));
     return GD_OK;
 }
 
@@ -344,11 +344,11 @@ static gd_status tw_finish(gd_writer *wr, gd_err *err)
         st = copy_level(wr, tw, k, err);
     if (st != GD_OK)
         return st;
-    gd_io_msgs_clear(&tw->msgs);
+    io_msgs_clear(&tw->msgs);
     if (!TIFFFlush(tw->tif) || tw->msgs.errors)
         return gd_err_set(err, GD_EIO, "%s: cannot flush: %s", wr->tmp,
-                          gd_io_msgs_text(&tw->msgs, strerror(errno)));
-    if ((st = gd_io_fsync(TIFFFileno(tw->tif), wr->tmp, err)) != GD_OK)
+                          io_msgs_text(&tw->msgs, strerror(errno)));
+    if ((st = io_fsync(TIFFFileno(tw->tif), wr->tmp, err)) != GD_OK)
         return st;
     TIFFClose(tw->tif); /* nothing is left to write; this closes the descriptor */
     tw->tif = NULL;
@@ -440,7 +440,7 @@ static gd_status make_spool(gd_writer *wr, tiff_writer *tw, gd_err *err)
     return GD_OK;
 }
 
-gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
+gd_status io_tiff_writer_start(gd_writer *wr, gd_err *err)
 {
     gd_status st;
     const gd_write_opts *o = &wr->opts;
@@ -450,8 +450,8 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
     wr->impl = tw;
     wr->ops = &tiff_writer_ops;
     tw->spool_fd = -1;
-    gd_io_msgs_clear(&tw->msgs);
-    tw->layout = gd_tiff_layout_for(o->compression, o->bits, o->tile);
+    io_msgs_clear(&tw->msgs);
+    tw->layout = io_tiff_layout_for(o->compression, o->bits, o->tile);
     tw->bps = o->bits / 8;
     if (!TIFFIsCODECConfigured(tw->layout.compression))
         return gd_err_set(err, GD_EINPUT, "%s: this libtiff (%s) cannot write %s compression",
@@ -470,16 +470,16 @@ gd_status gd_tiff_writer_start(gd_writer *wr, gd_err *err)
     double bytes = 0;
     for (int k = 0; k < tw->nlevels; k++)
         bytes +=
-            (double)tw->lv[k].across * tw->lv[k].down * (double)gd_tiff_tile_raw_bytes(&tw->layout);
+            (double)tw->lv[k].across * tw->lv[k].down * (double)io_tiff_tile_raw_bytes(&tw->layout);
     const int big = o->bigtiff || bytes > BIGTIFF_LIMIT;
-    TIFFOpenOptions *oo = gd_tiff_open_options(&tw->msgs);
+    TIFFOpenOptions *oo = io_tiff_open_options(&tw->msgs);
     if (!oo)
         return gd_err_set(err, GD_ENOMEM, "%s: out of memory opening the TIFF", wr->path);
     tw->tif = TIFFFdOpenExt(wr->fd, wr->tmp, big ? "w8" : "w", oo);
     TIFFOpenOptionsFree(oo);
     if (!tw->tif)
         return gd_err_set(err, GD_EIO, "%s: libtiff cannot start the file: %s", wr->tmp,
-                          gd_io_msgs_text(&tw->msgs, "unknown reason"));
+                          io_msgs_text(&tw->msgs, "unknown reason"));
     wr->fd = -1; /* libtiff closes it now */
     return set_directory(wr, tw, 0, err);
 }
