@@ -101,6 +101,57 @@ typedef struct eng_layout {
     int bf16;                    /* elements are bf16 (uint16_t), else f32 */
 } eng_layout;
 
+/* Fused steps (engine_pwdw.c): the nodes that run inside one 1x1 node's own
+ * step besides it, in one direction; -1 where none. */
+typedef struct eng_fusion {
+    int dw;   /* its one reader, a stride-2 depthwise convolution */
+    int pre;  /* its input j, a stride-1 depthwise convolution */
+    int head; /* j's input s: a 1x1, or the first convolution (== stem_fwd) */
+} eng_fusion;
+
+/* The plan of one node: its layouts, memories, buffers and fusions. */
+typedef struct eng_node {
+    int need;       /* an output needs it */
+    gd_shape shape; /* its activation's */
+
+    /* Forward. */
+    dnnl_memory_desc_t md;        /* activation layout */
+    int md_fixed;                 /* md may no longer change (node 0 waits for its first user) */
+    dnnl_memory_t act;            /* activation (NULL until created) */
+    int act_buf;                  /* its buffer, or -1 */
+    dnnl_primitive_desc_t fwd_pd; /* forward pd, kept as the backward hint while building */
+    dnnl_memory_t workspace;      /* pooling max / LRN workspace, or NULL */
+    dnnl_memory_t wei_fwd;        /* weights in the forward primitive's layout */
+
+    /* Backward. */
+    dnnl_memory_desc_t dmd; /* gradient layout */
+    int dmd_fixed;
+    dnnl_memory_t diff; /* gradient (NULL until created) */
+    int diff_buf;       /* its buffer, or -1 */
+    int diff_started;   /* a contribution has been planned */
+
+    /* Its ReLU/ReLU6 backward folded into a reader's (act_fused): the
+     * derivative as a byte mask (mask_buf, mask_mem; engine_mask.c) or as
+     * bits (bits_buf, 16 channels to a uint16_t, [channel block][pixel];
+     * engine_pw.c); -1 / NULL where not kept. */
+    int act_fused;
+    int mask_buf;
+    dnnl_memory_t mask_mem;
+    int bits_buf;
+
+    /* Weights in the orders of our loops (owned; NULL where unused):
+     * wt_fwd [C][O] for a 1x1's own forward, [9 C][O] for the first
+     * convolution's; wt_bwd the kernel transposed and flipped for the
+     * masked backward (engine_mask.c), [O][ENG_STEM_Z] for the first
+     * convolution's own backward, or its space-to-depth kernel; taps a
+     * depthwise kernel as [ky * 3 + kx][channel]. */
+    float *wt_fwd;
+    float *wt_bwd;
+    float *taps;
+
+    eng_fusion fuse_fwd, fuse_bwd; /* run inside its forward / backward step */
+} eng_node;
+
 struct gd_engine {
     const gd_model *model;
     int h, w;
@@ -113,26 +164,10 @@ struct gd_engine {
     double fwd_flops, bwd_flops;
     int forward_done;
 
-    unsigned char *need; /* [n_nodes] */
-    gd_shape *shapes;    /* [n_nodes] */
-
     dnnl_engine_t eng;
     dnnl_stream_t stream;
 
-    /* Per node, [n_nodes] each. */
-    dnnl_memory_desc_t *md; /* activation layout */
-    dnnl_memory_t *act;     /* activation (NULL until created) */
-    int *act_buf;
-    unsigned char *md_fixed; /* md[i] may no longer change (node 0 waits for its first user) */
-    dnnl_primitive_desc_t *fwd_pd; /* forward pd, kept as the backward hint while building */
-    dnnl_memory_t *workspace;      /* pooling max / LRN workspace, or NULL */
-    dnnl_memory_t *wei_fwd;        /* weights in the forward primitive's layout */
-    dnnl_memory_t *src_view;       /* SOFTMAX: the beta-scaled logits, if beta != 1 */
-    dnnl_memory_desc_t *dmd;       /* gradient layout */
-    dnnl_memory_t *diff;           /* gradient (backward plan only) */
-    int *diff_buf;
-    unsigned char *diff_started; /* a contribution has been planned */
-    unsigned char *dmd_fixed;
+    eng_node *nodes; /* [model->n_nodes] */
 
     /* Outputs and seeds, plain CHW, [n_outputs]. */
     float **out_plain;
@@ -148,70 +183,26 @@ struct gd_engine {
     /* The first convolution's backward in space-to-depth form (engine_backward.c,
      * bwd_conv_s2d): node 0's gradient as a {4 * in_c, h / 2, w / 2} tensor in
      * buffer s2d_buf (layout s2d_layout), channel ((y % 2) * 2 + x % 2) * in_c + c
-     * holding pixel (y, x, c); s2d_wei the rearranged weights it reads. */
+     * holding pixel (y, x, c); the rearranged weights it reads in that node's wt_bwd. */
     int s2d;
     int s2d_buf;
     eng_layout s2d_layout;
-    float *s2d_wei;
 
     /* Own first-convolution backward (engine_stem.c): when stem is set, its
      * step writes the pixel gradient itself (the pixel step then does
      * nothing), with stem_threads rows of buffer stem_buf per thread; or
-     * engine_pwdw.c's step does, a row at a time (fuse_head_bwd, then no
+     * engine_pwdw.c's step does, a row at a time (fuse_bwd.head, then no
      * step of its own and no stem_buf). */
     int stem;
     int stem_buf;
     int stem_threads;
     /* The first convolution whose forward is ENG_STEP_STEM_FWD (its weights
-     * [27][32] in stem_wfwd), which also writes its mask when one is
-     * planned (eng_mask_plan then adds no pass); or -1. */
+     * in its wt_fwd), which also writes its mask when one is planned
+     * (eng_mask_plan then adds no pass); or -1. */
     int stem_fwd;
-    float *stem_wfwd;
 
-    /* Fused activation masks (engine_mask.c), [n_nodes] each: for a node j
-     * whose ReLU/ReLU6 backward its one consumer k folds in, mask_buf[j] holds
-     * the derivative (1 byte per element of j's activation layout, 0 or 1),
-     * written by a forward step after j; k's backward multiplies it in as a
-     * post-op and act_fused[j] tells j's own backward to skip the eltwise.
-     * tw[k]: k's transposed weights (f32, the model's order), or NULL. */
-    int *mask_buf;
-    dnnl_memory_t *mask_mem;
-    unsigned char *act_fused;
-    float **tw;
-    /* Own 1x1 forward (engine_pw.c), [n_nodes]: for a node i whose forward
-     * is ENG_STEP_PW_FWD, wt_fwd[i] its weights as [C][O] and bits_buf[i] its
-     * activation's derivative as bits, 16 channels to a uint16_t,
-     * [channel block][pixel], which its own backward reads instead of the
-     * activation; when that backward folds its input j's activation, the
-     * same step writes j's as bits_buf[j] (in place of a byte mask and its
-     * pass).  Else NULL and -1. */
-    float **wt_fwd;
-    int *bits_buf;
-    /* 1x1 and stride-2 depthwise (engine_pwdw.c), [n_nodes]: for a node p
-     * whose ENG_STEP_PW_FWD step also runs its one reader d, a stride-2
-     * depthwise convolution (so p's activation is never stored),
-     * fuse_dw[p] = d; for a node p whose ENG_STEP_PW step reads d's gradient
-     * and runs d's backward-data first (so p's gradient is never stored),
-     * fuse_dw_bwd[p] = d; else -1.  dw_taps[d]: d's kernel as
-     * [ky * 3 + kx][channel].  pwdw_buf: per-thread rows for both loops,
-     * for up to pwdw_threads threads.  And p's input j, a stride-1 3x3
-     * depthwise, may run in those steps too: fuse_pre[p] = j when p's
-     * forward step makes j's rows from j's input's activation (j's own is
-     * never stored), fuse_pre_bwd[p] = j when p's backward step runs j's
-     * backward-data from the rows of j's gradient it makes (never stored)
-     * into j's input's gradient; else -1. */
-    int *fuse_dw;
-    int *fuse_dw_bwd;
-    int *fuse_pre;
-    int *fuse_pre_bwd;
-    /* And j's input s, a 1x1 (eng_pw_head_ok), at the head of those steps:
-     * fuse_head[p] = s when p's forward step makes s's rows from s's input
-     * h's activation (s's is never stored; its derivative is kept as bits),
-     * fuse_head_bwd[p] = s when p's backward step runs s's backward from
-     * the rows of s's gradient it makes, into h's gradient; else -1. */
-    int *fuse_head;
-    int *fuse_head_bwd;
-    float **dw_taps;
+    /* Rows of the fused steps (engine_pwdw.c): per thread, for up to
+     * pwdw_threads threads. */
     int pwdw_buf;
     int pwdw_threads;
 

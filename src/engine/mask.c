@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/error.h"
 
 int eng_mask_fusable(const gd_engine *e, int k)
@@ -38,14 +38,14 @@ int eng_mask_fusable(const gd_engine *e, int k)
     const gd_node *p = &e->model->nodes[j];
     if (j <= 0 || p->op != GD_OP_CONV || (p->act != GD_ACT_RELU && p->act != GD_ACT_RELU6))
         return 0;
-    if (e->diff_started[j] || eng_consumers(e, j) != 1 || e->act_buf[j] < 0 ||
-        e->md[j].offset0 != 0)
+    if (e->nodes[j].diff_started || eng_consumers(e, j) != 1 || e->nodes[j].act_buf < 0 ||
+        e->nodes[j].md.offset0 != 0)
         return 0;
     for (int q = 0; q < e->n_outputs; q++)
         if (e->outputs[q] == j)
             return 0;
     int pt, pb, pl, pr;
-    gd_node_padding(n, e->shapes[j], &pt, &pb, &pl, &pr);
+    gd_node_padding(n, e->nodes[j].shape, &pt, &pb, &pl, &pr);
     return pt < n->kh && pb < n->kh && pl < n->kw && pr < n->kw;
 }
 
@@ -53,12 +53,12 @@ gd_status eng_mask_weights(gd_engine *e, int k, dnnl_memory_desc_t *user, dnnl_m
                            gd_err *err)
 {
     const gd_node *n = &e->model->nodes[k];
-    gd_shape in = e->shapes[n->inputs[0]];
+    gd_shape in = e->nodes[n->inputs[0]].shape;
     const int g = n->groups, og = n->out_c / g, ig = in.c / g, kh = n->kh, kw = n->kw;
     float *t = gd_calloc((size_t)g * og * ig * kh * kw, sizeof *t, "transposed weights", err);
     if (!t)
         return err->status;
-    e->tw[k] = t;
+    e->nodes[k].wt_bwd = t;
     /* Model: [g][o][c][y][x] (goihw; oihw when g = 1).  Transposed: [g][c][o][kh-1-y][kw-1-x]. */
     for (int gi = 0; gi < g; gi++)
         for (int o = 0; o < og; o++)
@@ -86,7 +86,7 @@ gd_status eng_mask_weights(gd_engine *e, int k, dnnl_memory_desc_t *user, dnnl_m
 void eng_mask_md(const gd_engine *e, int j, dnnl_memory_desc_t *md)
 {
     /* Strides count elements, so j's layout holds for bytes as well. */
-    *md = e->md[j];
+    *md = e->nodes[j].md;
     md->data_type = dnnl_u8;
 }
 
@@ -97,13 +97,13 @@ gd_status eng_mask_plan(gd_engine *e, int j, gd_err *err)
     int b = eng_buf_new(e, dnnl_memory_desc_get_size(&md), err);
     if (b < 0)
         return err->status;
-    e->mask_buf[j] = b;
-    gd_status st = eng_mem(e, j, &md, b, &e->mask_mem[j], err);
+    e->nodes[j].mask_buf = b;
+    gd_status st = eng_mem(e, j, &md, b, &e->nodes[j].mask_mem, err);
     if (st != GD_OK)
         return st;
     if (e->stem_fwd == j)
         return GD_OK; /* j's own forward writes it (engine_stem.c) */
-    if (e->model->nodes[j].n_inputs == 1 && e->fuse_dw[e->model->nodes[j].inputs[0]] == j)
+    if (e->model->nodes[j].n_inputs == 1 && e->nodes[e->model->nodes[j].inputs[0]].fuse_fwd.dw == j)
         return GD_OK; /* so does its input's step (engine_pwdw.c) */
     /* The mask step goes right after j's own forward steps, while j's
      * activation is still in cache (anywhere later would do: it is kept). */
@@ -183,13 +183,13 @@ mask_avx512(const void *y, int bf16, float hi, uint8_t *m, size_t n)
 
 void eng_mask_run(gd_engine *e, int j)
 {
-    const size_t bytes = dnnl_memory_desc_get_size(&e->md[j]);
-    const int bf16 = e->md[j].data_type == dnnl_bf16;
+    const size_t bytes = dnnl_memory_desc_get_size(&e->nodes[j].md);
+    const int bf16 = e->nodes[j].md.data_type == dnnl_bf16;
     const size_t n = bytes / (bf16 ? 2 : 4);
     /* ReLU: y > 0; ReLU6: 0 < y < 6 (oneDNN's derivative from dst). */
     const float hi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY;
-    uint8_t *m = e->bufs[e->mask_buf[j]].ptr;
-    const void *y = e->bufs[e->act_buf[j]].ptr;
+    uint8_t *m = e->bufs[e->nodes[j].mask_buf].ptr;
+    const void *y = e->bufs[e->nodes[j].act_buf].ptr;
     size_t done = 0;
 #ifdef HAVE_MASK_AVX512
     if (__builtin_cpu_supports("avx512bw"))

@@ -41,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/error.h"
 
 #define PW_MAX_O 1024 /* most channels the gradient may have: the L1 buffer */
@@ -61,9 +61,9 @@
 static int layouts(const gd_engine *e, int i, eng_layout *dy, eng_layout *y, eng_layout *dx)
 {
     const int j = e->model->nodes[i].inputs[0];
-    return eng_blocked16(&e->dmd[i], e->shapes[i].w, dy) &&
-           eng_blocked16(&e->md[i], e->shapes[i].w, y) &&
-           eng_blocked16(&e->dmd[j], e->shapes[j].w, dx);
+    return eng_blocked16(&e->nodes[i].dmd, e->nodes[i].shape.w, dy) &&
+           eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, y) &&
+           eng_blocked16(&e->nodes[j].dmd, e->nodes[j].shape.w, dx);
 }
 
 /* Node i's own shape for either loop: an f32 1x1 ReLU/ReLU6 convolution,
@@ -79,7 +79,7 @@ static int pw_shape(const gd_engine *e, int i, int max_c)
         (n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6))
         return 0;
     int j = n->inputs[0];
-    gd_shape in = e->shapes[j], out = e->shapes[i];
+    gd_shape in = e->nodes[j].shape, out = e->nodes[i].shape;
     if (j <= 0 || in.h != out.h || in.w != out.w || in.c % 32 || in.c > max_c || out.c % 16 ||
         out.c > PW_MAX_O)
         return 0;
@@ -99,9 +99,10 @@ static int pw_shape(const gd_engine *e, int i, int max_c)
 int eng_pw_fusable(const gd_engine *e, int i)
 {
     eng_layout dy, y, dx;
-    return pw_shape(e, i, e->fuse_dw_bwd[i] >= 0 ? ENG_PWDW_MAX_O : PW_MAX_C) && !e->act_fused[i] &&
-           (e->diff[i] || e->fuse_dw_bwd[i] >= 0) && e->act_buf[i] >= 0 &&
-           !e->diff_started[e->model->nodes[i].inputs[0]] && layouts(e, i, &dy, &y, &dx);
+    return pw_shape(e, i, e->nodes[i].fuse_bwd.dw >= 0 ? ENG_PWDW_MAX_O : PW_MAX_C) &&
+           !e->nodes[i].act_fused && (e->nodes[i].diff || e->nodes[i].fuse_bwd.dw >= 0) &&
+           e->nodes[i].act_buf >= 0 && !e->nodes[e->model->nodes[i].inputs[0]].diff_started &&
+           layouts(e, i, &dy, &y, &dx);
 }
 
 gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
@@ -114,23 +115,24 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
     gd_status st = GD_OK;
     /* The input's activation, when i is its only reader: its mask, as
      * bwd_conv_masked would have multiplied it in. */
-    if (e->bits_buf[j] < 0 && eng_mask_fusable(e, i) && (st = eng_mask_plan(e, j, err)) != GD_OK)
+    if (e->nodes[j].bits_buf < 0 && eng_mask_fusable(e, i) &&
+        (st = eng_mask_plan(e, j, err)) != GD_OK)
         return st;
     if ((st = eng_step_own(&e->bwd, i, ENG_STEP_PW, "1x1 backward with activations", err)) != GD_OK)
         return st;
-    if (e->mask_buf[j] >= 0 || e->bits_buf[j] >= 0)
-        e->act_fused[j] = 1;
-    if (e->fuse_head_bwd[i] >= 0)
+    if (e->nodes[j].mask_buf >= 0 || e->nodes[j].bits_buf >= 0)
+        e->nodes[j].act_fused = 1;
+    if (e->nodes[i].fuse_bwd.head >= 0)
         e->bwd.v[e->bwd.n - 1].what =
-            e->fuse_head_bwd[i] == e->stem_fwd
+            e->nodes[i].fuse_bwd.head == e->stem_fwd
                 ? "stride-2 depthwise, 1x1, depthwise and first convolution backward"
                 : "stride-2 depthwise, 1x1, depthwise and 1x1 backward";
-    else if (e->fuse_pre_bwd[i] >= 0)
+    else if (e->nodes[i].fuse_bwd.pre >= 0)
         e->bwd.v[e->bwd.n - 1].what = "stride-2 depthwise, 1x1 and depthwise backward";
-    else if (e->fuse_dw_bwd[i] >= 0)
+    else if (e->nodes[i].fuse_bwd.dw >= 0)
         e->bwd.v[e->bwd.n - 1].what = "stride-2 depthwise and 1x1 backward";
-    if (e->fuse_pre_bwd[i] < 0)
-        e->diff_started[j] = 1; /* else j's gradient is never made, nor its backward */
+    if (e->nodes[i].fuse_bwd.pre < 0)
+        e->nodes[j].diff_started = 1; /* else j's gradient is never made, nor its backward */
     return GD_OK;
 }
 
@@ -138,8 +140,8 @@ gd_status eng_pw_plan(gd_engine *e, int i, gd_err *err)
 static int fwd_layouts(const gd_engine *e, int i, int j)
 {
     eng_layout l;
-    return eng_blocked16(&e->md[i], e->shapes[i].w, &l) &&
-           eng_blocked16(&e->md[j], e->shapes[j].w, &l);
+    return eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &l) &&
+           eng_blocked16(&e->nodes[j].md, e->nodes[j].shape.w, &l);
 }
 
 int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
@@ -147,7 +149,7 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
     if (!e->backward || !pw_shape(e, i, ENG_PWDW_MAX_O) || n->out_c % 64 || !n->bias ||
-        e->act_buf[i] < 0 || src != e->act[j] || eng_consumers(e, i) != 1)
+        e->nodes[i].act_buf < 0 || src != e->nodes[j].act || eng_consumers(e, i) != 1)
         return 0;
     for (int q = 0; q < e->n_outputs; q++)
         if (e->outputs[q] == i)
@@ -156,9 +158,9 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
      * ours; past PW_MAX_C input channels, only inside engine_pwdw.c's step. */
     for (int k = i + 1; k < e->model->n_nodes; k++) {
         const gd_node *r = &e->model->nodes[k];
-        if (e->need[k] && r->n_inputs == 1 && r->inputs[0] == i)
+        if (e->nodes[k].need && r->n_inputs == 1 && r->inputs[0] == i)
             return r->op == GD_OP_CONV && (r->sh != 1 || r->sw != 1) && fwd_layouts(e, i, j) &&
-                   (e->shapes[j].c <= PW_MAX_C || eng_pwdw_reader(e, k));
+                   (e->nodes[j].shape.c <= PW_MAX_C || eng_pwdw_reader(e, k));
     }
     return 0;
 }
@@ -166,7 +168,7 @@ int eng_pw_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
 int eng_pw_head_ok(const gd_engine *e, int s)
 {
     const gd_node *n = &e->model->nodes[s];
-    if (!pw_shape(e, s, ENG_PWDW_MAX_O) || n->out_c % 32 || !n->bias || e->act_buf[s] < 0 ||
+    if (!pw_shape(e, s, ENG_PWDW_MAX_O) || n->out_c % 32 || !n->bias || e->nodes[s].act_buf < 0 ||
         eng_consumers(e, s) != 1)
         return 0;
     for (int q = 0; q < e->n_outputs; q++)
@@ -178,8 +180,8 @@ int eng_pw_head_ok(const gd_engine *e, int s)
 gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
-    const int c = e->shapes[n->inputs[0]].c, o = n->out_c;
-    const size_t hw = (size_t)e->shapes[i].h * e->shapes[i].w;
+    const int c = e->nodes[n->inputs[0]].shape.c, o = n->out_c;
+    const size_t hw = (size_t)e->nodes[i].shape.h * e->nodes[i].shape.w;
     /* W[o][c] (the model's 1x1 kernel) -> [c][o]. */
     float *t = gd_malloc((size_t)c * o * sizeof *t, "1x1 forward weights", err);
     if (!t)
@@ -187,15 +189,15 @@ gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err)
     for (int q = 0; q < o; q++)
         for (int ch = 0; ch < c; ch++)
             t[(size_t)ch * o + q] = n->weights[(size_t)q * c + ch];
-    free(e->wt_fwd[i]);
-    e->wt_fwd[i] = t;
-    if ((e->bits_buf[i] = eng_buf_new(e, (size_t)(o / 16) * hw * sizeof(uint16_t), err)) < 0)
+    free(e->nodes[i].wt_fwd);
+    e->nodes[i].wt_fwd = t;
+    if ((e->nodes[i].bits_buf = eng_buf_new(e, (size_t)(o / 16) * hw * sizeof(uint16_t), err)) < 0)
         return err->status;
     /* The input's derivative too, when i's backward will fold it (in place
      * of the byte mask and its pass over j's activation). */
     const int j = n->inputs[0];
     if (eng_mask_fusable(e, i) &&
-        (e->bits_buf[j] = eng_buf_new(e, (size_t)(c / 16) * hw * sizeof(uint16_t), err)) < 0)
+        (e->nodes[j].bits_buf = eng_buf_new(e, (size_t)(c / 16) * hw * sizeof(uint16_t), err)) < 0)
         return err->status;
     return GD_OK;
 }
@@ -455,22 +457,22 @@ static void pwf_setup(const gd_engine *e, int i, pwf_args *a)
 {
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
-    *a = (pwf_args){.x = e->bufs[e->act_buf[j]].ptr, /* NULL when j runs inside (fuse_pre) */
-                    .wt = e->wt_fwd[i],
+    *a = (pwf_args){.x = e->bufs[e->nodes[j].act_buf].ptr, /* NULL when j runs inside (fuse_pre) */
+                    .wt = e->nodes[i].wt_fwd,
                     .bias = n->bias,
-                    .bits = e->bufs[e->bits_buf[i]].ptr,
+                    .bits = e->bufs[e->nodes[i].bits_buf].ptr,
                     .o = n->out_c,
-                    .c = e->shapes[j].c,
-                    .w = (size_t)e->shapes[i].w,
-                    .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
+                    .c = e->nodes[j].shape.c,
+                    .w = (size_t)e->nodes[i].shape.w,
+                    .hw = (size_t)e->nodes[i].shape.h * e->nodes[i].shape.w,
                     .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
                     .jhi = e->model->nodes[j].act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    if (e->fuse_dw[i] < 0)
-        a->y = e->bufs[e->act_buf[i]].ptr;
-    if (e->bits_buf[j] >= 0)
-        a->jbits = e->bufs[e->bits_buf[j]].ptr;
-    eng_blocked16(&e->md[j], e->shapes[j].w, &a->lx);
-    eng_blocked16(&e->md[i], e->shapes[i].w, &a->ly);
+    if (e->nodes[i].fuse_fwd.dw < 0)
+        a->y = e->bufs[e->nodes[i].act_buf].ptr;
+    if (e->nodes[j].bits_buf >= 0)
+        a->jbits = e->bufs[e->nodes[j].bits_buf].ptr;
+    eng_blocked16(&e->nodes[j].md, e->nodes[j].shape.w, &a->lx);
+    eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &a->ly);
 }
 
 void eng_pw_fwd_row(const gd_engine *e, int i, int y, const float *src, float *dst, int keep_bits)
@@ -492,20 +494,20 @@ static void pw_setup(const gd_engine *e, int i, pw_args *a)
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
     *a = (pw_args){.w = n->weights,
-                   .mask = e->mask_buf[j] >= 0 ? e->bufs[e->mask_buf[j]].ptr : NULL,
-                   .dx = e->diff_buf[j] >= 0 ? e->bufs[e->diff_buf[j]].ptr : NULL,
-                   .rw = (size_t)e->shapes[i].w,
+                   .mask = e->nodes[j].mask_buf >= 0 ? e->bufs[e->nodes[j].mask_buf].ptr : NULL,
+                   .dx = e->nodes[j].diff_buf >= 0 ? e->bufs[e->nodes[j].diff_buf].ptr : NULL,
+                   .rw = (size_t)e->nodes[i].shape.w,
                    .o = n->out_c,
-                   .c = e->shapes[j].c,
-                   .hw = (size_t)e->shapes[i].h * e->shapes[i].w,
+                   .c = e->nodes[j].shape.c,
+                   .hw = (size_t)e->nodes[i].shape.h * e->nodes[i].shape.w,
                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    if (e->diff_buf[i] >= 0) /* else (engine_pwdw.c) the caller stages it */
-        a->dy = e->bufs[e->diff_buf[i]].ptr;
-    a->y = e->bufs[e->act_buf[i]].ptr;
-    if (e->bits_buf[i] >= 0)
-        a->bits = e->bufs[e->bits_buf[i]].ptr;
-    if (e->bits_buf[j] >= 0)
-        a->jbits = e->bufs[e->bits_buf[j]].ptr;
+    if (e->nodes[i].diff_buf >= 0) /* else (engine_pwdw.c) the caller stages it */
+        a->dy = e->bufs[e->nodes[i].diff_buf].ptr;
+    a->y = e->bufs[e->nodes[i].act_buf].ptr;
+    if (e->nodes[i].bits_buf >= 0)
+        a->bits = e->bufs[e->nodes[i].bits_buf].ptr;
+    if (e->nodes[j].bits_buf >= 0)
+        a->jbits = e->bufs[e->nodes[j].bits_buf].ptr;
     layouts(e, i, &a->ldy, &a->ly, &a->ldx);
 }
 
@@ -539,7 +541,7 @@ void eng_pw_bwd_row(const gd_engine *e, int i, int y, const float *stage, float 
 void eng_pw_fwd_run(gd_engine *e, int i)
 {
 #ifdef HAVE_PW
-    if (e->fuse_dw[i] >= 0) {
+    if (e->nodes[i].fuse_fwd.dw >= 0) {
         eng_pwdw_fwd_run(e, i);
         return;
     }
@@ -560,7 +562,7 @@ void eng_pw_fwd_run(gd_engine *e, int i)
 void eng_pw_run(gd_engine *e, int i)
 {
 #ifdef HAVE_PW
-    if (e->fuse_dw_bwd[i] >= 0) {
+    if (e->nodes[i].fuse_bwd.dw >= 0) {
         eng_dwpw_bwd_run(e, i);
         return;
     }

@@ -66,7 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/error.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -81,7 +81,7 @@ int eng_pwdw_reader(const gd_engine *e, int k)
     if (e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias ||
         n->inputs[0] <= 0)
         return 0;
-    const int c = e->shapes[n->inputs[0]].c;
+    const int c = e->nodes[n->inputs[0]].shape.c;
     return n->groups == c && n->out_c == c && c % 16 == 0 && c <= ENG_PWDW_MAX_O && n->kh == 3 &&
            n->kw == 3 && n->sh == 2 && n->sw == 2 && n->dh == 1 && n->dw == 1 &&
            (n->act == GD_ACT_NONE || n->act == GD_ACT_RELU || n->act == GD_ACT_RELU6);
@@ -100,16 +100,16 @@ static int dw_shape(const gd_engine *e, int d)
         return 0;
     const gd_node *n = &e->model->nodes[d];
     const int p = n->inputs[0];
-    if (!e->wt_fwd[p] || e->bits_buf[p] < 0)
+    if (!e->nodes[p].wt_fwd || e->nodes[p].bits_buf < 0)
         return 0;
-    gd_shape in = e->shapes[p], out = e->shapes[d];
+    gd_shape in = e->nodes[p].shape, out = e->nodes[d].shape;
     int pt, pb, pl, pr;
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
     if (pt > 1 || pl > 1 || out.h != (in.h + pt + pb - 3) / 2 + 1 ||
         out.w != (in.w + pl + pr - 3) / 2 + 1)
         return 0;
     eng_layout l;
-    return eng_blocked16(&e->md[d], out.w, &l);
+    return eng_blocked16(&e->nodes[d].md, out.w, &l);
 }
 
 /* d's kernel as [ky * 3 + kx][channel] (the model's is [channel][1][3][3]),
@@ -118,14 +118,14 @@ static gd_status plan_common(gd_engine *e, int d, size_t floats_per_thread, gd_e
 {
     const gd_node *n = &e->model->nodes[d];
     const int o = n->out_c;
-    if (!e->dw_taps[d]) {
+    if (!e->nodes[d].taps) {
         float *t = gd_malloc((size_t)9 * o * sizeof *t, "depthwise taps", err);
         if (!t)
             return err->status;
         for (int c = 0; c < o; c++)
             for (int k = 0; k < 9; k++)
                 t[(size_t)k * o + c] = n->weights[(size_t)c * 9 + k];
-        e->dw_taps[d] = t;
+        e->nodes[d].taps = t;
     }
     if (!e->pwdw_threads) {
         e->pwdw_threads = omp_get_max_threads();
@@ -154,11 +154,11 @@ static int pre_input(const gd_engine *e, int p)
 #ifdef HAVE_PWDW
     const int j = e->model->nodes[p].inputs[0];
     const gd_node *n = &e->model->nodes[j];
-    if (j <= 0 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias || e->bits_buf[j] < 0 ||
+    if (j <= 0 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias || e->nodes[j].bits_buf < 0 ||
         (n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) || eng_consumers(e, j) != 1)
         return -1;
     const int s = n->inputs[0];
-    gd_shape in = e->shapes[s], out = e->shapes[j];
+    gd_shape in = e->nodes[s].shape, out = e->nodes[j].shape;
     if (s <= 0 || n->groups != in.c || n->out_c != in.c || in.c % 16 || n->kh != 3 || n->kw != 3 ||
         n->sh != 1 || n->sw != 1 || n->dh != 1 || n->dw != 1 || in.h != out.h || in.w != out.w)
         return -1;
@@ -170,7 +170,7 @@ static int pre_input(const gd_engine *e, int p)
         if (e->outputs[q] == j)
             return -1;
     eng_layout l;
-    return eng_blocked16(&e->md[s], in.w, &l) ? s : -1;
+    return eng_blocked16(&e->nodes[s].md, in.w, &l) ? s : -1;
 #else
     (void)e;
     (void)p;
@@ -203,7 +203,7 @@ static void absorb(gd_engine *e, int k, const char *what)
     l->v[l->n - 2] = l->v[l->n - 1];
     l->n--;
     l->v[l->n - 1].what = what;
-    e->bufs[e->act_buf[k]].bytes = 0;
+    e->bufs[e->nodes[k].act_buf].bytes = 0;
 }
 
 int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src)
@@ -212,32 +212,32 @@ int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src)
         return 0;
     const int p = e->model->nodes[d].inputs[0];
     const eng_step_list *l = &e->fwd;
-    return src == e->act[p] && l->n > 0 && l->v[l->n - 1].kind == ENG_STEP_PW_FWD &&
-           l->v[l->n - 1].node == p && e->fuse_dw[p] < 0;
+    return src == e->nodes[p].act && l->n > 0 && l->v[l->n - 1].kind == ENG_STEP_PW_FWD &&
+           l->v[l->n - 1].node == p && e->nodes[p].fuse_fwd.dw < 0;
 }
 
 gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err)
 {
     const int p = e->model->nodes[d].inputs[0];
-    gd_shape in = e->shapes[p];
+    gd_shape in = e->nodes[p].shape;
     gd_status st = plan_common(e, d, (size_t)3 * in.w * in.c, err);
     if (st != GD_OK)
         return st;
-    e->fuse_dw[p] = d;
+    e->nodes[p].fuse_fwd.dw = d;
     eng_step_list *l = &e->fwd;
     l->v[l->n - 1].what = "1x1 and stride-2 depthwise forward";
     /* Nothing reads p's activation now (its backward reads its bits). */
-    e->bufs[e->act_buf[p]].bytes = 0;
+    e->bufs[e->nodes[p].act_buf].bytes = 0;
     /* p's input j, a stride-1 depthwise planned just before, in the step
      * too: its rows made from s's as p's need them. */
     const int j = e->model->nodes[p].inputs[0], s = pre_input(e, p);
-    if (s < 0 || !prim_step(l, l->n - 2, j, e->act[s], e->act[j]))
+    if (s < 0 || !prim_step(l, l->n - 2, j, e->nodes[s].act, e->nodes[j].act))
         return GD_OK;
-    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)in.w * e->shapes[j].c, err);
+    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)in.w * e->nodes[j].shape.c, err);
     if (st != GD_OK)
         return st;
     absorb(e, j, "depthwise, 1x1 and stride-2 depthwise forward");
-    e->fuse_pre[p] = j;
+    e->nodes[p].fuse_fwd.pre = j;
     /* And s, a 1x1 (or the first convolution, ours) planned just before j,
      * at the head: its rows made in a ring of three as j's need them, from
      * its input h's activation. */
@@ -245,42 +245,43 @@ gd_status eng_pwdw_fwd_plan(gd_engine *e, int d, gd_err *err)
     const eng_step *prev = &l->v[l->n - 2];
     if (e->stem_fwd == s && prev->kind == ENG_STEP_STEM_FWD && prev->node == s) {
         /* its byte mask, if planned, written on the way as before */
-    } else if (!eng_pw_head_ok(e, s) || !prim_step(l, l->n - 2, s, e->act[h], e->act[s])) {
+    } else if (!eng_pw_head_ok(e, s) ||
+               !prim_step(l, l->n - 2, s, e->nodes[h].act, e->nodes[s].act)) {
         return GD_OK;
     } else if ((st = eng_pw_fwd_prepare(e, s, err)) != GD_OK) {
         return st;
     }
-    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)4 * in.w * e->shapes[j].c, err);
+    st = plan_common(e, j, (size_t)3 * in.w * in.c + (size_t)4 * in.w * e->nodes[j].shape.c, err);
     if (st != GD_OK)
         return st;
     absorb(e, s,
            e->stem_fwd == s ? "first convolution, depthwise, 1x1 and stride-2 depthwise forward"
                             : "1x1, depthwise, 1x1 and stride-2 depthwise forward");
-    e->fuse_head[p] = s;
+    e->nodes[p].fuse_fwd.head = s;
     return GD_OK;
 }
 
 int eng_pwdw_head_bwd(const gd_engine *e, int p)
 {
-    const int s = e->fuse_head[p];
+    const int s = e->nodes[p].fuse_fwd.head;
     if (s < 0)
         return -1;
     const int h = e->model->nodes[s].inputs[0];
     eng_layout l;
-    if (h <= 0 || e->diff_started[h] || eng_consumers(e, h) != 1 ||
-        !eng_blocked16(&e->dmd[h], e->shapes[h].w, &l))
+    if (h <= 0 || e->nodes[h].diff_started || eng_consumers(e, h) != 1 ||
+        !eng_blocked16(&e->nodes[h].dmd, e->nodes[h].shape.w, &l))
         return -1;
     return h;
 }
 
 int eng_pwdw_pre_bwd(const gd_engine *e, int p)
 {
-    if (e->fuse_dw_bwd[p] < 0)
+    if (e->nodes[p].fuse_bwd.dw < 0)
         return -1;
     const int s = pre_input(e, p);
     eng_layout l;
-    if (s < 0 || e->diff_started[s] || eng_consumers(e, s) != 1 ||
-        !eng_blocked16(&e->dmd[s], e->shapes[s].w, &l))
+    if (s < 0 || e->nodes[s].diff_started || eng_consumers(e, s) != 1 ||
+        !eng_blocked16(&e->nodes[s].dmd, e->nodes[s].shape.w, &l))
         return -1;
     return s;
 }
@@ -288,18 +289,18 @@ int eng_pwdw_pre_bwd(const gd_engine *e, int p)
 gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err)
 {
     const int j = e->model->nodes[p].inputs[0];
-    const gd_shape in = e->shapes[p], sj = e->shapes[j];
+    const gd_shape in = e->nodes[p].shape, sj = e->nodes[j].shape;
     size_t per = (size_t)in.w * eng_pwdw_stride(in.c) + (size_t)3 * sj.w * sj.c;
-    if (head && e->fuse_head[p] == e->stem_fwd) /* a row of its gradient, two of Z */
+    if (head && e->nodes[p].fuse_fwd.head == e->stem_fwd) /* a row of its gradient, two of Z */
         per += (size_t)sj.w * sj.c + (size_t)2 * sj.w * ENG_STEM_Z;
     else if (head)
         per += (size_t)sj.w * eng_pwdw_stride(sj.c);
     gd_status st = plan_common(e, j, per, err);
     if (st != GD_OK)
         return st;
-    e->fuse_pre_bwd[p] = j;
+    e->nodes[p].fuse_bwd.pre = j;
     if (head)
-        e->fuse_head_bwd[p] = e->model->nodes[j].inputs[0];
+        e->nodes[p].fuse_bwd.head = e->model->nodes[j].inputs[0];
     return GD_OK;
 }
 
@@ -310,18 +311,20 @@ gd_status eng_pwdw_bwd_plan(gd_engine *e, int d, int *fused, gd_err *err)
         return GD_OK;
     const int p = e->model->nodes[d].inputs[0];
     eng_layout l;
-    if (!e->diff[d] || !eng_blocked16(&e->dmd[d], e->shapes[d].w, &l) || eng_consumers(e, p) != 1)
+    if (!e->nodes[d].diff || !eng_blocked16(&e->nodes[d].dmd, e->nodes[d].shape.w, &l) ||
+        eng_consumers(e, p) != 1)
         return GD_OK;
-    e->fuse_dw_bwd[p] = d;
+    e->nodes[p].fuse_bwd.dw = d;
     if (!eng_pw_fusable(e, p)) {
-        e->fuse_dw_bwd[p] = -1;
+        e->nodes[p].fuse_bwd.dw = -1;
         return GD_OK;
     }
-    gd_status st = plan_common(e, d, (size_t)e->shapes[p].w * eng_pwdw_stride(e->shapes[p].c), err);
+    gd_status st =
+        plan_common(e, d, (size_t)e->nodes[p].shape.w * eng_pwdw_stride(e->nodes[p].shape.c), err);
     if (st != GD_OK)
         return st;
     /* p's backward step reads diff[d]: p's own gradient is never made. */
-    e->diff_started[p] = 1;
+    e->nodes[p].diff_started = 1;
     *fused = 1;
     return GD_OK;
 }
@@ -350,28 +353,28 @@ static void dw_setup(const gd_engine *e, int d, dw_args *a)
     const gd_node *n = &e->model->nodes[d];
     const int p = n->inputs[0];
     int pt, pb, pl, pr;
-    gd_node_padding(n, e->shapes[p], &pt, &pb, &pl, &pr);
-    *a = (dw_args){.h1 = e->shapes[p].h,
-                   .w1 = e->shapes[p].w,
+    gd_node_padding(n, e->nodes[p].shape, &pt, &pb, &pl, &pr);
+    *a = (dw_args){.h1 = e->nodes[p].shape.h,
+                   .w1 = e->nodes[p].shape.w,
                    .o = n->out_c,
-                   .h2 = e->shapes[d].h,
-                   .w2 = e->shapes[d].w,
+                   .h2 = e->nodes[d].shape.h,
+                   .w2 = e->nodes[d].shape.w,
                    .pt = pt,
                    .pl = pl,
-                   .taps = e->dw_taps[d],
+                   .taps = e->nodes[d].taps,
                    .bias = n->bias,
                    .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
                    .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
-                   .bits = e->bufs[e->bits_buf[p]].ptr};
-    if (e->act_buf[d] >= 0 && e->bufs[e->act_buf[d]].ptr) {
-        a->y = e->bufs[e->act_buf[d]].ptr;
-        eng_blocked16(&e->md[d], a->w2, &a->ly);
+                   .bits = e->bufs[e->nodes[p].bits_buf].ptr};
+    if (e->nodes[d].act_buf >= 0 && e->bufs[e->nodes[d].act_buf].ptr) {
+        a->y = e->bufs[e->nodes[d].act_buf].ptr;
+        eng_blocked16(&e->nodes[d].md, a->w2, &a->ly);
     }
-    if (e->mask_buf[d] >= 0)
-        a->mask = e->bufs[e->mask_buf[d]].ptr;
-    if (e->diff[d] && e->diff_buf[d] >= 0) {
-        a->g = e->bufs[e->diff_buf[d]].ptr;
-        eng_blocked16(&e->dmd[d], a->w2, &a->lg);
+    if (e->nodes[d].mask_buf >= 0)
+        a->mask = e->bufs[e->nodes[d].mask_buf].ptr;
+    if (e->nodes[d].diff && e->nodes[d].diff_buf >= 0) {
+        a->g = e->bufs[e->nodes[d].diff_buf].ptr;
+        eng_blocked16(&e->nodes[d].dmd, a->w2, &a->lg);
     }
 }
 
@@ -566,22 +569,22 @@ static void pre_setup(const gd_engine *e, int j, pre_args *a)
 {
     const gd_node *n = &e->model->nodes[j];
     const int s = n->inputs[0];
-    *a = (pre_args){.h = e->shapes[j].h,
-                    .w = e->shapes[j].w,
-                    .c = e->shapes[j].c,
-                    .taps = e->dw_taps[j],
+    *a = (pre_args){.h = e->nodes[j].shape.h,
+                    .w = e->nodes[j].shape.w,
+                    .c = e->nodes[j].shape.c,
+                    .taps = e->nodes[j].taps,
                     .bias = n->bias,
                     .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
-                    .x = e->bufs[e->act_buf[s]].ptr};
-    eng_blocked16(&e->md[s], a->w, &a->lx);
-    if (e->diff_buf[s] >= 0) {
-        a->gx = e->bufs[e->diff_buf[s]].ptr;
-        eng_blocked16(&e->dmd[s], a->w, &a->lgx);
+                    .x = e->bufs[e->nodes[s].act_buf].ptr};
+    eng_blocked16(&e->nodes[s].md, a->w, &a->lx);
+    if (e->nodes[s].diff_buf >= 0) {
+        a->gx = e->bufs[e->nodes[s].diff_buf].ptr;
+        eng_blocked16(&e->nodes[s].dmd, a->w, &a->lgx);
     }
-    if (e->bits_buf[s] >= 0)
-        a->bits = e->bufs[e->bits_buf[s]].ptr;
-    else if (e->mask_buf[s] >= 0)
-        a->mask = e->bufs[e->mask_buf[s]].ptr;
+    if (e->nodes[s].bits_buf >= 0)
+        a->bits = e->bufs[e->nodes[s].bits_buf].ptr;
+    else if (e->nodes[s].mask_buf >= 0)
+        a->mask = e->bufs[e->nodes[s].mask_buf].ptr;
 }
 
 /*
@@ -733,8 +736,8 @@ void eng_pwdw_fwd_run(gd_engine *e, int p)
 #ifdef HAVE_PWDW
     dw_args a;
     pre_args pa;
-    const int threads = run_setup(e, e->fuse_dw[p], e->fuse_pre[p], &a, &pa);
-    const int pre = e->fuse_pre[p] >= 0, head = e->fuse_head[p];
+    const int threads = run_setup(e, e->nodes[p].fuse_fwd.dw, e->nodes[p].fuse_fwd.pre, &a, &pa);
+    const int pre = e->nodes[p].fuse_fwd.pre >= 0, head = e->nodes[p].fuse_fwd.head;
     const size_t row = (size_t)a.w1 * a.o, xrow = pre ? (size_t)a.w1 * pa.c : 0;
     const size_t per = 3 * row + xrow + (head >= 0 ? 3 * xrow : 0);
     float *scratch = e->bufs[e->pwdw_buf].ptr;
@@ -781,8 +784,8 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
 #ifdef HAVE_PWDW
     dw_args a;
     pre_args pa;
-    const int threads = run_setup(e, e->fuse_dw_bwd[p], e->fuse_pre_bwd[p], &a, &pa);
-    const int pre = e->fuse_pre_bwd[p] >= 0, head = e->fuse_head_bwd[p];
+    const int threads = run_setup(e, e->nodes[p].fuse_bwd.dw, e->nodes[p].fuse_bwd.pre, &a, &pa);
+    const int pre = e->nodes[p].fuse_bwd.pre >= 0, head = e->nodes[p].fuse_bwd.head;
     const int stem = head >= 0 && head == e->stem_fwd;
     const size_t stage = (size_t)a.w1 * eng_pwdw_stride(a.o), row = pre ? (size_t)a.w1 * pa.c : 0;
     size_t hstage = 0;

@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/error.h"
 
 #define STEM_T ENG_STEM_Z /* taps per output pixel, padded: 9 x 3 channels at most */
@@ -52,7 +52,7 @@
 /* Node i's gradient layout, when the loop can address it. */
 static int grad_layout(const gd_engine *e, int i, eng_layout *l)
 {
-    return eng_blocked16(&e->dmd[i], e->shapes[i].w, l);
+    return eng_blocked16(&e->nodes[i].dmd, e->nodes[i].shape.w, l);
 }
 
 /* Convolution i's shape for either loop: f32, reading the input, 3x3,
@@ -62,7 +62,7 @@ static int stem_shape(const gd_engine *e, int i)
 {
 #ifdef HAVE_STEM
     const gd_node *n = &e->model->nodes[i];
-    gd_shape in = e->shapes[0], out = e->shapes[i];
+    gd_shape in = e->nodes[0].shape, out = e->nodes[i].shape;
     if (e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 ||
         n->groups != 1 || n->kh != 3 || n->kw != 3 || n->sh != 2 || n->sw != 2 || n->dh != 1 ||
         n->dw != 1 || in.c > 3 || out.c % 16 || out.h * 2 != in.h || out.w * 2 != in.w ||
@@ -82,12 +82,12 @@ static int stem_shape(const gd_engine *e, int i)
 
 int eng_stem_ok(const gd_engine *e, int i)
 {
-    return e->diff[i] && eng_stem_rows_ok(e, i);
+    return e->nodes[i].diff && eng_stem_rows_ok(e, i);
 }
 
 int eng_stem_rows_ok(const gd_engine *e, int i)
 {
-    if (!stem_shape(e, i) || e->diff_started[0] || eng_consumers(e, 0) != 1)
+    if (!stem_shape(e, i) || e->nodes[0].diff_started || eng_consumers(e, 0) != 1)
         return 0;
     for (int k = 0; k < e->n_outputs; k++)
         if (e->outputs[k] == 0)
@@ -100,10 +100,10 @@ int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
 {
     const gd_node *n = &e->model->nodes[i];
     eng_layout x, y;
-    if (!stem_shape(e, i) || !n->bias || src != e->act[0] ||
+    if (!stem_shape(e, i) || !n->bias || src != e->nodes[0].act ||
         (n->act != GD_ACT_NONE && n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) ||
-        !eng_layout_of(&e->md[0], &x) || x.bf16 || x.cblk != 1 || x.sx != 1 ||
-        x.sy != (dnnl_dim_t)e->w || !eng_blocked16(&e->md[i], e->shapes[i].w, &y))
+        !eng_layout_of(&e->nodes[0].md, &x) || x.bf16 || x.cblk != 1 || x.sx != 1 ||
+        x.sy != (dnnl_dim_t)e->w || !eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &y))
         return 0;
     return 1;
 }
@@ -111,7 +111,7 @@ int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
 gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
-    const int c = e->shapes[0].c, o = n->out_c;
+    const int c = e->nodes[0].shape.c, o = n->out_c;
     /* W[o][c][ky][kx] (the model's) -> [(ky * 3 + kx) * c + c][o]. */
     float *t = gd_malloc((size_t)9 * c * o * sizeof *t, "first convolution weights", err);
     if (!t)
@@ -120,8 +120,8 @@ gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err)
         for (int ch = 0; ch < c; ch++)
             for (int k = 0; k < 9; k++)
                 t[((size_t)k * c + ch) * o + q] = n->weights[((size_t)q * c + ch) * 9 + k];
-    free(e->stem_wfwd);
-    e->stem_wfwd = t;
+    free(e->nodes[i].wt_fwd);
+    e->nodes[i].wt_fwd = t;
     e->stem_fwd = i;
     return eng_step_own(&e->fwd, i, ENG_STEP_STEM_FWD, "first convolution forward", err);
 }
@@ -129,7 +129,7 @@ gd_status eng_stem_fwd_plan(gd_engine *e, int i, gd_err *err)
 gd_status eng_stem_bwd_prepare(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
-    const int c = e->shapes[0].c, o = n->out_c;
+    const int c = e->nodes[0].shape.c, o = n->out_c;
     eng_layout l;
     if (!grad_layout(e, i, &l))
         return gd_err_set(err, GD_ELIB, "node '%s': first convolution gradient layout changed",
@@ -142,10 +142,10 @@ gd_status eng_stem_bwd_prepare(gd_engine *e, int i, gd_err *err)
         for (int ch = 0; ch < c; ch++)
             for (int k = 0; k < 9; k++)
                 t[(size_t)q * STEM_T + k * c + ch] = n->weights[((size_t)q * c + ch) * 9 + k];
-    free(e->tw[i]);
-    e->tw[i] = t;
+    free(e->nodes[i].wt_bwd);
+    e->nodes[i].wt_bwd = t;
     e->stem = 1;
-    e->diff_started[0] = 1;
+    e->nodes[0].diff_started = 1;
     return GD_OK;
 }
 
@@ -158,7 +158,7 @@ gd_status eng_stem_plan(gd_engine *e, int i, gd_err *err)
     e->stem_threads = omp_get_max_threads();
     if (e->stem_threads < 1)
         e->stem_threads = 1;
-    size_t bytes = (size_t)e->stem_threads * 2 * e->shapes[i].w * STEM_T * sizeof(float);
+    size_t bytes = (size_t)e->stem_threads * 2 * e->nodes[i].shape.w * STEM_T * sizeof(float);
     if ((e->stem_buf = eng_buf_new(e, bytes, err)) < 0)
         return err->status;
     return eng_step_own(&e->bwd, i, ENG_STEP_STEM, "first convolution backward", err);
@@ -382,21 +382,21 @@ static void stemf_one(const stemf_args *a, int oy, int x, int ob0)
 static void stemf_setup(const gd_engine *e, int i, stemf_args *a)
 {
     const gd_node *n = &e->model->nodes[i];
-    *a = (stemf_args){.x = e->bufs[e->act_buf[0]].ptr,
-                      .w = e->stem_wfwd,
+    *a = (stemf_args){.x = e->bufs[e->nodes[0].act_buf].ptr,
+                      .w = e->nodes[i].wt_fwd,
                       .bias = n->bias,
-                      .y = e->bufs[e->act_buf[i]].ptr,
-                      .mask = e->mask_buf[i] >= 0 ? e->bufs[e->mask_buf[i]].ptr : NULL,
-                      .c = e->shapes[0].c,
+                      .y = e->bufs[e->nodes[i].act_buf].ptr,
+                      .mask = e->nodes[i].mask_buf >= 0 ? e->bufs[e->nodes[i].mask_buf].ptr : NULL,
+                      .c = e->nodes[0].shape.c,
                       .o = n->out_c,
-                      .oh = e->shapes[i].h,
-                      .ow = e->shapes[i].w,
+                      .oh = e->nodes[i].shape.h,
+                      .ow = e->nodes[i].shape.w,
                       .ih = e->h,
                       .iw = e->w,
                       .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
                       .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY};
-    eng_layout_of(&e->md[0], &a->lx);
-    eng_blocked16(&e->md[i], e->shapes[i].w, &a->ly);
+    eng_layout_of(&e->nodes[0].md, &a->lx);
+    eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &a->ly);
     a->lm = a->ly;
 }
 
@@ -453,14 +453,14 @@ void eng_stem_bwd_row(const gd_engine *e, int i, int oy, const float *g, float *
 {
 #ifdef HAVE_STEM
     const gd_node *n = &e->model->nodes[i];
-    const int ow = e->shapes[i].w;
+    const int ow = e->nodes[i].shape.w;
     stem_args a = {.g = g,
-                   .w = e->tw[i],
+                   .w = e->nodes[i].wt_bwd,
                    .scale = e->model->norm_scale,
                    .px = e->grad,
                    .lg = {.off0 = 0, .sc = (dnnl_dim_t)ow * 16, .sy = 0, .sx = 16, .cblk = 16},
                    .o = n->out_c,
-                   .c = e->shapes[0].c,
+                   .c = e->nodes[0].shape.c,
                    .ow = ow,
                    .iw = e->w};
     z_row(&a, oy, z);
@@ -483,18 +483,18 @@ void eng_stem_run(gd_engine *e, int i)
 {
 #ifdef HAVE_STEM
     const gd_node *n = &e->model->nodes[i];
-    stem_args a = {.g = e->bufs[e->diff_buf[i]].ptr,
-                   .w = e->tw[i],
+    stem_args a = {.g = e->bufs[e->nodes[i].diff_buf].ptr,
+                   .w = e->nodes[i].wt_bwd,
                    .scale = e->model->norm_scale,
                    .px = e->grad,
                    .o = n->out_c,
-                   .c = e->shapes[0].c,
-                   .ow = e->shapes[i].w,
+                   .c = e->nodes[0].shape.c,
+                   .ow = e->nodes[i].shape.w,
                    .iw = e->w};
     grad_layout(e, i, &a.lg);
     /* No more threads than the buffer has rows for, nor than asked for now. */
     int threads = omp_get_max_threads();
-    stem(&a, e->shapes[i].h, e->bufs[e->stem_buf].ptr,
+    stem(&a, e->nodes[i].shape.h, e->bufs[e->stem_buf].ptr,
          threads < e->stem_threads ? threads : e->stem_threads);
 #else
     (void)e;
