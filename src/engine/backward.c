@@ -1,16 +1,18 @@
 /*
- * engine_backward.c: plans the backward-data pass, one switch over gd_op.
+ * backward.c: plans the backward-data pass, one switch over gd_op (and the
+ * own steps' planners where a kernel takes the node: pw.c, pwdw.c, stem.c,
+ * mask.c).
  *
  * Nodes are visited in reverse topological order.  When node i is visited,
- * every consumer of i has already pushed its contribution into diff[i], so
- * diff[i] is complete once i's seeds (if i is an output) are added.  Node i
+ * every consumer of i has already pushed its contribution into i's
+ * gradient, so it is complete once i's seeds (if i is an output) are added.  Node i
  * then pushes d(objective)/d(input) to each of its inputs:
  *   - the first contribution to a node is written straight into its diff
  *     buffer when the layouts agree (else through scratch A and a reorder);
  *   - later contributions (fan-out: a tensor read by several consumers, as
  *     in residual blocks) are added: a sum primitive in place when layouts
  *     agree, else a reorder with a sum post-op.
- * A fused activation is undone first, in place on diff[i], by an eltwise
+ * A fused activation is undone first, in place on i's gradient, by an eltwise
  * backward that reads the node's (post-activation) dst: relu and
  * clip_v2(0, 6) "use_dst_for_bwd", so no pre-activation is ever stored.
  * No weight gradients are computed.
@@ -87,7 +89,7 @@ static gd_status accumulate(gd_engine *e, int i, int j, dnnl_memory_t src, gd_er
 
 /*
  * Where a primitive that produces node j's contribution in layout md writes
- * it: straight into diff[j] for a first contribution in j's layout (node 0,
+ * it: straight into j's gradient for a first contribution in j's layout (node 0,
  * whose gradient layout is still open, adopts any layout our pixel loop can
  * read), else into scratch A, added by contrib_done.
  */
@@ -118,7 +120,7 @@ static gd_status contrib_done(gd_engine *e, int i, int j, dnnl_memory_t src, int
     return direct ? GD_OK : accumulate(e, i, j, src, err);
 }
 
-/* diff[i] in layout want: diff[i] itself, or a reorder into scratch B. */
+/* i's gradient (diff) in layout want: diff itself, or a reorder into scratch B. */
 static gd_status diff_dst_for(gd_engine *e, int i, dnnl_memory_t diff,
                               const dnnl_memory_desc_t *want, dnnl_memory_t *out, gd_err *err)
 {
@@ -132,7 +134,7 @@ static gd_status diff_dst_for(gd_engine *e, int i, dnnl_memory_t diff,
     return eng_reorder(e, &e->bwd, i, diff, *out, 0, err);
 }
 
-/* Undoes node i's fused activation in place on diff[i], from its dst. */
+/* Undoes node i's fused activation in place on its gradient, from its dst. */
 static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -178,15 +180,6 @@ static gd_status bwd_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want
     return eng_weights(e, i, want, &user, e->model->nodes[i].weights, out, err);
 }
 
-int eng_consumers(const gd_engine *e, int j)
-{
-    int count = 0;
-    for (int i = j + 1; i < e->model->n_nodes; i++)
-        for (int k = 0; e->nodes[i].need && k < e->model->nodes[i].n_inputs; k++)
-            count += e->model->nodes[i].inputs[k] == j;
-    return count;
-}
-
 /*
  * Whether convolution i, the only reader of the input, can run its backward
  * in space-to-depth form (bwd_conv_s2d): stride 2 both ways, no dilation,
@@ -202,11 +195,8 @@ static int s2d_ok(const gd_engine *e, int i, int *kb, int *pb, int *pr)
     if (n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 || n->groups != 1 ||
         n->sh != 2 || n->sw != 2 || n->dh != 1 || n->dw != 1 || n->kh > 4 || n->kw > 4 ||
         in.h % 2 || in.w % 2 || in.c > ENG_S2D_MAX_C || e->nodes[0].diff_started ||
-        eng_consumers(e, 0) != 1)
+        eng_consumers(e, 0) != 1 || eng_is_output(e, 0))
         return 0;
-    for (int k = 0; k < e->n_outputs; k++)
-        if (e->outputs[k] == 0)
-            return 0;
     gd_node_padding(n, in, &pt, &pbot, &pl, &pright);
     *kb = ((n->kh > n->kw ? n->kh : n->kw) + 1) / 2;
     *pb = out.h - 1 + *kb - in.h / 2;
@@ -293,7 +283,7 @@ done:
 /*
  * Convolution i's backward-data as a forward convolution of its gradient
  * with the transposed, flipped kernel, padded k-1-p where i pads p, with
- * its input j's activation derivative multiplied in (engine_mask.c).  Sets
+ * its input j's activation derivative multiplied in (mask.c).  Sets
  * *done = 0 and plans nothing when oneDNN has no such primitive.  Node i's
  * own activation backward is the caller's.
  */
@@ -321,7 +311,7 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
     DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &mask_md), "mask post-op");
     DN(dnnl_primitive_attr_set_post_ops(attr, po), "mask post-op");
     /* The gradient's own layouts, so nothing is reordered and the result
-     * lands in diff[j] directly. */
+     * lands in j's gradient directly. */
     DN(dnnl_dilated_convolution_forward_desc_init(
            &cd, dnnl_forward_inference, dnnl_convolution_direct, eng_mem_md(e->nodes[i].diff),
            &wei_any, NULL, &e->nodes[j].dmd, strides, dil, padl, padr),
@@ -361,6 +351,53 @@ done:
     return st;
 }
 
+/* 1x1 node i's backward as its own step (pw.c), into its input's gradient. */
+static gd_status bwd_pw(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = diff_mem(e, i, e->model->nodes[i].inputs[0], err);
+    return st == GD_OK ? eng_pw_bwd_plan(e, i, err) : st;
+}
+
+/*
+ * 1x1 node i's backward in one step with its stride-2 depthwise reader's
+ * (pwdw.c; fuse_bwd.dw), into its input j's gradient; or, where that step
+ * can run j's backward too, into j's input s's; or, with s at its head,
+ * s's backward too, into s's input h's (a 1x1 at the head) or the pixel
+ * gradient (the first convolution).  Where j's or s's gradient is never
+ * made, the activation backward it would have undone is folded into the
+ * step (the bits or mask of the node whose gradient it writes).
+ */
+static gd_status bwd_dwpw(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const int j = e->model->nodes[i].inputs[0], s = eng_pwdw_pre_bwd(e, i);
+    if (s >= 0 && s == e->stem_fwd && e->nodes[i].fuse_fwd.head == s && eng_stem_rows_ok(e, s)) {
+        /* The first convolution at the head: its backward too, into the
+         * pixel gradient; its gradient is never made. */
+        if (eng_mask_fusable(e, j))
+            OK(eng_mask_plan(e, s, err));
+        e->nodes[s].act_fused = e->nodes[s].mask_buf >= 0;
+        OK(eng_stem_bwd_prepare(e, s, err));
+        OK(eng_pwdw_pre_bwd_plan(e, i, 1, err));
+    } else if (s >= 0) {
+        /* And s's backward too (a 1x1 at the head), into its input h? */
+        const int h = eng_pwdw_head_bwd(e, i);
+        const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */
+        if (e->nodes[t].bits_buf < 0 && eng_mask_fusable(e, reader))
+            OK(eng_mask_plan(e, t, err));
+        if (e->nodes[t].bits_buf >= 0 || e->nodes[t].mask_buf >= 0)
+            e->nodes[t].act_fused = 1;
+        OK(diff_mem(e, i, t, err));
+        e->nodes[t].diff_started = 1;
+        OK(eng_pwdw_pre_bwd_plan(e, i, h >= 0, err));
+    } else {
+        OK(diff_mem(e, i, j, err));
+    }
+    OK(eng_dwpw_bwd_plan(e, i, err));
+done:
+    return st;
+}
+
 static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -382,43 +419,18 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         if (!eng_stem_ok(e, i))
             return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
         OK(act_bwd_inplace(e, i, n->act, err));
-        OK(eng_stem_plan(e, i, err));
+        OK(eng_stem_bwd_plan(e, i, err));
         goto done;
     }
     if (eng_pw_fusable(e, i)) {
-        /* j's backward-data too, into its input s (engine_pwdw.c)? */
-        const int s = eng_pwdw_pre_bwd(e, i);
-        if (s >= 0 && s == e->stem_fwd && e->nodes[i].fuse_fwd.head == s &&
-            eng_stem_rows_ok(e, s)) {
-            /* The first convolution at the head: its backward too, into the
-             * pixel gradient; its gradient is never made. */
-            if (eng_mask_fusable(e, j))
-                OK(eng_mask_plan(e, s, err));
-            e->nodes[s].act_fused = e->nodes[s].mask_buf >= 0;
-            OK(eng_stem_bwd_prepare(e, s, err));
-            OK(eng_pwdw_pre_bwd_plan(e, i, 1, err));
-        } else if (s >= 0) {
-            /* And s's backward too (a 1x1 at the head), into its input h? */
-            const int h = eng_pwdw_head_bwd(e, i);
-            const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */
-            if (e->nodes[t].bits_buf < 0 && eng_mask_fusable(e, reader))
-                OK(eng_mask_plan(e, t, err));
-            if (e->nodes[t].bits_buf >= 0 || e->nodes[t].mask_buf >= 0)
-                e->nodes[t].act_fused = 1;
-            OK(diff_mem(e, i, t, err));
-            e->nodes[t].diff_started = 1;
-            OK(eng_pwdw_pre_bwd_plan(e, i, h >= 0, err));
-        } else {
-            OK(diff_mem(e, i, j, err));
-        }
-        OK(eng_pw_plan(e, i, err));
+        st = e->nodes[i].fuse_bwd.dw < 0 ? bwd_pw(e, i, err) : bwd_dwpw(e, i, err);
         goto done;
     }
     OK(act_bwd_inplace(e, i, n->act, err));
-    int into_pw;
-    OK(eng_pwdw_bwd_plan(e, i, &into_pw, err));
-    if (into_pw)
-        goto done; /* run by j's backward step, reading diff[i] */
+    int joined;
+    OK(eng_pwdw_bwd_join(e, i, &joined, err));
+    if (joined)
+        goto done; /* run by j's backward step, reading i's gradient */
     if (eng_mask_fusable(e, i)) {
         int fused;
         OK(bwd_conv_masked(e, i, &fused, err));
@@ -468,7 +480,7 @@ static gd_status bwd_fc(gd_engine *e, int i, gd_err *err)
        "inner product backward data descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "inner product backward data", &ipd, attr, e->nodes[i].fwd_pd, &pd, err));
-    /* diff[i] is {1, O, 1, 1}; the primitive reads it as {1, O}. */
+    /* i's gradient is {1, O, 1, 1}; the primitive reads it as {1, O}. */
     DN(dnnl_memory_desc_reshape(&d2, &e->nodes[i].dmd, 2, dims2), "inner product diff_dst reshape");
     OK(eng_mem(e, i, &d2, e->nodes[i].diff_buf, &diff2, err));
     OK(diff_dst_for(e, i, diff2, eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
@@ -518,7 +530,7 @@ static gd_status bwd_add(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
     gd_status st = act_bwd_inplace(e, i, n->act, err);
-    /* d(a + b)/da = d(a + b)/db = 1: both inputs get diff[i]. */
+    /* d(a + b)/da = d(a + b)/db = 1: both inputs get i's gradient. */
     for (int k = 0; st == GD_OK && k < 2; k++)
         st = accumulate(e, i, n->inputs[k], e->nodes[i].diff, err);
     return st;
@@ -550,8 +562,8 @@ done:
 
 /*
  * CONCAT: input k's gradient is the channel slice [off, off + c_k) of
- * diff[i].  Slices of a blocked layout are only views when they start and
- * end on block boundaries; otherwise diff[i] is first reordered to plain
+ * i's.  Slices of a blocked layout are only views when they start and end
+ * on block boundaries; otherwise i's gradient is first reordered to plain
  * NCHW (scratch B), where every slice is a view.
  */
 static gd_status bwd_concat(gd_engine *e, int i, gd_err *err)
@@ -720,8 +732,8 @@ gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
                         (int)n->op);
         break;
     }
-    /* Nothing reads diff[i] after its own steps: its buffer goes back to the
-     * pool; unless i's input's backward step reads it (engine_pwdw.c), which
+    /* Nothing reads i's gradient after its own steps: its buffer goes back
+     * to the pool; unless i's input's backward step reads it (pwdw.c), which
      * then returns it. */
     if (n->n_inputs != 1 || e->nodes[n->inputs[0]].fuse_bwd.dw != i)
         eng_pool_put(e, e->nodes[i].diff_buf);

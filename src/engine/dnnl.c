@@ -383,14 +383,6 @@ int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
            l->sy == (dnnl_dim_t)w * 16;
 }
 
-int eng_own_isa(const gd_engine *e)
-{
-    if (e->onednn_only)
-        return 0;
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-}
-
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,
                   dnnl_format_tag_t tag, dnnl_memory_desc_t *md, gd_err *err)
 {

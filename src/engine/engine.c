@@ -81,48 +81,15 @@ static gd_status check_args(const gd_model *model, int h, int w, const int *outp
     return GD_OK;
 }
 
-/* The per-node plan and the per-output arrays, zeroed, with "none" marked as -1. */
-static gd_status alloc_tables(gd_engine *e, gd_err *err)
+/* The per-output arrays, zeroed. */
+static gd_status alloc_outputs(gd_engine *e, gd_err *err)
 {
-    size_t n = (size_t)e->model->n_nodes, k = (size_t)e->n_outputs;
-    e->nodes = gd_calloc(n, sizeof *e->nodes, "engine plan", err);
+    size_t k = (size_t)e->n_outputs;
     e->out_plain = gd_calloc(k, sizeof *e->out_plain, "engine tables", err);
     e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
     e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
     e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
-    if (!e->nodes || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem)
-        return err->status;
-    const eng_fusion none = {.dw = -1, .pre = -1, .head = -1};
-    for (size_t i = 0; i < n; i++) {
-        eng_node *d = &e->nodes[i];
-        d->act_buf = d->diff_buf = d->mask_buf = d->bits_buf = -1;
-        d->fuse_fwd = d->fuse_bwd = none;
-    }
-    e->stem_fwd = e->pwdw_buf = -1;
-    return GD_OK;
-}
-
-/* Which nodes the outputs need and their shapes (the model's queries fill
- * arrays: they are copied into the plan). */
-static gd_status need_and_shapes(gd_engine *e, gd_err *err)
-{
-    const size_t n = (size_t)e->model->n_nodes;
-    unsigned char *need = gd_calloc(n, 1, "engine plan", err);
-    gd_shape *shapes = gd_calloc(n, sizeof *shapes, "engine plan", err);
-    gd_status st = need && shapes ? GD_OK : err->status;
-    if (st == GD_OK) {
-        gd_model_ancestors(e->model, e->outputs, e->n_outputs, need);
-        st = gd_model_shapes_needed(e->model, e->h, e->w, need, shapes, err);
-        if (st != GD_OK)
-            gd_err_prefix(err, "engine for a %dx%d tile", e->w, e->h);
-    }
-    for (size_t i = 0; st == GD_OK && i < n; i++) {
-        e->nodes[i].need = need[i];
-        e->nodes[i].shape = shapes[i];
-    }
-    free(need);
-    free(shapes);
-    return st;
+    return e->out_plain && e->seed_plain && e->out_mem && e->seed_mem ? GD_OK : err->status;
 }
 
 /* A plain CHW float buffer of output k's shape and a memory object over it. */
@@ -209,19 +176,19 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->n_outputs = n_outputs;
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
-    e->onednn_only = opts && opts->onednn_only;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
+    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu();
     e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
+    e->stem_fwd = e->pwdw_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
     if (!e->outputs) {
         st = err->status;
         goto fail;
     }
     memcpy(e->outputs, outputs, (size_t)n_outputs * sizeof *outputs);
-    st = alloc_tables(e, err);
-    if (st != GD_OK)
-        goto fail;
-    st = need_and_shapes(e, err);
+    st = alloc_outputs(e, err);
+    if (st == GD_OK)
+        st = eng_nodes_new(e, err);
     if (st != GD_OK)
         goto fail;
     st = gd_model_flops(model, h, w, outputs, n_outputs, &e->fwd_flops, &e->bwd_flops, err);
@@ -281,12 +248,7 @@ void gd_engine_free(gd_engine *e)
     for (int k = 0; k < e->n_outputs && e->seed_plain; k++)
         free(e->seed_plain[k]);
     free(e->outputs);
-    for (int k = 0; e->nodes && k < e->model->n_nodes; k++) {
-        free(e->nodes[k].wt_fwd);
-        free(e->nodes[k].wt_bwd);
-        free(e->nodes[k].taps);
-    }
-    free(e->nodes);
+    eng_nodes_free(e);
     free(e->out_plain);
     free(e->seed_plain);
     free(e->out_mem);
@@ -479,17 +441,23 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
         case ENG_STEP_MASK:
             eng_mask_run(e, s->node);
             break;
-        case ENG_STEP_PW:
-            eng_pw_run(e, s->node);
-            break;
         case ENG_STEP_PW_FWD:
             eng_pw_fwd_run(e, s->node);
+            break;
+        case ENG_STEP_PW_BWD:
+            eng_pw_bwd_run(e, s->node);
+            break;
+        case ENG_STEP_PWDW_FWD:
+            eng_pwdw_fwd_run(e, s->node);
+            break;
+        case ENG_STEP_DWPW_BWD:
+            eng_dwpw_bwd_run(e, s->node);
             break;
         case ENG_STEP_STEM_FWD:
             eng_stem_fwd_run(e, s->node);
             break;
-        case ENG_STEP_STEM:
-            eng_stem_run(e, s->node);
+        case ENG_STEP_STEM_BWD:
+            eng_stem_bwd_run(e, s->node);
             break;
         case ENG_STEP_KIND_COUNT:
             break;
@@ -578,9 +546,19 @@ int gd_engine_folded_activations(const gd_engine *e)
     int n = 0;
     for (int i = 0; i < e->model->n_nodes; i++)
         n += e->nodes[i].act_fused;
+    /* And each own 1x1 backward its own activation's. */
     for (int k = 0; k < e->bwd.n; k++)
-        n += e->bwd.v[k].kind == ENG_STEP_PW;
+        n += e->bwd.v[k].kind == ENG_STEP_PW_BWD || e->bwd.v[k].kind == ENG_STEP_DWPW_BWD;
     return n;
+}
+
+/* The layers one fused step runs besides its 1x1 (pwdw.c): the depthwise
+ * ones, and the head, a 1x1 or the first convolution. */
+static void count_fused(const gd_engine *e, eng_fusion f, int *dw, int *pw, int *stem)
+{
+    *dw += (f.dw >= 0) + (f.pre >= 0);
+    if (f.head >= 0)
+        *(f.head == e->stem_fwd ? stem : pw) += 1;
 }
 
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
@@ -588,35 +566,37 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
     memset(own, 0, sizeof *own);
     const eng_step_list *lists[2] = {&e->fwd, &e->bwd};
     for (int l = 0; l < 2; l++)
-        for (int k = 0; k < lists[l]->n; k++)
+        for (int k = 0; k < lists[l]->n; k++) {
+            const eng_node *n = &e->nodes[lists[l]->v[k].node];
             switch (lists[l]->v[k].kind) {
             case ENG_STEP_PW_FWD:
                 own->pw_fwd++;
-                if (e->nodes[lists[l]->v[k].node].fuse_fwd.head >= 0)
-                    *(e->nodes[lists[l]->v[k].node].fuse_fwd.head == e->stem_fwd ? &own->stem_fwd
-                                                                                 : &own->pw_fwd) +=
-                        1;
-                own->dw_fwd += (e->nodes[lists[l]->v[k].node].fuse_fwd.dw >= 0) +
-                               (e->nodes[lists[l]->v[k].node].fuse_fwd.pre >= 0);
                 break;
-            case ENG_STEP_PW:
+            case ENG_STEP_PW_BWD:
                 own->pw_bwd++;
-                if (e->nodes[lists[l]->v[k].node].fuse_bwd.head >= 0)
-                    *(e->nodes[lists[l]->v[k].node].fuse_bwd.head == e->stem_fwd ? &own->stem_bwd
-                                                                                 : &own->pw_bwd) +=
-                        1;
-                own->dw_bwd += (e->nodes[lists[l]->v[k].node].fuse_bwd.dw >= 0) +
-                               (e->nodes[lists[l]->v[k].node].fuse_bwd.pre >= 0);
+                break;
+            case ENG_STEP_PWDW_FWD:
+                own->pw_fwd++;
+                count_fused(e, n->fuse_fwd, &own->dw_fwd, &own->pw_fwd, &own->stem_fwd);
+                break;
+            case ENG_STEP_DWPW_BWD:
+                own->pw_bwd++;
+                count_fused(e, n->fuse_bwd, &own->dw_bwd, &own->pw_bwd, &own->stem_bwd);
                 break;
             case ENG_STEP_STEM_FWD:
                 own->stem_fwd++;
                 break;
-            case ENG_STEP_STEM:
+            case ENG_STEP_STEM_BWD:
                 own->stem_bwd++;
                 break;
-            default:
+            case ENG_STEP_PRIM:
+            case ENG_STEP_NORMALIZE:
+            case ENG_STEP_PIXEL_GRAD:
+            case ENG_STEP_MASK:
+            case ENG_STEP_KIND_COUNT:
                 break;
             }
+        }
 }
 
 size_t gd_engine_bytes(const gd_engine *e)

@@ -65,7 +65,8 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->nodes[st->node].act_buf, at);
             mark(u, e->nodes[st->node].mask_buf, at);
             break;
-        case ENG_STEP_PW: {
+        case ENG_STEP_PW_BWD:
+        case ENG_STEP_DWPW_BWD: {
             int j = e->model->nodes[st->node].inputs[0], d = e->nodes[st->node].fuse_bwd.dw;
             if (e->nodes[st->node].fuse_bwd.pre >= 0) {
                 int s = e->model->nodes[j].inputs[0];
@@ -90,7 +91,8 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->nodes[j].bits_buf, at);
             break;
         }
-        case ENG_STEP_PW_FWD: {
+        case ENG_STEP_PW_FWD:
+        case ENG_STEP_PWDW_FWD: {
             int j = e->model->nodes[st->node].inputs[0], d = e->nodes[st->node].fuse_fwd.dw;
             if (e->nodes[st->node].fuse_fwd.pre >= 0) {
                 int s = e->model->nodes[j].inputs[0];
@@ -117,7 +119,7 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, e->nodes[st->node].act_buf, at);
             mark(u, e->nodes[st->node].mask_buf, at);
             break;
-        case ENG_STEP_STEM:
+        case ENG_STEP_STEM_BWD:
             mark(u, e->nodes[st->node].diff_buf, at);
             mark(u, e->stem_buf, at);
             break;
