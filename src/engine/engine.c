@@ -1,8 +1,11 @@
 /*
  * engine.c: the public side of the engine (engine.h): creation, the two
- * passes, outputs and seeds.  The plan is built by engine_forward.c and
- * engine_backward.c (see engine_internal.h for the invariants); running a
- * pass walks a flat list of steps and allocates nothing.
+ * passes, outputs and seeds.  Creation picks the kernel table (kernels.c)
+ * and has the plan built by forward.c and backward.c (engine_int.h lists
+ * the files and the invariants); running a pass walks a flat list of
+ * steps, one switch over their kinds, and allocates nothing.  The input
+ * normalization and the pixel gradient are loops of this file.  Only this
+ * file is called from outside the engine.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -111,7 +114,7 @@ static gd_status plan_forward(gd_engine *e, gd_err *err)
 {
     const gd_model *m = e->model;
     /* Node 0 starts plain NCHW; its first consumer may pick another layout
-     * our normalization loop can write (engine_forward.c: src_for). */
+     * our normalization loop can write (forward.c: src_for). */
     gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, e->dt, dnnl_nchw, &e->nodes[0].md, err);
     if (st == GD_OK)
         st = eng_step_own(&e->fwd, 0, ENG_STEP_NORMALIZE, "input normalization", err);
@@ -351,7 +354,7 @@ static void normalize(gd_engine *e)
     }
 }
 
-/* pixel_grad from the space-to-depth gradient (engine_internal.h, s2d). */
+/* pixel_grad from the space-to-depth gradient (engine_int.h, s2d). */
 static void pixel_grad_s2d(gd_engine *e)
 {
     const gd_model *m = e->model;
@@ -389,7 +392,7 @@ static void pixel_grad(gd_engine *e)
         return;
     }
     if (e->stem)
-        return; /* written by the first convolution's step (engine_stem.c) */
+        return; /* written by the first convolution's own step (stem.c, pwdw.c) */
     if (e->s2d) {
         pixel_grad_s2d(e);
         return;

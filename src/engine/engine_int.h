@@ -261,7 +261,6 @@ struct gd_engine {
 const char *eng_dnnl_status_str(dnnl_status_t s);
 /* Sets err to "node 'X' (op): oneDNN <what>: <status>" and returns the gd_status. */
 gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t s, gd_err *err);
-gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, gd_err *err);
 
 /* A new buffer of `bytes` (allocated after planning); returns its index or -1. */
 int eng_buf_new(gd_engine *e, size_t bytes, gd_err *err);
@@ -375,8 +374,10 @@ void eng_mask_run(gd_engine *e, int j);
 
 /* own.c: what the own steps of pw.c, pwdw.c and stem.c share */
 
-/* Most input channels of a 1x1 whose steps are its own (pw.c); inside
- * pwdw.c's steps, whose data is in cache, up to ENG_PWDW_MAX_O. */
+/* Most input channels of a 1x1 whose steps are its own (pw.c): with more,
+ * oneDNN's 1x1 kernels run near the FMA peak and win despite their extra
+ * pass.  Inside pwdw.c's steps, whose data is in cache, up to
+ * ENG_PWDW_MAX_O. */
 #define ENG_PW_MAX_C 64
 
 /* Whether node i is a 1x1 the own kernels take: f32, a ReLU/ReLU6

@@ -1,5 +1,5 @@
 /*
- * engine_forward.c: plans the forward pass, one switch over gd_op.
+ * forward.c: plans the forward pass, one switch over gd_op.
  *
  * Each needed node gets one primitive (plus a reorder when a consumer wants
  * another layout than its producer made).  Primitives that can choose their
@@ -8,7 +8,9 @@
  * producer's layout as given, so blocked layouts flow end to end.
  * Bias and activation are fused into convolution, inner product and binary
  * add as post-ops.  Weights are reordered once, at creation, into the
- * layout the primitive chose.
+ * layout the primitive chose.  Where the engine's kernels take a
+ * convolution, its step is ours instead (stem.c, pw.c, pwdw.c ask the
+ * primitive's layouts first, then plan it).
  */
 #include <string.h>
 

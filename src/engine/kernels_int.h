@@ -75,11 +75,11 @@ typedef struct eng_pw_fwd_args {
  * input's derivative where it is folded.
  */
 typedef struct eng_pw_bwd_args {
-    const float *dy, *y, *w; /* diff[i], act[i] (O channels), weights [O][C] */
+    const float *dy, *y, *w; /* i's gradient, activation (O channels), weights [O][C] */
     const uint16_t *bits;    /* i's derivative as bits ([O / 16][hw]), or NULL: from y */
     const uint8_t *mask;     /* input j's derivative (dx's layout), or NULL */
     const uint16_t *jbits;   /* or as bits ([C / 16][hw]), or NULL */
-    float *dx;               /* diff[j] (C channels) */
+    float *dx;               /* j's gradient (C channels) */
     float *dxrow;            /* or, when set, one row of it: [C / 16][rw][16] from pixel row0 */
     size_t row0, rw;
     eng_layout ldy, ly, ldx;

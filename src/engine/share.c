@@ -1,10 +1,11 @@
 /*
- * engine_share.c: activations that die within the forward pass share
- * buffers (contract in engine_internal.h, eng_share_activations).
+ * share.c: activations that die within the forward pass share buffers
+ * (contract in engine_int.h, eng_share_activations).  It reads the finished
+ * plan only: which buffers each step touches.
  *
  * Every node's activation gets its own buffer while planning, because the
  * backward used to read them all (for the activation backward).  A node
- * whose ReLU/ReLU6 backward is folded into its one reader (engine_mask.c)
+ * whose ReLU/ReLU6 backward is folded into its one reader (mask.c)
  * is read by nothing after that reader's forward step: its buffer is live
  * from its own step to its reader's, and such buffers are given out again
  * once dead, like the gradient pool.  On MobileNet V1 to Conv2d_9_pointwise
@@ -45,7 +46,9 @@ static void mark(buf_use *u, int b, int at)
 }
 
 /* Marks the buffers the steps of list use, at their index (at_index) or as
- * used elsewhere. */
+ * used elsewhere.  A primitive's are its arguments; our own steps find
+ * theirs through the plan, so each kind lists what it touches (a fused
+ * step its partners' too, eng_node.fuse_fwd / fuse_bwd). */
 static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, buf_use *u)
 {
     for (int s = 0; s < l->n; s++) {

@@ -101,7 +101,7 @@ pw_gemm(const eng_pw_bwd_args *a, size_t p0, const float *restrict stage, const 
     }
 }
 
-/* PW_P pixels from p0: staged from diff[i], then summed. */
+/* PW_P pixels from p0: staged from i's gradient, then summed. */
 static void pw_block(const eng_pw_bwd_args *a, size_t p0, float *restrict stage)
 {
     const int O = a->o, C = a->c;
