@@ -20,20 +20,23 @@
  *
  * Own loops: where oneDNN is slow for a shape or would cost an extra pass
  * over memory, f32 engines on CPUs where oneDNN may use AVX-512 run steps of
- * their own (engine_internal.h): a 3x3 stride-2 first convolution forward
- * (writing its activation mask on the way) and backward (straight into the
- * pixel gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
+ * their own, on hand-written kernels chosen once when the engine is
+ * created (src/engine/: pw.c, pwdw.c, stem.c, mask.c; the kernels in
+ * src/engine/x86/): a 3x3 stride-2 first convolution forward (writing its
+ * activation mask on the way) and backward (straight into the pixel
+ * gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
  * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
  * folds, backward with their own activation's backward in one pass, and
  * forward writing that activation's derivative as bits; and, where such a
  * 1x1's one reader is a stride-2 3x3 depthwise convolution, that layer (and
- * a stride-1 3x3 depthwise one before the 1x1, if any) run inside the 1x1's
- * forward and backward a row at a time, so the tensors between them and
- * their gradients are never stored (there the 1x1 may have up to 256 input
- * channels: MobileNet V1's Conv2d_1, _3 and _5).  Every such step sums
- * in a fixed order, so results do not depend on the thread count; they
- * round differently from oneDNN's kernels (ONEDNN_MAX_CPU_ISA below
- * AVX-512, or gd_engine_opts.onednn_only, turns them off).
+ * a stride-1 3x3 depthwise one before the 1x1, if any, and the 1x1 or first
+ * convolution before that) run inside the 1x1's forward and backward a row
+ * at a time, so the tensors between them and their gradients are never
+ * stored (there the 1x1 may have up to 256 input channels: MobileNet V1's
+ * Conv2d_1, _3 and _5).  Every such step sums in a fixed order, so results
+ * do not depend on the thread count; they round differently from oneDNN's
+ * kernels (ONEDNN_MAX_CPU_ISA below AVX-512, or gd_engine_opts.onednn_only,
+ * turns them off; so does a build for another architecture).
  *
  * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
  * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
@@ -149,9 +152,9 @@ double gd_engine_backward_flops(const gd_engine *e);
 int gd_engine_folded_activations(const gd_engine *e);
 
 /* The layers the engine runs on its own AVX-512 loops instead of oneDNN's
- * (engine_pw.c, engine_pwdw.c, engine_stem.c), by step; all 0 when oneDNN's effective ISA
- * is below AVX-512 (e.g. under ONEDNN_MAX_CPU_ISA=AVX2), where oneDNN runs
- * every layer.  For profiles and tests. */
+ * (src/engine/pw.c, pwdw.c, stem.c), by step; all 0 when oneDNN's effective
+ * ISA is below AVX-512 (e.g. under ONEDNN_MAX_CPU_ISA=AVX2) or the build is
+ * not for x86-64, where oneDNN runs every layer.  For profiles and tests. */
 typedef struct gd_engine_own {
     int pw_fwd;   /* 1x1 forwards writing their activation's derivative bits */
     int pw_bwd;   /* 1x1 backwards with their activation's backward */

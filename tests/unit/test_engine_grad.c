@@ -443,7 +443,7 @@ static void test_case(void **state)
 /*
  * The input gradient is the same bytes for 1, 2 and 3 threads, and from an
  * engine built for 3 threads run with 1: the engine's own loops
- * (engine_pw.c, engine_stem.c) split pixels and rows between threads, never
+ * (src/engine/pw.c, stem.c) split pixels and rows between threads, never
  * a sum, and so do the oneDNN kernels these graphs use.
  */
 static void test_threads(void **state)

@@ -1,6 +1,6 @@
 /*
- * test_engine_own.c: the engine's own loops (engine_stem.c, engine_pw.c,
- * engine_pwdw.c) against oneDNN's steps, on the real MobileNet V1.
+ * test_engine_own.c: the engine's own loops (src/engine/stem.c, pw.c,
+ * pwdw.c) against oneDNN's steps, on the real MobileNet V1.
  *
  * Same model, same tile, two engines: the default one, which runs on its
  * own AVX-512 loops the first convolution and Conv2d_1, _3 and _5_pointwise,

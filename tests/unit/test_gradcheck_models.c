@@ -97,7 +97,7 @@ static void check(const char *model_name, const char *layer, int folded, gd_engi
     GDTEST_OK(gd_resample(&photo, &small, GD_FILTER_TRIANGLE, &err), &err);
     gd_engine_opts opts = {.backward = 1};
     GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
-    /* Every ReLU6 read by one stride-1 convolution only (engine_mask.c). */
+    /* Every ReLU6 read by one stride-1 convolution only (src/engine/mask.c). */
     assert_int_equal(gd_engine_folded_activations(e), folded);
     /* With AVX-512 the planner must take the own loops it can (the results
      * alone would not tell: oneDNN's steps compute the same gradient). */
@@ -171,10 +171,10 @@ static void test_v1_conv2d_3_pointwise(void **state)
     (void)state;
     /* Conv2d_0, 1_depthwise, 2_depthwise, 2_pointwise, 3_depthwise (the
      * pointwise ones before a stride-2 depthwise, and the output, are not);
-     * with AVX-512, 1_pointwise does its own in its 1x1 backward (engine_pw.c:
+     * with AVX-512, 1_pointwise does its own in its 1x1 backward (engine/pw.c:
      * 32 channels out; 3_pointwise's 128 are past its bound).  Own loops:
      * 1_pointwise forward and backward, each with 1_depthwise before it and
-     * 2_depthwise (stride 2) after it run inside (engine_pwdw.c), Conv2d_0
+     * 2_depthwise (stride 2) after it run inside (engine/pwdw.c), Conv2d_0
      * forward and backward. */
     check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise",
           gdsynth_avx512() ? 6 : 5, (gd_engine_own){1, 1, 1, 1, 2, 2});
@@ -185,7 +185,7 @@ static void test_v2_expanded_conv_4_project(void **state)
     (void)state;
     /* The first convolution, every depthwise, the expands before stride-1
      * depthwise ones (expanded_conv_2 and _4).  Own loops: the first
-     * convolution only; no 1x1 here qualifies for engine_pw.c (projects have
+     * convolution only; no 1x1 here qualifies for engine/pw.c (projects have
      * no activation, expands under 32 input channels, and expanded_conv_4's
      * activation folds into its depthwise backward). */
     check("mobilenet_v2_1.0_224_quant", "expanded_conv_4/project", 8,

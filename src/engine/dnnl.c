@@ -1,15 +1,16 @@
 /*
- * engine_dnnl.c: the oneDNN plumbing the engine's builders share: status
+ * dnnl.c: the oneDNN plumbing the engine's builders share: status
  * messages, buffers and memory objects, primitive descriptors, steps and
- * reorders.  Every oneDNN call's status is checked here or by the caller and
- * turned into a message naming the node.
+ * reorders, and the layouts our loops can address.  Every oneDNN call's
+ * status is checked here or by the caller and turned into a message naming
+ * the node.  It calls no other file of the engine.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/image.h"
 
 static const char *const status_names[] = {
@@ -43,7 +44,8 @@ gd_status eng_fail(const gd_engine *e, int node, const char *what, dnnl_status_t
                       eng_dnnl_status_str(s));
 }
 
-gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, gd_err *err)
+/* Grows *v (of *cap entries of elem bytes) to hold at least need entries. */
+static gd_status grow(void **v, int *cap, int need, size_t elem, const char *what, gd_err *err)
 {
     if (need <= *cap)
         return GD_OK;
@@ -61,7 +63,7 @@ gd_status eng_grow(void **v, int *cap, int need, size_t elem, const char *what, 
 
 int eng_buf_new(gd_engine *e, size_t bytes, gd_err *err)
 {
-    if (eng_grow((void **)&e->bufs, &e->cap_bufs, e->n_bufs + 1, sizeof *e->bufs, "buffers", err) !=
+    if (grow((void **)&e->bufs, &e->cap_bufs, e->n_bufs + 1, sizeof *e->bufs, "buffers", err) !=
         GD_OK)
         return -1;
     e->bufs[e->n_bufs] = (eng_buf){.bytes = bytes};
@@ -108,8 +110,8 @@ void eng_pool_put(gd_engine *e, int buf)
 
 static gd_status keep_mem(gd_engine *e, dnnl_memory_t m, int buf, gd_err *err)
 {
-    gd_status st = eng_grow((void **)&e->mems, &e->cap_mems, e->n_mems + 1, sizeof *e->mems,
-                            "memory objects", err);
+    gd_status st = grow((void **)&e->mems, &e->cap_mems, e->n_mems + 1, sizeof *e->mems,
+                        "memory objects", err);
     if (st != GD_OK) {
         dnnl_memory_destroy(m);
         return st;
@@ -117,8 +119,8 @@ static gd_status keep_mem(gd_engine *e, dnnl_memory_t m, int buf, gd_err *err)
     e->mems[e->n_mems++] = m;
     if (buf < 0)
         return GD_OK;
-    st = eng_grow((void **)&e->binds, &e->cap_binds, e->n_binds + 1, sizeof *e->binds,
-                  "memory bindings", err);
+    st = grow((void **)&e->binds, &e->cap_binds, e->n_binds + 1, sizeof *e->binds,
+              "memory bindings", err);
     if (st != GD_OK)
         return st;
     e->binds[e->n_binds++] = (eng_bind){m, buf};
@@ -214,8 +216,8 @@ gd_status eng_pd(gd_engine *e, int node, const char *what, const_dnnl_op_desc_t 
                  dnnl_primitive_desc_t *pd, gd_err *err)
 {
     *pd = NULL;
-    gd_status st = eng_grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds,
-                            "primitive descriptors", err);
+    gd_status st = grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds,
+                        "primitive descriptors", err);
     if (st != GD_OK)
         return st;
     dnnl_status_t s = dnnl_primitive_desc_create(pd, op, attr, e->eng, hint);
@@ -229,8 +231,8 @@ gd_status eng_pd(gd_engine *e, int node, const char *what, const_dnnl_op_desc_t 
 
 gd_status eng_keep_pd(gd_engine *e, dnnl_primitive_desc_t pd, gd_err *err)
 {
-    gd_status st = eng_grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds,
-                            "primitive descriptors", err);
+    gd_status st = grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds,
+                        "primitive descriptors", err);
     if (st != GD_OK) {
         dnnl_primitive_desc_destroy(pd);
         return st;
@@ -247,7 +249,7 @@ const dnnl_memory_desc_t *eng_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t
 static gd_status add_step(eng_step_list *list, const eng_step *st, gd_err *err)
 {
     gd_status rc =
-        eng_grow((void **)&list->v, &list->cap, list->n + 1, sizeof *list->v, "step list", err);
+        grow((void **)&list->v, &list->cap, list->n + 1, sizeof *list->v, "step list", err);
     if (rc != GD_OK)
         return rc;
     list->v[list->n++] = *st;
@@ -258,8 +260,8 @@ gd_status eng_step_prim(gd_engine *e, eng_step_list *list, int node, const char 
                         const_dnnl_primitive_desc_t pd, int nargs, const dnnl_exec_arg_t *args,
                         gd_err *err)
 {
-    gd_status st = eng_grow((void **)&e->prims, &e->cap_prims, e->n_prims + 1, sizeof *e->prims,
-                            "primitives", err);
+    gd_status st = grow((void **)&e->prims, &e->cap_prims, e->n_prims + 1, sizeof *e->prims,
+                        "primitives", err);
     if (st != GD_OK)
         return st;
     dnnl_primitive_t p = NULL;
@@ -322,8 +324,8 @@ static gd_status reorder_pd(gd_engine *e, int node, dnnl_memory_t src, dnnl_memo
         st = eng_fail(e, node, what, s, err);
         goto done;
     }
-    st = eng_grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds,
-                  "primitive descriptors", err);
+    st = grow((void **)&e->pds, &e->cap_pds, e->n_pds + 1, sizeof *e->pds, "primitive descriptors",
+              err);
     if (st != GD_OK)
         goto done;
     s = dnnl_reorder_primitive_desc_create(pd, eng_mem_md(src), e->eng, eng_mem_md(dst), e->eng,
@@ -381,14 +383,6 @@ int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
             return 0;
     return eng_layout_of(md, l) && !l->bf16 && l->cblk == 16 && l->sx == 16 &&
            l->sy == (dnnl_dim_t)w * 16;
-}
-
-int eng_own_isa(const gd_engine *e)
-{
-    if (e->onednn_only)
-        return 0;
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }
 
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,

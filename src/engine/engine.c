@@ -1,15 +1,18 @@
 /*
  * engine.c: the public side of the engine (engine.h): creation, the two
- * passes, outputs and seeds.  The plan is built by engine_forward.c and
- * engine_backward.c (see engine_internal.h for the invariants); running a
- * pass walks a flat list of steps and allocates nothing.
+ * passes, outputs and seeds.  Creation picks the kernel table (kernels.c)
+ * and has the plan built by forward.c and backward.c (engine_int.h lists
+ * the files and the invariants); running a pass walks a flat list of
+ * steps, one switch over their kinds, and allocates nothing.  The input
+ * normalization and the pixel gradient are loops of this file.  Only this
+ * file is called from outside the engine.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 
 static const char *const precision_names[] = {
     [GD_ENGINE_F32] = "f32",
@@ -81,61 +84,22 @@ static gd_status check_args(const gd_model *model, int h, int w, const int *outp
     return GD_OK;
 }
 
-/* Per-node and per-output arrays, zeroed, with "no buffer" marked as -1. */
-static gd_status alloc_tables(gd_engine *e, gd_err *err)
+/* The per-output arrays, zeroed. */
+static gd_status alloc_outputs(gd_engine *e, gd_err *err)
 {
-    size_t n = (size_t)e->model->n_nodes, k = (size_t)e->n_outputs;
-    e->need = gd_calloc(n, 1, "engine tables", err);
-    e->shapes = gd_calloc(n, sizeof *e->shapes, "engine tables", err);
-    e->md = gd_calloc(n, sizeof *e->md, "engine tables", err);
-    e->act = gd_calloc(n, sizeof *e->act, "engine tables", err);
-    e->act_buf = gd_calloc(n, sizeof *e->act_buf, "engine tables", err);
-    e->md_fixed = gd_calloc(n, 1, "engine tables", err);
-    e->fwd_pd = gd_calloc(n, sizeof *e->fwd_pd, "engine tables", err);
-    e->workspace = gd_calloc(n, sizeof *e->workspace, "engine tables", err);
-    e->wei_fwd = gd_calloc(n, sizeof *e->wei_fwd, "engine tables", err);
-    e->dmd = gd_calloc(n, sizeof *e->dmd, "engine tables", err);
-    e->diff = gd_calloc(n, sizeof *e->diff, "engine tables", err);
-    e->diff_buf = gd_calloc(n, sizeof *e->diff_buf, "engine tables", err);
-    e->diff_started = gd_calloc(n, 1, "engine tables", err);
-    e->dmd_fixed = gd_calloc(n, 1, "engine tables", err);
+    size_t k = (size_t)e->n_outputs;
     e->out_plain = gd_calloc(k, sizeof *e->out_plain, "engine tables", err);
     e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
     e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
     e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
-    e->mask_buf = gd_calloc(n, sizeof *e->mask_buf, "engine tables", err);
-    e->mask_mem = gd_calloc(n, sizeof *e->mask_mem, "engine tables", err);
-    e->act_fused = gd_calloc(n, 1, "engine tables", err);
-    e->tw = gd_calloc(n, sizeof *e->tw, "engine tables", err);
-    e->wt_fwd = gd_calloc(n, sizeof *e->wt_fwd, "engine tables", err);
-    e->bits_buf = gd_calloc(n, sizeof *e->bits_buf, "engine tables", err);
-    e->fuse_dw = gd_calloc(n, sizeof *e->fuse_dw, "engine tables", err);
-    e->fuse_dw_bwd = gd_calloc(n, sizeof *e->fuse_dw_bwd, "engine tables", err);
-    e->dw_taps = gd_calloc(n, sizeof *e->dw_taps, "engine tables", err);
-    e->fuse_pre = gd_calloc(n, sizeof *e->fuse_pre, "engine tables", err);
-    e->fuse_pre_bwd = gd_calloc(n, sizeof *e->fuse_pre_bwd, "engine tables", err);
-    e->fuse_head = gd_calloc(n, sizeof *e->fuse_head, "engine tables", err);
-    e->fuse_head_bwd = gd_calloc(n, sizeof *e->fuse_head_bwd, "engine tables", err);
-    if (!e->need || !e->shapes || !e->md || !e->act || !e->act_buf || !e->md_fixed || !e->fwd_pd ||
-        !e->workspace || !e->wei_fwd || !e->dmd || !e->diff || !e->diff_buf || !e->diff_started ||
-        !e->dmd_fixed || !e->out_plain || !e->seed_plain || !e->out_mem || !e->seed_mem ||
-        !e->mask_buf || !e->mask_mem || !e->act_fused || !e->tw || !e->wt_fwd || !e->bits_buf ||
-        !e->fuse_dw || !e->fuse_dw_bwd || !e->dw_taps || !e->fuse_pre || !e->fuse_pre_bwd ||
-        !e->fuse_head || !e->fuse_head_bwd)
-        return err->status;
-    for (size_t i = 0; i < n; i++)
-        e->act_buf[i] = e->diff_buf[i] = e->mask_buf[i] = e->bits_buf[i] = e->fuse_dw[i] =
-            e->fuse_dw_bwd[i] = e->fuse_pre[i] = e->fuse_pre_bwd[i] = e->fuse_head[i] =
-                e->fuse_head_bwd[i] = -1;
-    e->stem_fwd = e->pwdw_buf = -1;
-    return GD_OK;
+    return e->out_plain && e->seed_plain && e->out_mem && e->seed_mem ? GD_OK : err->status;
 }
 
 /* A plain CHW float buffer of output k's shape and a memory object over it. */
 static gd_status plain_buffer(gd_engine *e, int k, float **buf, dnnl_memory_t *mem, gd_err *err)
 {
     int node = e->outputs[k];
-    gd_shape s = e->shapes[node];
+    gd_shape s = e->nodes[node].shape;
     dnnl_memory_desc_t md;
     *buf = gd_calloc((size_t)s.c * s.h * s.w, sizeof **buf, "engine output", err);
     if (!*buf)
@@ -150,12 +114,12 @@ static gd_status plan_forward(gd_engine *e, gd_err *err)
 {
     const gd_model *m = e->model;
     /* Node 0 starts plain NCHW; its first consumer may pick another layout
-     * our normalization loop can write (engine_forward.c: src_for). */
-    gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, e->dt, dnnl_nchw, &e->md[0], err);
+     * our normalization loop can write (forward.c: src_for). */
+    gd_status st = eng_md4(e, 0, m->in_c, e->h, e->w, e->dt, dnnl_nchw, &e->nodes[0].md, err);
     if (st == GD_OK)
         st = eng_step_own(&e->fwd, 0, ENG_STEP_NORMALIZE, "input normalization", err);
     for (int i = 1; st == GD_OK && i < m->n_nodes; i++)
-        if (e->need[i])
+        if (e->nodes[i].need)
             st = eng_forward_node(e, i, err);
     if (st == GD_OK)
         st = eng_act_mem(e, 0, 0, err);
@@ -163,9 +127,9 @@ static gd_status plan_forward(gd_engine *e, gd_err *err)
         int node = e->outputs[k];
         st = plain_buffer(e, k, &e->out_plain[k], &e->out_mem[k], err);
         if (st == GD_OK)
-            st = eng_reorder(e, &e->fwd, node, e->act[node], e->out_mem[k], 0, err);
+            st = eng_reorder(e, &e->fwd, node, e->nodes[node].act, e->out_mem[k], 0, err);
     }
-    if (st == GD_OK && !eng_layout_of(&e->md[0], &e->in_layout))
+    if (st == GD_OK && !eng_layout_of(&e->nodes[0].md, &e->in_layout))
         st = gd_err_set(err, GD_ELIB, "engine: input layout is not one the engine can write");
     return st;
 }
@@ -175,15 +139,15 @@ static gd_status plan_backward(gd_engine *e, gd_err *err)
     const gd_model *m = e->model;
     gd_status st = GD_OK;
     for (int i = 0; i < m->n_nodes; i++) {
-        e->dmd[i] = e->md[i];
-        e->dmd_fixed[i] = i != 0;
+        e->nodes[i].dmd = e->nodes[i].md;
+        e->nodes[i].dmd_fixed = i != 0;
     }
     for (int k = 0; st == GD_OK && k < e->n_outputs; k++)
         st = plain_buffer(e, k, &e->seed_plain[k], &e->seed_mem[k], err);
     for (int i = m->n_nodes - 1; st == GD_OK && i >= 0; i--)
-        if (e->need[i])
+        if (e->nodes[i].need)
             st = eng_backward_node(e, i, err);
-    if (st == GD_OK && !eng_layout_of(&e->dmd[0], &e->din_layout))
+    if (st == GD_OK && !eng_layout_of(&e->nodes[0].dmd, &e->din_layout))
         st = gd_err_set(err, GD_ELIB, "engine: input gradient layout is not one the engine reads");
     return st;
 }
@@ -215,24 +179,21 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->n_outputs = n_outputs;
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
-    e->onednn_only = opts && opts->onednn_only;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
+    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu();
     e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
+    e->stem_fwd = e->pwdw_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
     if (!e->outputs) {
         st = err->status;
         goto fail;
     }
     memcpy(e->outputs, outputs, (size_t)n_outputs * sizeof *outputs);
-    st = alloc_tables(e, err);
+    st = alloc_outputs(e, err);
+    if (st == GD_OK)
+        st = eng_nodes_new(e, err);
     if (st != GD_OK)
         goto fail;
-    gd_model_ancestors(model, outputs, n_outputs, e->need);
-    st = gd_model_shapes_needed(model, h, w, e->need, e->shapes, err);
-    if (st != GD_OK) {
-        gd_err_prefix(err, "engine for a %dx%d tile", w, h);
-        goto fail;
-    }
     st = gd_model_flops(model, h, w, outputs, n_outputs, &e->fwd_flops, &e->bwd_flops, err);
     if (st != GD_OK)
         goto fail;
@@ -290,41 +251,7 @@ void gd_engine_free(gd_engine *e)
     for (int k = 0; k < e->n_outputs && e->seed_plain; k++)
         free(e->seed_plain[k]);
     free(e->outputs);
-    free(e->need);
-    free(e->shapes);
-    free(e->md);
-    free(e->act);
-    free(e->act_buf);
-    free(e->md_fixed);
-    free(e->fwd_pd);
-    free(e->workspace);
-    free(e->wei_fwd);
-    free(e->dmd);
-    free(e->diff);
-    free(e->diff_buf);
-    free(e->diff_started);
-    free(e->s2d_wei);
-    free(e->stem_wfwd);
-    for (int k = 0; e->tw && k < e->model->n_nodes; k++)
-        free(e->tw[k]);
-    free(e->tw);
-    for (int k = 0; e->wt_fwd && k < e->model->n_nodes; k++)
-        free(e->wt_fwd[k]);
-    free(e->wt_fwd);
-    free(e->bits_buf);
-    for (int k = 0; e->dw_taps && k < e->model->n_nodes; k++)
-        free(e->dw_taps[k]);
-    free(e->dw_taps);
-    free(e->fuse_dw);
-    free(e->fuse_dw_bwd);
-    free(e->fuse_pre);
-    free(e->fuse_pre_bwd);
-    free(e->fuse_head);
-    free(e->fuse_head_bwd);
-    free(e->mask_buf);
-    free(e->mask_mem);
-    free(e->act_fused);
-    free(e->dmd_fixed);
+    eng_nodes_free(e);
     free(e->out_plain);
     free(e->seed_plain);
     free(e->out_mem);
@@ -373,7 +300,7 @@ static void normalize_bf16(gd_engine *e)
     const gd_model *m = e->model;
     const eng_layout l = e->in_layout;
     const float *px = e->pixels;
-    uint16_t *dst = e->bufs[e->act_buf[0]].ptr;
+    uint16_t *dst = e->bufs[e->nodes[0].act_buf].ptr;
     const int h = e->h, w = e->w, c = m->in_c;
     dnnl_dim_t off[ENG_MAX_IN_C];
     channel_offsets(&l, c, off);
@@ -398,7 +325,7 @@ static void normalize(gd_engine *e)
     const gd_model *m = e->model;
     const eng_layout l = e->in_layout;
     const float *px = e->pixels;
-    float *dst = e->bufs[e->act_buf[0]].ptr;
+    float *dst = e->bufs[e->nodes[0].act_buf].ptr;
     const int h = e->h, w = e->w, c = m->in_c;
     dnnl_dim_t off[ENG_MAX_IN_C];
     channel_offsets(&l, c, off);
@@ -427,7 +354,7 @@ static void normalize(gd_engine *e)
     }
 }
 
-/* pixel_grad from the space-to-depth gradient (engine_internal.h, s2d). */
+/* pixel_grad from the space-to-depth gradient (engine_int.h, s2d). */
 static void pixel_grad_s2d(gd_engine *e)
 {
     const gd_model *m = e->model;
@@ -460,12 +387,12 @@ static void pixel_grad(gd_engine *e)
     const eng_layout l = e->din_layout;
     float *g = e->grad;
     const int h = e->h, w = e->w, c = m->in_c;
-    if (!e->diff_started[0]) {
+    if (!e->nodes[0].diff_started) {
         memset(g, 0, (size_t)h * w * c * sizeof *g);
         return;
     }
     if (e->stem)
-        return; /* written by the first convolution's step (engine_stem.c) */
+        return; /* written by the first convolution's own step (stem.c, pwdw.c) */
     if (e->s2d) {
         pixel_grad_s2d(e);
         return;
@@ -473,7 +400,7 @@ static void pixel_grad(gd_engine *e)
     dnnl_dim_t off[ENG_MAX_IN_C];
     channel_offsets(&l, c, off);
     if (l.bf16) {
-        const uint16_t *src = e->bufs[e->diff_buf[0]].ptr;
+        const uint16_t *src = e->bufs[e->nodes[0].diff_buf].ptr;
 #pragma omp parallel for schedule(static)
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
@@ -485,7 +412,7 @@ static void pixel_grad(gd_engine *e)
         }
         return;
     }
-    const float *src = e->bufs[e->diff_buf[0]].ptr;
+    const float *src = e->bufs[e->nodes[0].diff_buf].ptr;
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
@@ -517,17 +444,23 @@ static gd_status run(gd_engine *e, const eng_step_list *list, gd_err *err)
         case ENG_STEP_MASK:
             eng_mask_run(e, s->node);
             break;
-        case ENG_STEP_PW:
-            eng_pw_run(e, s->node);
-            break;
         case ENG_STEP_PW_FWD:
             eng_pw_fwd_run(e, s->node);
+            break;
+        case ENG_STEP_PW_BWD:
+            eng_pw_bwd_run(e, s->node);
+            break;
+        case ENG_STEP_PWDW_FWD:
+            eng_pwdw_fwd_run(e, s->node);
+            break;
+        case ENG_STEP_DWPW_BWD:
+            eng_dwpw_bwd_run(e, s->node);
             break;
         case ENG_STEP_STEM_FWD:
             eng_stem_fwd_run(e, s->node);
             break;
-        case ENG_STEP_STEM:
-            eng_stem_run(e, s->node);
+        case ENG_STEP_STEM_BWD:
+            eng_stem_bwd_run(e, s->node);
             break;
         case ENG_STEP_KIND_COUNT:
             break;
@@ -590,7 +523,7 @@ const float *gd_engine_output(const gd_engine *e, int k, gd_shape *shape)
     if (k < 0 || k >= e->n_outputs)
         return NULL;
     if (shape)
-        *shape = e->shapes[e->outputs[k]];
+        *shape = e->nodes[e->outputs[k]].shape;
     return e->out_plain[k];
 }
 
@@ -615,10 +548,20 @@ int gd_engine_folded_activations(const gd_engine *e)
 {
     int n = 0;
     for (int i = 0; i < e->model->n_nodes; i++)
-        n += e->act_fused[i];
+        n += e->nodes[i].act_fused;
+    /* And each own 1x1 backward its own activation's. */
     for (int k = 0; k < e->bwd.n; k++)
-        n += e->bwd.v[k].kind == ENG_STEP_PW;
+        n += e->bwd.v[k].kind == ENG_STEP_PW_BWD || e->bwd.v[k].kind == ENG_STEP_DWPW_BWD;
     return n;
+}
+
+/* The layers one fused step runs besides its 1x1 (pwdw.c): the depthwise
+ * ones, and the head, a 1x1 or the first convolution. */
+static void count_fused(const gd_engine *e, eng_fusion f, int *dw, int *pw, int *stem)
+{
+    *dw += (f.dw >= 0) + (f.pre >= 0);
+    if (f.head >= 0)
+        *(f.head == e->stem_fwd ? stem : pw) += 1;
 }
 
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
@@ -626,33 +569,37 @@ void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
     memset(own, 0, sizeof *own);
     const eng_step_list *lists[2] = {&e->fwd, &e->bwd};
     for (int l = 0; l < 2; l++)
-        for (int k = 0; k < lists[l]->n; k++)
+        for (int k = 0; k < lists[l]->n; k++) {
+            const eng_node *n = &e->nodes[lists[l]->v[k].node];
             switch (lists[l]->v[k].kind) {
             case ENG_STEP_PW_FWD:
                 own->pw_fwd++;
-                if (e->fuse_head[lists[l]->v[k].node] >= 0)
-                    *(e->fuse_head[lists[l]->v[k].node] == e->stem_fwd ? &own->stem_fwd
-                                                                       : &own->pw_fwd) += 1;
-                own->dw_fwd += (e->fuse_dw[lists[l]->v[k].node] >= 0) +
-                               (e->fuse_pre[lists[l]->v[k].node] >= 0);
                 break;
-            case ENG_STEP_PW:
+            case ENG_STEP_PW_BWD:
                 own->pw_bwd++;
-                if (e->fuse_head_bwd[lists[l]->v[k].node] >= 0)
-                    *(e->fuse_head_bwd[lists[l]->v[k].node] == e->stem_fwd ? &own->stem_bwd
-                                                                           : &own->pw_bwd) += 1;
-                own->dw_bwd += (e->fuse_dw_bwd[lists[l]->v[k].node] >= 0) +
-                               (e->fuse_pre_bwd[lists[l]->v[k].node] >= 0);
+                break;
+            case ENG_STEP_PWDW_FWD:
+                own->pw_fwd++;
+                count_fused(e, n->fuse_fwd, &own->dw_fwd, &own->pw_fwd, &own->stem_fwd);
+                break;
+            case ENG_STEP_DWPW_BWD:
+                own->pw_bwd++;
+                count_fused(e, n->fuse_bwd, &own->dw_bwd, &own->pw_bwd, &own->stem_bwd);
                 break;
             case ENG_STEP_STEM_FWD:
                 own->stem_fwd++;
                 break;
-            case ENG_STEP_STEM:
+            case ENG_STEP_STEM_BWD:
                 own->stem_bwd++;
                 break;
-            default:
+            case ENG_STEP_PRIM:
+            case ENG_STEP_NORMALIZE:
+            case ENG_STEP_PIXEL_GRAD:
+            case ENG_STEP_MASK:
+            case ENG_STEP_KIND_COUNT:
                 break;
             }
+        }
 }
 
 size_t gd_engine_bytes(const gd_engine *e)
@@ -661,7 +608,7 @@ size_t gd_engine_bytes(const gd_engine *e)
     for (int b = 0; b < e->n_bufs; b++)
         bytes += e->bufs[b].bytes;
     for (int k = 0; k < e->n_outputs; k++) {
-        gd_shape s = e->shapes[e->outputs[k]];
+        gd_shape s = e->nodes[e->outputs[k]].shape;
         size_t n = (size_t)s.c * s.h * s.w * sizeof(float);
         bytes += n * (e->backward ? 2 : 1);
     }

@@ -1,10 +1,11 @@
 /*
- * engine_share.c: activations that die within the forward pass share
- * buffers (contract in engine_internal.h, eng_share_activations).
+ * share.c: activations that die within the forward pass share buffers
+ * (contract in engine_int.h, eng_share_activations).  It reads the finished
+ * plan only: which buffers each step touches.
  *
  * Every node's activation gets its own buffer while planning, because the
  * backward used to read them all (for the activation backward).  A node
- * whose ReLU/ReLU6 backward is folded into its one reader (engine_mask.c)
+ * whose ReLU/ReLU6 backward is folded into its one reader (mask.c)
  * is read by nothing after that reader's forward step: its buffer is live
  * from its own step to its reader's, and such buffers are given out again
  * once dead, like the gradient pool.  On MobileNet V1 to Conv2d_9_pointwise
@@ -12,7 +13,7 @@
  */
 #include <stdlib.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 #include "gigadream/error.h"
 
 /* Where each buffer is used: first and last forward step (-1: never), and
@@ -45,7 +46,9 @@ static void mark(buf_use *u, int b, int at)
 }
 
 /* Marks the buffers the steps of list use, at their index (at_index) or as
- * used elsewhere. */
+ * used elsewhere.  A primitive's are its arguments; our own steps find
+ * theirs through the plan, so each kind lists what it touches (a fused
+ * step its partners' too, eng_node.fuse_fwd / fuse_bwd). */
 static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, buf_use *u)
 {
     for (int s = 0; s < l->n; s++) {
@@ -55,67 +58,72 @@ static void mark_list(const gd_engine *e, const eng_step_list *l, int at_index, 
             mark(u, buf_of(e, st->args[a].memory), at);
         switch (st->kind) {
         case ENG_STEP_NORMALIZE:
-            mark(u, e->act_buf[0], at);
+            mark(u, e->nodes[0].act_buf, at);
             break;
         case ENG_STEP_PIXEL_GRAD:
-            mark(u, e->diff_buf[0], at);
+            mark(u, e->nodes[0].diff_buf, at);
             mark(u, e->s2d_buf, at);
             break;
         case ENG_STEP_MASK:
-            mark(u, e->act_buf[st->node], at);
-            mark(u, e->mask_buf[st->node], at);
+            mark(u, e->nodes[st->node].act_buf, at);
+            mark(u, e->nodes[st->node].mask_buf, at);
             break;
-        case ENG_STEP_PW: {
-            int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw_bwd[st->node];
-            if (e->fuse_pre_bwd[st->node] >= 0) {
+        case ENG_STEP_PW_BWD:
+        case ENG_STEP_DWPW_BWD: {
+            int j = e->model->nodes[st->node].inputs[0], d = e->nodes[st->node].fuse_bwd.dw;
+            if (e->nodes[st->node].fuse_bwd.pre >= 0) {
                 int s = e->model->nodes[j].inputs[0];
-                mark(u, e->diff_buf[s], at);
-                mark(u, e->mask_buf[s], at);
-                mark(u, e->bits_buf[s], at);
-                if (e->fuse_head_bwd[st->node] >= 0) {
+                mark(u, e->nodes[s].diff_buf, at);
+                mark(u, e->nodes[s].mask_buf, at);
+                mark(u, e->nodes[s].bits_buf, at);
+                if (e->nodes[st->node].fuse_bwd.head >= 0) {
                     int h = e->model->nodes[s].inputs[0];
-                    mark(u, e->diff_buf[h], at);
-                    mark(u, e->mask_buf[h], at);
-                    mark(u, e->bits_buf[h], at);
+                    mark(u, e->nodes[h].diff_buf, at);
+                    mark(u, e->nodes[h].mask_buf, at);
+                    mark(u, e->nodes[h].bits_buf, at);
                 }
             }
-            mark(u, e->diff_buf[d >= 0 ? d : st->node], at);
+            mark(u, e->nodes[d >= 0 ? d : st->node].diff_buf, at);
             mark(u, d >= 0 ? e->pwdw_buf : -1, at);
-            mark(u, e->bits_buf[st->node] >= 0 ? e->bits_buf[st->node] : e->act_buf[st->node], at);
-            mark(u, e->diff_buf[j], at);
-            mark(u, e->mask_buf[j], at);
-            mark(u, e->bits_buf[j], at);
+            mark(u,
+                 e->nodes[st->node].bits_buf >= 0 ? e->nodes[st->node].bits_buf
+                                                  : e->nodes[st->node].act_buf,
+                 at);
+            mark(u, e->nodes[j].diff_buf, at);
+            mark(u, e->nodes[j].mask_buf, at);
+            mark(u, e->nodes[j].bits_buf, at);
             break;
         }
-        case ENG_STEP_PW_FWD: {
-            int j = e->model->nodes[st->node].inputs[0], d = e->fuse_dw[st->node];
-            if (e->fuse_pre[st->node] >= 0) {
+        case ENG_STEP_PW_FWD:
+        case ENG_STEP_PWDW_FWD: {
+            int j = e->model->nodes[st->node].inputs[0], d = e->nodes[st->node].fuse_fwd.dw;
+            if (e->nodes[st->node].fuse_fwd.pre >= 0) {
                 int s = e->model->nodes[j].inputs[0];
-                if (e->fuse_head[st->node] < 0)
-                    mark(u, e->act_buf[s], at);
+                if (e->nodes[st->node].fuse_fwd.head < 0)
+                    mark(u, e->nodes[s].act_buf, at);
                 else {
                     int h = e->model->nodes[s].inputs[0];
-                    mark(u, e->act_buf[h], at);
-                    mark(u, e->bits_buf[s], at);
-                    mark(u, e->bits_buf[h], at);
-                    mark(u, e->mask_buf[s], at);
+                    mark(u, e->nodes[h].act_buf, at);
+                    mark(u, e->nodes[s].bits_buf, at);
+                    mark(u, e->nodes[h].bits_buf, at);
+                    mark(u, e->nodes[s].mask_buf, at);
                 }
             }
-            mark(u, e->act_buf[j], at);
-            mark(u, e->act_buf[d >= 0 ? d : st->node], at);
-            mark(u, d >= 0 ? e->mask_buf[d] : -1, at);
+            mark(u, e->nodes[j].act_buf, at);
+            mark(u, e->nodes[d >= 0 ? d : st->node].act_buf, at);
+            mark(u, d >= 0 ? e->nodes[d].mask_buf : -1, at);
             mark(u, d >= 0 ? e->pwdw_buf : -1, at);
-            mark(u, e->bits_buf[st->node], at);
-            mark(u, e->bits_buf[j], at);
+            mark(u, e->nodes[st->node].bits_buf, at);
+            mark(u, e->nodes[j].bits_buf, at);
             break;
         }
         case ENG_STEP_STEM_FWD:
-            mark(u, e->act_buf[0], at);
-            mark(u, e->act_buf[st->node], at);
-            mark(u, e->mask_buf[st->node], at);
+            mark(u, e->nodes[0].act_buf, at);
+            mark(u, e->nodes[st->node].act_buf, at);
+            mark(u, e->nodes[st->node].mask_buf, at);
             break;
-        case ENG_STEP_STEM:
-            mark(u, e->diff_buf[st->node], at);
+        case ENG_STEP_STEM_BWD:
+            mark(u, e->nodes[st->node].diff_buf, at);
             mark(u, e->stem_buf, at);
             break;
         case ENG_STEP_PRIM:
@@ -155,9 +163,9 @@ gd_status eng_share_activations(gd_engine *e, gd_err *err)
      * writes its activation before anything reads it). */
     int n_slots = 0;
     for (int j = 1; j < nn; j++) {
-        int b = e->act_buf[j];
-        if (!e->act_fused[j] || b < 0 || e->bufs[b].pooled || u[b].elsewhere || u[b].first < 0 ||
-            !unpadded(&e->md[j]))
+        int b = e->nodes[j].act_buf;
+        if (!e->nodes[j].act_fused || b < 0 || e->bufs[b].pooled || u[b].elsewhere ||
+            u[b].first < 0 || !unpadded(&e->nodes[j].md))
             continue;
         int s = 0;
         while (s < n_slots && slot_end[s] >= u[b].first)
@@ -176,7 +184,7 @@ gd_status eng_share_activations(gd_engine *e, gd_err *err)
             if (e->binds[k].buf == b)
                 e->binds[k].buf = slot[s];
         e->bufs[b].bytes = 0; /* never allocated */
-        e->act_buf[j] = slot[s];
+        e->nodes[j].act_buf = slot[s];
     }
 done:
     free(u);

@@ -1,5 +1,5 @@
 /*
- * engine_forward.c: plans the forward pass, one switch over gd_op.
+ * forward.c: plans the forward pass, one switch over gd_op.
  *
  * Each needed node gets one primitive (plus a reorder when a consumer wants
  * another layout than its producer made).  Primitives that can choose their
@@ -8,11 +8,13 @@
  * producer's layout as given, so blocked layouts flow end to end.
  * Bias and activation are fused into convolution, inner product and binary
  * add as post-ops.  Weights are reordered once, at creation, into the
- * layout the primitive chose.
+ * layout the primitive chose.  Where the engine's kernels take a
+ * convolution, its step is ours instead (stem.c, pw.c, pwdw.c ask the
+ * primitive's layouts first, then plan it).
  */
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 
 #define DN(call, what)                                                                             \
     do {                                                                                           \
@@ -32,14 +34,14 @@
 
 gd_status eng_act_mem(gd_engine *e, int node, int j, gd_err *err)
 {
-    if (e->act[j])
+    if (e->nodes[j].act)
         return GD_OK;
-    e->md_fixed[j] = 1;
-    int b = eng_buf_new(e, dnnl_memory_desc_get_size(&e->md[j]), err);
+    e->nodes[j].md_fixed = 1;
+    int b = eng_buf_new(e, dnnl_memory_desc_get_size(&e->nodes[j].md), err);
     if (b < 0)
         return err->status;
-    e->act_buf[j] = b;
-    return eng_mem(e, node, &e->md[j], b, &e->act[j], err);
+    e->nodes[j].act_buf = b;
+    return eng_mem(e, node, &e->nodes[j].md, b, &e->nodes[j].act, err);
 }
 
 /*
@@ -51,19 +53,19 @@ static gd_status src_for(gd_engine *e, int i, int j, const dnnl_memory_desc_t *w
                          dnnl_memory_t *out, gd_err *err)
 {
     eng_layout l;
-    if (!e->md_fixed[j] && eng_layout_of(want, &l))
-        e->md[j] = *want;
+    if (!e->nodes[j].md_fixed && eng_layout_of(want, &l))
+        e->nodes[j].md = *want;
     gd_status st = eng_act_mem(e, i, j, err);
     if (st != GD_OK)
         return st;
-    if (dnnl_memory_desc_equal(&e->md[j], want)) {
-        *out = e->act[j];
+    if (dnnl_memory_desc_equal(&e->nodes[j].md, want)) {
+        *out = e->nodes[j].act;
         return GD_OK;
     }
     st = eng_mem(e, i, want, e->scratch_a, out, err);
     if (st != GD_OK)
         return st;
-    return eng_reorder(e, &e->fwd, i, e->act[j], *out, 0, err);
+    return eng_reorder(e, &e->fwd, i, e->nodes[j].act, *out, 0, err);
 }
 
 gd_status eng_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want,
@@ -94,7 +96,7 @@ gd_status eng_weights_md(const gd_engine *e, int i, dnnl_memory_desc_t *user,
 {
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
-    gd_shape in = e->shapes[n->inputs[0]];
+    gd_shape in = e->nodes[n->inputs[0]].shape;
     if (n->op == GD_OP_FC) {
         /* [out][h][w][c]: dims {O, C, H, W} in ohwi order. */
         dnnl_dims_t d = {n->out_c, in.c, in.h, in.w};
@@ -120,7 +122,7 @@ done:
 /* Sets node i's activation layout from its primitive's dst and creates its memory. */
 static gd_status set_dst(gd_engine *e, int i, const dnnl_memory_desc_t *md, gd_err *err)
 {
-    e->md[i] = *md;
+    e->nodes[i].md = *md;
     return eng_act_mem(e, i, i, err);
 }
 
@@ -135,18 +137,18 @@ static gd_status unary_step(gd_engine *e, int i, const char *what, dnnl_primitiv
     gd_status st = set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err);
     if (st != GD_OK)
         return st;
-    e->fwd_pd[i] = pd;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->act[i]}};
+    e->nodes[i].fwd_pd = pd;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, e->nodes[i].act}};
     int nargs = 2;
     const dnnl_memory_desc_t *ws = eng_pd_md(pd, dnnl_query_workspace_md);
     if (ws && dnnl_memory_desc_get_size(ws) > 0) {
         int b = eng_buf_new(e, dnnl_memory_desc_get_size(ws), err);
         if (b < 0)
             return err->status;
-        st = eng_mem(e, i, ws, b, &e->workspace[i], err);
+        st = eng_mem(e, i, ws, b, &e->nodes[i].workspace, err);
         if (st != GD_OK)
             return st;
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, e->workspace[i]};
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, e->nodes[i].workspace};
     }
     return eng_step_prim(e, &e->fwd, i, what, pd, nargs, args, err);
 }
@@ -156,7 +158,7 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int j = n->inputs[0];
-    gd_shape in = e->shapes[j], out = e->shapes[i];
+    gd_shape in = e->nodes[j].shape, out = e->nodes[i].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t src_any, dst_any, wei_user, wei_any, bias_md;
     dnnl_convolution_desc_t cd;
@@ -185,11 +187,11 @@ static gd_status fwd_conv(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
         OK(eng_mem_user(e, i, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), n->bias,
                         &bias, err));
     OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
-    e->wei_fwd[i] = wei;
+    e->nodes[i].fwd_pd = pd;
+    e->nodes[i].wei_fwd = wei;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src},
                               {DNNL_ARG_WEIGHTS, wei},
-                              {DNNL_ARG_DST, e->act[i]},
+                              {DNNL_ARG_DST, e->nodes[i].act},
                               {DNNL_ARG_BIAS, bias}};
     if (eng_stem_fwd_ok(e, i, src))
         OK(eng_stem_fwd_plan(e, i, err)); /* pd stays the backward hint */
@@ -210,7 +212,7 @@ static gd_status fwd_fc(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err)
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int j = n->inputs[0];
-    gd_shape in = e->shapes[j];
+    gd_shape in = e->nodes[j].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t src_any, dst_any, wei_user, wei_any, bias_md, dst4;
     dnnl_inner_product_desc_t ipd;
@@ -237,9 +239,9 @@ static gd_status fwd_fc(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err)
     DN(dnnl_memory_desc_reshape(&dst4, eng_pd_md(pd, dnnl_query_dst_md), 4, dims4),
        "inner product dst reshape");
     OK(set_dst(e, i, &dst4, err));
-    OK(eng_mem(e, i, eng_pd_md(pd, dnnl_query_dst_md), e->act_buf[i], &dst2, err));
-    e->fwd_pd[i] = pd;
-    e->wei_fwd[i] = wei;
+    OK(eng_mem(e, i, eng_pd_md(pd, dnnl_query_dst_md), e->nodes[i].act_buf, &dst2, err));
+    e->nodes[i].fwd_pd = pd;
+    e->nodes[i].wei_fwd = wei;
     dnnl_exec_arg_t args[] = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst2}, {DNNL_ARG_BIAS, bias}};
     OK(eng_step_prim(e, &e->fwd, i, "inner product forward", pd, bias ? 4 : 3, args, err));
@@ -259,18 +261,18 @@ static gd_status fwd_act(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err
     dnnl_primitive_desc_t pd;
     OK(eng_act_mem(e, i, j, err));
     if (n->act == GD_ACT_NONE) {
-        OK(set_dst(e, i, &e->md[j], err));
-        OK(eng_reorder(e, &e->fwd, i, e->act[j], e->act[i], 0, err));
+        OK(set_dst(e, i, &e->nodes[j].md, err));
+        OK(eng_reorder(e, &e->fwd, i, e->nodes[j].act, e->nodes[i].act, 0, err));
         goto done;
     }
     dnnl_alg_kind_t fwd, bwd;
     float alpha, beta;
     eng_act_alg(n->act, &fwd, &bwd, &alpha, &beta);
-    DN(dnnl_eltwise_forward_desc_init(&ed, prop, fwd, &e->md[j], alpha, beta),
+    DN(dnnl_eltwise_forward_desc_init(&ed, prop, fwd, &e->nodes[j].md, alpha, beta),
        "eltwise forward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "eltwise forward", &ed, attr, NULL, &pd, err));
-    OK(unary_step(e, i, "eltwise forward", pd, e->act[j], err));
+    OK(unary_step(e, i, "eltwise forward", pd, e->nodes[j].act, err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -282,7 +284,7 @@ static gd_status fwd_add(gd_engine *e, int i, gd_err *err)
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int a = n->inputs[0], b = n->inputs[1];
-    gd_shape out = e->shapes[i];
+    gd_shape out = e->nodes[i].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dst_any;
     dnnl_binary_desc_t bd;
@@ -291,20 +293,20 @@ static gd_status fwd_add(gd_engine *e, int i, gd_err *err)
     OK(eng_act_mem(e, i, a, err));
     OK(eng_act_mem(e, i, b, err));
     /* The fast binary kernels want both sources in one layout. */
-    src1 = e->act[b];
-    if (!dnnl_memory_desc_equal(&e->md[a], &e->md[b])) {
-        OK(eng_mem(e, i, &e->md[a], e->scratch_a, &src1, err));
-        OK(eng_reorder(e, &e->fwd, i, e->act[b], src1, 0, err));
+    src1 = e->nodes[b].act;
+    if (!dnnl_memory_desc_equal(&e->nodes[a].md, &e->nodes[b].md)) {
+        OK(eng_mem(e, i, &e->nodes[a].md, e->scratch_a, &src1, err));
+        OK(eng_reorder(e, &e->fwd, i, e->nodes[b].act, src1, 0, err));
     }
     OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
-    DN(dnnl_binary_desc_init(&bd, dnnl_binary_add, &e->md[a], &e->md[a], &dst_any),
+    DN(dnnl_binary_desc_init(&bd, dnnl_binary_add, &e->nodes[a].md, &e->nodes[a].md, &dst_any),
        "binary add descriptor");
     OK(eng_attr(e, i, n->act, &attr, err));
     OK(eng_pd(e, i, "binary add", &bd, attr, NULL, &pd, err));
     OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    e->fwd_pd[i] = pd;
+    e->nodes[i].fwd_pd = pd;
     dnnl_exec_arg_t args[] = {
-        {DNNL_ARG_SRC_0, e->act[a]}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, e->act[i]}};
+        {DNNL_ARG_SRC_0, e->nodes[a].act}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, e->nodes[i].act}};
     OK(eng_step_prim(e, &e->fwd, i, "binary add", pd, 3, args, err));
 done:
     if (attr)
@@ -319,7 +321,7 @@ gd_status eng_pool_desc(const gd_engine *e, int i, dnnl_pooling_v2_desc_t *pdsc,
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int pt, pb, pl, pr;
-    gd_node_padding(n, e->shapes[n->inputs[0]], &pt, &pb, &pl, &pr);
+    gd_node_padding(n, e->nodes[n->inputs[0]].shape, &pt, &pb, &pl, &pr);
     dnnl_dims_t strides = {n->sh, n->sw}, kernel = {n->kh, n->kw}, dil = {0, 0};
     dnnl_dims_t padl = {pt, pl}, padr = {pb, pr};
     dnnl_alg_kind_t alg =
@@ -341,17 +343,17 @@ static gd_status fwd_pool(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *er
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int j = n->inputs[0];
-    gd_shape out = e->shapes[i];
+    gd_shape out = e->nodes[i].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dst_any;
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_desc_t pd;
     OK(eng_act_mem(e, i, j, err));
     OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_format_tag_any, &dst_any, err));
-    OK(eng_pool_desc(e, i, &pdsc, prop, &e->md[j], &dst_any, err));
+    OK(eng_pool_desc(e, i, &pdsc, prop, &e->nodes[j].md, &dst_any, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "pooling forward", &pdsc, attr, NULL, &pd, err));
-    OK(unary_step(e, i, "pooling forward", pd, e->act[j], err));
+    OK(unary_step(e, i, "pooling forward", pd, e->nodes[j].act, err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -381,15 +383,15 @@ static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
-    gd_shape out = e->shapes[i];
+    gd_shape out = e->nodes[i].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dst_any, srcs[GD_MAX_INPUTS];
     dnnl_primitive_desc_t pd = NULL;
     dnnl_exec_arg_t args[GD_MAX_INPUTS + 1];
     for (int k = 0; k < n->n_inputs; k++) {
         OK(eng_act_mem(e, i, n->inputs[k], err));
-        srcs[k] = e->md[n->inputs[k]];
-        args[k] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + k, e->act[n->inputs[k]]};
+        srcs[k] = e->nodes[n->inputs[k]].md;
+        args[k] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + k, e->nodes[n->inputs[k]].act};
     }
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     /* Left to choose (format_tag_any), concat picks a plain or odd layout and
@@ -405,7 +407,7 @@ static gd_status fwd_concat(gd_engine *e, int i, gd_err *err)
     }
     OK(eng_keep_pd(e, pd, err));
     OK(set_dst(e, i, eng_pd_md(pd, dnnl_query_dst_md), err));
-    args[n->n_inputs] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->act[i]};
+    args[n->n_inputs] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->nodes[i].act};
     OK(eng_step_prim(e, &e->fwd, i, "concat", pd, n->n_inputs + 1, args, err));
 done:
     if (attr)
@@ -428,12 +430,12 @@ static gd_status fwd_lrn(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err *err
     dnnl_lrn_desc_t ld;
     dnnl_primitive_desc_t pd;
     OK(eng_act_mem(e, i, j, err));
-    DN(dnnl_lrn_forward_desc_init(&ld, prop, dnnl_lrn_across_channels, &e->md[j], n->lrn_size,
+    DN(dnnl_lrn_forward_desc_init(&ld, prop, dnnl_lrn_across_channels, &e->nodes[j].md, n->lrn_size,
                                   eng_lrn_alpha(n), n->lrn_beta, n->lrn_bias),
        "LRN forward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     OK(eng_pd(e, i, "LRN forward", &ld, attr, NULL, &pd, err));
-    OK(unary_step(e, i, "LRN forward", pd, e->act[j], err));
+    OK(unary_step(e, i, "LRN forward", pd, e->nodes[j].act, err));
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -445,7 +447,7 @@ gd_status eng_reshape_view(gd_engine *e, int i, int buf, dnnl_memory_t *view, gd
     /* C x H x W flattened in HWC order is the same bytes as the input in
      * NHWC, so the (C*H*W) x 1 x 1 tensor is viewed as {1, C, H, W} nhwc. */
     dnnl_memory_desc_t md;
-    gd_shape in = e->shapes[e->model->nodes[i].inputs[0]];
+    gd_shape in = e->nodes[e->model->nodes[i].inputs[0]].shape;
     gd_status st = eng_md4(e, i, in.c, in.h, in.w, e->dt, dnnl_nhwc, &md, err);
     if (st != GD_OK)
         return st;
@@ -456,14 +458,14 @@ static gd_status fwd_reshape(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
     int j = e->model->nodes[i].inputs[0];
-    gd_shape out = e->shapes[i];
+    gd_shape out = e->nodes[i].shape;
     dnnl_memory_desc_t md;
     dnnl_memory_t view;
     OK(eng_act_mem(e, i, j, err));
     OK(eng_md4(e, i, out.c, 1, 1, e->dt, dnnl_nchw, &md, err));
     OK(set_dst(e, i, &md, err));
-    OK(eng_reshape_view(e, i, e->act_buf[i], &view, err));
-    OK(eng_reorder(e, &e->fwd, i, e->act[j], view, 0, err));
+    OK(eng_reshape_view(e, i, e->nodes[i].act_buf, &view, err));
+    OK(eng_reorder(e, &e->fwd, i, e->nodes[j].act, view, 0, err));
 done:
     return st;
 }
@@ -480,18 +482,19 @@ static gd_status fwd_softmax(gd_engine *e, int i, dnnl_prop_kind_t prop, gd_err 
     dnnl_memory_t src;
     OK(eng_act_mem(e, i, j, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    src = e->act[j];
+    src = e->nodes[j].act;
     if (n->softmax_beta != 1.0f) {
         /* softmax(beta * x): scale the logits into scratch A first. */
         DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_linear,
-                                          &e->md[j], n->softmax_beta, 0.0f),
+                                          &e->nodes[j].md, n->softmax_beta, 0.0f),
            "softmax beta scaling descriptor");
         OK(eng_pd(e, i, "softmax beta scaling", &ed, attr, NULL, &pd, err));
-        OK(eng_mem(e, i, &e->md[j], e->scratch_a, &src, err));
-        dnnl_exec_arg_t sargs[] = {{DNNL_ARG_SRC, e->act[j]}, {DNNL_ARG_DST, src}};
+        OK(eng_mem(e, i, &e->nodes[j].md, e->scratch_a, &src, err));
+        dnnl_exec_arg_t sargs[] = {{DNNL_ARG_SRC, e->nodes[j].act}, {DNNL_ARG_DST, src}};
         OK(eng_step_prim(e, &e->fwd, i, "softmax beta scaling", pd, 2, sargs, err));
     }
-    DN(dnnl_softmax_v2_forward_desc_init(&sd, prop, dnnl_softmax_accurate, &e->md[j], &e->md[j], 1),
+    DN(dnnl_softmax_v2_forward_desc_init(&sd, prop, dnnl_softmax_accurate, &e->nodes[j].md,
+                                         &e->nodes[j].md, 1),
        "softmax forward descriptor");
     OK(eng_pd(e, i, "softmax forward", &sd, attr, NULL, &pd, err));
     OK(unary_step(e, i, "softmax forward", pd, src, err));
@@ -505,7 +508,7 @@ done:
 static gd_status check_weights(const gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
-    gd_shape in = e->shapes[n->inputs[0]];
+    gd_shape in = e->nodes[n->inputs[0]].shape;
     size_t want = gd_node_weight_count(n, in);
     if (!n->weights || n->n_weights != want) {
         return gd_err_set(err, GD_EINPUT,

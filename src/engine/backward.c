@@ -1,16 +1,18 @@
 /*
- * engine_backward.c: plans the backward-data pass, one switch over gd_op.
+ * backward.c: plans the backward-data pass, one switch over gd_op (and the
+ * own steps' planners where a kernel takes the node: pw.c, pwdw.c, stem.c,
+ * mask.c).
  *
  * Nodes are visited in reverse topological order.  When node i is visited,
- * every consumer of i has already pushed its contribution into diff[i], so
- * diff[i] is complete once i's seeds (if i is an output) are added.  Node i
+ * every consumer of i has already pushed its contribution into i's
+ * gradient, so it is complete once i's seeds (if i is an output) are added.  Node i
  * then pushes d(objective)/d(input) to each of its inputs:
  *   - the first contribution to a node is written straight into its diff
  *     buffer when the layouts agree (else through scratch A and a reorder);
  *   - later contributions (fan-out: a tensor read by several consumers, as
  *     in residual blocks) are added: a sum primitive in place when layouts
  *     agree, else a reorder with a sum post-op.
- * A fused activation is undone first, in place on diff[i], by an eltwise
+ * A fused activation is undone first, in place on i's gradient, by an eltwise
  * backward that reads the node's (post-activation) dst: relu and
  * clip_v2(0, 6) "use_dst_for_bwd", so no pre-activation is ever stored.
  * No weight gradients are computed.
@@ -18,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_int.h"
 
 #define DN(call, what)                                                                             \
     do {                                                                                           \
@@ -39,14 +41,14 @@
 /* Node j's diff memory, from the pool, created on first use. */
 static gd_status diff_mem(gd_engine *e, int i, int j, gd_err *err)
 {
-    if (e->diff[j])
+    if (e->nodes[j].diff)
         return GD_OK;
-    e->dmd_fixed[j] = 1;
-    int b = eng_pool_get(e, dnnl_memory_desc_get_size(&e->dmd[j]), err);
+    e->nodes[j].dmd_fixed = 1;
+    int b = eng_pool_get(e, dnnl_memory_desc_get_size(&e->nodes[j].dmd), err);
     if (b < 0)
         return err->status;
-    e->diff_buf[j] = b;
-    return eng_mem(e, i, &e->dmd[j], b, &e->diff[j], err);
+    e->nodes[j].diff_buf = b;
+    return eng_mem(e, i, &e->nodes[j].dmd, b, &e->nodes[j].diff, err);
 }
 
 /* dst += src for two memories of the same layout, in place. */
@@ -76,18 +78,18 @@ static gd_status accumulate(gd_engine *e, int i, int j, dnnl_memory_t src, gd_er
     gd_status st = diff_mem(e, i, j, err);
     if (st != GD_OK)
         return st;
-    if (!e->diff_started[j]) {
-        e->diff_started[j] = 1;
-        return eng_reorder(e, &e->bwd, i, src, e->diff[j], 0, err);
+    if (!e->nodes[j].diff_started) {
+        e->nodes[j].diff_started = 1;
+        return eng_reorder(e, &e->bwd, i, src, e->nodes[j].diff, 0, err);
     }
-    if (dnnl_memory_desc_equal(eng_mem_md(src), &e->dmd[j]))
-        return sum_into(e, i, e->diff[j], src, err);
-    return eng_reorder(e, &e->bwd, i, src, e->diff[j], 1, err);
+    if (dnnl_memory_desc_equal(eng_mem_md(src), &e->nodes[j].dmd))
+        return sum_into(e, i, e->nodes[j].diff, src, err);
+    return eng_reorder(e, &e->bwd, i, src, e->nodes[j].diff, 1, err);
 }
 
 /*
  * Where a primitive that produces node j's contribution in layout md writes
- * it: straight into diff[j] for a first contribution in j's layout (node 0,
+ * it: straight into j's gradient for a first contribution in j's layout (node 0,
  * whose gradient layout is still open, adopts any layout our pixel loop can
  * read), else into scratch A, added by contrib_done.
  */
@@ -96,16 +98,16 @@ static gd_status contrib_dst(gd_engine *e, int i, int j, const dnnl_memory_desc_
 {
     eng_layout l;
     *direct = 0;
-    if (!e->diff_started[j]) {
-        if (!e->dmd_fixed[j] && eng_layout_of(md, &l))
-            e->dmd[j] = *md;
+    if (!e->nodes[j].diff_started) {
+        if (!e->nodes[j].dmd_fixed && eng_layout_of(md, &l))
+            e->nodes[j].dmd = *md;
         gd_status st = diff_mem(e, i, j, err);
         if (st != GD_OK)
             return st;
-        if (dnnl_memory_desc_equal(&e->dmd[j], md)) {
-            e->diff_started[j] = 1;
+        if (dnnl_memory_desc_equal(&e->nodes[j].dmd, md)) {
+            e->nodes[j].diff_started = 1;
             *direct = 1;
-            *out = e->diff[j];
+            *out = e->nodes[j].diff;
             return GD_OK;
         }
     }
@@ -118,7 +120,7 @@ static gd_status contrib_done(gd_engine *e, int i, int j, dnnl_memory_t src, int
     return direct ? GD_OK : accumulate(e, i, j, src, err);
 }
 
-/* diff[i] in layout want: diff[i] itself, or a reorder into scratch B. */
+/* i's gradient (diff) in layout want: diff itself, or a reorder into scratch B. */
 static gd_status diff_dst_for(gd_engine *e, int i, dnnl_memory_t diff,
                               const dnnl_memory_desc_t *want, dnnl_memory_t *out, gd_err *err)
 {
@@ -132,7 +134,7 @@ static gd_status diff_dst_for(gd_engine *e, int i, dnnl_memory_t diff,
     return eng_reorder(e, &e->bwd, i, diff, *out, 0, err);
 }
 
-/* Undoes node i's fused activation in place on diff[i], from its dst. */
+/* Undoes node i's fused activation in place on its gradient, from its dst. */
 static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
 {
     gd_status st = GD_OK;
@@ -141,20 +143,21 @@ static gd_status act_bwd_inplace(gd_engine *e, int i, gd_act act, gd_err *err)
     dnnl_primitive_desc_t hint, pd;
     dnnl_alg_kind_t fwd, bwd;
     float alpha, beta;
-    if (act == GD_ACT_NONE || e->act_fused[i])
+    if (act == GD_ACT_NONE || e->nodes[i].act_fused)
         return GD_OK;
     eng_act_alg(act, &fwd, &bwd, &alpha, &beta);
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
     /* oneDNN wants a forward eltwise as the hint; it is never run. */
-    DN(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, fwd, &e->md[i], alpha, beta),
+    DN(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, fwd, &e->nodes[i].md, alpha,
+                                      beta),
        "activation forward descriptor");
     OK(eng_pd(e, i, "activation forward (hint)", &fd, attr, NULL, &hint, err));
-    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->dmd[i], &e->md[i], alpha, beta),
+    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->nodes[i].dmd, &e->nodes[i].md, alpha, beta),
        "activation backward descriptor");
     OK(eng_pd(e, i, "activation backward", &bd, attr, hint, &pd, err));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->act[i]},
-                              {DNNL_ARG_DIFF_DST, e->diff[i]},
-                              {DNNL_ARG_DIFF_SRC, e->diff[i]}};
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->nodes[i].act},
+                              {DNNL_ARG_DIFF_DST, e->nodes[i].diff},
+                              {DNNL_ARG_DIFF_SRC, e->nodes[i].diff}};
     OK(eng_step_prim(e, &e->bwd, i, "activation backward", pd, 3, args, err));
 done:
     if (attr)
@@ -166,8 +169,8 @@ done:
 static gd_status bwd_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want,
                              dnnl_memory_t *out, gd_err *err)
 {
-    if (dnnl_memory_desc_equal(eng_mem_md(e->wei_fwd[i]), want)) {
-        *out = e->wei_fwd[i];
+    if (dnnl_memory_desc_equal(eng_mem_md(e->nodes[i].wei_fwd), want)) {
+        *out = e->nodes[i].wei_fwd;
         return GD_OK;
     }
     dnnl_memory_desc_t user, any;
@@ -175,15 +178,6 @@ static gd_status bwd_weights(gd_engine *e, int i, const dnnl_memory_desc_t *want
     if (st != GD_OK)
         return st;
     return eng_weights(e, i, want, &user, e->model->nodes[i].weights, out, err);
-}
-
-int eng_consumers(const gd_engine *e, int j)
-{
-    int count = 0;
-    for (int i = j + 1; i < e->model->n_nodes; i++)
-        for (int k = 0; e->need[i] && k < e->model->nodes[i].n_inputs; k++)
-            count += e->model->nodes[i].inputs[k] == j;
-    return count;
 }
 
 /*
@@ -196,16 +190,13 @@ int eng_consumers(const gd_engine *e, int j)
 static int s2d_ok(const gd_engine *e, int i, int *kb, int *pb, int *pr)
 {
     const gd_node *n = &e->model->nodes[i];
-    gd_shape in = e->shapes[0], out = e->shapes[i];
+    gd_shape in = e->nodes[0].shape, out = e->nodes[i].shape;
     int pt, pbot, pl, pright;
     if (n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 || n->groups != 1 ||
         n->sh != 2 || n->sw != 2 || n->dh != 1 || n->dw != 1 || n->kh > 4 || n->kw > 4 ||
-        in.h % 2 || in.w % 2 || in.c > ENG_S2D_MAX_C || e->diff_started[0] ||
-        eng_consumers(e, 0) != 1)
+        in.h % 2 || in.w % 2 || in.c > ENG_S2D_MAX_C || e->nodes[0].diff_started ||
+        eng_consumers(e, 0) != 1 || eng_is_output(e, 0))
         return 0;
-    for (int k = 0; k < e->n_outputs; k++)
-        if (e->outputs[k] == 0)
-            return 0;
     gd_node_padding(n, in, &pt, &pbot, &pl, &pright);
     *kb = ((n->kh > n->kw ? n->kh : n->kw) + 1) / 2;
     *pb = out.h - 1 + *kb - in.h / 2;
@@ -227,7 +218,7 @@ static gd_status bwd_conv_s2d(gd_engine *e, int i, int kb, int pb, int pr, gd_er
 {
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
-    gd_shape in = e->shapes[0], out = e->shapes[i];
+    gd_shape in = e->nodes[0].shape, out = e->nodes[i].shape;
     const int c4 = 4 * in.c;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dsrc_any, ddst_any, wei_user, wei_any;
@@ -238,15 +229,17 @@ static gd_status bwd_conv_s2d(gd_engine *e, int i, int kb, int pb, int pr, gd_er
     dnnl_dims_t wd = {n->out_c, c4, kb, kb};
 
     size_t nw = (size_t)n->out_c * c4 * kb * kb;
-    e->s2d_wei = gd_calloc(nw, sizeof *e->s2d_wei, "space-to-depth weights", err);
-    if (!e->s2d_wei)
+    float *s2d_wei = gd_calloc(nw, sizeof *s2d_wei, "space-to-depth weights", err);
+    if (!s2d_wei)
         return err->status;
+    free(e->nodes[i].wt_bwd);
+    e->nodes[i].wt_bwd = s2d_wei;
     for (int o = 0; o < n->out_c; o++)
         for (int c = 0; c < in.c; c++)
             for (int ky = 0; ky < n->kh; ky++)
                 for (int kx = 0; kx < n->kw; kx++) {
                     int ch = ((ky % 2) * 2 + kx % 2) * in.c + c;
-                    e->s2d_wei[(((size_t)o * c4 + ch) * kb + ky / 2) * kb + kx / 2] =
+                    s2d_wei[(((size_t)o * c4 + ch) * kb + ky / 2) * kb + kx / 2] =
                         n->weights[(((size_t)o * in.c + c) * n->kh + ky) * n->kw + kx];
                 }
 
@@ -268,8 +261,8 @@ static gd_status bwd_conv_s2d(gd_engine *e, int i, int kb, int pb, int pr, gd_er
                         n->name);
         goto done;
     }
-    OK(diff_dst_for(e, i, e->diff[i], eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
-    OK(eng_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei_user, e->s2d_wei, &wei, err));
+    OK(diff_dst_for(e, i, e->nodes[i].diff, eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
+    OK(eng_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei_user, s2d_wei, &wei, err));
     e->s2d_buf = eng_buf_new(e, dnnl_memory_desc_get_size(dsrc_md), err);
     if (e->s2d_buf < 0) {
         st = err->status;
@@ -280,7 +273,7 @@ static gd_status bwd_conv_s2d(gd_engine *e, int i, int kb, int pb, int pr, gd_er
         {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}};
     OK(eng_step_prim(e, &e->bwd, i, "space-to-depth convolution backward data", pd, 3, args, err));
     e->s2d = 1;
-    e->diff_started[0] = 1;
+    e->nodes[0].diff_started = 1;
 done:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
@@ -290,7 +283,7 @@ done:
 /*
  * Convolution i's backward-data as a forward convolution of its gradient
  * with the transposed, flipped kernel, padded k-1-p where i pads p, with
- * its input j's activation derivative multiplied in (engine_mask.c).  Sets
+ * its input j's activation derivative multiplied in (mask.c).  Sets
  * *done = 0 and plans nothing when oneDNN has no such primitive.  Node i's
  * own activation backward is the caller's.
  */
@@ -306,7 +299,7 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
     dnnl_convolution_desc_t cd;
     dnnl_memory_t ddst, wei;
     int pt, pb, pl, pr;
-    gd_node_padding(n, e->shapes[j], &pt, &pb, &pl, &pr);
+    gd_node_padding(n, e->nodes[j].shape, &pt, &pb, &pl, &pr);
     dnnl_dims_t strides = {1, 1}, dil = {0, 0};
     dnnl_dims_t padl = {n->kh - 1 - pt, n->kw - 1 - pl}, padr = {n->kh - 1 - pb, n->kw - 1 - pr};
     *done = 0;
@@ -318,10 +311,10 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
     DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &mask_md), "mask post-op");
     DN(dnnl_primitive_attr_set_post_ops(attr, po), "mask post-op");
     /* The gradient's own layouts, so nothing is reordered and the result
-     * lands in diff[j] directly. */
+     * lands in j's gradient directly. */
     DN(dnnl_dilated_convolution_forward_desc_init(
-           &cd, dnnl_forward_inference, dnnl_convolution_direct, eng_mem_md(e->diff[i]), &wei_any,
-           NULL, &e->dmd[j], strides, dil, padl, padr),
+           &cd, dnnl_forward_inference, dnnl_convolution_direct, eng_mem_md(e->nodes[i].diff),
+           &wei_any, NULL, &e->nodes[j].dmd, strides, dil, padl, padr),
        "transposed convolution descriptor");
     if (dnnl_primitive_desc_create(&pd, &cd, attr, e->eng, NULL) != dnnl_success)
         goto done; /* not done: the caller plans the plain backward */
@@ -333,21 +326,23 @@ static gd_status bwd_conv_masked(gd_engine *e, int i, int *done, gd_err *err)
         goto done;
     OK(eng_mask_plan(e, j, err));
     OK(diff_mem(e, i, j, err));
-    OK(diff_dst_for(e, i, e->diff[i], eng_pd_md(pd, dnnl_query_src_md), &ddst, err));
-    OK(eng_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei_user, e->tw[i], &wei, err));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, ddst},
-                              {DNNL_ARG_WEIGHTS, wei},
-                              {DNNL_ARG_DST, e->diff[j]},
-                              {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->mask_mem[j]}};
+    OK(diff_dst_for(e, i, e->nodes[i].diff, eng_pd_md(pd, dnnl_query_src_md), &ddst, err));
+    OK(eng_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei_user, e->nodes[i].wt_bwd, &wei,
+                   err));
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_SRC, ddst},
+        {DNNL_ARG_WEIGHTS, wei},
+        {DNNL_ARG_DST, e->nodes[j].diff},
+        {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->nodes[j].mask_mem}};
     OK(eng_step_prim(e, &e->bwd, i, "transposed convolution with activation mask", pd, 4, args,
                      err));
-    e->diff_started[j] = 1;
-    e->act_fused[j] = 1;
+    e->nodes[j].diff_started = 1;
+    e->nodes[j].act_fused = 1;
     *done = 1;
 done:
     if (!*done) { /* nothing reads them */
-        free(e->tw[i]);
-        e->tw[i] = NULL;
+        free(e->nodes[i].wt_bwd);
+        e->nodes[i].wt_bwd = NULL;
     }
     if (po)
         dnnl_post_ops_destroy(po);
@@ -356,12 +351,59 @@ done:
     return st;
 }
 
+/* 1x1 node i's backward as its own step (pw.c), into its input's gradient. */
+static gd_status bwd_pw(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = diff_mem(e, i, e->model->nodes[i].inputs[0], err);
+    return st == GD_OK ? eng_pw_bwd_plan(e, i, err) : st;
+}
+
+/*
+ * 1x1 node i's backward in one step with its stride-2 depthwise reader's
+ * (pwdw.c; fuse_bwd.dw), into its input j's gradient; or, where that step
+ * can run j's backward too, into j's input s's; or, with s at its head,
+ * s's backward too, into s's input h's (a 1x1 at the head) or the pixel
+ * gradient (the first convolution).  Where j's or s's gradient is never
+ * made, the activation backward it would have undone is folded into the
+ * step (the bits or mask of the node whose gradient it writes).
+ */
+static gd_status bwd_dwpw(gd_engine *e, int i, gd_err *err)
+{
+    gd_status st = GD_OK;
+    const int j = e->model->nodes[i].inputs[0], s = eng_pwdw_pre_bwd(e, i);
+    if (s >= 0 && s == e->stem_fwd && e->nodes[i].fuse_fwd.head == s && eng_stem_rows_ok(e, s)) {
+        /* The first convolution at the head: its backward too, into the
+         * pixel gradient; its gradient is never made. */
+        if (eng_mask_fusable(e, j))
+            OK(eng_mask_plan(e, s, err));
+        e->nodes[s].act_fused = e->nodes[s].mask_buf >= 0;
+        OK(eng_stem_bwd_prepare(e, s, err));
+        OK(eng_pwdw_pre_bwd_plan(e, i, 1, err));
+    } else if (s >= 0) {
+        /* And s's backward too (a 1x1 at the head), into its input h? */
+        const int h = eng_pwdw_head_bwd(e, i);
+        const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */
+        if (e->nodes[t].bits_buf < 0 && eng_mask_fusable(e, reader))
+            OK(eng_mask_plan(e, t, err));
+        if (e->nodes[t].bits_buf >= 0 || e->nodes[t].mask_buf >= 0)
+            e->nodes[t].act_fused = 1;
+        OK(diff_mem(e, i, t, err));
+        e->nodes[t].diff_started = 1;
+        OK(eng_pwdw_pre_bwd_plan(e, i, h >= 0, err));
+    } else {
+        OK(diff_mem(e, i, j, err));
+    }
+    OK(eng_dwpw_bwd_plan(e, i, err));
+done:
+    return st;
+}
+
 static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int j = n->inputs[0], direct;
-    gd_shape in = e->shapes[j], out = e->shapes[i];
+    gd_shape in = e->nodes[j].shape, out = e->nodes[i].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dsrc_any, ddst_any, wei_user, wei_any;
     dnnl_convolution_desc_t cd;
@@ -377,42 +419,18 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
         if (!eng_stem_ok(e, i))
             return bwd_conv_s2d(e, i, kb, bpb, bpr, err);
         OK(act_bwd_inplace(e, i, n->act, err));
-        OK(eng_stem_plan(e, i, err));
+        OK(eng_stem_bwd_plan(e, i, err));
         goto done;
     }
     if (eng_pw_fusable(e, i)) {
-        /* j's backward-data too, into its input s (engine_pwdw.c)? */
-        const int s = eng_pwdw_pre_bwd(e, i);
-        if (s >= 0 && s == e->stem_fwd && e->fuse_head[i] == s && eng_stem_rows_ok(e, s)) {
-            /* The first convolution at the head: its backward too, into the
-             * pixel gradient; its gradient is never made. */
-            if (eng_mask_fusable(e, j))
-                OK(eng_mask_plan(e, s, err));
-            e->act_fused[s] = e->mask_buf[s] >= 0;
-            OK(eng_stem_bwd_prepare(e, s, err));
-            OK(eng_pwdw_pre_bwd_plan(e, i, 1, err));
-        } else if (s >= 0) {
-            /* And s's backward too (a 1x1 at the head), into its input h? */
-            const int h = eng_pwdw_head_bwd(e, i);
-            const int t = h >= 0 ? h : s, reader = h >= 0 ? s : j; /* the gradient made */
-            if (e->bits_buf[t] < 0 && eng_mask_fusable(e, reader))
-                OK(eng_mask_plan(e, t, err));
-            if (e->bits_buf[t] >= 0 || e->mask_buf[t] >= 0)
-                e->act_fused[t] = 1;
-            OK(diff_mem(e, i, t, err));
-            e->diff_started[t] = 1;
-            OK(eng_pwdw_pre_bwd_plan(e, i, h >= 0, err));
-        } else {
-            OK(diff_mem(e, i, j, err));
-        }
-        OK(eng_pw_plan(e, i, err));
+        st = e->nodes[i].fuse_bwd.dw < 0 ? bwd_pw(e, i, err) : bwd_dwpw(e, i, err);
         goto done;
     }
     OK(act_bwd_inplace(e, i, n->act, err));
-    int into_pw;
-    OK(eng_pwdw_bwd_plan(e, i, &into_pw, err));
-    if (into_pw)
-        goto done; /* run by j's backward step, reading diff[i] */
+    int joined;
+    OK(eng_pwdw_bwd_join(e, i, &joined, err));
+    if (joined)
+        goto done; /* run by j's backward step, reading i's gradient */
     if (eng_mask_fusable(e, i)) {
         int fused;
         OK(bwd_conv_masked(e, i, &fused, err));
@@ -426,8 +444,8 @@ static gd_status bwd_conv(gd_engine *e, int i, gd_err *err)
            &cd, dnnl_convolution_direct, &dsrc_any, &wei_any, &ddst_any, strides, dil, padl, padr),
        "convolution backward data descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "convolution backward data", &cd, attr, e->fwd_pd[i], &pd, err));
-    OK(diff_dst_for(e, i, e->diff[i], eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
+    OK(eng_pd(e, i, "convolution backward data", &cd, attr, e->nodes[i].fwd_pd, &pd, err));
+    OK(diff_dst_for(e, i, e->nodes[i].diff, eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
     OK(bwd_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei, err));
     OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
     dnnl_exec_arg_t args[] = {
@@ -445,7 +463,7 @@ static gd_status bwd_fc(gd_engine *e, int i, gd_err *err)
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
     int j = n->inputs[0], direct;
-    gd_shape in = e->shapes[j];
+    gd_shape in = e->nodes[j].shape;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dsrc_any, ddst_any, wei_user, wei_any, d2;
     dnnl_inner_product_desc_t ipd;
@@ -461,10 +479,10 @@ static gd_status bwd_fc(gd_engine *e, int i, gd_err *err)
     DN(dnnl_inner_product_backward_data_desc_init(&ipd, &dsrc_any, &wei_any, &ddst_any),
        "inner product backward data descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "inner product backward data", &ipd, attr, e->fwd_pd[i], &pd, err));
-    /* diff[i] is {1, O, 1, 1}; the primitive reads it as {1, O}. */
-    DN(dnnl_memory_desc_reshape(&d2, &e->dmd[i], 2, dims2), "inner product diff_dst reshape");
-    OK(eng_mem(e, i, &d2, e->diff_buf[i], &diff2, err));
+    OK(eng_pd(e, i, "inner product backward data", &ipd, attr, e->nodes[i].fwd_pd, &pd, err));
+    /* i's gradient is {1, O, 1, 1}; the primitive reads it as {1, O}. */
+    DN(dnnl_memory_desc_reshape(&d2, &e->nodes[i].dmd, 2, dims2), "inner product diff_dst reshape");
+    OK(eng_mem(e, i, &d2, e->nodes[i].diff_buf, &diff2, err));
     OK(diff_dst_for(e, i, diff2, eng_pd_md(pd, dnnl_query_diff_dst_md), &ddst, err));
     OK(bwd_weights(e, i, eng_pd_md(pd, dnnl_query_weights_md), &wei, err));
     OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
@@ -490,15 +508,16 @@ static gd_status bwd_act(gd_engine *e, int i, gd_err *err)
     dnnl_alg_kind_t fwd, bwd;
     float alpha, beta;
     if (n->act == GD_ACT_NONE)
-        return accumulate(e, i, j, e->diff[i], err);
+        return accumulate(e, i, j, e->nodes[i].diff, err);
     eng_act_alg(n->act, &fwd, &bwd, &alpha, &beta);
-    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->dmd[i], &e->md[i], alpha, beta),
+    DN(dnnl_eltwise_backward_desc_init(&bd, bwd, &e->nodes[i].dmd, &e->nodes[i].md, alpha, beta),
        "eltwise backward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "eltwise backward", &bd, attr, e->fwd_pd[i], &pd, err));
+    OK(eng_pd(e, i, "eltwise backward", &bd, attr, e->nodes[i].fwd_pd, &pd, err));
     OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
-    dnnl_exec_arg_t args[] = {
-        {DNNL_ARG_DST, e->act[i]}, {DNNL_ARG_DIFF_DST, e->diff[i]}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->nodes[i].act},
+                              {DNNL_ARG_DIFF_DST, e->nodes[i].diff},
+                              {DNNL_ARG_DIFF_SRC, dsrc}};
     OK(eng_step_prim(e, &e->bwd, i, "eltwise backward", pd, 3, args, err));
     OK(contrib_done(e, i, j, dsrc, direct, err));
 done:
@@ -511,9 +530,9 @@ static gd_status bwd_add(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
     gd_status st = act_bwd_inplace(e, i, n->act, err);
-    /* d(a + b)/da = d(a + b)/db = 1: both inputs get diff[i]. */
+    /* d(a + b)/da = d(a + b)/db = 1: both inputs get i's gradient. */
     for (int k = 0; st == GD_OK && k < 2; k++)
-        st = accumulate(e, i, n->inputs[k], e->diff[i], err);
+        st = accumulate(e, i, n->inputs[k], e->nodes[i].diff, err);
     return st;
 }
 
@@ -525,14 +544,15 @@ static gd_status bwd_pool(gd_engine *e, int i, gd_err *err)
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_desc_t pd;
     dnnl_memory_t dsrc;
-    OK(eng_pool_desc(e, i, &pdsc, dnnl_backward_data, &e->dmd[j], &e->dmd[i], err));
+    OK(eng_pool_desc(e, i, &pdsc, dnnl_backward_data, &e->nodes[j].dmd, &e->nodes[i].dmd, err));
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "pooling backward", &pdsc, attr, e->fwd_pd[i], &pd, err));
+    OK(eng_pd(e, i, "pooling backward", &pdsc, attr, e->nodes[i].fwd_pd, &pd, err));
     OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, e->diff[i]},
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, e->nodes[i].diff},
                               {DNNL_ARG_DIFF_SRC, dsrc},
-                              {DNNL_ARG_WORKSPACE, e->workspace[i]}};
-    OK(eng_step_prim(e, &e->bwd, i, "pooling backward", pd, e->workspace[i] ? 3 : 2, args, err));
+                              {DNNL_ARG_WORKSPACE, e->nodes[i].workspace}};
+    OK(eng_step_prim(e, &e->bwd, i, "pooling backward", pd, e->nodes[i].workspace ? 3 : 2, args,
+                     err));
     OK(contrib_done(e, i, j, dsrc, direct, err));
 done:
     if (attr)
@@ -542,22 +562,22 @@ done:
 
 /*
  * CONCAT: input k's gradient is the channel slice [off, off + c_k) of
- * diff[i].  Slices of a blocked layout are only views when they start and
- * end on block boundaries; otherwise diff[i] is first reordered to plain
+ * i's.  Slices of a blocked layout are only views when they start and end
+ * on block boundaries; otherwise i's gradient is first reordered to plain
  * NCHW (scratch B), where every slice is a view.
  */
 static gd_status bwd_concat(gd_engine *e, int i, gd_err *err)
 {
     gd_status st = GD_OK;
     const gd_node *n = &e->model->nodes[i];
-    gd_shape out = e->shapes[i];
+    gd_shape out = e->nodes[i].shape;
     eng_layout l;
-    const dnnl_memory_desc_t *parent = &e->dmd[i];
-    int parent_buf = e->diff_buf[i];
+    const dnnl_memory_desc_t *parent = &e->nodes[i].dmd;
+    int parent_buf = e->nodes[i].diff_buf;
     dnnl_memory_desc_t sub;
     int views = eng_layout_of(parent, &l);
     for (int k = 0, off = 0; views && k < n->n_inputs; k++) {
-        int ck = e->shapes[n->inputs[k]].c;
+        int ck = e->nodes[n->inputs[k]].shape.c;
         dnnl_dims_t dims = {1, ck, out.h, out.w}, offs = {0, off, 0, 0};
         if (off % l.cblk || ck % l.cblk ||
             dnnl_memory_desc_init_submemory(&sub, parent, dims, offs) != dnnl_success)
@@ -569,12 +589,12 @@ static gd_status bwd_concat(gd_engine *e, int i, gd_err *err)
         dnnl_memory_t tmp;
         OK(eng_md4(e, i, out.c, out.h, out.w, e->dt, dnnl_nchw, &plain, err));
         OK(eng_mem(e, i, &plain, e->scratch_b, &tmp, err));
-        OK(eng_reorder(e, &e->bwd, i, e->diff[i], tmp, 0, err));
+        OK(eng_reorder(e, &e->bwd, i, e->nodes[i].diff, tmp, 0, err));
         parent = &plain;
         parent_buf = e->scratch_b;
     }
     for (int k = 0, off = 0; k < n->n_inputs; k++) {
-        int j = n->inputs[k], ck = e->shapes[j].c;
+        int j = n->inputs[k], ck = e->nodes[j].shape.c;
         dnnl_dims_t dims = {1, ck, out.h, out.w}, offs = {0, off, 0, 0};
         dnnl_memory_t view;
         DN(dnnl_memory_desc_init_submemory(&sub, parent, dims, offs), "concat gradient slice");
@@ -595,17 +615,17 @@ static gd_status bwd_lrn(gd_engine *e, int i, gd_err *err)
     dnnl_lrn_desc_t ld;
     dnnl_primitive_desc_t pd;
     dnnl_memory_t dsrc;
-    DN(dnnl_lrn_backward_desc_init(&ld, dnnl_lrn_across_channels, &e->dmd[i], &e->md[j],
+    DN(dnnl_lrn_backward_desc_init(&ld, dnnl_lrn_across_channels, &e->nodes[i].dmd, &e->nodes[j].md,
                                    n->lrn_size, eng_lrn_alpha(n), n->lrn_beta, n->lrn_bias),
        "LRN backward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "LRN backward", &ld, attr, e->fwd_pd[i], &pd, err));
+    OK(eng_pd(e, i, "LRN backward", &ld, attr, e->nodes[i].fwd_pd, &pd, err));
     OK(contrib_dst(e, i, j, eng_pd_md(pd, dnnl_query_diff_src_md), &dsrc, &direct, err));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, e->act[j]},
-                              {DNNL_ARG_DIFF_DST, e->diff[i]},
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, e->nodes[j].act},
+                              {DNNL_ARG_DIFF_DST, e->nodes[i].diff},
                               {DNNL_ARG_DIFF_SRC, dsrc},
-                              {DNNL_ARG_WORKSPACE, e->workspace[i]}};
-    OK(eng_step_prim(e, &e->bwd, i, "LRN backward", pd, e->workspace[i] ? 4 : 3, args, err));
+                              {DNNL_ARG_WORKSPACE, e->nodes[i].workspace}};
+    OK(eng_step_prim(e, &e->bwd, i, "LRN backward", pd, e->nodes[i].workspace ? 4 : 3, args, err));
     OK(contrib_done(e, i, j, dsrc, direct, err));
 done:
     if (attr)
@@ -616,7 +636,7 @@ done:
 static gd_status bwd_reshape(gd_engine *e, int i, gd_err *err)
 {
     dnnl_memory_t view;
-    gd_status st = eng_reshape_view(e, i, e->diff_buf[i], &view, err);
+    gd_status st = eng_reshape_view(e, i, e->nodes[i].diff_buf, &view, err);
     if (st != GD_OK)
         return st;
     return accumulate(e, i, e->model->nodes[i].inputs[0], view, err);
@@ -633,18 +653,19 @@ static gd_status bwd_softmax(gd_engine *e, int i, gd_err *err)
     dnnl_primitive_desc_t pd, lpd;
     dnnl_memory_t dsrc;
     int scaled = n->softmax_beta != 1.0f;
-    DN(dnnl_softmax_v2_backward_desc_init(&sd, dnnl_softmax_accurate, &e->dmd[j], &e->dmd[i],
-                                          &e->md[i], 1),
+    DN(dnnl_softmax_v2_backward_desc_init(&sd, dnnl_softmax_accurate, &e->nodes[j].dmd,
+                                          &e->nodes[i].dmd, &e->nodes[i].md, 1),
        "softmax backward descriptor");
     OK(eng_attr(e, i, GD_ACT_NONE, &attr, err));
-    OK(eng_pd(e, i, "softmax backward", &sd, attr, e->fwd_pd[i], &pd, err));
+    OK(eng_pd(e, i, "softmax backward", &sd, attr, e->nodes[i].fwd_pd, &pd, err));
     const dnnl_memory_desc_t *dsrc_md = eng_pd_md(pd, dnnl_query_diff_src_md);
     if (scaled)
         OK(eng_mem(e, i, dsrc_md, e->scratch_a, &dsrc, err));
     else
         OK(contrib_dst(e, i, j, dsrc_md, &dsrc, &direct, err));
-    dnnl_exec_arg_t args[] = {
-        {DNNL_ARG_DST, e->act[i]}, {DNNL_ARG_DIFF_DST, e->diff[i]}, {DNNL_ARG_DIFF_SRC, dsrc}};
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, e->nodes[i].act},
+                              {DNNL_ARG_DIFF_DST, e->nodes[i].diff},
+                              {DNNL_ARG_DIFF_SRC, dsrc}};
     OK(eng_step_prim(e, &e->bwd, i, "softmax backward", pd, 3, args, err));
     if (scaled) {
         /* d softmax(beta x)/dx = beta * (softmax backward at beta x). */
@@ -674,7 +695,7 @@ gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
         return st;
     if (i == 0)
         return eng_step_own(&e->bwd, 0, ENG_STEP_PIXEL_GRAD, "pixel gradient", err);
-    if (!e->diff_started[i])
+    if (!e->nodes[i].diff_started)
         return GD_OK; /* no gradient reaches this node: it contributes nothing */
     switch (n->op) {
     case GD_OP_CONV:
@@ -711,12 +732,12 @@ gd_status eng_backward_node(gd_engine *e, int i, gd_err *err)
                         (int)n->op);
         break;
     }
-    /* Nothing reads diff[i] after its own steps: its buffer goes back to the
-     * pool; unless i's input's backward step reads it (engine_pwdw.c), which
+    /* Nothing reads i's gradient after its own steps: its buffer goes back
+     * to the pool; unless i's input's backward step reads it (pwdw.c), which
      * then returns it. */
-    if (n->n_inputs != 1 || e->fuse_dw_bwd[n->inputs[0]] != i)
-        eng_pool_put(e, e->diff_buf[i]);
-    if (e->fuse_dw_bwd[i] >= 0)
-        eng_pool_put(e, e->diff_buf[e->fuse_dw_bwd[i]]);
+    if (n->n_inputs != 1 || e->nodes[n->inputs[0]].fuse_bwd.dw != i)
+        eng_pool_put(e, e->nodes[i].diff_buf);
+    if (e->nodes[i].fuse_bwd.dw >= 0)
+        eng_pool_put(e, e->nodes[e->nodes[i].fuse_bwd.dw].diff_buf);
     return st;
 }

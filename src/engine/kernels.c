@@ -1,0 +1,50 @@
+/*
+ * kernels.c: which table of hand-written kernels an engine runs
+ * (kernels_int.h), chosen once, when the engine is created, from what this
+ * CPU can do.  Nothing here executes an ISA-specific instruction: it only
+ * hands out a table whose functions the steps then call.
+ *
+ * A table is chosen where oneDNN itself may use its ISA: oneDNN's
+ * effective ISA, which ONEDNN_MAX_CPU_ISA lowers, so one setting turns
+ * every fast path off at once, and our kernels never run vectors oneDNN
+ * would not.  Where no table fits (another CPU, another architecture, or
+ * gd_engine_opts.onednn_only), the engine gets none and runs every layer
+ * on oneDNN.
+ *
+ * A table for another ISA lives in its own folder beside x86/, compiled
+ * with that ISA's flags by CMake, which defines GD_ENGINE_<ISA> for this
+ * file when it builds one; it joins the list below after the tables it
+ * should lose to.
+ */
+#include "engine_int.h"
+
+/* The tables CMake built for this architecture, best first, each with the
+ * oneDNN ISA it needs; the empty entry ends the list. */
+static const struct candidate {
+    const eng_kernels *kern;
+    dnnl_cpu_isa_t needs;
+} candidates[] = {
+#ifdef GD_ENGINE_AVX512
+    {&eng_kernels_avx512, dnnl_cpu_isa_avx512_core},
+#endif
+    {NULL, dnnl_cpu_isa_all},
+};
+
+/* Whether every kernel of k is set: a step would call through a hole.  A
+ * table with one is never chosen (test_engine_own then fails, missing the
+ * own layers it expects on a CPU that has the ISA). */
+static int complete(const eng_kernels *k)
+{
+    return k->isa && k->mask && k->pw_fwd && k->pw_fwd_row && k->pw_bwd && k->pw_bwd_row &&
+           k->dw_fwd_row && k->dw_bwd_row && k->dw1_fwd_row && k->dw1_bwd_row && k->stem_fwd_row &&
+           k->stem_bwd_row;
+}
+
+const eng_kernels *eng_kernels_for_cpu(void)
+{
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    for (const struct candidate *c = candidates; c->kern; c++)
+        if ((isa & c->needs) == c->needs && complete(c->kern))
+            return c->kern;
+    return NULL;
+}
