@@ -516,31 +516,6 @@ static void test_writer_io_failure(void **state)
     gd_image_free(&im);
 }
 
-/*
- * The format and compression name tables have no holes (a missing entry of a
- * designated-initializer table would be a NULL handed to strcmp by
- * gd_compression_from_name): every value has a name, compressions read back
- * by name, and the COUNT values are "?".
- */
-static void test_names_have_no_holes(void **state)
-{
-    (void)state;
-    for (int i = 0; i < GD_FORMAT_COUNT; i++) {
-        assert_non_null(gd_format_name((gd_format)i));
-        assert_string_not_equal(gd_format_name((gd_format)i), "?");
-    }
-    for (int i = 0; i < GD_COMPRESS_COUNT; i++) {
-        const char *name = gd_compression_name((gd_compression)i);
-        assert_non_null(name);
-        assert_string_not_equal(name, "?");
-        assert_int_equal(gd_compression_from_name(name), i);
-    }
-    assert_string_equal(gd_format_name(GD_FORMAT_COUNT), "?");
-    assert_string_equal(gd_compression_name(GD_COMPRESS_COUNT), "?");
-    assert_int_equal(gd_compression_from_name("lzma"), GD_COMPRESS_COUNT);
-    assert_int_equal(gd_compression_from_name(NULL), GD_COMPRESS_COUNT);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,7 +531,6 @@ int main(void)
         cmocka_unit_test(test_writer_abort_and_failures_leave_nothing),
         cmocka_unit_test(test_writer_path_taken_meanwhile),
         cmocka_unit_test(test_writer_io_failure),
-        cmocka_unit_test(test_names_have_no_holes),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, NULL);
 }
