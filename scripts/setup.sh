@@ -28,7 +28,7 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
-  libtiff-tools python3 xxd procps time # the tests' tools
+  libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
 )
 bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh

@@ -55,7 +55,7 @@ const char *gd_pad_name(gd_pad pad)
 static int lookup(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
-        if (s && strcmp(names[i], s) == 0)
+        if (s && names[i] && strcmp(names[i], s) == 0) /* a hole never matches */
             return i;
     return n;
 }

@@ -2,9 +2,9 @@
  * ref_ops.c: the plain C, double precision reference of every gd_op
  * (conventions in ref_ops.h).
  */
-/* The gradient tests run this reference hundreds of times per graph: keep it
- * fast in Debug (-O0) builds too.  (Sanitizers still instrument it.) */
-#pragma GCC optimize("O2")
+/* The gradient tests run this reference hundreds of times per graph, so
+ * tests/CMakeLists.txt compiles this file with -O2 in Debug (-O0) builds too
+ * (sanitizers still instrument it). */
 
 #include "ref_ops.h"
 

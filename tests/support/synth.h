@@ -42,7 +42,7 @@ gd_shape gdsynth_shape(const gd_model *m, int i);
 void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi);
 
 /* Whether oneDNN may use AVX-512 here (ONEDNN_MAX_CPU_ISA counts): the
- * engine's own 1x1 backward (engine_pw.c) needs it, so fold counts do. */
+ * engine's own 1x1 backward (src/engine/pw.c) needs it, so fold counts do. */
 int gdsynth_avx512(void);
 
 /*

@@ -157,7 +157,7 @@ static int relu6_clipping(gdtest_rng *r, gdsynth_graph *g, const char *name, int
 
 /*
  * Activation backwards folded into the stride-1 convolution reading them
- * (engine_mask.c), on three shallow branches summed: a clipping relu6 into a
+ * (src/engine/mask.c), on three shallow branches summed: a clipping relu6 into a
  * depthwise 3x3 and that relu into a 1x1; a relu into a dense 2x2 (TF SAME
  * pads it 0 before and 1 after) and its relu6 into a 3x3 padded 2 / 0 rows
  * and 0 / 2 columns; a relu read twice, which stays unfolded.  16 channels
@@ -221,7 +221,7 @@ static void conv_depthwise_s2(gdtest_rng *r, gdsynth_graph *g)
 
 /*
  * A 3x3 stride-2 TF SAME first convolution on even sides (no padding
- * before: engine_stem.c's own backward, straight into the pixel gradient),
+ * before: src/engine/stem.c's own backward, straight into the pixel gradient),
  * its relu6 folded into a depthwise: 13 output rows (split unevenly between
  * threads, each recomputing the row before its own), 20 columns (one block
  * of 12 and an 8-pixel tail).
@@ -237,11 +237,11 @@ static void conv_stem(gdtest_rng *r, gdsynth_graph *g)
 
 /*
  * 1x1 convolutions whose ReLU/ReLU6 feeds a stride-2 depthwise, so its
- * backward is theirs to do (engine_pw.c: one pass with the transposed 1x1):
+ * backward is theirs to do (src/engine/pw.c: one pass with the transposed 1x1):
  * a relu6 1x1 (32 -> 48 channels) reading a clipping relu6 it folds (its
  * mask multiplied in); a relu 1x1 (64 -> 16) reading a relu read twice (no
  * mask; the other reader, a stride-2 1x1 created first, is visited last);
- * a 96 -> 16 one, past engine_pw.c's channel bound, on oneDNN's two passes.
+ * a 96 -> 16 one, past src/engine/pw.c's channel bound, on oneDNN's two passes.
  * 14 x 11 pixels: 154 = 12 x 12 + 10, so the one-pixel tail runs too.
  */
 static void conv1x1_act_bwd(gdtest_rng *r, gdsynth_graph *g)
