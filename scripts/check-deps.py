@@ -79,7 +79,11 @@ def components(nodes, edges):
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     objdir = os.path.join(build, "CMakeFiles", "gdcore.dir", "src")
+    # Only objects whose source still exists: a build dir keeps the objects
+    # of files since moved or deleted.
+    srcdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
     objs = [os.path.join(r, f) for r, _, fs in os.walk(objdir) for f in fs if f.endswith(".c.o")]
+    objs = [o for o in objs if os.path.exists(os.path.join(srcdir, os.path.relpath(o, objdir)[:-2]))]
     if not objs:
         print(f"check-deps: {objdir}: no object files; build first (cmake --build {build})",
               file=sys.stderr)
