@@ -106,7 +106,7 @@ for part in "${parts[@]}"; do
     run big2 2 1 big
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { printf "wall time: %.1f s\n", b - a }'
-    grep -E "dreamed|wrote" "$dir/big2.log" | sed 's/^\[[0-9:]*\] //'
+    grep -E "dreamed|wrote" "$dir/big2.log" | sed 's/^\[[^]]*\] //'
     peak big2 | while read -r k v u b m; do echo "rank $k peak RSS: $v $u ($b bytes per pixel of its $m MPix band)"; done
     echo "output: $(du -h "$dir/big.tif" | cut -f1)"
     tiffinfo "$dir/big.tif" 2>/dev/null | grep -E "Image Width|Tile Width|Subfile Type" | sort | uniq -c

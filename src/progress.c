@@ -20,14 +20,24 @@ struct gd_progress {
     int tty;
     gd_clock_fn clock;
     void *clock_ctx;
-    double t0;    /* clock at creation */
-    double total; /* work units of the whole run */
-    double done0; /* work done before this run */
-    double done;  /* work done, including done0 */
+    gd_clock_fn wall; /* seconds since the Unix epoch, for the ISO 8601 stamp */
+    double t0;        /* clock at creation */
+    double total;     /* work units of the whole run */
+    double done0;     /* work done before this run */
+    double done;      /* work done, including done0 */
     int bar_width;
     int bar_len; /* characters of the bar on screen now; 0 = none drawn */
     char bar[LINE_MAX_LEN];
 };
+
+static double epoch_seconds(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static double monotonic_seconds(void *ctx)
 {
@@ -54,6 +64,7 @@ gd_status gd_progress_create(double total, const gd_progress_opts *opts, gd_prog
     p->out = o.out ? o.out : stderr;
     p->clock = o.clock ? o.clock : monotonic_seconds;
     p->clock_ctx = o.clock_ctx;
+    p->wall = o.wall ? o.wall : epoch_seconds;
     p->tty = o.tty < 0 ? isatty(fileno(p->out)) : o.tty != 0;
     p->bar_width = o.bar_width > 0 ? (o.bar_width < MAX_BAR ? o.bar_width : MAX_BAR) : DEFAULT_BAR;
     p->total = total;
@@ -111,12 +122,26 @@ static void draw_bar(gd_progress *p)
     fflush(p->out);
 }
 
-/* "[H:MM:SS] " for now. */
-static void stamp(const gd_progress *p, char buf[40])
+const char *gd_progress_iso8601(double epoch, char buf[32])
 {
-    char hms[32];
+    struct tm tm;
+    time_t t = (time_t)floor(epoch);
+    if (!isfinite(epoch) || !gmtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, 32, "0000-00-00T00:00:00Z");
+    return buf;
+}
+
+/*
+ * "[YYYY-MM-DDTHH:MM:SSZ H:MM:SS] " for now: the wall clock in UTC, so the
+ * logs of a requeued job (whose elapsed time restarts at 0:00:00) and of
+ * several nodes line up, then the time elapsed since creation.
+ */
+static void stamp(const gd_progress *p, char buf[80])
+{
+    char hms[32], iso[32];
     gd_progress_hms(p->clock(p->clock_ctx) - p->t0, hms);
-    snprintf(buf, 40, "[%s] ", hms);
+    gd_progress_iso8601(p->wall(p->clock_ctx), iso);
+    snprintf(buf, 80, "[%s %s] ", iso, hms);
 }
 
 /* Writes one finished log line (with its newline) above the bar. */

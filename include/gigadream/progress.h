@@ -3,11 +3,13 @@
  *
  * One gd_progress per run.  It prints, to the FILE it was given:
  *   - one log line per iteration,
- *       "[0:01:02] octave 2/4 iteration 3/10: 12 tiles, 3.41 MPix/s, objective 1.234, ETA 0:02:31"
+ *       "[2025-06-01T12:00:00Z 0:01:02] octave 2/4 iteration 3/10: 12 tiles, 3.41 MPix/s,
+ *        objective 1.234, ETA 0:02:31"
  *     where the rate is the work done since creation over the time elapsed
  *     since creation, and the ETA is the work left at that rate;
- *   - other messages through gd_progress_log, with the same "[H:MM:SS] "
- *     prefix (time elapsed since creation);
+ *   - other messages through gd_progress_log, with the same prefix: the
+ *     wall-clock time in UTC as ISO 8601, then the time elapsed since
+ *     creation as H:MM:SS (scripts take the message after the first "] ");
  *   - in TTY mode only, a bar on the last line, redrawn in place with '\r'
  *     after every line (log lines erase it first, so they stay clean):
  *       "[##########--------------------]  33.3%  octave 2/4  iteration 3/10  ETA 0:02:31"
@@ -38,7 +40,8 @@ typedef struct gd_progress_opts {
     FILE *out;         /* where lines go; NULL = stderr */
     int tty;           /* -1: draw the bar iff isatty(out); 0: never; 1: always */
     gd_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
-    void *clock_ctx;   /* passed to clock */
+    void *clock_ctx;   /* passed to clock and wall */
+    gd_clock_fn wall;  /* seconds since the Unix epoch; NULL = CLOCK_REALTIME */
     double done;       /* work units already done (a resumed run) */
     int bar_width;     /* cells in the bar; 0 = 30 */
 } gd_progress_opts;
@@ -68,7 +71,7 @@ void gd_progress_free(gd_progress *p);
 /* Counts one iteration's work and prints its log line (and the bar in TTY mode). */
 void gd_progress_iteration(gd_progress *p, const gd_progress_step *step);
 
-/* Prints "[H:MM:SS] <message>" as a log line (the bar, if any, stays below). */
+/* Prints "[ISO8601 H:MM:SS] <message>" as a log line (the bar, if any, stays below). */
 void gd_progress_log(gd_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Erases the bar (if drawn) so the next output starts on a clean line. */
@@ -82,6 +85,10 @@ double gd_progress_done(const gd_progress *p);
  * pixel-iterations.
  */
 double gd_progress_total(const int *w, const int *h, int n, int iterations);
+
+/* Formats seconds since the Unix epoch as "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds
+ * rounded down; 0000-00-00T00:00:00Z when out of range).  Returns buf. */
+const char *gd_progress_iso8601(double epoch, char buf[32]);
 
 /* Formats seconds as "H:MM:SS" (hours unbounded; "-:--:--" when negative or not finite). */
 const char *gd_progress_hms(double seconds, char buf[32]);

@@ -24,6 +24,12 @@ static double fake_now(void *ctx)
     return ((fake_clock *)ctx)->now;
 }
 
+/* The wall clock: fake time 100 s is 2025-06-01T12:00:00Z. */
+static double fake_wall(void *ctx)
+{
+    return 1748779100.0 + ((fake_clock *)ctx)->now;
+}
+
 /* A progress writing to a memory stream, driven by a fake clock starting at 100 s. */
 typedef struct rig {
     char *buf;
@@ -43,6 +49,7 @@ static void rig_open(rig *r, double total, int tty, double done)
                           .tty = tty,
                           .clock = fake_now,
                           .clock_ctx = &r->clock,
+                          .wall = fake_wall,
                           .done = done,
                           .bar_width = 10};
     gd_err err;
@@ -78,8 +85,9 @@ static void test_log_lines(void **state)
                                                    .mpix = 1.0,
                                                    .objective = 1.23449});
     /* 1e6 units in 2 s: 0.50 MPix/s; 3.9e7 left -> 78 s. */
-    assert_string_equal(rig_text(&r), "[0:00:02] octave 1/4 iteration 1/10: 4 tiles, "
-                                      "0.50 MPix/s, objective 1.234, ETA 0:01:18\n");
+    assert_string_equal(rig_text(&r),
+                        "[2025-06-01T12:00:02Z 0:00:02] octave 1/4 iteration 1/10: 4 tiles, "
+                        "0.50 MPix/s, objective 1.234, ETA 0:01:18\n");
     r.clock.now = 110.0;
     gd_progress_iteration(r.p, &(gd_progress_step){.octave = 1,
                                                    .octaves = 4,
@@ -89,11 +97,13 @@ static void test_log_lines(void **state)
                                                    .mpix = 3.0,
                                                    .objective = -52.5});
     /* 4e6 units in 10 s: 0.40 MPix/s; 3.6e7 left -> 90 s. */
-    assert_non_null(strstr(rig_text(&r), "[0:00:10] octave 2/4 iteration 3/10: 12 tiles, "
-                                         "0.40 MPix/s, objective -52.5, ETA 0:01:30\n"));
+    assert_non_null(strstr(rig_text(&r),
+                           "[2025-06-01T12:00:10Z 0:00:10] octave 2/4 iteration 3/10: 12 tiles, "
+                           "0.40 MPix/s, objective -52.5, ETA 0:01:30\n"));
     assert_true(gd_progress_done(r.p) == 4e6);
     gd_progress_log(r.p, "resumed from %s", "ckpt-0003.h5");
-    assert_non_null(strstr(rig_text(&r), "\n[0:00:10] resumed from ckpt-0003.h5\n"));
+    assert_non_null(
+        strstr(rig_text(&r), "\n[2025-06-01T12:00:10Z 0:00:10] resumed from ckpt-0003.h5\n"));
     /* No bar, no carriage return without a TTY. */
     assert_null(strchr(rig_text(&r), '\r'));
     assert_null(strchr(rig_text(&r), '#'));
@@ -114,8 +124,9 @@ static void test_long_eta_and_hours(void **state)
                                                    .mpix = 1e5,
                                                    .objective = 1e7});
     /* 1e11 units in 3723 s = 26.86 MPix/s; 9e11 left -> 33507 s = 9:18:27. */
-    assert_string_equal(rig_text(&r), "[1:02:03] octave 4/4 iteration 10/10: 1000 tiles, "
-                                      "26.86 MPix/s, objective 1e+07, ETA 9:18:27\n");
+    assert_string_equal(rig_text(&r),
+                        "[2025-06-01T13:02:03Z 1:02:03] octave 4/4 iteration 10/10: 1000 tiles, "
+                        "26.86 MPix/s, objective 1e+07, ETA 9:18:27\n");
     rig_close(&r);
 
     char buf[32];
@@ -137,8 +148,9 @@ static void test_no_time_elapsed(void **state)
                                                    .tiles = 1,
                                                    .mpix = 0.5,
                                                    .objective = 0});
-    assert_string_equal(rig_text(&r), "[0:00:00] octave 1/1 iteration 1/1: 1 tiles, "
-                                      "0.00 MPix/s, objective 0, ETA -:--:--\n");
+    assert_string_equal(rig_text(&r),
+                        "[2025-06-01T12:00:00Z 0:00:00] octave 1/1 iteration 1/1: 1 tiles, "
+                        "0.00 MPix/s, objective 0, ETA -:--:--\n");
     rig_close(&r);
 }
 
@@ -157,8 +169,9 @@ static void test_resumed_run(void **state)
                                                    .mpix = 2.0,
                                                    .objective = 3.0});
     /* 2e6 units in 4 s: 0.50 MPix/s; 8e6 left -> 16 s. */
-    assert_string_equal(rig_text(&r), "[0:00:04] octave 3/4 iteration 1/10: 8 tiles, "
-                                      "0.50 MPix/s, objective 3, ETA 0:00:16\n");
+    assert_string_equal(rig_text(&r),
+                        "[2025-06-01T12:00:04Z 0:00:04] octave 3/4 iteration 1/10: 8 tiles, "
+                        "0.50 MPix/s, objective 3, ETA 0:00:16\n");
     assert_true(gd_progress_done(r.p) == 1.2e7);
     rig_close(&r);
 }
@@ -179,7 +192,8 @@ static void test_tty_bar(void **state)
     const char *bar1 = "[#---------]  10.0%  octave 1/1  iteration 1/10  ETA 0:00:09";
     char want[512];
     snprintf(want, sizeof want,
-             "[0:00:01] octave 1/1 iteration 1/10: 2 tiles, 1.00 MPix/s, objective 1, "
+             "[2025-06-01T12:00:01Z 0:00:01] octave 1/1 iteration 1/10: 2 tiles, 1.00 MPix/s, "
+             "objective 1, "
              "ETA 0:00:09\n\r%s",
              bar1);
     assert_string_equal(rig_text(&r), want);
@@ -190,7 +204,8 @@ static void test_tty_bar(void **state)
     char blanks[128];
     memset(blanks, ' ', strlen(bar1));
     blanks[strlen(bar1)] = '\0';
-    snprintf(want, sizeof want, "\r%s\r[0:00:01] checkpoint written\n\r%s", blanks, bar1);
+    snprintf(want, sizeof want, "\r%s\r[2025-06-01T12:00:01Z 0:00:01] checkpoint written\n\r%s",
+             blanks, bar1);
     assert_string_equal(rig_text(&r) + before, want);
 
     r.clock.now = 105.0;
