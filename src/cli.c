@@ -27,32 +27,41 @@
 #include "gigadream/render.h"
 #include "gigadream/resample.h"
 
+/*
+ * Each command's usage, shown by "gigadream --help" (all of them) and by
+ * "gigadream COMMAND --help" (its own), so the two never disagree.
+ */
+#define USAGE_RENDER                                                                               \
+    "  render JOB.ini [--set SECTION.KEY=VALUE]... [--restart | --resume CKPT.h5] [--quiet]\n"     \
+    "        dream as the job file says and write its [output] file; runs the same\n"              \
+    "        alone, under mpirun -n N or srun (see jobs/ and README.md).  With a\n"                \
+    "        [checkpoint] dir it resumes from the newest valid checkpoint there\n"                 \
+    "        (--restart: start from the seed; --resume: from this checkpoint), and on\n"           \
+    "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3\n"
+#define USAGE_IMPORT                                                                               \
+    "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"                                       \
+    "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"                   \
+    "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
+#define USAGE_CLASSIFY                                                                             \
+    "  classify MODEL.h5 IMAGE [--top K]\n"                                                        \
+    "        resize IMAGE to the model's input size (antialiased bilinear) and print\n"            \
+    "        the top K classes (default 5) as: rank index probability label\n"
+#define USAGE_LAYERS                                                                               \
+    "  layers MODEL.h5 [--size WxH]\n"                                                             \
+    "        list every layer: index, name, op, channels, output shape for a WxH input\n"          \
+    "        (default: the model's native size), total stride and receptive field\n"
+#define USAGE_INFO                                                                                 \
+    "  info FILE\n"                                                                                \
+    "        describe a model or a checkpoint (.h5; for a checkpoint, whether it is\n"             \
+    "        valid) or an image (TIFF, PNG, JPEG); for an image also\n"                            \
+    "        a checksum of its decoded pixels (\"pixels: fnv1a64 HEX\", see imageio.h)\n"
+
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
-    "commands:\n"
-    "  render JOB.ini [--set SECTION.KEY=VALUE]... [--restart | --resume CKPT.h5] [--quiet]\n"
-    "        dream as the job file says and write its [output] file; runs the same\n"
-    "        alone, under mpirun -n N or srun (see jobs/ and README.md).  With a\n"
-    "        [checkpoint] dir it resumes from the newest valid checkpoint there\n"
-    "        (--restart: start from the seed; --resume: from this checkpoint), and on\n"
-    "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3\n"
-    "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"
-    "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"
-    "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
-    "  classify MODEL.h5 IMAGE [--top K]\n"
-    "        resize IMAGE to the model's input size (antialiased bilinear) and print\n"
-    "        the top K"
-    " classes (default 5) as: rank index probability label\n"
-    "  layers MODEL.h5 [--size WxH]\n"
-    "        list every layer: index, name, op, channels, output shape for a WxH input\n"
-    "        (default: the model's native size), total stride and receptive field\n"
-    "  info FILE\n"
-    "        describe a model or a checkpoint (.h5; for a checkpoint, whether it is\n"
-    "        valid) or an image (TIFF, PNG, JPEG); for an image also\n"
-    "        a checksum of its decoded pixels (\"pixels: fnv1a64 HEX\", see imageio.h)\n"
-    "  --help, -h        this text\n"
-    "  --version         the gigadream version\n"
+    "commands (each also answers COMMAND --help):\n" USAGE_RENDER USAGE_IMPORT USAGE_CLASSIFY
+        USAGE_LAYERS USAGE_INFO "  --help, -h        this text\n"
+    "  --version         the gigadream version and the oneDNN, MPI and HDF5 it runs with\n"
     "\n"
     "exit codes: 0 done, 1 bad input or usage, 2 runtime failure (I/O, memory),\n"
     "3 stopped by a signal after writing a checkpoint.\n";
@@ -449,12 +458,36 @@ static gd_status cmd_render(int argc, char **argv, const gd_cli_env *env, gd_err
 typedef struct command {
     const char *name;
     gd_status (*run)(int argc, char **argv, const gd_cli_env *env, gd_err *err);
+    const char *usage; /* Its USAGE_ block: "  name ARGS\n        what...\n". */
 } command;
 
 static const command commands[] = {
-    {"render", cmd_render}, {"import", cmd_import}, {"classify", cmd_classify},
-    {"layers", cmd_layers}, {"info", cmd_info},
+    {"render", cmd_render, USAGE_RENDER},
+    {"import", cmd_import, USAGE_IMPORT},
+    {"classify", cmd_classify, USAGE_CLASSIFY},
+    {"layers", cmd_layers, USAGE_LAYERS},
+    {"info", cmd_info, USAGE_INFO},
 };
+
+/* True when a command's arguments ask for its help: "--help" or "-h" anywhere. */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+/* The program's version and the versions of the libraries it runs with, as
+ * each library reports itself at run time (a binary built against one
+ * version may be run with another). */
+static void print_version(void)
+{
+    char dnnl[96], mpi[128], hdf5[64];
+    printf("gigadream %s\n", GD_VERSION);
+    printf("runs with: %s; %s; %s\n", gd_engine_library_version(dnnl, sizeof dnnl),
+           gd_dist_library_version(mpi, sizeof mpi), gd_model_hdf5_version(hdf5, sizeof hdf5));
+}
 
 int gd_cli_main(int argc, char **argv, const gd_cli_env *env)
 {
@@ -468,11 +501,16 @@ int gd_cli_main(int argc, char **argv, const gd_cli_env *env)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("gigadream %s\n", GD_VERSION);
+        print_version();
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
+            if (wants_help(argc - 2, argv + 2)) {
+                /* The block's two-space indent gives way to "usage: gigadream ". */
+                printf("usage: gigadream %s", commands[i].usage + 2);
+                return 0;
+            }
             gd_err err;
             gd_err_clear(&err);
             gd_status st = commands[i].run(argc - 2, argv + 2, env, &err);

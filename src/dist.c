@@ -70,6 +70,20 @@ static long launcher_size(const char **who)
     return 0;
 }
 
+const char *gd_dist_library_version(char *buf, size_t len)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    if (MPI_Get_library_version(v, &n) != MPI_SUCCESS || n <= 0) {
+        snprintf(buf, len, "MPI (version unknown)");
+        return buf;
+    }
+    v[n < MPI_MAX_LIBRARY_VERSION_STRING ? n : MPI_MAX_LIBRARY_VERSION_STRING - 1] = '\0';
+    v[strcspn(v, ",\n")] = '\0';
+    snprintf(buf, len, "%s", v);
+    return buf;
+}
+
 gd_status gd_dist_init(int *argc, char ***argv, gd_dist **out, gd_err *err)
 {
     gd_status st = GD_OK;

@@ -43,6 +43,13 @@ typedef struct gd_dist gd_dist;
  * output).  Caller frees with gd_dist_free, which finalizes MPI.
  */
 gd_status gd_dist_init(int *argc, char ***argv, gd_dist **out, gd_err *err);
+
+/*
+ * The MPI library this process runs with, as the library names itself
+ * (MPI_Get_library_version, which needs no MPI_Init), up to its first comma:
+ * "Open MPI v4.1.4".  Returns buf.
+ */
+const char *gd_dist_library_version(char *buf, size_t len);
 void gd_dist_free(gd_dist *d);
 
 int gd_dist_rank(const gd_dist *d);

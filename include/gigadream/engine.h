@@ -85,6 +85,11 @@ const char *gd_engine_precision_name(gd_engine_precision p);
  */
 gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err);
 
+/* The oneDNN library this process runs with, asked of the library itself
+ * (not the headers it was built with): "oneDNN 3.0.0 (commit abc123)".
+ * Returns buf. */
+const char *gd_engine_library_version(char *buf, size_t len);
+
 /*
  * Compiles `model` (which must outlive the engine: its weights may be used
  * in place) for an h x w input with outputs[0..n_outputs-1] (node indices,

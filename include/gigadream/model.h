@@ -209,4 +209,8 @@ gd_status gd_model_load_labels(gd_model *m, const char *path, gd_err *err);
 gd_status gd_model_save(const gd_model *m, const char *path, gd_err *err);
 gd_status gd_model_load(const char *path, gd_model **out, gd_err *err);
 
+/* The HDF5 library this process runs with (H5get_libversion): "HDF5 1.10.8".
+ * Returns buf. */
+const char *gd_model_hdf5_version(char *buf, size_t len);
+
 #endif

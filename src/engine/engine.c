@@ -49,6 +49,16 @@ static const char *isa_words(dnnl_cpu_isa_t isa)
     return "no vector ISA oneDNN knows";
 }
 
+const char *gd_engine_library_version(char *buf, size_t len)
+{
+    const dnnl_version_t *v = dnnl_version();
+    /* Distribution builds (Debian's among them) leave the commit as "N/A". */
+    int has_hash = v->hash && v->hash[0] && strcmp(v->hash, "N/A") != 0;
+    snprintf(buf, len, "oneDNN %d.%d.%d%s%.12s%s", v->major, v->minor, v->patch,
+             has_hash ? " (commit " : "", has_hash ? v->hash : "", has_hash ? ")" : "");
+    return buf;
+}
+
 gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err)
 {
     if (p == GD_ENGINE_F32)

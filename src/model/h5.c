@@ -614,6 +614,16 @@ done:
     return st;
 }
 
+const char *gd_model_hdf5_version(char *buf, size_t len)
+{
+    unsigned maj = 0, min = 0, rel = 0;
+    if (H5get_libversion(&maj, &min, &rel) < 0)
+        snprintf(buf, len, "HDF5 (version unknown)");
+    else
+        snprintf(buf, len, "HDF5 %u.%u.%u", maj, min, rel);
+    return buf;
+}
+
 gd_status gd_model_load(const char *path, gd_model **out, gd_err *err)
 {
     h5io_quiet q;
