@@ -2,11 +2,13 @@
 # Sets gigadream up on a fresh Debian 12 machine:
 #   1. installs the Debian packages it needs (apt-get; as root or through sudo),
 #   2. configures and builds it into build/ (Release),
-#   3. imports the models of models/catalog.ini into models/*.h5,
+#   3. imports the models of models/catalog.ini into models/*.h5 and puts its
+#      photos into images/ (from ../shared when there, else downloaded),
 #   4. renders the quick start: jobs/quickstart.ini -> out/quickstart.tif.
 # Options: --deps-only (step 1 only), --no-quickstart (skip step 4),
 #          --no-bench (leave out what only scripts/bench.sh needs: PyTorch...).
-# Environment: GIGADREAM_MODEL_MIRROR (default ../shared/models) for the models.
+# Environment: GIGADREAM_MODEL_MIRROR (default ../shared/models) for the models,
+#              GIGADREAM_IMAGE_MIRROR (default ../shared/images) for the photos.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +20,7 @@ for a in "$@"; do
     --deps-only) deps_only=1 ;;
     --no-quickstart) quickstart=0 ;;
     --no-bench) bench=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 1 ;;
   esac
 done
@@ -52,8 +54,13 @@ echo "setup: building into build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 
-echo "setup: importing models into models/"
-scripts/fetch-models.sh
+echo "setup: importing models into models/, photos into images/"
+if ! scripts/fetch-models.sh; then
+  # fetch-models.sh has listed each file it could not get and why.
+  echo "setup: built build/gigadream, but could not get every model and photo of" \
+    "models/catalog.ini (listed above): the quick start is skipped" >&2
+  exit 1
+fi
 
 if [ "$quickstart" -eq 1 ]; then
   mkdir -p out
