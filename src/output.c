@@ -50,11 +50,21 @@
  *      gather_limit bytes, or one tile row) and the writer's per-tile index.
  *      Nothing scales with the whole image, nor with the number of ranks.
  *   8. Only rank 0 touches the file system.
+ *   9. Preview (gd_output_preview).  The levels go on being made by the same
+ *      shrinks past the file's own (for any format, with or without a
+ *      pyramid) down to the smallest level whose longest side still reaches
+ *      the preview's; rank 0 gathers that level alone (under twice the
+ *      preview's side per axis), resizes it to the preview's size and, once
+ *      the output is committed, writes it as an 8-bit PNG.  The full image
+ *      is never read back nor gathered.
  */
 #include "gigadream/output.h"
 
+#include "gigadream/resample.h"
+
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +94,15 @@ struct gd_output {
     int w, h;
     gd_write_opts opts; /* bits, compression, tile (0 made 256), pyramid; no pointers kept */
     gd_tiff_levels plan;
+    /* Every level the shrinks can make (pyramid or not, any format): plan's
+     * sizes and more; the pass makes levels 0..last. */
+    gd_tiff_levels lv;
+    int last;
+    /* The preview (invariant 9): its path, longest side (0 = none), the level
+     * it is made from, and on rank 0 the finished preview pixels. */
+    char *preview_path;
+    int preview_side, preview_level;
+    gd_image preview;
     size_t bps;           /* bytes per sample */
     gd_writer *wr;        /* rank 0 */
     gd_tile_coder *coder; /* TIFF */
@@ -131,6 +150,8 @@ void gd_output_abort(gd_output *o)
     gd_writer_abort(o->wr);
     free_buffers(o);
     free(o->path);
+    free(o->preview_path);
+    gd_image_free(&o->preview);
     free(o);
 }
 
@@ -248,6 +269,8 @@ gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_w
     }
     if ((st = gd_dist_agree(d, local, err)) != GD_OK)
         goto fail;
+    /* Halving down to 16 pixels: more levels than any preview needs. */
+    gd_tiff_levels_plan(w, h, &(gd_write_opts){.pyramid = 1, .tile = 16}, &o->lv);
     if (o->format == GD_FORMAT_TIFF) {
         gd_tiff_levels_plan(w, h, &o->opts, &o->plan);
         local = gd_tile_coder_new(&o->opts, &o->coder, err);
@@ -280,11 +303,11 @@ static void lband_free(lband *b)
 static void parent_rows(const gd_output *o, int k, int r, int *a, int *b)
 {
     int y0, y1;
-    gd_dist_band(o->plan.h[k], o->n, r, &y0, &y1);
+    gd_dist_band(o->lv.h[k], o->n, r, &y0, &y1);
     *a = *b = 0;
     if (y1 > y0) {
         *a = 2 * y0;
-        *b = 2 * y1 < o->plan.h[k - 1] ? 2 * y1 : o->plan.h[k - 1];
+        *b = 2 * y1 < o->lv.h[k - 1] ? 2 * y1 : o->lv.h[k - 1];
     }
 }
 
@@ -292,13 +315,13 @@ static void parent_rows(const gd_output *o, int k, int r, int *a, int *b)
 static gd_status lband_alloc(const gd_output *o, int k, lband *b, gd_err *err)
 {
     memset(b, 0, sizeof *b);
-    b->w = o->plan.w[k];
-    b->h = o->plan.h[k];
+    b->w = o->lv.w[k];
+    b->h = o->lv.h[k];
     b->row = (size_t)b->w * 3 * o->bps;
     gd_dist_band(b->h, o->n, o->rank, &b->y0, &b->y1);
     b->lo = b->y0;
     b->hi = b->y1;
-    if (k + 1 < o->plan.n) {
+    if (k + 1 <= o->last) {
         int a, z;
         parent_rows(o, k + 1, o->rank, &a, &z);
         if (z > a) {
@@ -602,19 +625,96 @@ static gd_status alloc_row_buffers(gd_output *o, gd_err *err)
     return msg_reserve(o, 1, err);
 }
 
-static gd_status write_tiff(gd_output *o, const gd_image *band, gd_err *err)
+/*
+ * Collective.  Rank 0 takes level k whole (level 0: the caller's floats;
+ * above: this rank's band `cur` of samples) and makes the preview from it
+ * (invariant 9).  Level k is under twice the preview's side per axis, or is
+ * the image itself when that is no larger than the preview.
+ */
+static gd_status capture_preview(gd_output *o, int k, const gd_image *band, const lband *cur,
+                                 gd_err *err)
 {
-    gd_status st;
+    gd_status st, local = GD_OK;
+    const int w = o->lv.w[k], h = o->lv.h[k];
+    const size_t row = (size_t)w * 3 * o->bps;
+    gd_image level = {0};
+    uint8_t *bytes = NULL;
+    if (o->rank == 0) {
+        local = gd_image_alloc_full(&level, w, h, 3, err);
+        if (local == GD_OK && k > 0 &&
+            !(bytes = gd_malloc(row * (size_t)h, "the preview's pyramid level", err)))
+            local = GD_ENOMEM;
+    }
+    const int want = o->rank == 0 && local == GD_OK;
+    if (k == 0) {
+        /* Others ask for nothing; rank 0 for every row (nothing if it failed). */
+        gd_image dst = *band;
+        dst.y1 = dst.y0;
+        if (want)
+            dst = level;
+        st = gd_dist_fetch_rows(o->dist, band, &dst, err);
+    } else {
+        st = gd_dist_fetch_bytes(o->dist, cur->h, cur->row, lrow(cur, cur->y0), 0, want ? h : 0,
+                                 want ? bytes : NULL, err);
+    }
+    if (st == GD_OK && want && k > 0) {
+        /* Samples back to the floats the writer quantizes: 16-bit s is s / 257 of 255. */
+        const size_t n = (size_t)w * 3;
+        for (int y = 0; y < h; y++) {
+            float *p = gd_image_row(&level, y);
+            if (o->bps == 2) {
+                const uint16_t *q = (const uint16_t *)(bytes + (size_t)y * row);
+                for (size_t i = 0; i < n; i++)
+                    p[i] = (float)q[i] * (255.0f / 65535.0f);
+            } else {
+                const uint8_t *q = bytes + (size_t)y * row;
+                for (size_t i = 0; i < n; i++)
+                    p[i] = (float)q[i];
+            }
+        }
+    }
+    free(bytes);
+    if (st == GD_OK && want) {
+        const int side = o->preview_side, big = w > h ? w : h;
+        if (big <= side) {
+            o->preview = level;
+            level = (gd_image){0};
+        } else {
+            /* Longest side exactly `side`, the other in proportion (at least 1). */
+            long pw = w >= h ? side : ((long)w * side + big / 2) / big;
+            long ph = h > w ? side : ((long)h * side + big / 2) / big;
+            local = gd_image_alloc_full(&o->preview, pw > 0 ? (int)pw : 1, ph > 0 ? (int)ph : 1, 3,
+                                        err);
+            /* The triangle filter averages when shrinking: no aliasing. */
+            if (local == GD_OK)
+                local = gd_resample(&level, &o->preview, GD_FILTER_TRIANGLE, err);
+        }
+    }
+    gd_image_free(&level);
+    return gd_dist_agree(o->dist, st != GD_OK ? st : local, err);
+}
+
+/*
+ * Makes levels 0..last by the shrinks of invariants 1 and 2, writing each of
+ * the file's levels when `write` (TIFF) and taking the preview's level.
+ */
+static gd_status make_levels(gd_output *o, const gd_image *band, int write, gd_err *err)
+{
+    gd_status st = GD_OK;
     lband cur = {0}, next = {0};
-    if ((st = gd_dist_agree(o->dist, alloc_row_buffers(o, err), err)) != GD_OK)
-        return st;
-    for (int k = 0; k < o->plan.n; k++) {
-        if ((st = write_level(o, k, band, &cur, err)) != GD_OK)
+    const int want = o->preview_side > 0 ? o->preview_level : -1;
+    o->last = write ? o->plan.n - 1 : 0;
+    if (want > o->last)
+        o->last = want;
+    for (int k = 0; k <= o->last; k++) {
+        if (write && k < o->plan.n && (st = write_level(o, k, band, &cur, err)) != GD_OK)
             goto done;
         /* Level 0's float slice is needed no more. */
         free(o->rows);
         o->rows = NULL;
-        if (k + 1 == o->plan.n)
+        if (k == want && (st = capture_preview(o, k, band, &cur, err)) != GD_OK)
+            goto done;
+        if (k == o->last)
             break;
         gd_status local = lband_alloc(o, k + 1, &next, err);
         if ((st = gd_dist_agree(o->dist, local, err)) != GD_OK)
@@ -631,6 +731,14 @@ done:
     lband_free(&cur);
     lband_free(&next);
     return st;
+}
+
+static gd_status write_tiff(gd_output *o, const gd_image *band, gd_err *err)
+{
+    gd_status st;
+    if ((st = gd_dist_agree(o->dist, alloc_row_buffers(o, err), err)) != GD_OK)
+        return st;
+    return make_levels(o, band, 1, err);
 }
 
 /* ---- The PNG/JPEG path ----------------------------------------------------------------- */
@@ -686,6 +794,8 @@ gd_status gd_output_write(gd_output *o, const gd_image *band, gd_err *err)
         return o->written ? st : fail(o, st);
     o->written = 1;
     st = o->format == GD_FORMAT_TIFF ? write_tiff(o, band, err) : write_gathered(o, band, err);
+    if (st == GD_OK && o->format != GD_FORMAT_TIFF && o->preview_side > 0)
+        st = make_levels(o, band, 0, err);
     if (st != GD_OK)
         return fail(o, st);
     free_buffers(o);
@@ -705,6 +815,53 @@ gd_status gd_output_commit(gd_output *o, gd_err *err)
         }
     }
     st = gd_dist_agree(o->dist, local, err);
+    if (st == GD_OK && o->preview_side > 0) {
+        /* Written after the output, under a temporary name like any file,
+         * so a preview never stands beside a missing or partial output.  It
+         * replaces an older preview: it belongs to the output just written. */
+        local = GD_OK;
+        if (o->rank == 0) {
+            char desc[600];
+            snprintf(desc, sizeof desc, "gigadream preview of %.500s", o->path);
+            gd_write_opts po = {.bits = 8, .description = desc, .overwrite = 1};
+            gd_writer *wr = NULL;
+            local = gd_writer_open(o->preview_path, o->preview.w, o->preview.full_h, &po, &wr, err);
+            if (local == GD_OK && (local = gd_writer_write_rows(wr, &o->preview, err)) != GD_OK)
+                gd_writer_abort(wr);
+            else if (local == GD_OK)
+                local = gd_writer_commit(wr, err);
+            if (local != GD_OK)
+                gd_err_prefix(err, "%s is written, but not its preview", o->path);
+        }
+        st = gd_dist_agree(o->dist, local, err);
+    }
     gd_output_abort(o);
     return st;
+}
+
+gd_status gd_output_preview(gd_output *o, const char *path, int side, gd_err *err)
+{
+    if (side < 0 || side > 65535)
+        return gd_err_set(err, GD_EINPUT, "%s: preview side %d: expected 0 (none) to 65535", path,
+                          side);
+    if (o->written || o->failed)
+        return gd_err_set(err, GD_EINPUT, "internal: preview asked for after the output's write");
+    free(o->preview_path);
+    o->preview_path = NULL;
+    o->preview_side = 0;
+    if (side == 0)
+        return GD_OK;
+    size_t n = strlen(path) + 1;
+    if (!(o->preview_path = gd_malloc(n, "a file name", err)))
+        return GD_ENOMEM;
+    memcpy(o->preview_path, path, n);
+    o->preview_side = side;
+    /* The smallest level whose longest side still reaches `side`. */
+    o->preview_level = 0;
+    for (int k = 1; k < o->lv.n; k++) {
+        if ((o->lv.w[k] > o->lv.h[k] ? o->lv.w[k] : o->lv.h[k]) < side)
+            break;
+        o->preview_level = k;
+    }
+    return GD_OK;
 }

@@ -38,6 +38,7 @@ typedef struct render {
     gd_dream *dream;
     gd_progress *progress;
     gd_output *output;
+    char preview[4096];             /* OUT.preview.png when [output] preview > 0 */
     char resume[GD_CKPT_PATH_MAX];  /* the checkpoint resumed from, "" when none */
     char other_job[GD_ERR_MSG_MAX]; /* the first other job's checkpoint skipped */
     double last_save;               /* when the last checkpoint was written (or the dream began) */
@@ -288,6 +289,17 @@ static void quantize(gd_image *img, int bits)
     }
 }
 
+/* OUT.preview.png beside OUT: "out/a.tif" -> "out/a.preview.png". */
+static gd_status preview_path(const char *out, char *buf, size_t len, gd_err *err)
+{
+    const char *slash = strrchr(out, '/'), *dot = strrchr(out, '.');
+    int stem = dot && (!slash || dot > slash + 1) ? (int)(dot - out) : (int)strlen(out);
+    int n = snprintf(buf, len, "%.*s.preview.png", stem, out);
+    if (n < 0 || (size_t)n >= len)
+        return gd_err_set(err, GD_EINPUT, "%s: the preview's path would be too long", out);
+    return GD_OK;
+}
+
 /*
  * Writes the (quantized) image: every rank compresses a share of the tiles,
  * rank 0 appends them to the temporary file (output.h).  Committed later.
@@ -313,6 +325,10 @@ static gd_status write_output(render *r, gd_image *img, gd_err *err)
                         .bigtiff = job->bigtiff};
     if ((st = gd_output_begin(r->dist, job->output.path, img->w, img->full_h, &wo, NULL, &r->output,
                               err)) != GD_OK)
+        return st;
+    if (job->preview > 0 &&
+        ((st = preview_path(job->output.path, r->preview, sizeof r->preview, err)) != GD_OK ||
+         (st = gd_output_preview(r->output, r->preview, job->preview, err)) != GD_OK))
         return st;
     return gd_output_write(r->output, img, err);
 }
@@ -665,6 +681,8 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
         res.objective_seed != 0 ? res.objective_out / res.objective_seed : 0.0, res.objective_seed);
     say(&r, "wrote %s: %dx%d, %d-bit, in %.1f s; peak memory per rank %s", r.job.output.path, res.w,
         res.h, r.job.bits, res.seconds, gd_bytes_str(res.peak_rss, mem));
+    if (r.job.preview > 0)
+        say(&r, "wrote the preview %s (from the output's pyramid)", r.preview);
     if (result)
         *result = res;
 done:

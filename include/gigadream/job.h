@@ -46,6 +46,8 @@
  *                            be forced, auto already writes it whenever it
  *                            can hold the image.  true needs a TIFF [output]
  *                            file (.tif/.tiff); PNG and JPEG are refused.
+ *                preview [1024]  longest side of OUT.preview.png, written
+ *                            beside the output from its pyramid; 0 = none
  *   [checkpoint] dir         folder for checkpoints; required when an every_*
  *                            key is > 0, otherwise optional (NULL = none)
  *                every_iterations [0 = off] >= 0, every_seconds [0 = off] >= 0,
@@ -142,6 +144,7 @@ typedef enum gd_job_key {
     GD_JOB_KEY_OUTPUT_PYRAMID,
     GD_JOB_KEY_OUTPUT_OVERWRITE,
     GD_JOB_KEY_OUTPUT_BIGTIFF,
+    GD_JOB_KEY_OUTPUT_PREVIEW,
     GD_JOB_KEY_CHECKPOINT_DIR,
     GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS,
     GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS,
@@ -195,6 +198,7 @@ typedef struct gd_job {
     int pyramid;
     int overwrite;
     int bigtiff; /* 1: always BigTIFF; 0: auto (BigTIFF only when needed) */
+    int preview; /* longest side of the preview PNG beside the output; 0 = none */
     /* [checkpoint] */
     gd_job_path checkpoint_dir; /* NULL path: no checkpoints */
     int every_iterations;

@@ -47,6 +47,18 @@ gd_status gd_output_begin(gd_dist *d, const char *path, int w, int h, const gd_w
                           const gd_output_seam *seam, gd_output **out, gd_err *err);
 
 /*
+ * Local, called alike on every rank between begin and write.  Asks for a
+ * preview: an 8-bit PNG at `path` whose longest side is `side` (the image's
+ * own size when it is no larger), the other side in proportion, written once
+ * the output is committed (replacing an older file at path).  It is made
+ * from the output's pyramid: the smallest 2x2-box level whose longest side
+ * still reaches `side` (made for any format, pyramid or not), resized with
+ * the triangle filter (resample.h); only rank 0 holds that level, never the
+ * image.  side 0 asks for none; GD_EINPUT when side is outside [0, 65535].
+ */
+gd_status gd_output_preview(gd_output *out, const char *path, int side, gd_err *err);
+
+/*
  * Collective.  Writes the whole image, and its pyramid when asked for: every
  * rank passes the band it owns, rows [gd_dist_band) of the w x h x 3 image,
  * rows packed (stride 3w), float samples that gd_quantize turns into the

@@ -88,6 +88,7 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
     case GD_JOB_KEY_OUTPUT_PYRAMID:
     case GD_JOB_KEY_OUTPUT_OVERWRITE:
     case GD_JOB_KEY_OUTPUT_BIGTIFF:
+    case GD_JOB_KEY_OUTPUT_PREVIEW:
     case GD_JOB_KEY_CHECKPOINT_DIR:
     case GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS:
     case GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS:

@@ -113,6 +113,7 @@ static void set_enum(gd_job *job, gd_job_key k, int v)
     case GD_JOB_KEY_OUTPUT_PYRAMID:
     case GD_JOB_KEY_OUTPUT_OVERWRITE:
     case GD_JOB_KEY_OUTPUT_BIGTIFF:
+    case GD_JOB_KEY_OUTPUT_PREVIEW:
     case GD_JOB_KEY_CHECKPOINT_DIR:
     case GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS:
     case GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS:

@@ -145,6 +145,9 @@ static const job_key_desc keys[] = {
     [GD_JOB_KEY_OUTPUT_BIGTIFF] = {S_OUTPUT, "bigtiff", JOB_V_BIGTIFF, F(bigtiff), 0, 0, 0, NULL, 0,
                                    "must be auto (BigTIFF only when the file could pass 4 GB) or "
                                    "true (always BigTIFF)"},
+    [GD_JOB_KEY_OUTPUT_PREVIEW] = {S_OUTPUT, "preview", JOB_V_INT, F(preview), 0, 65535, 0, NULL, 0,
+                                   "must be 0 (no preview) or the preview's longest side, up "
+                                   "to 65535"},
     [GD_JOB_KEY_CHECKPOINT_DIR] = {S_CHECKPOINT, "dir", JOB_V_PATH, F(checkpoint_dir), 0, 0, 0,
                                    NULL, 0, "must be a path"},
     [GD_JOB_KEY_CHECKPOINT_EVERY_ITERATIONS] = {S_CHECKPOINT, "every_iterations", JOB_V_INT,

@@ -39,6 +39,8 @@ void job_init(gd_job *job)
     job->bits = 8;
     job->dpi = 300.0;
     job->pyramid = 1;
+    /* A screen's worth: enough to judge a dream, small enough to mail. */
+    job->preview = 1024;
     job->keep = 2;
     job->precision = GD_ENGINE_F32;
     /* octaves, iterations, step and jitter depend on other keys: job_fill_defaults. */

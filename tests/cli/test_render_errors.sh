@@ -54,7 +54,8 @@ job_with() {
 # output it writes is removed again.
 render_ok good.log base.ini
 [ -s out/x.tif ] || fail "the base job wrote no output"
-rm out/x.tif
+[ -s out/x.preview.png ] || fail "the base job wrote no preview"
+rm out/x.tif out/x.preview.png
 
 # ---- Bad input images --------------------------------------------------------
 

@@ -266,6 +266,7 @@ static void test_every_key(void **state)
                        "pyramid = off\n"
                        "overwrite = YES\n"
                        "bigtiff = true\n"
+                       "preview = 800\n"
                        "[checkpoint]\n"
                        "dir = /scratch/ckpt\n"
                        "every_iterations = 5\n"
@@ -306,6 +307,7 @@ static void test_every_key(void **state)
     assert_int_equal(job.pyramid, 0);
     assert_int_equal(job.overwrite, 1);
     assert_int_equal(job.bigtiff, 1);
+    assert_int_equal(job.preview, 800);
     assert_string_equal(job.checkpoint_dir.path, "/scratch/ckpt");
     assert_int_equal(job.every_iterations, 5);
     assert_true(job.every_seconds == 1800.0);
@@ -314,7 +316,7 @@ static void test_every_key(void **state)
     assert_int_equal(job.precision, GD_ENGINE_BF16);
     assert_int_equal(job.line[GD_JOB_KEY_INPUT_IMAGE], 3);
     assert_int_equal(job.line[GD_JOB_KEY_OUTPUT_BIGTIFF], 32);
-    assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 40);
+    assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 41);
     for (int k = 0; k < GD_JOB_KEY_COUNT; k++)
         assert_true(gd_job_is_set(&job, (gd_job_key)k));
     gd_job_free(&job);
