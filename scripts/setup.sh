@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets gigadream up on a fresh Debian 12 machine:
-#   1. installs the Debian packages it needs (apt-get; as root or through sudo),
+#   1. installs the Debian packages it needs (apt-get; as root or through sudo)
+#      and OpenSeadragon, for `gigadream zoom`, from npm into node_modules/,
 #   2. configures and builds it into build/ (Release),
 #   3. imports the models of models/catalog.ini into models/*.h5 and puts its
 #      photos into images/ (from ../shared when there, else downloaded),
@@ -32,7 +33,10 @@ packages=(
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
+  chromium # the deep-zoom viewer's test (headless screenshot)
 )
+# npm installs OpenSeadragon (package.json); Debian's npm unless one is on PATH.
+command -v npm >/dev/null || packages+=(npm)
 bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh
 [ "$bench" -eq 1 ] && packages+=("${bench_packages[@]}")
 
@@ -47,6 +51,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# OpenSeadragon, pinned by package-lock.json, into node_modules/ (git-ignored).
+if [ ! -f node_modules/openseadragon/build/openseadragon/openseadragon.min.js ]; then
+  echo "setup: installing OpenSeadragon from npm into node_modules/"
+  npm ci --no-audit --no-fund >/dev/null ||
+    { echo "setup: npm could not install OpenSeadragon (package-lock.json): gigadream zoom needs it" >&2; exit 1; }
 fi
 [ "$deps_only" -eq 1 ] && exit 0
 

@@ -26,6 +26,8 @@
 #include "gigadream/model.h"
 #include "gigadream/render.h"
 #include "gigadream/resample.h"
+#include "gigadream/zoom.h"
+#include "gigadream/zoom.h"
 
 /*
  * Each command's usage, shown by "gigadream --help" (all of them) and by
@@ -55,12 +57,17 @@
     "        describe a model or a checkpoint (.h5; for a checkpoint, whether it is\n"             \
     "        valid) or an image (TIFF, PNG, JPEG); for an image also\n"                            \
     "        a checksum of its decoded pixels (\"pixels: fnv1a64 HEX\", see imageio.h)\n"
+#define USAGE_ZOOM                                                                                 \
+    "  zoom OUT.tif DIR\n"                                                                         \
+    "        write DIR/index.html, a deep-zoom viewer (OpenSeadragon, no server needed:\n"         \
+    "        open it in a browser) of a rendered TIFF, its Deep Zoom tiles cut from the\n"         \
+    "        TIFF's own pyramid; DIR must not exist\n"
 
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
     "commands (each also answers COMMAND --help):\n" USAGE_RENDER USAGE_IMPORT USAGE_CLASSIFY
-        USAGE_LAYERS USAGE_INFO "  --help, -h        this text\n"
+        USAGE_LAYERS USAGE_INFO USAGE_ZOOM "  --help, -h        this text\n"
     "  --version         the gigadream version and the oneDNN, MPI and HDF5 it runs with\n"
     "\n"
     "exit codes: 0 done, 1 bad input or usage, 2 runtime failure (I/O, memory),\n"
@@ -398,6 +405,40 @@ static gd_status cmd_info(int argc, char **argv, const gd_cli_env *env, gd_err *
     return info_image(a.pos[0], err);
 }
 
+/* ---- zoom ---------------------------------------------------------------- */
+
+/* Where OpenSeadragon is: $GIGADREAM_OSD_DIR, else the source tree's
+ * node_modules (scripts/setup.sh), else the installed copy. */
+static const char *osd_dir(void)
+{
+    const char *env = getenv("GIGADREAM_OSD_DIR");
+    if (env && *env)
+        return env;
+    if (access(GD_OSD_SOURCE_DIR "/openseadragon.min.js", R_OK) == 0)
+        return GD_OSD_SOURCE_DIR;
+    return GD_OSD_INSTALL_DIR;
+}
+
+static gd_status cmd_zoom(int argc, char **argv, const gd_cli_env *env, gd_err *err)
+{
+    (void)env;
+    args a = {0};
+    gd_status st = GD_OK;
+    for (int i = 0; i < argc && st == GD_OK; i++)
+        st = add_positional(&a, "zoom", argv[i], err);
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(&a, 2, "zoom", "OUT.tif DIR", err)) != GD_OK)
+        return st;
+    gd_zoom_result res;
+    if ((st = gd_zoom_write(a.pos[0], a.pos[1], osd_dir(), &res, err)) != GD_OK)
+        return st;
+    printf("%s: %dx%d, %d Deep Zoom levels (%d from the TIFF's pyramid), %ld tiles; open "
+           "%s/index.html\n",
+           a.pos[0], res.w, res.h, res.levels, res.from_tiff, res.tiles, a.pos[1]);
+    return GD_OK;
+}
+
 /* ---- render -------------------------------------------------------------- */
 
 #define MAX_OVERRIDES 256
@@ -467,6 +508,7 @@ static const command commands[] = {
     {"classify", cmd_classify, USAGE_CLASSIFY},
     {"layers", cmd_layers, USAGE_LAYERS},
     {"info", cmd_info, USAGE_INFO},
+    {"zoom", cmd_zoom, USAGE_ZOOM},
 };
 
 /* True when a command's arguments ask for its help: "--help" or "-h" anywhere. */

@@ -80,6 +80,13 @@ const gd_image_info *gd_reader_info(const gd_reader *r);
  * fails too.
  */
 gd_status gd_reader_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
+/* The levels of the file: a TIFF's directories (gigadream's pyramid: level k is
+ * ((w + 1) / 2)-halved k times), 1 for PNG and JPEG. */
+int gd_reader_levels(const gd_reader *r);
+/* Makes level k the one read: gd_reader_info then describes it, and
+ * gd_reader_read_rows reads its rows.  GD_EINPUT for a level the file lacks
+ * or cannot read. */
+gd_status gd_reader_select_level(gd_reader *r, int k, gd_err *err);
 /* Frees the reader and everything it owns (info.icc included).  r may be NULL. */
 void gd_reader_close(gd_reader *r);
 

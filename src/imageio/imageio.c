@@ -142,6 +142,21 @@ gd_status gd_reader_read_rows(gd_reader *r, gd_image *dst, gd_err *err)
     return r->ops->read_rows(r, dst, err);
 }
 
+int gd_reader_levels(const gd_reader *r)
+{
+    return r->ops && r->ops->levels ? r->ops->levels(r) : 1;
+}
+
+gd_status gd_reader_select_level(gd_reader *r, int k, gd_err *err)
+{
+    if (r->ops && r->ops->select_level)
+        return r->ops->select_level(r, k, err);
+    if (k != 0)
+        return gd_err_set(err, GD_EINPUT, "%s: a %s file has one level, not %d", r->path,
+                          gd_format_name(r->info.format), k + 1);
+    return GD_OK;
+}
+
 void gd_reader_close(gd_reader *r)
 {
     if (!r)

@@ -72,6 +72,10 @@ typedef struct io_reader_ops {
     /* Fills rows [dst->y0, dst->y1) (already checked against the image). */
     gd_status (*read_rows)(gd_reader *r, gd_image *dst, gd_err *err);
     void (*close)(gd_reader *r);
+    /* TIFF only (NULL elsewhere: one level): the directories, and making
+     * directory k the one read (r->info describes it then). */
+    int (*levels)(const gd_reader *r);
+    gd_status (*select_level)(gd_reader *r, int k, gd_err *err);
 } io_reader_ops;
 
 struct gd_reader {

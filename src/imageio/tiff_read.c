@@ -39,7 +39,12 @@ typedef struct tiff_reader {
 
 static gd_status tr_read_rows(gd_reader *r, gd_image *dst, gd_err *err);
 static void tr_close(gd_reader *r);
-static const io_reader_ops tiff_reader_ops = {.read_rows = tr_read_rows, .close = tr_close};
+static int tr_levels(const gd_reader *r);
+static gd_status tr_select_level(gd_reader *r, int k, gd_err *err);
+static const io_reader_ops tiff_reader_ops = {.read_rows = tr_read_rows,
+                                              .close = tr_close,
+                                              .levels = tr_levels,
+                                              .select_level = tr_select_level};
 
 static void tr_close(gd_reader *r)
 {
@@ -222,6 +227,36 @@ gd_status io_tiff_reader_open(gd_reader *r, gd_err *err)
 fail:
     tr_close(r);
     return st;
+}
+
+static int tr_levels(const gd_reader *r)
+{
+    const tiff_reader *t = r->impl;
+    tdir_t n = TIFFNumberOfDirectories(t->tif);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Directory k, read as the first one is: its header replaces r->info. */
+static gd_status tr_select_level(gd_reader *r, int k, gd_err *err)
+{
+    tiff_reader *t = r->impl;
+    if (k < 0 || k >= tr_levels(r))
+        return gd_err_set(err, GD_EINPUT, "%s: no level %d (the TIFF has %d)", r->path, k,
+                          tr_levels(r));
+    if (!TIFFSetDirectory(t->tif, (tdir_t)k))
+        return gd_err_set(err, GD_EINPUT, "%s: cannot read TIFF directory %d: %s", r->path, k,
+                          io_msgs_text(&t->msgs, "libtiff refused"));
+    t->cache_valid = 0;
+    free(r->info.icc);
+    gd_image_info keep = r->info;
+    memset(&r->info, 0, sizeof r->info);
+    r->info.format = keep.format;
+    gd_status st = read_header(r, t, err);
+    if (st != GD_OK)
+        return st;
+    free(t->scratch);
+    t->scratch = gd_malloc((size_t)t->scratch_size, "a TIFF decode buffer", err);
+    return t->scratch ? GD_OK : GD_ENOMEM;
 }
 
 /* Sample i of a decoded chunk as a float in [0, 255]. */
