@@ -34,6 +34,7 @@ OWNERS = {
     "jpeg_": {"imageio"},
     "H5": {"checkpoint", "model", "h5io"},
     "ini_": {"job"},
+    "cms": {"imageio"},
 }
 
 

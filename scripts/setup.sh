@@ -30,7 +30,7 @@ done
 packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
-  libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
+  libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev liblcms2-dev
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
   chromium # the deep-zoom viewer's test (headless screenshot)

@@ -38,7 +38,9 @@ typedef struct render {
     gd_dream *dream;
     gd_progress *progress;
     gd_output *output;
-    char preview[4096];             /* OUT.preview.png when [output] preview > 0 */
+    char preview[4096]; /* OUT.preview.png when [output] preview > 0 */
+    void *srgb;         /* the sRGB profile for an untagged seed's output, or NULL */
+    size_t srgb_len;
     char resume[GD_CKPT_PATH_MAX];  /* the checkpoint resumed from, "" when none */
     char other_job[GD_ERR_MSG_MAX]; /* the first other job's checkpoint skipped */
     double last_save;               /* when the last checkpoint was written (or the dream began) */
@@ -313,12 +315,17 @@ static gd_status write_output(render *r, gd_image *img, gd_err *err)
     snprintf(desc, sizeof desc, "gigadream %s, job hash %s\n%s", GD_VERSION,
              gd_job_hash_hex(job->hash, hex), job->canon);
     const gd_image_info *in = gd_seed_info(r->seed);
+    /* An untagged seed (noise, or a photo without a profile) is taken as
+     * sRGB, what the network was trained on: the output says so. */
+    if (!(in && in->icc) && !r->srgb &&
+        (st = gd_srgb_profile(&r->srgb, &r->srgb_len, err)) != GD_OK)
+        return st;
     gd_write_opts wo = {.bits = job->bits,
                         .compression = job->compression,
                         .dpi = job->dpi,
                         .description = desc,
-                        .icc = in ? in->icc : NULL,
-                        .icc_len = in ? in->icc_len : 0,
+                        .icc = in && in->icc ? in->icc : r->srgb,
+                        .icc_len = in && in->icc ? in->icc_len : r->srgb_len,
                         .pyramid = job->pyramid,
                         .overwrite = job->overwrite,
                         .tile = 256,
@@ -687,6 +694,7 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
         *result = res;
 done:
     gd_output_abort(r.output);
+    free(r.srgb);
     gd_progress_free(r.progress);
     gd_dream_free(r.dream);
     gd_seed_close(r.seed);

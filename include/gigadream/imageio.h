@@ -122,6 +122,13 @@ gd_status gd_image_checksum(const char *path, uint64_t *sum, gd_err *err);
 
 /* ---- Output ---------------------------------------------------------------- */
 
+/*
+ * The sRGB ICC profile (lcms2's, its creation date fixed so that it is the
+ * same bytes every time), for outputs whose seed has none.  *icc is
+ * allocated here; the caller frees it.  GD_ENOMEM when lcms2 fails.
+ */
+gd_status gd_srgb_profile(void **icc, size_t *len, gd_err *err);
+
 typedef enum gd_compression {
     GD_COMPRESS_DEFLATE = 0,
     GD_COMPRESS_ZSTD,

@@ -13,6 +13,7 @@
  *                   tile rows encoded in parallel (gd_tile_coder)
  *   tiff_codec.c    encoding one TIFF tile to bytes; the libtiff message
  *                   handlers (tiff_int.h)
+ *   icc.c           the sRGB ICC profile (lcms2)
  *   common.c        names of formats and compressions, library messages,
  *                   sample conversions, fsync, the TIFF option check
  *
