@@ -35,6 +35,7 @@ OWNERS = {
     "H5": {"checkpoint", "model", "h5io"},
     "ini_": {"job"},
     "cms": {"imageio"},
+    "cairo_": {"gallery"},
 }
 
 

@@ -31,6 +31,7 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev libtiff-dev libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev liblcms2-dev
+  libcairo2-dev fonts-dejavu-core # the gallery's labels
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
   chromium # the deep-zoom viewer's test (headless screenshot)

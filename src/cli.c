@@ -20,6 +20,7 @@
 #include "gigadream/dist.h"
 #include "gigadream/engine.h"
 #include "gigadream/error.h"
+#include "gigadream/gallery.h"
 #include "gigadream/image.h"
 #include "gigadream/imageio.h"
 #include "gigadream/import_tflite.h"
@@ -62,12 +63,18 @@
     "        write DIR/index.html, a deep-zoom viewer (OpenSeadragon, no server needed:\n"         \
     "        open it in a browser) of a rendered TIFF, its Deep Zoom tiles cut from the\n"         \
     "        TIFF's own pyramid; DIR must not exist\n"
+#define USAGE_GALLERY                                                                              \
+    "  gallery MODEL.h5 [--layers A,B,...] [--channels N] [--seed IMAGE] [-o SHEET.png]\n"         \
+    "        a contact sheet of what each layer paints: one row per layer (default:\n"             \
+    "        every convolution), N channels each (default 4), every cell a lapnorm\n"              \
+    "        dream from noise (or of IMAGE), labelled; runs under mpirun like render;\n"           \
+    "        writes SHEET.png (default gallery.png, replaced if it exists)\n"
 
 static const char usage[] =
     "usage: gigadream <command> [arguments]\n"
     "\n"
     "commands (each also answers COMMAND --help):\n" USAGE_RENDER USAGE_IMPORT USAGE_CLASSIFY
-        USAGE_LAYERS USAGE_INFO USAGE_ZOOM "  --help, -h        this text\n"
+        USAGE_LAYERS USAGE_INFO USAGE_ZOOM USAGE_GALLERY "  --help, -h        this text\n"
     "  --version         the gigadream version and the oneDNN, MPI and HDF5 it runs with\n"
     "\n"
     "exit codes: 0 done, 1 bad input or usage, 2 runtime failure (I/O, memory),\n"
@@ -439,6 +446,55 @@ static gd_status cmd_zoom(int argc, char **argv, const gd_cli_env *env, gd_err *
     return GD_OK;
 }
 
+/* ---- gallery ------------------------------------------------------------- */
+
+static gd_status cmd_gallery(int argc, char **argv, const gd_cli_env *env, gd_err *err)
+{
+    (void)env;
+    args a = {0};
+    gd_gallery_opts o = {.channels = 4, .out = "gallery.png"};
+    gd_status st = GD_OK;
+    for (int i = 0; i < argc && st == GD_OK; i++) {
+        if (strcmp(argv[i], "--layers") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                o.layers = argv[++i];
+        } else if (strcmp(argv[i], "--channels") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                st = parse_int("--channels", argv[++i], 1, 1024, &o.channels, err);
+        } else if (strcmp(argv[i], "--seed") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                o.seed = argv[++i];
+        } else if (strcmp(argv[i], "-o") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                o.out = argv[++i];
+        } else {
+            st = add_positional(&a, "gallery", argv[i], err);
+        }
+    }
+    if (st != GD_OK)
+        return st;
+    if ((st = expect_positional(
+             &a, 1, "gallery",
+             "MODEL.h5 [--layers A,B,...] [--channels N] [--seed IMAGE] [-o SHEET.png]", err)) !=
+        GD_OK)
+        return st;
+    o.model = a.pos[0];
+    gd_dist *dist = NULL;
+    if ((st = gd_dist_init(NULL, NULL, &dist, err)) != GD_OK)
+        return st;
+    gd_gallery_result res;
+    st = gd_gallery(&o, dist, &res, err);
+    if (st == GD_OK && gd_dist_rank(dist) == 0)
+        printf("wrote %s: %d layers x %d channels, %dx%d, in %.1f s; smallest objective gain "
+               "%.2fx\n",
+               o.out, res.rows, res.cols, res.w, res.h, res.seconds, res.min_gain);
+    /* Every rank holds the same agreed message: only rank 0 prints it. */
+    if (st != GD_OK && gd_dist_rank(dist) != 0)
+        err->msg[0] = '\0';
+    gd_dist_free(dist);
+    return st;
+}
+
 /* ---- render -------------------------------------------------------------- */
 
 #define MAX_OVERRIDES 256
@@ -509,6 +565,7 @@ static const command commands[] = {
     {"layers", cmd_layers, USAGE_LAYERS},
     {"info", cmd_info, USAGE_INFO},
     {"zoom", cmd_zoom, USAGE_ZOOM},
+    {"gallery", cmd_gallery, USAGE_GALLERY},
 };
 
 /* True when a command's arguments ask for its help: "--help" or "-h" anywhere. */
