@@ -28,6 +28,9 @@ struct gd_dream {
     const gd_objective *obj;
     gd_seed *seed;
     gd_dist *dist;
+    gd_scratch *scratch;   /* out of core: the folder every band lives in; NULL in core */
+    double need, budget;   /* in-core bytes per rank at the largest octave; the budget */
+    int window;            /* out of core: rows per window of a streaming pass */
 
     int n_oct;
     int ow[GD_MAX_OCTAVES], oh[GD_MAX_OCTAVES]; /* octave sizes, processing order */
@@ -85,6 +88,12 @@ gd_status dr_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, gd_err 
  * src present in src's allocation, fetching the ones other ranks own.
  */
 gd_status dr_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err);
+
+/*
+ * Rows of a w-pixel-wide band a streaming pass handles before releasing
+ * them: d->window out of core, all of them (INT_MAX) in core.
+ */
+int dr_window(const gd_dream *d);
 
 /* Makes d->rowsums hold k doubles for each of n rows. */
 gd_status dr_rowsums(gd_dream *d, int n, int k, gd_err *err);
