@@ -551,9 +551,7 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
             "out of core: the dream needs about %s per rank in memory, over the %s budget "
             "(%s); its images live in scratch files in %s, streamed a window of rows at a time",
             gd_bytes_str(need, nb), gd_bytes_str(budget, bb),
-            gd_job_is_set(job, GD_JOB_KEY_ENGINE_MEMORY) ? "[engine] memory"
-                                                         : "auto: available memory / local ranks",
-            scratch);
+            job->memory > 0 ? "[engine] memory" : "auto: available memory / local ranks", scratch);
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if (r->resume[0]) {
         st = gd_dream_resume(d, meta.pos.octave, meta.pos.iteration, fill_from_checkpoint, r, err);

@@ -208,13 +208,15 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
             if (job->memory > 0)
                 gd_job_where(job, GD_JOB_KEY_ENGINE_MEMORY, where, sizeof where);
             else
-                snprintf(where, sizeof where, "%s: [engine] memory = auto", job->file);
+                snprintf(where, sizeof where, "%s", job->file);
             st = gd_err_set(err, GD_EINPUT,
-                            "%s: %s per rank is below the %s a %dx%d image needs even out of "
+                            "%s: [engine] memory%s: %s per rank is below the %s a %dx%d image "
+                            "needs even out of "
                             "core (one window of tile rows and the engine); %s would hold it in "
                             "memory: raise [engine] memory or use more ranks",
-                            where, gd_bytes_str(d->budget, a), gd_bytes_str(least, b),
-                            d->ow[largest], d->oh[largest], gd_bytes_str(d->need, c));
+                            where, job->memory > 0 ? "" : " (auto: available memory / local ranks)",
+                            gd_bytes_str(d->budget, a), gd_bytes_str(least, b), d->ow[largest],
+                            d->oh[largest], gd_bytes_str(d->need, c));
             goto done;
         }
         const char *dir = scratch_folder(job, buf, sizeof buf);
