@@ -139,8 +139,8 @@ void gd_band_release(gd_band *b, int a, int z)
 {
     if (!b->scratch || !b->mem)
         return;
-    if (a < b->lo)
-        a = b->lo;
+    if (a < b->lo + b->keep)
+        a = b->lo + b->keep;
     if (z > b->hi)
         z = b->hi;
     if (z > a)

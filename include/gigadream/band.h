@@ -22,6 +22,7 @@ typedef struct gd_band {
     float *mem;   /* owned allocation holding rows [lo, hi) */
     int lo, hi;
     gd_scratch *scratch; /* not NULL: mem is a mapping of a file in this folder */
+    int keep;            /* rows [lo, lo + keep) stay in memory: gd_band_release spares them */
 } gd_band;
 
 /*
@@ -44,7 +45,8 @@ gd_status gd_band_alloc_in(gd_band *b, gd_scratch *s, int w, int h, int c, int y
 void gd_band_free(gd_band *b);
 
 /*
- * Out of core: rows [a, z) of the allocation (clipped to it) leave the
+ * Out of core: rows [a, z) of the allocation (clipped to it, and sparing
+ * the first b->keep rows, which the caller's budget lets stay) leave the
  * process's memory, keeping their values (the next touch brings them back).
  * In memory: does nothing.
  */

@@ -202,7 +202,7 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     double avail = available_memory();
     d->budget = job->memory > 0 ? job->memory : avail > 0 ? avail / (local > 0 ? local : 1) : 0;
     if (d->budget > 0 && d->need > d->budget) {
-        double least = bytes_minimum(d, largest);
+        double least = d->least = bytes_minimum(d, largest);
         char a[32], b[32], c[32], where[256], buf[4096];
         if (d->budget < least) {
             if (job->memory > 0)
@@ -457,6 +457,13 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
         st = dr_band_alloc(d, &d->acc[0], w, h, halo, err);
     if (st == GD_OK)
         st = dr_band_alloc(d, &d->acc[1], w, h, halo, err);
+    /* Out of core, what the budget holds beyond the least a rank needs
+     * stays resident, split between the three bands: only the rest streams. */
+    if (st == GD_OK && d->scratch) {
+        double spare = (d->budget - d->least) / 3.0, row = (double)w * 3 * sizeof(float);
+        int keep = spare > 0 ? (int)(spare / row < h ? spare / row : h) : 0;
+        d->img.keep = d->acc[0].keep = d->acc[1].keep = keep;
+    }
     /* The wrap buffers at their largest for the octave, touched now: no
      * iteration grows them (nor faults their pages in). */
     size_t n = (size_t)wrapped * w * 3;

@@ -266,8 +266,8 @@ typedef enum row_pass {
     PASS_UPDATE_STD /* img += (g / a) * b: the notebook's two roundings */
 } row_pass;
 
-static void pass_rows(row_pass op, gd_image *img, gd_image *g, const gd_image *g1, double mean,
-                      float a, float b, int y0, int y1, double *out)
+static void pass_rows(row_pass op, gd_image *img, gd_image *g, gd_image *g1, double mean, float a,
+                      float b, int y0, int y1, double *out)
 {
     size_t n = (size_t)g->w * 3;
 #pragma omp parallel for schedule(static)
@@ -276,9 +276,10 @@ static void pass_rows(row_pass op, gd_image *img, gd_image *g, const gd_image *g
         switch (op) {
         case PASS_ADD:
         case PASS_ADD_ABS: {
-            const float *q1 = gd_image_row(g1, y);
+            float *q1 = gd_image_row(g1, y);
             for (size_t i = 0; i < n; i++)
                 q[i] = q[i] + q1[i];
+            memset(q1, 0, n * sizeof *q1); /* ready for the next iteration */
             if (op == PASS_ADD_ABS)
                 out[y - g->y0] = abs_sum(q, n);
             break;
@@ -297,12 +298,14 @@ static void pass_rows(row_pass op, gd_image *img, gd_image *g, const gd_image *g
             float *p = gd_image_row(img, y);
             for (size_t i = 0; i < n; i++)
                 p[i] += q[i] * a;
+            memset(q, 0, n * sizeof *q);
             break;
         }
         case PASS_UPDATE_STD: {
             float *p = gd_image_row(img, y);
             for (size_t i = 0; i < n; i++)
                 p[i] += (q[i] / a) * b;
+            memset(q, 0, n * sizeof *q);
             break;
         }
         }
@@ -453,7 +456,11 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     for (int p = 0; p < 2 && local == GD_OK; p++) {
         if ((local = gd_band_reserve(&acc[p], za, zb, err)) != GD_OK)
             break;
-        gd_band_zero(&acc[p], za, zb);
+        /* The owned rows are zero already: the passes after the previous
+         * iteration's tiles cleared each row once done with it (one stream
+         * over the accumulators less; out of core, one less of page faults). */
+        gd_band_zero(&acc[p], za, own0);
+        gd_band_zero(&acc[p], own1, zb);
         out[p].near = gd_band_view(&acc[p], za, zb);
         if ((local = wrap_image(d, 2 * p, w, h, top0, top1, &out[p].top, err)) == GD_OK)
             local = wrap_image(d, 2 * p + 1, w, h, bot0, bot1, &out[p].bottom, err);
