@@ -4,9 +4,10 @@
  * A module of its own, not a file of src/dream/ though dream is its only
  * user today: it is a plain container with a public contract (band.h, which
  * dream.h's gd_dream_measure names), knows nothing of dreams, tiles or
- * ranks, and depends on image, error and scratch (for bands in files) only.  Never calls MPI (dist
- * moves rows between bands) and never reads or writes pixels but to zero them and to copy the owned
- * rows when the allocation grows.
+ * ranks, and depends on image, error and scratch (bands in files) only.
+ * Never calls MPI (dist moves rows between bands) and never reads or writes
+ * pixels but to zero them and to copy the owned rows when the allocation
+ * grows.
  */
 #include "gigadream/band.h"
 
