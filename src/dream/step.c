@@ -531,6 +531,12 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     rep->tile_mpix = (double)plan.n_tiles * plan.tile_w * plan.tile_h / 1e6;
     rep->norm = norm;
 done:
+    /* An abandoned iteration (a stop signal, a failure) leaves partial sums:
+     * the owned rows go back to zero, as the next iteration expects. */
+    if (st != GD_OK || local != GD_OK)
+        for (int p = 0; p < 2; p++)
+            if (acc[p].mem)
+                gd_band_zero(&acc[p], own0, own1);
     return st;
 }
 
