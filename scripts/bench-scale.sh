@@ -8,8 +8,13 @@
 #               of 2 ranks x 1 thread against 1 rank x 2 threads
 #   big         a 20000x10000 (200 MP) job, 2 octaves x 1 iteration, cheap layer,
 #               on 2 ranks: wall time, peak RSS per rank, output size and layout
+#   inputs      the measured inputs of the README's scaling model: a 6144x6144
+#               job at the defaults (tiles auto, reflect, Conv2d_9_pointwise),
+#               1 octave x 2 iterations, 2 ranks x 1 thread, a checkpoint each
+#               iteration: throughput per core, halo bytes per iteration and
+#               rank boundary, checkpoint bandwidth, memory per pixel
 #
-# usage: scripts/bench-scale.sh [memory] [efficiency] [big]   (default: all three)
+# usage: scripts/bench-scale.sh [memory] [efficiency] [big] [inputs]   (default: all four)
 # Environment: GIGADREAM_IMAGE_DIR (default ../shared/images), BENCH_DIR
 # (default /tmp/gigadream-bench: jobs, logs and outputs; the 200 MP output
 # is about 1 GB), MODELS (default models/).
@@ -22,7 +27,7 @@ dir=${BENCH_DIR:-/tmp/gigadream-bench}
 model="$models/mobilenet_v1_1.0_224_quant_embedding_extractor.h5"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(memory efficiency big)
+[ ${#parts[@]} -gt 0 ] || parts=(memory efficiency big inputs)
 
 [ -f "$model" ] || { echo "bench-scale: $model is missing: run scripts/fetch-models.sh" >&2; exit 1; }
 mkdir -p "$dir"
@@ -112,6 +117,29 @@ for part in "${parts[@]}"; do
     tiffinfo "$dir/big.tif" 2>/dev/null | grep -E "Image Width|Tile Width|Subfile Type" | sort | uniq -c
     head -c 4 "$dir/big.tif" | od -An -tx1 | grep -q "2b 00" && echo "BigTIFF: yes" || echo "BigTIFF: no"
     ;;
-  *) echo "bench-scale: unknown part '$part' (memory, efficiency, big)" >&2; exit 1 ;;
+  inputs)
+    echo "== inputs of the scaling model: 6144x6144, defaults, Conv2d_9_pointwise, 1 octave x 2 iterations, 2 ranks x 1 thread"
+    echo "   ($(lscpu | sed -n 's/^Model name: *//p'), $(grep -q avx512f /proc/cpuinfo && echo AVX-512 || echo AVX2))"
+    rm -rf "$dir/inputs-ckpt"
+    job inputs 6144 6144 1 2 Conv2d_9_pointwise "pyramid = false
+[checkpoint]
+dir = $dir/inputs-ckpt
+every_iterations = 1
+keep = 1"
+    run inputs 2 1 inputs
+    rate=$(sed -n 's/.*: \([0-9.]*\) MPix-iter\/s.*/\1/p' "$dir/inputs.log")
+    seen=$(sed -n 's/.*the network saw \([0-9.]*\)x.*/\1/p' "$dir/inputs.log")
+    echo "throughput: $rate MPix-iter/s on 2 cores = $(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 2 }') MPix-iter/s per core (network sees ${seen}x the pixels)"
+    # Per rank boundary and iteration: the image rows one side fetches from the
+    # other (a tile row's extent reaches into the neighbour) and the gradient
+    # rows it sends back; each is (tile + 2 overlap) rows at most, 12 bytes a pixel.
+    size=$(sed -n 's/.*tiles auto: \([0-9]*\).*/\1/p' "$dir/inputs.log")
+    awk -v w=6144 -v s="${size:-1024}" 'BEGIN { rows = s + 64; printf "halo per rank boundary and iteration: at most %.0f MB (2 x %d rows x %d px x 12 B), i.e. %.0f bytes per image column\n", 2 * rows * w * 12 / 1e6, rows, w, 2 * rows * 12 }'
+    ck=$(sed -n 's/.*checkpoint .*(dream done; .*) in \([0-9.]*\) s.*/\1/p' "$dir/inputs.log" | tail -1)
+    bytes=$(du -sb "$dir/inputs-ckpt" | cut -f1)
+    awk -v b="$bytes" -v t="$ck" 'BEGIN { printf "checkpoint: %.2f GB in %s s = %.2f GB/s (2 ranks, local disk)\n", b / 1e9, t, b / 1e9 / t }'
+    peak inputs | while read -r k v u b m; do echo "memory: rank $k peak $v $u = $b bytes per pixel of its $m MPix band (in core)"; done
+    ;;
+  *) echo "bench-scale: unknown part '$part' (memory, efficiency, big, inputs)" >&2; exit 1 ;;
   esac
 done

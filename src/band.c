@@ -4,9 +4,10 @@
  * A module of its own, not a file of src/dream/ though dream is its only
  * user today: it is a plain container with a public contract (band.h, which
  * dream.h's gd_dream_measure names), knows nothing of dreams, tiles or
- * ranks, and depends on image and error only.  Never calls MPI (dist moves
- * rows between bands) and never reads or writes pixels but to zero them and
- * to copy the owned rows when the allocation grows.
+ * ranks, and depends on image, error and scratch (bands in files) only.
+ * Never calls MPI (dist moves rows between bands) and never reads or writes
+ * pixels but to zero them and to copy the owned rows when the allocation
+ * grows.
  */
 #include "gigadream/band.h"
 
@@ -24,7 +25,32 @@ static void point_own(gd_band *b)
     b->own.data = b->mem + (size_t)(b->own.y0 - b->lo) * row_floats(b);
 }
 
+/* rows x w x c floats, zeroed, from the heap or a scratch file. */
+static float *band_mem(gd_scratch *s, size_t bytes, const char *what, gd_err *err)
+{
+    if (s)
+        return gd_scratch_map(s, bytes ? bytes : sizeof(float), what, err);
+    float *p = gd_malloc(bytes ? bytes : sizeof(float), what, err);
+    if (p)
+        gd_zero_floats(p, bytes / sizeof(float));
+    return p;
+}
+
+static void band_mem_free(gd_band *b)
+{
+    if (b->scratch)
+        gd_scratch_unmap(b->scratch, b->mem, gd_band_bytes(b));
+    else
+        free(b->mem);
+}
+
 gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int halo, gd_err *err)
+{
+    return gd_band_alloc_in(b, NULL, w, h, c, y0, y1, halo, err);
+}
+
+gd_status gd_band_alloc_in(gd_band *b, gd_scratch *s, int w, int h, int c, int y0, int y1, int halo,
+                           gd_err *err)
 {
     memset(b, 0, sizeof *b);
     if (w < 1 || h < 1 || c < 1 || y0 < 0 || y1 > h || y1 < y0 || halo < 0)
@@ -36,10 +62,10 @@ gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int hal
     size_t bytes = gd_image_bytes(w, b->hi - b->lo, c);
     if (bytes == 0 && b->hi > b->lo)
         return gd_err_set(err, GD_ENOMEM, "band of %dx%d pixels is too large", w, b->hi - b->lo);
-    b->mem = gd_malloc(bytes ? bytes : sizeof(float), "image band", err);
+    b->mem = band_mem(s, bytes, "image band", err);
     if (!b->mem)
         return err->status;
-    gd_zero_floats(b->mem, bytes / sizeof(float));
+    b->scratch = s;
     b->own = (gd_image){
         .w = w, .full_h = h, .c = c, .y0 = y0, .y1 = y1, .stride = (size_t)w * (size_t)c};
     point_own(b);
@@ -50,7 +76,8 @@ void gd_band_free(gd_band *b)
 {
     if (!b)
         return;
-    free(b->mem);
+    if (b->mem)
+        band_mem_free(b);
     memset(b, 0, sizeof *b);
 }
 
@@ -68,14 +95,14 @@ gd_status gd_band_reserve(gd_band *b, int a, int z, gd_err *err)
         return GD_OK;
     int lo = a < b->lo ? a : b->lo, hi = z > b->hi ? z : b->hi;
     size_t row = row_floats(b);
-    float *mem = gd_malloc(gd_image_bytes(b->own.w, hi - lo, b->own.c), "image band halo", err);
+    float *mem =
+        band_mem(b->scratch, gd_image_bytes(b->own.w, hi - lo, b->own.c), "image band halo", err);
     if (!mem)
         return err->status;
-    gd_zero_floats(mem, (size_t)(hi - lo) * row);
     size_t owned = (size_t)(b->own.y1 - b->own.y0) * row;
     if (owned)
         memcpy(mem + (size_t)(b->own.y0 - lo) * row, b->own.data, owned * sizeof(float));
-    free(b->mem);
+    band_mem_free(b);
     b->mem = mem;
     b->lo = lo;
     b->hi = hi;
@@ -99,9 +126,27 @@ void gd_band_zero(gd_band *b, int a, int z)
         a = b->lo;
     if (z > b->hi)
         z = b->hi;
+    if (z <= a)
+        return;
+    float *p = b->mem + (size_t)(a - b->lo) * row_floats(b);
+    size_t n = (size_t)(z - a) * row_floats(b);
+    if (b->scratch)
+        gd_scratch_zero(p, n * sizeof(float));
+    else
+        gd_zero_floats(p, n);
+}
+
+void gd_band_release(gd_band *b, int a, int z)
+{
+    if (!b->scratch || !b->mem)
+        return;
+    if (a < b->lo + b->keep)
+        a = b->lo + b->keep;
+    if (z > b->hi)
+        z = b->hi;
     if (z > a)
-        gd_zero_floats(b->mem + (size_t)(a - b->lo) * row_floats(b),
-                       (size_t)(z - a) * row_floats(b));
+        gd_scratch_release(b->mem + (size_t)(a - b->lo) * row_floats(b),
+                           (size_t)(z - a) * row_floats(b) * sizeof(float));
 }
 
 size_t gd_band_bytes(const gd_band *b)

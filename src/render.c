@@ -5,6 +5,7 @@
 #include "gigadream/render.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <omp.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -279,15 +280,20 @@ static gd_status prepare(render *r, gd_err *err)
  * Rounds the owned pixels to the output's levels (8 or 16 bits), as floats
  * in [0, 255]: what is written is then exactly what gets measured.
  */
-static void quantize(gd_image *img, int bits)
+static void quantize(gd_dream *d, gd_image *img, int bits)
 {
     size_t n = (size_t)img->w * 3;
     float back = bits == 16 ? 255.0f / 65535.0f : 1.0f;
+    /* Out of core, each slice of rows leaves memory once done. */
+    for (int y0 = img->y0; y0 < img->y1; y0 += 256) {
+        int y1 = img->y1 - y0 > 256 ? y0 + 256 : img->y1;
 #pragma omp parallel for schedule(static)
-    for (int y = img->y0; y < img->y1; y++) {
-        float *p = gd_image_row(img, y);
-        for (size_t i = 0; i < n; i++)
-            p[i] = (float)gd_quantize(p[i], bits) * back;
+        for (int y = y0; y < y1; y++) {
+            float *p = gd_image_row(img, y);
+            for (size_t i = 0; i < n; i++)
+                p[i] = (float)gd_quantize(p[i], bits) * back;
+        }
+        gd_dream_release(d, y0, y1);
     }
 }
 
@@ -420,6 +426,7 @@ static gd_status save(render *r, const char *why, char *path, size_t len, gd_err
     double t0 = gd_dist_now();
     gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
                                        gd_dream_image(d), r->job.keep, NULL, path, len, err);
+    gd_dream_release(d, 0, INT_MAX);
     if (st != GD_OK)
         return st;
     char at[64];
@@ -559,6 +566,15 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         gd_dream_mode_name(job->mode), n, n == 1 ? "" : "s", sizes, job->iterations,
         (double)job->step, tiles, job->tile_overlap);
 
+    double need, budget;
+    const char *scratch;
+    char nb[32], bb[32];
+    if (gd_dream_out_of_core(d, &need, &budget, &scratch))
+        say(r,
+            "out of core: the dream needs about %s per rank in memory, over the %s budget "
+            "(%s); its images live in scratch files in %s, streamed a window of rows at a time",
+            gd_bytes_str(need, nb), gd_bytes_str(budget, bb),
+            job->memory > 0 ? "[engine] memory" : "auto: available memory / local ranks", scratch);
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if (r->resume[0]) {
         st = gd_dream_resume(d, meta.pos.octave, meta.pos.iteration, fill_from_checkpoint, r, err);
@@ -667,8 +683,10 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     gd_image *img = gd_dream_image(r.dream);
     res.w = img->w;
     res.h = img->full_h;
-    quantize(img, r.job.bits);
-    if ((st = write_output(&r, img, err)) != GD_OK)
+    quantize(r.dream, img, r.job.bits);
+    st = write_output(&r, img, err);
+    gd_dream_release(r.dream, 0, INT_MAX);
+    if (st != GD_OK)
         goto done;
     if ((st = gd_dream_measure(r.dream, NULL, &res.objective_out, err)) != GD_OK)
         goto done;
@@ -690,6 +708,15 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
         res.h, r.job.bits, res.seconds, gd_bytes_str(res.peak_rss, mem));
     if (r.job.preview > 0)
         say(&r, "wrote the preview %s (from the output's pyramid)", r.preview);
+    if (gd_dream_out_of_core(r.dream, NULL, NULL, NULL)) {
+        double peak, total;
+        char nb[32];
+        gd_dream_scratch_bytes(r.dream, &peak);
+        if ((st = gd_dist_sum(dist, peak, &total, err)) != GD_OK)
+            goto done;
+        say(&r, "scratch files: at most %s on rank 0, %s on all ranks together",
+            gd_bytes_str(peak, mem), gd_bytes_str(total, nb));
+    }
     if (result)
         *result = res;
 done:

@@ -15,11 +15,14 @@
 
 #include "gigadream/error.h"
 #include "gigadream/image.h"
+#include "gigadream/scratch.h"
 
 typedef struct gd_band {
     gd_image own; /* the owned rows; own.data points into mem (not separately owned) */
     float *mem;   /* owned allocation holding rows [lo, hi) */
     int lo, hi;
+    gd_scratch *scratch; /* not NULL: mem is a mapping of a file in this folder */
+    int keep;            /* rows [lo, lo + keep) stay in memory: gd_band_release spares them */
 } gd_band;
 
 /*
@@ -31,7 +34,23 @@ typedef struct gd_band {
  * gd_band_reserve's growth does the same.
  */
 gd_status gd_band_alloc(gd_band *b, int w, int h, int c, int y0, int y1, int halo, gd_err *err);
+
+/*
+ * The same in a file of scratch folder s (scratch.h) when s is not NULL:
+ * the pages are not committed (the file reads as zeros), and the band's
+ * rows can be released from memory (gd_band_release) between passes.
+ */
+gd_status gd_band_alloc_in(gd_band *b, gd_scratch *s, int w, int h, int c, int y0, int y1, int halo,
+                           gd_err *err);
 void gd_band_free(gd_band *b);
+
+/*
+ * Out of core: rows [a, z) of the allocation (clipped to it, and sparing
+ * the first b->keep rows, which the caller's budget lets stay) leave the
+ * process's memory, keeping their values (the next touch brings them back).
+ * In memory: does nothing.
+ */
+void gd_band_release(gd_band *b, int a, int z);
 
 /*
  * Makes sure rows [a, z) (clipped to the image, always including the owned

@@ -69,9 +69,21 @@ typedef struct gd_dream_report {
 /*
  * Sets up a dream: octave sizes, buffers, nothing computed yet.  job, model,
  * obj, seed and dist must outlive the dream.  Fails early (before any
- * allocation of image size) when an octave is too small for the network, or
- * when the images this rank would hold cannot fit in memory (the message says
- * how many bytes they need).  Caller frees with gd_dream_free.
+ * allocation of image size) when an octave is too small for the network.
+ *
+ * Memory.  In core, a rank holds its band of the octave image and two
+ * gradient accumulators (36 bytes per owned pixel) plus halo rows.  When
+ * that does not fit in the rank's budget ([engine] memory; auto: the node's
+ * available memory shared by its ranks), every band of the dream lives in a
+ * file of the scratch folder ([engine] scratch; default the checkpoint dir,
+ * else the output's folder) instead, and each pass over a band (the tiles,
+ * the sums, the update, resizes, the seed) streams through it a window of
+ * rows at a time, releasing the rows behind it (scratch.h).  The arithmetic
+ * is the same, in the same order: the bytes do not depend on the budget.
+ * A budget below one window's worth (about three bands of a few tile rows,
+ * and the engine) is refused (GD_EINPUT, naming the minimum); a scratch
+ * folder that cannot take the files fails with GD_EIO naming it, before
+ * anything is written.  Caller frees with gd_dream_free.
  */
 gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_objective *obj,
                           gd_seed *seed, gd_dist *dist, gd_dream **out, gd_err *err);
@@ -143,5 +155,22 @@ double gd_dream_owned_pixels(const gd_dream *d);
 
 /* Bytes of image data this rank holds now (bands, halos, engine). */
 size_t gd_dream_bytes(const gd_dream *d);
+
+/*
+ * Out of core (see gd_dream_create): 1, with *need the in-core bytes per
+ * rank, *budget the budget and *scratch the folder; 0 in core (the outputs
+ * are then left alone).  Any pointer may be NULL.
+ */
+int gd_dream_out_of_core(const gd_dream *d, double *need, double *budget, const char **scratch);
+
+/* Bytes of scratch files now, and at most so far (0 in core). */
+double gd_dream_scratch_bytes(const gd_dream *d, double *peak);
+
+/*
+ * Out of core: rows [y0, y1) of the octave image (clipped to what the rank
+ * holds) leave this rank's memory, keeping their values: for callers that
+ * read it whole (checkpoint, output).  In core: nothing.
+ */
+void gd_dream_release(gd_dream *d, int y0, int y1);
 
 #endif

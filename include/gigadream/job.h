@@ -54,6 +54,12 @@
  *                keep [2] 1..1000
  *   [engine]     threads [0 = OpenMP default] 0..4096,
  *                precision [fp32]  fp32 | bf16 (the engine may refuse bf16)
+ *                memory [auto]  bytes per rank with a unit (8GB, 512MiB: powers
+ *                            of 1024) or auto: the memory the node has
+ *                            available, shared by its ranks.  A render whose
+ *                            state does not fit goes out of core (dream.h).
+ *                scratch   folder for out-of-core files; default the
+ *                            checkpoint dir, else the output's folder
  *
  * Mode-specific defaults (the notebook's), applied to keys the job does not
  * set, after the file and the overrides:
@@ -151,6 +157,8 @@ typedef enum gd_job_key {
     GD_JOB_KEY_CHECKPOINT_KEEP,
     GD_JOB_KEY_ENGINE_THREADS,
     GD_JOB_KEY_ENGINE_PRECISION,
+    GD_JOB_KEY_ENGINE_MEMORY,
+    GD_JOB_KEY_ENGINE_SCRATCH,
     GD_JOB_KEY_COUNT
 } gd_job_key;
 
@@ -207,6 +215,8 @@ typedef struct gd_job {
     /* [engine] */
     int threads;
     gd_engine_precision precision; /* the engine's own enum; spelled fp32 | bf16 here */
+    double memory;       /* bytes per rank; 0 = auto (what the node has, shared by its ranks) */
+    gd_job_path scratch; /* folder for out-of-core scratch; NULL path = the default */
 
     /* Provenance. */
     char *file;    /* the job file's name as given (used in messages) */

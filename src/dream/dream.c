@@ -8,7 +8,14 @@
  *
  * Memory: a rank holds its band of the current octave image and two gradient
  * accumulators (36 bytes per owned pixel at the finest octave), plus halo
- * rows.  The seed's pyramid (the notebook's detail bands) is not kept: at
+ * rows; out of core (dream.h), all of it in scratch files, streamed through
+ * windows of rows.  Measured on a 2-core Zen 5 VM: a file mapping faults in
+ * at about 6 GB/s from the page cache, against an iteration's compute of
+ * about 3 MPix/s (12 bytes a pixel: 36 MB/s per band), so streaming every
+ * band through a window each pass costs little next to the network; the
+ * alternatives (recomputing the gradient in a second pass for the
+ * normalizer, or storing it in 16 bits) cost a whole iteration or change the
+ * bytes.  The seed's pyramid (the notebook's detail bands) is not kept: at
  * each octave change the two levels needed are recomputed from the seed,
  * band by band, which is cheap next to one iteration and leaves nothing to
  * checkpoint but the octave image.
@@ -52,9 +59,27 @@ static void octave_sizes(gd_dream *d, int w0, int h0)
     }
 }
 
-/* Reads "MemAvailable" from /proc/meminfo, or 0 when unknown. */
+/* A number from a one-line file (a cgroup's memory.max), or 0 when absent or "max". */
+static double file_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    double v = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lf", &v) != 1)
+        v = 0;
+    fclose(f);
+    return v;
+}
+
+/* Reads "MemAvailable" from /proc/meminfo (or the room left under this
+ * process's cgroup v2 limit, when lower: a Slurm job's --mem), or 0 when
+ * unknown. */
 static double available_memory(void)
 {
+    double limit = file_number("/sys/fs/cgroup/memory.max");
+    double used = file_number("/sys/fs/cgroup/memory.current");
+    double room = limit > 0 && limit > used ? limit - used : 0;
     FILE *f = fopen("/proc/meminfo", "r");
     char line[256];
     double kb = 0;
@@ -64,7 +89,48 @@ static double available_memory(void)
         if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
             break;
     fclose(f);
-    return kb * 1024.0;
+    return room > 0 && room < kb * 1024.0 ? room : kb * 1024.0;
+}
+
+/* Rows of a streaming pass's window out of core. */
+#define WINDOW_ROWS 64
+
+/* Bytes per pixel of a compiled engine's tile, about (MobileNet V1 to
+ * Conv2d_11 in f32 with its backward pass: 147 MB for 1088 x 1088). */
+#define ENGINE_BYTES_PER_PIXEL 160.0
+
+/*
+ * Out of core, the least a rank can hold: the three bands' rows under one
+ * tile row's extent and a window either side, and the engine of the
+ * largest tile.
+ */
+static double bytes_minimum(const gd_dream *d, int o)
+{
+    double w = d->ow[o], h = d->oh[o];
+    const int size = gd_dream_tile_size(d, d->ow[o], d->oh[o]);
+    double tile = size ? size + 2.0 * d->job->tile_overlap : h;
+    double tw = size ? (tile < w ? tile : w) : w;
+    double rows = (tile < h ? tile : h) + 2.0 * WINDOW_ROWS;
+    return 3.0 * rows * w * 3.0 * sizeof(float) + ENGINE_BYTES_PER_PIXEL * tw * tile;
+}
+
+/* The scratch folder: [engine] scratch, else the checkpoint dir, else the
+ * output's folder (in buf). */
+static const char *scratch_folder(const gd_job *job, char *buf, size_t len)
+{
+    if (job->scratch.path)
+        return job->scratch.path;
+    if (job->checkpoint_dir.path)
+        return job->checkpoint_dir.path;
+    snprintf(buf, len, "%s", job->output.path ? job->output.path : ".");
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return ".";
+    if (slash == buf)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return buf;
 }
 
 /*
@@ -130,24 +196,42 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
         if ((double)d->ow[o] * d->oh[o] > (double)d->ow[largest] * d->oh[largest])
             largest = o;
     }
-    /* Refuse what cannot fit before allocating any of it. */
-    double bytes = bytes_needed(d, largest), avail = available_memory();
+    /* In core or out of core, decided before allocating anything of image size. */
+    d->need = bytes_needed(d, largest);
     int local = gd_dist_local_size(dist);
-    if (avail > 0 && bytes * local > avail) {
-        char a[32], b[32], where[256];
-        gd_job_key k = gd_job_is_set(job, GD_JOB_KEY_INPUT_WIDTH) ? GD_JOB_KEY_INPUT_WIDTH
-                                                                  : GD_JOB_KEY_INPUT_HEIGHT;
-        if (gd_job_is_set(job, k))
-            gd_job_where(job, k, where, sizeof where);
-        else
-            snprintf(where, sizeof where, "%s", job->file);
-        st = gd_err_set(err, GD_EINPUT,
-                        "%s: a %dx%d image needs about %s per rank (%d rank%s on this node), "
-                        "only %s of memory is available: use more ranks or nodes, or a smaller "
-                        "[input] width/height",
-                        where, d->ow[largest], d->oh[largest], gd_bytes_str(bytes, a), local,
-                        local == 1 ? "" : "s", gd_bytes_str(avail, b));
-        goto done;
+    double avail = available_memory();
+    d->budget = job->memory > 0 ? job->memory : avail > 0 ? avail / (local > 0 ? local : 1) : 0;
+    if (d->budget > 0 && d->need > d->budget) {
+        double least = d->least = bytes_minimum(d, largest);
+        char a[32], b[32], c[32], where[256], buf[4096];
+        if (d->budget < least) {
+            if (job->memory > 0)
+                gd_job_where(job, GD_JOB_KEY_ENGINE_MEMORY, where, sizeof where);
+            else
+                snprintf(where, sizeof where, "%s", job->file);
+            st = gd_err_set(err, GD_EINPUT,
+                            "%s: [engine] memory%s: %s per rank is below the %s a %dx%d image "
+                            "needs even out of "
+                            "core (one window of tile rows and the engine); %s would hold it in "
+                            "memory: raise [engine] memory or use more ranks",
+                            where, job->memory > 0 ? "" : " (auto: available memory / local ranks)",
+                            gd_bytes_str(d->budget, a), gd_bytes_str(least, b), d->ow[largest],
+                            d->oh[largest], gd_bytes_str(d->need, c));
+            goto done;
+        }
+        const char *dir = scratch_folder(job, buf, sizeof buf);
+        if ((st = gd_scratch_open(dir, &d->scratch, err)) != GD_OK) {
+            if (job->scratch.path) {
+                gd_job_where(job, GD_JOB_KEY_ENGINE_SCRATCH, where, sizeof where);
+                gd_err_prefix(err, "%s: [engine] scratch", where);
+            }
+            goto done;
+        }
+        /* Windows of a sixteenth of the budget per band (a pass touches at
+         * most three bands): fewer, larger steps cost less than many small
+         * ones (the seed's decoder restarts at every window of a PNG). */
+        double win = d->budget / 16.0 / ((double)d->ow[largest] * 3.0 * sizeof(float));
+        d->window = win < WINDOW_ROWS ? WINDOW_ROWS : win > 4096 ? 4096 : (int)win;
     }
 done:
     free(shapes);
@@ -172,7 +256,31 @@ void gd_dream_free(gd_dream *d)
     dr_engine_release(d);
     free(d->values);
     free(d->rowsums);
+    gd_scratch_close(d->scratch);
     free(d);
+}
+
+int gd_dream_out_of_core(const gd_dream *d, double *need, double *budget, const char **scratch)
+{
+    if (need)
+        *need = d->need;
+    if (budget)
+        *budget = d->budget;
+    if (scratch)
+        *scratch = d->scratch ? gd_scratch_dir(d->scratch) : NULL;
+    return d->scratch != NULL;
+}
+
+double gd_dream_scratch_bytes(const gd_dream *d, double *peak)
+{
+    if (peak)
+        *peak = (double)gd_scratch_peak(d->scratch);
+    return (double)gd_scratch_bytes(d->scratch);
+}
+
+void gd_dream_release(gd_dream *d, int y0, int y1)
+{
+    gd_band_release(&d->img, y0, y1);
 }
 
 void gd_dream_set_stop(gd_dream *d, volatile sig_atomic_t *stop)
@@ -242,19 +350,50 @@ size_t gd_dream_bytes(const gd_dream *d)
 
 /* ---- Resizing between octaves ---------------------------------------------- */
 
-/*
- * dst's owned rows = bilinear resize of the image src holds in bands.
- * Collective (fetches src's halo rows).
- */
-static gd_status resize_band(gd_dream *d, gd_band *src, gd_image *dst, gd_err *err)
+/* The end of the window of at most win rows that starts at c0, before end. */
+static int c1_of(int c0, int win, int end)
 {
-    int a, b;
-    gd_resize_src_rows(src->own.full_h, dst->full_h, dst->y0, dst->y1, &a, &b);
+    return end - c0 > win ? c0 + win : end;
+}
+
+/*
+ * dst's owned rows = bilinear resize of the image src holds in bands, a
+ * window of rows at a time (each output row depends only on its own two
+ * source rows, so windows give the same bytes).  Collective (fetches src's
+ * halo rows).
+ */
+static gd_status resize_band(gd_dream *d, gd_band *src, gd_band *dst, gd_err *err)
+{
+    int a, b, y0 = dst->own.y0, y1 = dst->own.y1;
+    gd_resize_src_rows(src->own.full_h, dst->own.full_h, y0, y1, &a, &b);
     gd_status st = dr_fetch(d, src, a, b, err);
-    if (st != GD_OK || dst->y1 <= dst->y0)
+    if (st != GD_OK || y1 <= y0)
         return st;
-    gd_image view = gd_band_view(src, a, b);
-    gd_resize_bilinear(&view, dst);
+    int win = dr_window(d);
+    for (int c0 = y0; c0 < y1; c0 = c1_of(c0, win, y1)) {
+        int c1 = c1_of(c0, win, y1), s0, s1;
+        gd_resize_src_rows(src->own.full_h, dst->own.full_h, c0, c1, &s0, &s1);
+        gd_image view = gd_band_view(src, s0, s1), out = gd_band_view(dst, c0, c1);
+        gd_resize_bilinear(&view, &out);
+        gd_band_release(dst, c0, c1);
+        gd_band_release(src, a, s0);
+    }
+    gd_band_release(src, src->lo, src->hi);
+    return GD_OK;
+}
+
+/* Fills band's owned rows from the seed, a window of rows at a time. */
+static gd_status read_seed(gd_dream *d, gd_band *band, gd_err *err)
+{
+    int win = dr_window(d);
+    for (int c0 = band->own.y0; c0 < band->own.y1; c0 = c1_of(c0, win, band->own.y1)) {
+        int c1 = c1_of(c0, win, band->own.y1);
+        gd_image rows = gd_band_view(band, c0, c1);
+        gd_status st = gd_seed_read(d->seed, &rows, err);
+        if (st != GD_OK)
+            return st;
+        gd_band_release(band, c0, c1);
+    }
     return GD_OK;
 }
 
@@ -272,7 +411,7 @@ static gd_status seed_levels(gd_dream *d, int k, gd_band *lk, gd_band *lk1, gd_e
         memset(lk1, 0, sizeof *lk1);
     st = dr_band_alloc(d, &cur, d->lw[0], d->lh[0], 2, err);
     if (st == GD_OK)
-        st = gd_seed_read(d->seed, &cur.own, err);
+        st = read_seed(d, &cur, err);
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         goto fail;
     for (int j = 0;; j++) {
@@ -283,7 +422,7 @@ static gd_status seed_levels(gd_dream *d, int k, gd_band *lk, gd_band *lk1, gd_e
         st = dr_band_alloc(d, &next, d->lw[j + 1], d->lh[j + 1], 2, err);
         if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
             goto fail;
-        if ((st = resize_band(d, &cur, &next.own, err)) != GD_OK)
+        if ((st = resize_band(d, &cur, &next, err)) != GD_OK)
             goto fail;
         if (j != k)
             gd_band_free(&cur);
@@ -313,10 +452,18 @@ static gd_status alloc_accumulators(gd_dream *d, gd_err *err)
     /* The image band first (it was made with little halo room, and growing it
      * holds it twice for a moment), then the accumulators with all theirs. */
     gd_status st = gd_band_reserve(&d->img, d->img.own.y0 - halo, d->img.own.y1 + halo, err);
+    gd_band_release(&d->img, d->img.lo, d->img.hi);
     if (st == GD_OK)
         st = dr_band_alloc(d, &d->acc[0], w, h, halo, err);
     if (st == GD_OK)
         st = dr_band_alloc(d, &d->acc[1], w, h, halo, err);
+    /* Out of core, what the budget holds beyond the least a rank needs
+     * stays resident, split between the three bands: only the rest streams. */
+    if (st == GD_OK && d->scratch) {
+        double spare = (d->budget - d->least) / 3.0, row = (double)w * 3 * sizeof(float);
+        int keep = spare > 0 ? (int)(spare / row < h ? spare / row : h) : 0;
+        d->img.keep = d->acc[0].keep = d->acc[1].keep = keep;
+    }
     /* The wrap buffers at their largest for the octave, touched now: no
      * iteration grows them (nor faults their pages in). */
     size_t n = (size_t)wrapped * w * 3;
@@ -367,6 +514,7 @@ gd_status gd_dream_resume(gd_dream *d, int o, int i,
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
     st = fill(ctx, &d->img.own, err);
+    gd_band_release(&d->img, d->img.lo, d->img.hi);
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
     if (d->done)
@@ -422,6 +570,13 @@ static gd_status next_octave_deepdream(gd_dream *d, gd_err *err)
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++)
             o[i] = scratch[i] + o[i];
+        /* Out of core: the rows done and the source rows no later chunk reads go. */
+        int s0 = b, s1;
+        if (c1 < out->y1)
+            gd_resize_src_rows(d->lh[k + 1], d->lh[k], c1, out->y1, &s0, &s1);
+        gd_band_release(&base, c0, c1);
+        gd_band_release(&base1, a, s0);
+        gd_band_release(&d->img, a, s0);
     }
     free(scratch);
     gd_band_free(&d->img);
@@ -441,7 +596,7 @@ static gd_status next_octave_upscale(gd_dream *d, gd_err *err)
     gd_status st = dr_band_alloc(d, &next, d->ow[o], d->oh[o], 0, err);
     if ((st = gd_dist_agree(d->dist, st, err)) != GD_OK)
         return st;
-    if ((st = resize_band(d, &d->img, &next.own, err)) != GD_OK) {
+    if ((st = resize_band(d, &d->img, &next, err)) != GD_OK) {
         gd_band_free(&next);
         return st;
     }
@@ -479,6 +634,9 @@ gd_status gd_dream_step(gd_dream *d, gd_dream_report *rep, gd_err *err)
         if (d->oct + 1 < d->n_oct)
             return next_octave(d, err);
         d->done = 1;
+        /* The accumulators are of no more use: gone before the last
+         * checkpoint and the output are written. */
+        gd_dream_finish(d);
     }
     return GD_OK;
 }
@@ -488,7 +646,7 @@ gd_status gd_dream_measure_seed(gd_dream *d, double *value, gd_err *err)
     gd_band seed = {0};
     gd_status st = dr_band_alloc(d, &seed, d->lw[0], d->lh[0], 0, err);
     if (st == GD_OK)
-        st = gd_seed_read(d->seed, &seed.own, err);
+        st = read_seed(d, &seed, err);
     if ((st = gd_dist_agree(d->dist, st, err)) == GD_OK)
         st = gd_dream_measure(d, &seed, value, err);
     gd_band_free(&seed);

@@ -28,6 +28,10 @@ struct gd_dream {
     const gd_objective *obj;
     gd_seed *seed;
     gd_dist *dist;
+    gd_scratch *scratch; /* out of core: the folder every band lives in; NULL in core */
+    double need, budget; /* in-core bytes per rank at the largest octave; the budget */
+    double least;        /* out of core: the least bytes a rank needs (one window) */
+    int window;          /* out of core: rows per window of a streaming pass */
 
     int n_oct;
     int ow[GD_MAX_OCTAVES], oh[GD_MAX_OCTAVES]; /* octave sizes, processing order */
@@ -36,7 +40,8 @@ struct gd_dream {
     int oct, iter, done;         /* the octave being dreamed and its next iteration */
     volatile sig_atomic_t *stop; /* set by a signal: abandon the iteration */
     gd_band img;                 /* the octave image */
-    gd_band acc[2]; /* gradient accumulators by tile-row parity (dream.h, invariant 2) */
+    gd_band acc[2];              /* gradient accumulators by tile-row parity (dream.h, invariant 2);
+                                    their owned rows are zero between iterations (step.c) */
 
     /* The engine of the current tile shape, and per-tile scratch it uses (step.c). */
     gd_engine *engine;
@@ -85,6 +90,12 @@ gd_status dr_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, gd_err 
  * src present in src's allocation, fetching the ones other ranks own.
  */
 gd_status dr_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err);
+
+/*
+ * Rows of a w-pixel-wide band a streaming pass handles before releasing
+ * them: d->window out of core, all of them (INT_MAX) in core.
+ */
+int dr_window(const gd_dream *d);
 
 /* Makes d->rowsums hold k doubles for each of n rows. */
 gd_status dr_rowsums(gd_dream *d, int n, int k, gd_err *err);

@@ -11,6 +11,7 @@
  */
 #include "dream_int.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,12 @@ gd_status dr_band_alloc(gd_dream *d, gd_band *b, int w, int h, int halo, gd_err 
 {
     int y0, y1;
     gd_dist_band(h, gd_dist_size(d->dist), gd_dist_rank(d->dist), &y0, &y1);
-    return gd_band_alloc(b, w, h, 3, y0, y1, halo, err);
+    return gd_band_alloc_in(b, d->scratch, w, h, 3, y0, y1, halo, err);
+}
+
+int dr_window(const gd_dream *d)
+{
+    return d->scratch ? d->window : INT_MAX;
 }
 
 gd_status dr_fetch(gd_dream *d, gd_band *src, int a, int z, gd_err *err)

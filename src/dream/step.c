@@ -17,6 +17,7 @@
  */
 #include "dream_int.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,17 @@ static void tile_columns(const gd_tile_plan *p, const gd_tile *t, int *cols)
 
 /* ---- One iteration -------------------------------------------------------- */
 
+/* Out of core: image rows above y_img and accumulator rows above y_acc leave
+ * memory (tiles run in row order: no later tile of the pass touches them). */
+static void release_above(gd_dream *d, int y_img, int y_acc)
+{
+    if (!d->scratch)
+        return;
+    gd_band_release(&d->img, d->img.lo, y_img);
+    gd_band_release(&d->acc[0], d->acc[0].lo, y_acc);
+    gd_band_release(&d->acc[1], d->acc[1].lo, y_acc);
+}
+
 /* Sum of |r[i]| in 8 lanes (lane l takes the elements i = l mod 8), added
  * in a fixed tree: the same for any thread or rank count, and the lanes are
  * independent, so the compiler vectorizes it (one running sum was a chain
@@ -241,60 +253,85 @@ static double abs_sum(const float *r, size_t n)
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
-/* Sums per owned row: k = 1: |g|; and the two passes of a standard deviation. */
-static void row_abs(const gd_image *g, double *out)
-{
-    size_t n = (size_t)g->w * 3;
-#pragma omp parallel for schedule(static)
-    for (int y = g->y0; y < g->y1; y++)
-        out[y - g->y0] = abs_sum(gd_image_row(g, y), n);
-}
+/*
+ * The passes over the owned rows after the tiles, each row on its own (so a
+ * window of rows at a time gives the same bytes as all at once).
+ */
+typedef enum row_pass {
+    PASS_ADD,       /* g0 += g1 */
+    PASS_ADD_ABS,   /* g0 += g1; out[y] = sum |g0| */
+    PASS_SUM,       /* out[y] = sum (g - mean) */
+    PASS_SQUARES,   /* out[y] = sum (g - mean)^2 */
+    PASS_UPDATE,    /* img += g * a */
+    PASS_UPDATE_STD /* img += (g / a) * b: the notebook's two roundings */
+} row_pass;
 
-static void row_sum(const gd_image *g, double mean, int squared, double *out)
+static void pass_rows(row_pass op, gd_image *img, gd_image *g, gd_image *g1, double mean, float a,
+                      float b, int y0, int y1, double *out)
 {
     size_t n = (size_t)g->w * 3;
 #pragma omp parallel for schedule(static)
-    for (int y = g->y0; y < g->y1; y++) {
-        const float *r = gd_image_row(g, y);
-        double s = 0;
-        for (size_t i = 0; i < n; i++) {
-            double v = (double)r[i] - mean;
-            s += squared ? v * v : v;
+    for (int y = y0; y < y1; y++) {
+        float *q = gd_image_row(g, y);
+        switch (op) {
+        case PASS_ADD:
+        case PASS_ADD_ABS: {
+            float *q1 = gd_image_row(g1, y);
+            for (size_t i = 0; i < n; i++)
+                q[i] = q[i] + q1[i];
+            memset(q1, 0, n * sizeof *q1); /* ready for the next iteration */
+            if (op == PASS_ADD_ABS)
+                out[y - g->y0] = abs_sum(q, n);
+            break;
         }
-        out[y - g->y0] = s;
+        case PASS_SUM:
+        case PASS_SQUARES: {
+            double s = 0;
+            for (size_t i = 0; i < n; i++) {
+                double v = (double)q[i] - mean;
+                s += op == PASS_SQUARES ? v * v : v;
+            }
+            out[y - g->y0] = s;
+            break;
+        }
+        case PASS_UPDATE: {
+            float *p = gd_image_row(img, y);
+            for (size_t i = 0; i < n; i++)
+                p[i] += q[i] * a;
+            memset(q, 0, n * sizeof *q);
+            break;
+        }
+        case PASS_UPDATE_STD: {
+            float *p = gd_image_row(img, y);
+            for (size_t i = 0; i < n; i++)
+                p[i] += (q[i] / a) * b;
+            memset(q, 0, n * sizeof *q);
+            break;
+        }
+        }
     }
 }
 
-/* img += g * factor over the owned rows. */
-static void update(gd_image *img, const gd_image *g, float factor)
+/* Runs pass op over the owned rows a window at a time, releasing each
+ * window of the bands it touched (out of core) before the next. */
+static void pass(gd_dream *d, row_pass op, double mean, float a, float b)
 {
-    size_t n = (size_t)img->w * 3;
-#pragma omp parallel for schedule(static)
-    for (int y = img->y0; y < img->y1; y++) {
-        float *p = gd_image_row(img, y);
-        const float *q = gd_image_row(g, y);
-        for (size_t i = 0; i < n; i++)
-            p[i] += q[i] * factor;
+    gd_image *g = &d->acc[0].own;
+    int win = dr_window(d);
+    for (int c0 = g->y0; c0<g->y1; c0 = g->y1 - c0> win ? c0 + win : g->y1) {
+        int c1 = g->y1 - c0 > win ? c0 + win : g->y1;
+        pass_rows(op, &d->img.own, g, &d->acc[1].own, mean, a, b, c0, c1, d->rowsums);
+        gd_band_release(&d->acc[0], c0, c1);
+        gd_band_release(&d->acc[1], c0, c1);
+        gd_band_release(&d->img, c0, c1);
     }
 }
 
-/* naive, multiscale: img += (g / (std + 1e-8)) * step, the notebook's two roundings. */
-static void update_std(gd_image *img, const gd_image *g, float denom, float step)
-{
-    size_t n = (size_t)img->w * 3;
-#pragma omp parallel for schedule(static)
-    for (int y = img->y0; y < img->y1; y++) {
-        float *p = gd_image_row(img, y);
-        const float *q = gd_image_row(g, y);
-        for (size_t i = 0; i < n; i++)
-            p[i] += (q[i] / denom) * step;
-    }
-}
-
-/* Normalizes the gradient in acc[0] as the mode says and updates the image. */
+/* g = acc[0] + acc[1] into acc[0]; normalizes it as the mode says and
+ * updates the image. */
 static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
 {
-    gd_image *g = &d->acc[0].own, *img = &d->img.own;
+    gd_image *g = &d->acc[0].own;
     int h = g->full_h, rows = g->y1 - g->y0;
     double count = (double)g->w * h * 3, total;
     gd_status st = gd_dist_agree(d->dist, dr_rowsums(d, rows, 1, err), err);
@@ -302,33 +339,38 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
         return st;
     switch (d->job->mode) {
     case GD_MODE_DEEPDREAM: {
-        row_abs(g, d->rowsums);
+        /* One pass sums the accumulators and |g| (out of core: one stream less). */
+        pass(d, PASS_ADD_ABS, 0, 0, 0);
         if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double mean = total / count;
         *norm = mean;
-        update(img, g, (float)((double)d->job->step / (mean + 1e-7)));
+        pass(d, PASS_UPDATE, 0, (float)((double)d->job->step / (mean + 1e-7)), 0);
         return GD_OK;
     }
     case GD_MODE_NAIVE:
     case GD_MODE_MULTISCALE: {
-        row_sum(g, 0.0, 0, d->rowsums);
+        pass(d, PASS_ADD, 0, 0, 0);
+        pass(d, PASS_SUM, 0.0, 0, 0);
         if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double mean = total / count;
-        row_sum(g, mean, 1, d->rowsums);
+        pass(d, PASS_SQUARES, mean, 0, 0);
         if ((st = dr_sum_rows(d, h, 1, &total, err)) != GD_OK)
             return st;
         double std = sqrt(total / count);
         *norm = std;
-        update_std(img, g, (float)(std + 1e-8), d->job->step);
+        pass(d, PASS_UPDATE_STD, 0, (float)(std + 1e-8), d->job->step);
         return GD_OK;
     }
     case GD_MODE_LAPNORM:
+        pass(d, PASS_ADD, 0, 0, 0);
+        /* The pyramid holds its levels in memory (lapnorm.c); out of core the
+         * gradient's pages come back for it and leave after the update. */
         if ((st = dr_lapnorm(d, &d->acc[0], d->job->lap_levels, err)) != GD_OK)
             return st;
         *norm = 1.0;
-        update(img, g, d->job->step);
+        pass(d, PASS_UPDATE, 0, d->job->step, 0);
         return GD_OK;
     case GD_MODE_COUNT:
         break;
@@ -414,7 +456,11 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     for (int p = 0; p < 2 && local == GD_OK; p++) {
         if ((local = gd_band_reserve(&acc[p], za, zb, err)) != GD_OK)
             break;
-        gd_band_zero(&acc[p], za, zb);
+        /* The owned rows are zero already: the passes after the previous
+         * iteration's tiles cleared each row once done with it (one stream
+         * over the accumulators less; out of core, one less of page faults). */
+        gd_band_zero(&acc[p], za, own0);
+        gd_band_zero(&acc[p], own1, zb);
         out[p].near = gd_band_view(&acc[p], za, zb);
         if ((local = wrap_image(d, 2 * p, w, h, top0, top1, &out[p].top, err)) == GD_OK)
             local = wrap_image(d, 2 * p + 1, w, h, bot0, bot1, &out[p].bottom, err);
@@ -426,7 +472,10 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     if ((st = gather_rows(d, &d->img, &rr, &rs, err)) != GD_OK)
         goto done;
 
-    /* The tiles; a stop signal ends the iteration between two of them. */
+    /* The tiles; a stop signal ends the iteration between two of them.  Out
+     * of core, the rows above a new tile row's extent are done with: they
+     * leave memory (the accumulators' until the exchange touches them). */
+    int row_y = INT_MIN;
     for (int t = t0; t < t1 && local == GD_OK; t++) {
         if (d->stop && *d->stop) {
             local = gd_err_set(err, GD_ESTOPPED,
@@ -437,6 +486,10 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
         }
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
+        if (tile.extent.y0 != row_y) {
+            row_y = tile.extent.y0;
+            release_above(d, tile.extent.y0, tile.support.y0);
+        }
         fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
         local = gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t], err);
         if (local != GD_OK) {
@@ -465,12 +518,6 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
             (st = gd_dist_add_rows(d->dist, &acc[p].own, &out[p].bottom, err)) != GD_OK)
             goto done;
     }
-    gd_image *g0 = &acc[0].own, *g1 = &acc[1].own;
-    size_t n = (size_t)(own1 - own0) * w * 3;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        g0->data[i] = g0->data[i] + g1->data[i];
-
     double norm = 0;
     if ((st = normalize_update(d, &norm, err)) != GD_OK)
         goto done;
@@ -484,6 +531,12 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     rep->tile_mpix = (double)plan.n_tiles * plan.tile_w * plan.tile_h / 1e6;
     rep->norm = norm;
 done:
+    /* An abandoned iteration (a stop signal, a failure) leaves partial sums:
+     * the owned rows go back to zero, as the next iteration expects. */
+    if (st != GD_OK || local != GD_OK)
+        for (int p = 0; p < 2; p++)
+            if (acc[p].mem)
+                gd_band_zero(&acc[p], own0, own1);
     return st;
 }
 
@@ -514,12 +567,14 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     for (int t = t0; t < t1 && local == GD_OK; t++) {
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
+        gd_band_release(img, img->lo, tile.extent.y0);
         fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
         local = gd_engine_forward(d->engine, d->tile_in, err);
         if (local == GD_OK)
             local = gd_objective_seed(d->obj, d->engine, &d->values[t], err);
     }
     free_source(&rs);
+    gd_band_release(img, img->lo, img->hi);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
         return st;
     return tiles_mean(d, &plan, t0, t1, value, err);

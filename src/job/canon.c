@@ -94,6 +94,8 @@ static const char *canon_value(const gd_job *job, gd_job_key k, char *small, siz
     case GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS:
     case GD_JOB_KEY_CHECKPOINT_KEEP:
     case GD_JOB_KEY_ENGINE_THREADS:
+    case GD_JOB_KEY_ENGINE_MEMORY:
+    case GD_JOB_KEY_ENGINE_SCRATCH:
     case GD_JOB_KEY_COUNT:
         break; /* not canonical keys (no JOB_CANON in keys.c): they do not change the pixels */
     }

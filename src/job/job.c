@@ -119,6 +119,8 @@ static void set_enum(gd_job *job, gd_job_key k, int v)
     case GD_JOB_KEY_CHECKPOINT_EVERY_SECONDS:
     case GD_JOB_KEY_CHECKPOINT_KEEP:
     case GD_JOB_KEY_ENGINE_THREADS:
+    case GD_JOB_KEY_ENGINE_MEMORY:
+    case GD_JOB_KEY_ENGINE_SCRATCH:
     case GD_JOB_KEY_COUNT:
         /* Not JOB_V_ENUM keys: set_value calls set_enum for enum keys only.
          * -Wswitch makes every new key take a side. */
@@ -217,6 +219,15 @@ static gd_status set_value(gd_job *job, gd_job_key k, const char *value, char *w
         return job_parse_layers(value, &job->layer, &job->n_layers, why, wlen, err);
     case JOB_V_CHANNELS:
         return job_parse_channels(value, &job->channels, &job->n_channels, why, wlen, err);
+    case JOB_V_BYTES:
+        if (strcasecmp(value, "auto") == 0) {
+            *(double *)field = 0;
+            return GD_OK;
+        }
+        if (!job_parse_bytes(value, &num) || !in_range(d, num))
+            return GD_EINPUT;
+        *(double *)field = num;
+        return GD_OK;
     }
     return GD_EINPUT;
 }
@@ -396,8 +407,8 @@ void gd_job_free(gd_job *job)
 {
     if (!job)
         return;
-    gd_job_path *paths[] = {&job->image, &job->model, &job->guide, &job->output,
-                            &job->checkpoint_dir};
+    gd_job_path *paths[] = {&job->image,  &job->model,          &job->guide,
+                            &job->output, &job->checkpoint_dir, &job->scratch};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         free(paths[i]->text);
         free(paths[i]->path);

@@ -31,6 +31,7 @@ typedef enum job_vtype {
     JOB_V_ENUM,     /* one of names[] */
     JOB_V_LAYER,    /* layer spec */
     JOB_V_CHANNELS, /* "all" or index list */
+    JOB_V_BYTES,    /* double: bytes with a unit (scratch.h), or "auto" 0 */
 } job_vtype;
 
 enum {
@@ -92,6 +93,13 @@ int job_parse_u64(const char *s, uint64_t *out);
 int job_parse_number(const char *s, double *out);
 /* true/yes/on/1 or false/no/off/0, any case. */
 int job_parse_bool(const char *s, int *out);
+
+/*
+ * A byte count with an optional unit: "123", "8GB", "512 MiB", "1.5T".
+ * K, M, G, T (with or without B or iB, any case) are powers of 1024, as
+ * gd_bytes_str prints them.  Returns 1 and *bytes, or 0 on bad text.
+ */
+int job_parse_bytes(const char *s, double *bytes);
 /* Copies s[0..n) without surrounding blanks into buf (may be s); returns its length. */
 size_t job_trim(const char *s, size_t n, char *buf, size_t len);
 /*

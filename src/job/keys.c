@@ -162,6 +162,12 @@ static const job_key_desc keys[] = {
                                    "must be an integer from 0 (OpenMP default) to 4096"},
     [GD_JOB_KEY_ENGINE_PRECISION] = {S_ENGINE, "precision", JOB_V_ENUM, F(precision), 0, 0,
                                      JOB_CANON, ENUM(precision_names), NULL},
+    [GD_JOB_KEY_ENGINE_MEMORY] = {S_ENGINE, "memory", JOB_V_BYTES, F(memory), 1 << 20, 1e18, 0,
+                                  NULL, 0,
+                                  "must be auto or bytes with a unit from 1MB up, e.g. 8GB, "
+                                  "512MiB"},
+    [GD_JOB_KEY_ENGINE_SCRATCH] = {S_ENGINE, "scratch", JOB_V_PATH, F(scratch), 0, 0, 0, NULL, 0,
+                                   "must be a path"},
 };
 _Static_assert(sizeof keys / sizeof keys[0] == GD_JOB_KEY_COUNT, "describe every job key");
 

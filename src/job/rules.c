@@ -208,6 +208,7 @@ gd_status job_resolve_paths(gd_job *job, gd_err *err)
         {GD_JOB_KEY_MODEL_GUIDE, &job->guide},
         {GD_JOB_KEY_OUTPUT_FILE, &job->output},
         {GD_JOB_KEY_CHECKPOINT_DIR, &job->checkpoint_dir},
+        {GD_JOB_KEY_ENGINE_SCRATCH, &job->scratch},
     };
     char *cwd = NULL;
     gd_status st = GD_OK;

@@ -304,3 +304,34 @@ done:
     free(norm);
     return st;
 }
+
+int job_parse_bytes(const char *text, double *bytes)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || errno || !isfinite(v) || v < 0)
+        return 0;
+    while (isspace((unsigned char)*end))
+        end++;
+    double mul = 1;
+    const char *units = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u) {
+        for (const char *q = units; q <= u; q++)
+            mul *= 1024.0;
+        end++;
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+    } else if (*end == 'b' || *end == 'B') {
+        end++;
+    }
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end)
+        return 0;
+    *bytes = floor(v * mul);
+    return 1;
+}
