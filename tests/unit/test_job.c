@@ -274,7 +274,9 @@ static void test_every_key(void **state)
                        "keep = 3\n"
                        "[engine]\n"
                        "threads = 8\n"
-                       "precision = bf16\n";
+                       "precision = bf16\n"
+                       "memory = 1.5 GiB\n"
+                       "scratch = /scratch/tmp\n";
     load_ok("every.ini", body, NULL, 0, &job);
     snprintf(want, sizeof want, "%s/seeds/cat.png", dir);
     assert_string_equal(job.image.path, want);
@@ -314,6 +316,8 @@ static void test_every_key(void **state)
     assert_int_equal(job.keep, 3);
     assert_int_equal(job.threads, 8);
     assert_int_equal(job.precision, GD_ENGINE_BF16);
+    assert_true(job.memory == 1.5 * 1024 * 1024 * 1024);
+    assert_string_equal(job.scratch.path, "/scratch/tmp");
     assert_int_equal(job.line[GD_JOB_KEY_INPUT_IMAGE], 3);
     assert_int_equal(job.line[GD_JOB_KEY_OUTPUT_BIGTIFF], 32);
     assert_int_equal(job.line[GD_JOB_KEY_ENGINE_PRECISION], 41);
@@ -359,6 +363,11 @@ static void test_value_errors(void **state)
     (void)state;
     static const bad_case cases[] = {
         {"[dream]\nstep = -1\n", "e.ini:9: [dream] step: must be > 0 and <= 1000000, got '-1'"},
+        {"[engine]\nmemory = lots\n", "e.ini:9: [engine] memory: must be auto or bytes with a "
+                                      "unit from 1MB up, e.g. 8GB, 512MiB, got 'lots'"},
+        {"[engine]\nmemory = 8 GX\n", "e.ini:9: [engine] memory: must be auto or bytes"},
+        {"[engine]\nmemory = 1000\n", "e.ini:9: [engine] memory: must be auto or bytes"},
+        {"[engine]\nmemory = -8GB\n", "e.ini:9: [engine] memory: must be auto or bytes"},
         {"[dream]\nstep = 0\n", "e.ini:9: [dream] step: must be > 0"},
         {"[dream]\nstep = 1.5x\n", "e.ini:9: [dream] step: must be > 0 and <= 1000000, got '1.5x'"},
         {"[dream]\nstep = 0x10\n", "e.ini:9: [dream] step: must be > 0 and <= 1000000, got '0x10'"},
