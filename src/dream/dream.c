@@ -237,7 +237,7 @@ size_t gd_dream_bytes(const gd_dream *d)
     for (int k = 0; k < 4; k++)
         wrap += d->wrap_cap[k] * sizeof(float);
     return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) + wrap +
-           (d->engine ? gd_engine_bytes(d->engine) : 0);
+           dr_engine_bytes(d);
 }
 
 /* ---- Resizing between octaves ---------------------------------------------- */

@@ -65,12 +65,34 @@ gd_status dr_sum_rows(gd_dream *d, int h, int k, double *total, gd_err *err)
 
 /* ---- Tile geometry ----------------------------------------------------------- */
 
+/*
+ * The cut quantum of the plain grid's edge tiles (tiling.h, point 3): the
+ * smallest multiple of the objective layers' largest total stride that is at
+ * least GD_TILING_CUT_QUANTUM, so cut extents keep the full ones' stride
+ * phase.  0 (no cut) when a layer depends on the whole tile (a fully
+ * connected one: its receptive field is the tile, so the extent is not free).
+ */
+int dr_cut_quantum(const gd_dream *d)
+{
+    int stride = 1;
+    for (int k = 0; k < d->obj->n_layers; k++) {
+        int s, rf;
+        gd_model_stride_rf(d->model, d->obj->layers[k], &s, &rf);
+        if (s < 1 || rf == 0)
+            return 0;
+        if (s > stride)
+            stride = s;
+    }
+    return (GD_TILING_CUT_QUANTUM + stride - 1) / stride * stride;
+}
+
 int gd_dream_tile_size(const gd_dream *d, int w, int h)
 {
     const gd_job *j = d->job;
     if (j->tile_size != GD_TILING_AUTO)
         return j->tile_size;
-    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP);
+    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP,
+                               dr_cut_quantum(d));
 }
 
 int gd_dream_jitter_range(const gd_dream *d, int w, int h)
@@ -82,7 +104,8 @@ int gd_dream_jitter_range(const gd_dream *d, int w, int h)
 /*
  * A tile plan for jitter (jx, jy): on a torus for border = wrap (the
  * notebook's np.roll: no tile sticks out of the image), otherwise the plain
- * grid whose edge tiles reach past the image and read reflected pixels.
+ * grid whose edge tiles reach past the image and read reflected pixels, cut
+ * to their cores plus the margin (tiling.h, point 3).
  */
 gd_status dr_make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
                        gd_err *err)
@@ -90,7 +113,7 @@ gd_status dr_make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_
     const int size = gd_dream_tile_size(d, w, h);
     if (d->job->border == GD_BORDER_WRAP)
         return gd_tiling_plan_torus(w, h, size, d->job->tile_overlap, jx, jy, p, err);
-    return gd_tiling_plan(w, h, size, d->job->tile_overlap, jx, jy, p, err);
+    return gd_tiling_plan_cut(w, h, size, d->job->tile_overlap, jx, jy, dr_cut_quantum(d), p, err);
 }
 
 /*
