@@ -23,11 +23,13 @@
 #include "gigadream/tiling.h"
 
 /*
- * At most this many compiled engines are kept (step.c): a row-major sweep of
- * a cut plan meets 3 extents per tile row and at most 3 kinds of tile rows,
- * and an engine costs 10-300 ms to create and up to ~150 MB to keep.
+ * At most this many compiled engines are kept (step.c), holding at most
+ * DR_ENGINE_PIXELS full extents' pixels together: a row-major sweep of a cut
+ * plan meets 3 extents per tile row (a middle row's: about 2.1 full extents'
+ * pixels), and an engine costs 10-300 ms to create and up to ~150 MB to keep.
  */
 #define DR_ENGINES 6
+#define DR_ENGINE_PIXELS 2.5
 
 /* One cached engine and the extent it was compiled for. */
 typedef struct dr_engine_slot {

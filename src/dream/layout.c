@@ -70,20 +70,37 @@ gd_status dr_sum_rows(gd_dream *d, int h, int k, double *total, gd_err *err)
  * smallest multiple of the objective layers' largest total stride that is at
  * least GD_TILING_CUT_QUANTUM, so cut extents keep the full ones' stride
  * phase.  0 (no cut) when a layer depends on the whole tile (a fully
- * connected one: its receptive field is the tile, so the extent is not free).
+ * connected one: its receptive field is the tile, so the extent is not
+ * free), or when the network cannot take a q x q tile (no cut side is
+ * smaller), so a cut never makes a tile the job's shape check did not see
+ * too small.  Pure: a few walks over the model's nodes.
  */
 int dr_cut_quantum(const gd_dream *d)
 {
+    const gd_model *m = d->model;
     int stride = 1;
     for (int k = 0; k < d->obj->n_layers; k++) {
         int s, rf;
-        gd_model_stride_rf(d->model, d->obj->layers[k], &s, &rf);
+        gd_model_stride_rf(m, d->obj->layers[k], &s, &rf);
         if (s < 1 || rf == 0)
             return 0;
         if (s > stride)
             stride = s;
     }
-    return (GD_TILING_CUT_QUANTUM + stride - 1) / stride * stride;
+    int q = (GD_TILING_CUT_QUANTUM + stride - 1) / stride * stride;
+    unsigned char *need = malloc((size_t)m->n_nodes);
+    gd_shape *shapes = malloc(sizeof *shapes * (size_t)m->n_nodes);
+    /* Without memory for the check, cut anyway: the answer must not depend
+     * on a rank's allocations (the check only guards unusual networks, whose
+     * engine would then refuse the tile with a message naming its size). */
+    if (need && shapes) {
+        gd_model_ancestors(m, d->obj->layers, d->obj->n_layers, need);
+        if (gd_model_shapes_needed(m, q, q, need, shapes, NULL) != GD_OK)
+            q = 0;
+    }
+    free(need);
+    free(shapes);
+    return q;
 }
 
 int gd_dream_tile_size(const gd_dream *d, int w, int h)

@@ -76,13 +76,26 @@ static gd_status ensure_scratch(gd_dream *d, int tw, int th, gd_err *err)
     return GD_OK;
 }
 
+/* The pixels of the cached engines' extents. */
+static double cached_pixels(const gd_dream *d)
+{
+    double sum = 0;
+    for (int k = 0; k < d->n_engines; k++)
+        sum += (double)d->engines[k].w * d->engines[k].h;
+    return sum;
+}
+
 /*
  * Makes d->engine the engine of a tw x th extent: the cached one, or a new
- * one (the least recently used beyond DR_ENGINES freed first, so at most
- * DR_ENGINES ever exist).  Which engines are cached never changes a result:
- * an extent's engine computes the same whenever it was created.
+ * one.  Before creating one, the least recently used engines are freed while
+ * DR_ENGINES are cached or the extents would then hold more than
+ * DR_ENGINE_PIXELS full extents' pixels (full_px: the plan's largest; an
+ * engine's memory is about proportional to its pixels), so a cut plan costs
+ * at most that much more memory than one engine.  Which engines are cached
+ * never changes a result: an extent's engine computes the same whenever it
+ * was created.
  */
-static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
+static gd_status ensure_engine(gd_dream *d, int tw, int th, double full_px, gd_err *err)
 {
     int k = 0;
     while (k < d->n_engines && (d->engines[k].w != tw || d->engines[k].h != th))
@@ -91,9 +104,12 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
     if (k < d->n_engines) {
         hit = d->engines[k];
     } else {
-        if (d->n_engines == DR_ENGINES) {
-            gd_engine_free(d->engines[DR_ENGINES - 1].engine);
+        const double px = (double)tw * th;
+        while (d->n_engines > 0 &&
+               (d->n_engines == DR_ENGINES || cached_pixels(d) + px > DR_ENGINE_PIXELS * full_px)) {
             d->n_engines--;
+            gd_engine_free(d->engines[d->n_engines].engine);
+            d->engines[d->n_engines].engine = NULL;
         }
         k = d->n_engines;
         gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
@@ -515,7 +531,7 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
         const int tw = tile.extent.x1 - tile.extent.x0, th = tile.extent.y1 - tile.extent.y0;
-        local = ensure_engine(d, tw, th, err);
+        local = ensure_engine(d, tw, th, (double)plan.tile_w * plan.tile_h, err);
         if (local == GD_OK) {
             fetch_tile(d, &rs, &tile, w, h, d->tile_in);
             local =
@@ -598,8 +614,8 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     for (int t = t0; t < t1 && local == GD_OK; t++) {
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
-        local =
-            ensure_engine(d, tile.extent.x1 - tile.extent.x0, tile.extent.y1 - tile.extent.y0, err);
+        local = ensure_engine(d, tile.extent.x1 - tile.extent.x0, tile.extent.y1 - tile.extent.y0,
+                              (double)plan.tile_w * plan.tile_h, err);
         if (local == GD_OK) {
             fetch_tile(d, &rs, &tile, w, h, d->tile_in);
             local = gd_engine_forward(d->engine, d->tile_in, err);
