@@ -24,9 +24,11 @@
 
 /*
  * At most this many compiled engines are kept (step.c), holding at most
- * DR_ENGINE_PIXELS full extents' pixels together: a row-major sweep of a cut
- * plan meets 3 extents per tile row (a middle row's: about 2.1 full extents'
- * pixels), and an engine costs 10-300 ms to create and up to ~150 MB to keep.
+ * DR_ENGINE_PIXELS full extents' pixels together; step.c also frees a cut
+ * extent's engine once no tile left in the iteration uses it.  A row-major
+ * sweep of a cut plan meets 3 extents per tile row (a middle row's: about
+ * 2.1 full extents' pixels), and an engine costs 10-300 ms to create (most
+ * of it faulting in its zeroed buffers) and up to ~150 MB to keep.
  */
 #define DR_ENGINES 6
 #define DR_ENGINE_PIXELS 2.5

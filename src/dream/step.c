@@ -85,18 +85,42 @@ static double cached_pixels(const gd_dream *d)
     return sum;
 }
 
+/* Whether a tile of p among ids [t0, t1) has a w x h extent. */
+static int extent_used(const gd_tile_plan *p, int t0, int t1, int w, int h)
+{
+    for (int t = t0; t < t1; t++)
+        if (gd_tiling_axis_side(&p->ax, t % p->nx) == w &&
+            gd_tiling_axis_side(&p->ay, t / p->nx) == h)
+            return 1;
+    return 0;
+}
+
+/* Frees cached engine k. */
+static void drop_engine(gd_dream *d, int k)
+{
+    gd_engine_free(d->engines[k].engine);
+    memmove(&d->engines[k], &d->engines[k + 1],
+            sizeof d->engines[0] * (size_t)(d->n_engines - k - 1));
+    d->n_engines--;
+    d->engines[d->n_engines] = (dr_engine_slot){0};
+}
+
 /*
- * Makes d->engine the engine of a tw x th extent: the cached one, or a new
- * one.  Before creating one, the least recently used engines are freed while
- * DR_ENGINES are cached or the extents would then hold more than
- * DR_ENGINE_PIXELS full extents' pixels (full_px: the plan's largest; an
- * engine's memory is about proportional to its pixels), so a cut plan costs
- * at most that much more memory than one engine.  Which engines are cached
+ * Makes d->engine the engine of tile t's extent (t of the rank's tiles
+ * [t, t1) of plan p still to run): the cached one, or a new one.  Before
+ * creating one, it frees the cached engines that no tile left in [t, t1)
+ * uses, but for the full extent's (the next iteration's interior tiles use
+ * it; a cut extent almost never comes back, the jitter moves the edges),
+ * then the least recently used while DR_ENGINES are cached or the extents
+ * would hold more than DR_ENGINE_PIXELS full extents' pixels (an engine's
+ * memory is about proportional to its pixels).  Which engines are cached
  * never changes a result: an extent's engine computes the same whenever it
  * was created.
  */
-static gd_status ensure_engine(gd_dream *d, int tw, int th, double full_px, gd_err *err)
+static gd_status ensure_engine(gd_dream *d, const gd_tile_plan *p, const gd_tile *tile, int t1,
+                               gd_err *err)
 {
+    const int tw = tile->extent.x1 - tile->extent.x0, th = tile->extent.y1 - tile->extent.y0;
     int k = 0;
     while (k < d->n_engines && (d->engines[k].w != tw || d->engines[k].h != th))
         k++;
@@ -104,13 +128,16 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, double full_px, gd_e
     if (k < d->n_engines) {
         hit = d->engines[k];
     } else {
-        const double px = (double)tw * th;
-        while (d->n_engines > 0 &&
-               (d->n_engines == DR_ENGINES || cached_pixels(d) + px > DR_ENGINE_PIXELS * full_px)) {
-            d->n_engines--;
-            gd_engine_free(d->engines[d->n_engines].engine);
-            d->engines[d->n_engines].engine = NULL;
+        for (int j = d->n_engines - 1; j >= 0; j--) {
+            const dr_engine_slot *e = &d->engines[j];
+            if ((e->w != p->tile_w || e->h != p->tile_h) &&
+                !extent_used(p, tile->id, t1, e->w, e->h))
+                drop_engine(d, j);
         }
+        const double px = (double)tw * th, full = (double)p->tile_w * p->tile_h;
+        while (d->n_engines > 0 &&
+               (d->n_engines == DR_ENGINES || cached_pixels(d) + px > DR_ENGINE_PIXELS * full))
+            drop_engine(d, d->n_engines - 1);
         k = d->n_engines;
         gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
         hit = (dr_engine_slot){.w = tw, .h = th};
@@ -530,8 +557,8 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
         }
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
-        const int tw = tile.extent.x1 - tile.extent.x0, th = tile.extent.y1 - tile.extent.y0;
-        local = ensure_engine(d, tw, th, (double)plan.tile_w * plan.tile_h, err);
+        const int tw = tile.extent.x1 - tile.extent.x0;
+        local = ensure_engine(d, &plan, &tile, t1, err);
         if (local == GD_OK) {
             fetch_tile(d, &rs, &tile, w, h, d->tile_in);
             local =
@@ -614,8 +641,7 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     for (int t = t0; t < t1 && local == GD_OK; t++) {
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
-        local = ensure_engine(d, tile.extent.x1 - tile.extent.x0, tile.extent.y1 - tile.extent.y0,
-                              (double)plan.tile_w * plan.tile_h, err);
+        local = ensure_engine(d, &plan, &tile, t1, err);
         if (local == GD_OK) {
             fetch_tile(d, &rs, &tile, w, h, d->tile_in);
             local = gd_engine_forward(d->engine, d->tile_in, err);
