@@ -405,28 +405,43 @@ int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride)
     return axis_stride_ok(&plan->ax, stride) && axis_stride_ok(&plan->ay, stride);
 }
 
-/* Pixels one axis's tiles see in an iteration, averaged over the offsets. */
-static double axis_cost(int n, int size, int margin, int jitter, int torus, int quantum)
+/*
+ * One axis of an iteration's plan, averaged over the jitter offsets: the
+ * pixels its tiles see (sides summed), the distinct sides summed, how often
+ * the full side is among them, and the full side.
+ */
+typedef struct axis_stats {
+    double pixels, distinct, full, side;
+} axis_stats;
+
+static axis_stats axis_cost(int n, int size, int margin, int jitter, int torus, int quantum)
 {
     const int J = gd_tiling_jitter_range(size, jitter < 0 ? size : jitter);
     gd_tile_axis a;
     if (n <= size)
-        return n;
+        return (axis_stats){n, n, 1, n};
     if (torus && J > 0 && axis_init_torus(&a, n, size, margin, 0))
-        return (double)a.count * a.side;
+        return (axis_stats){(double)a.count * a.side, a.side, 1, a.side};
+    const double side = size + 2.0 * margin;
     if (!torus && quantum > 0) {
-        /* Cut edge tiles: sum the sides for every offset (J is at most the size). */
-        double sum = 0;
-        for (int j = 0; j < (J > 0 ? J : 1); j++) {
+        /* Cut edge tiles: every offset (J is at most the size). */
+        axis_stats sum = {0, 0, 0, side};
+        const int nj = J > 0 ? J : 1;
+        for (int j = 0; j < nj; j++) {
             axis_init(&a, n, size, margin, j, quantum);
-            sum += axis_pixels(&a);
+            const int s0 = gd_tiling_axis_side(&a, 0), s1 = gd_tiling_axis_side(&a, a.count - 1);
+            const int full = a.count > 2 || s0 == a.side || s1 == a.side;
+            sum.pixels += axis_pixels(&a);
+            sum.distinct +=
+                (full ? a.side : 0) + (s0 != a.side ? s0 : 0) + (s1 != a.side && s1 != s0 ? s1 : 0);
+            sum.full += full;
         }
-        return sum / (J > 0 ? J : 1);
+        return (axis_stats){sum.pixels / nj, sum.distinct / nj, sum.full / nj, side};
     }
     /* count = ceil((n + j) / size): one more from j >= count(0) * size - n + 1. */
     const int64_t c0 = ((int64_t)n + size - 1) / size, first = c0 * size - n + 1;
     const double more = J > first ? (double)(J - first) / J : 0.0;
-    return ((double)c0 + more) * (size + 2.0 * margin);
+    return (axis_stats){((double)c0 + more) * side, side, 1, side};
 }
 
 int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum)
@@ -435,8 +450,13 @@ int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int qua
     int best = sizes[0];
     double best_cost = 0;
     for (int k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++) {
-        double cost = axis_cost(w, sizes[k], margin, jitter, torus, quantum) *
-                      axis_cost(h, sizes[k], margin, jitter, torus, quantum);
+        const axis_stats x = axis_cost(w, sizes[k], margin, jitter, torus, quantum);
+        const axis_stats y = axis_cost(h, sizes[k], margin, jitter, torus, quantum);
+        /* The extents of an iteration are the products of the axes' distinct
+         * sides (jx and jy independent); each but the full one (its engine
+         * is kept between iterations) costs a new engine. */
+        const double fresh = x.distinct * y.distinct - x.full * y.full * x.side * y.side;
+        const double cost = x.pixels * y.pixels + GD_TILING_ENGINE_COST * fresh;
         if (k == 0 || cost < best_cost) {
             best = sizes[k];
             best_cost = cost;

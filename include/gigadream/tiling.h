@@ -123,11 +123,11 @@
 /*
  * The least cut quantum (point 3) the renderer uses (it takes the smallest
  * multiple of the network's total stride at least this).  A plan has at most
- * 3 sides per axis whatever the quantum, and the jitter makes the edge sides
- * of one iteration differ from the last one's even at 64, so a coarser
- * quantum would not spare engines; it would only make edge tiles see more
- * (at 2048 x 2048 with the defaults: 1.21x the image's pixels at 16, 1.26x
- * at 64).
+ * 3 sides per axis whatever the quantum, and the jitter moves the edge sides
+ * every iteration even at 64, so a coarser quantum would not spare engines;
+ * it would only make edge tiles see more (1024-pixel tiles with the
+ * defaults: 1.21x the image's pixels at 2048 x 2048 and 1.15x at 8192 x 8192
+ * at 16, 1.26x and 1.16x at 64).
  */
 #define GD_TILING_CUT_QUANTUM 16
 
@@ -259,16 +259,27 @@ void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0,
 int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride);
 
 /*
+ * What a new engine costs, in pixels seen per pixel of its extent: creating
+ * one (mostly faulting in and zeroing its buffers) took about as long as
+ * running a tile of its size, 1.3x to 1.5x (one thread, on the default
+ * 2048 x 2048 job: CPU seconds of 512- and 1024-pixel cut grids against the
+ * uncut one, issue 17).
+ */
+#define GD_TILING_ENGINE_COST 1.0
+
+/*
  * The core size [tiles] size = auto takes for a w x h image:
- * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever makes the pixels
- * the network sees in an iteration (tiles x extent, per axis, averaged over
- * the jitter offsets; with the edge tiles cut by quantum as
- * gd_tiling_plan_cut cuts them, 0: not cut) the fewer; the smaller on a tie.  margin M (at
- * most GD_TILING_AUTO_SMALL / 2), jitter as the job sets it (< 0: the size),
- * torus: border = wrap (never cut).  Pure: every rank and every restart
- * takes the same.  On the 1088-pixel extents of the large size the engine
- * runs about as fast per pixel as on 576 (MobileNet V1, AVX-512), so pixels
- * are the cost.
+ * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever costs less per
+ * iteration, the smaller on a tie.  The cost is the pixels the network sees
+ * (tiles x extent per axis, averaged over the jitter offsets, with the edge
+ * tiles cut by quantum as gd_tiling_plan_cut cuts them, 0: not cut) plus
+ * GD_TILING_ENGINE_COST times the pixels of the extents whose engine an
+ * iteration must create (all but the full extent: the jitter moves the cut
+ * ones every iteration).  margin M (at most GD_TILING_AUTO_SMALL / 2),
+ * jitter as the job sets it (< 0: the size), torus: border = wrap (never
+ * cut).  Pure: every rank and every restart takes the same.  On the
+ * 1088-pixel extents of the large size the engine runs about as fast per
+ * pixel as on 576 (MobileNet V1, AVX-512), so pixels are the cost.
  */
 int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum);
 
