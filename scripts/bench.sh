@@ -163,7 +163,7 @@ gd_log() { # LOG -> "rate seconds mpix halo rss_mb gain"
   rate=$(sed -n 's/.*: \([0-9.]*\) MPix-iter\/s.*/\1/p' "$1")
   secs=$(sed -n 's/.*MPix-iterations in \([0-9.]*\) s.*/\1/p' "$1")
   mpix=$(sed -n 's/.*dreamed \([0-9.]*\) MPix-iterations.*/\1/p' "$1")
-  halo=$(sed -n 's/.*the network saw \([0-9.]*\)x the pixels.*/\1/p' "$1")
+  halo=$(sed -n 's/.*the network saw \([0-9.]*\)x the \(image.s \)\{0,1\}pixels.*/\1/p' "$1")
   rss=$(sed -n 's/.*peak memory of rank 0: \([0-9.]*\) \([KMG]*B\).*/\1 \2/p' "$1" | to_mb)
   gain=$(sed -n 's/.*objective on the output: [0-9.e+-]* (\([0-9.]*\)x.*/\1/p' "$1")
   echo "$rate $secs $mpix $halo $rss $gain"

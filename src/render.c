@@ -627,7 +627,7 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     if (res->mpix_iter > 0)
         say(r,
             "dreamed %.2f MPix-iterations in %.2f s: %.3f MPix-iter/s; the network saw %.2fx "
-            "the pixels (tile context)",
+            "the image's pixels (halo)",
             res->mpix_iter, res->dream_seconds, res->mpix_iter / res->dream_seconds,
             res->tile_mpix_iter / res->mpix_iter);
     return GD_OK;

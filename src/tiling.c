@@ -17,6 +17,7 @@ static int axis_init_torus(gd_tile_axis *a, int n, int size, int margin, int off
 {
     a->n = n;
     a->torus = 1;
+    a->quantum = 0;
     if (n <= size) {
         a->tiled = 0;
         a->count = 1;
@@ -39,11 +40,12 @@ static int axis_init_torus(gd_tile_axis *a, int n, int size, int margin, int off
     return 1;
 }
 
-/* Fills one axis (point 2 of the contract).  Arguments are already checked. */
-static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset)
+/* Fills one axis (points 2 and 3 of the contract).  Arguments are already checked. */
+static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset, int quantum)
 {
     a->n = n;
     a->torus = 0;
+    a->quantum = 0;
     if (size == 0 || n <= size) {
         a->tiled = 0;
         a->count = 1;
@@ -57,26 +59,36 @@ static void axis_init(gd_tile_axis *a, int n, int size, int margin, int offset)
         a->core = size;
         a->margin = margin;
         a->offset = offset;
+        a->quantum = quantum;
     }
     a->side = a->core + 2 * a->margin;
 }
 
-static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus,
+static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus, int quantum,
                       gd_tile_plan *plan, gd_err *err);
 
 gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *p,
                          gd_err *err)
 {
-    return plan(w, h, size, margin, jx, jy, 0, p, err);
+    return plan(w, h, size, margin, jx, jy, 0, 0, p, err);
+}
+
+gd_status gd_tiling_plan_cut(int w, int h, int size, int margin, int jx, int jy, int quantum,
+                             gd_tile_plan *p, gd_err *err)
+{
+    if (quantum < 0 || quantum > GD_TILING_MAX_SIDE)
+        return gd_err_set(err, GD_EINPUT, "tiling: cut quantum %d out of range 0..%d", quantum,
+                          GD_TILING_MAX_SIDE);
+    return plan(w, h, size, margin, jx, jy, 0, quantum, p, err);
 }
 
 gd_status gd_tiling_plan_torus(int w, int h, int size, int margin, int jx, int jy, gd_tile_plan *p,
                                gd_err *err)
 {
-    return plan(w, h, size, margin, jx, jy, size > 0 && (jx > 0 || jy > 0), p, err);
+    return plan(w, h, size, margin, jx, jy, size > 0 && (jx > 0 || jy > 0), 0, p, err);
 }
 
-static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus,
+static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int torus, int quantum,
                       gd_tile_plan *plan, gd_err *err)
 {
     if (w < 1 || h < 1 || w > GD_TILING_MAX_SIDE || h > GD_TILING_MAX_SIDE)
@@ -106,9 +118,9 @@ static gd_status plan(int w, int h, int size, int margin, int jx, int jy, int to
     plan->jx = jx;
     plan->jy = jy;
     if (!torus || !axis_init_torus(&plan->ax, w, size, margin, jx))
-        axis_init(&plan->ax, w, size, margin, jx);
+        axis_init(&plan->ax, w, size, margin, jx, quantum);
     if (!torus || !axis_init_torus(&plan->ay, h, size, margin, jy))
-        axis_init(&plan->ay, h, size, margin, jy);
+        axis_init(&plan->ay, h, size, margin, jy, quantum);
     plan->nx = plan->ax.count;
     plan->ny = plan->ay.count;
     plan->n_tiles = plan->nx * plan->ny;
@@ -153,6 +165,23 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/*
+ * Point 3: how much of the full side an edge tile of a cut axis drops on the
+ * side where its core sticks `over` pixels out of the image: whole quanta, as
+ * many as leave the margin beyond the image edge, keeping the side at least
+ * one quantum.
+ */
+static int cut_by(const gd_tile_axis *a, int over)
+{
+    const int q = a->quantum;
+    if (q <= 0 || over <= 0)
+        return 0;
+    int cut = over / q * q;
+    if (cut > 0 && a->side - cut < q)
+        cut -= q;
+    return cut;
+}
+
 /* Per-axis geometry of tile i: core, clipped core, extent, support. */
 static void axis_ranges(const gd_tile_axis *a, int i, int r[8])
 {
@@ -161,6 +190,12 @@ static void axis_ranges(const gd_tile_axis *a, int i, int r[8])
     r[1] = hi;
     r[4] = lo - a->margin;
     r[5] = r[4] + a->side;
+    if (a->quantum > 0) {
+        /* A tiled plain axis: only the first core can start before 0 and
+         * only the last end past n (a core is narrower than the image). */
+        r[4] += cut_by(a, -lo);
+        r[5] -= cut_by(a, hi - a->n);
+    }
     if (a->torus) {
         /* Unwrapped: the caller maps coordinates mod n. */
         r[2] = lo;
@@ -223,9 +258,34 @@ float gd_tiling_axis_weight(const gd_tile_axis *a, int i, int x)
 
 static void fill_weights(const gd_tile_axis *a, int i, float *w)
 {
-    int x0 = core_lo(a, i) - a->margin;
-    for (int k = 0; k < a->side; k++)
-        w[k] = gd_tiling_axis_weight(a, i, x0 + k);
+    int r[8];
+    axis_ranges(a, i, r);
+    for (int k = 0; k < r[5] - r[4]; k++)
+        w[k] = gd_tiling_axis_weight(a, i, r[4] + k);
+}
+
+int gd_tiling_axis_side(const gd_tile_axis *a, int i)
+{
+    int r[8];
+    axis_ranges(a, i, r);
+    return r[5] - r[4];
+}
+
+/* The sides of all the tiles of an axis, summed. */
+static double axis_pixels(const gd_tile_axis *a)
+{
+    /* Only the first and the last tile of a cut axis can be narrower. */
+    double sum = (double)a->count * a->side;
+    if (a->quantum > 0)
+        sum -= (a->side - gd_tiling_axis_side(a, 0)) +
+               (a->side - gd_tiling_axis_side(a, a->count - 1));
+    return sum;
+}
+
+double gd_tiling_pixels(const gd_tile_plan *plan)
+{
+    /* The grid is a product: every tile row has the same column sides. */
+    return axis_pixels(&plan->ax) * axis_pixels(&plan->ay);
 }
 
 void gd_tiling_weights_x(const gd_tile_plan *plan, int tx, float *wx)
@@ -299,9 +359,13 @@ void gd_tiling_jitter(uint64_t seed, int octave, int iteration, int J, int *jx, 
 void gd_tiling_halo(const gd_tile_plan *plan, int ty0, int ty1, int *y0, int *y1)
 {
     assert(ty0 >= 0 && ty0 < ty1 && ty1 <= plan->ny);
-    const gd_tile_axis *a = &plan->ay;
-    *y0 = core_lo(a, ty0) - a->margin;
-    *y1 = core_lo(a, ty1 - 1) - a->margin + a->side;
+    /* Extents grow with the row index at both ends (a cut first row still
+     * starts at or before -M, a cut last row still ends at or past h + M). */
+    int first[8], last[8];
+    axis_ranges(&plan->ay, ty0, first);
+    axis_ranges(&plan->ay, ty1 - 1, last);
+    *y0 = first[4];
+    *y1 = last[5];
 }
 
 void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0, int *ty1)
@@ -324,10 +388,13 @@ static int axis_stride_ok(const gd_tile_axis *a, int stride)
 {
     if (!a->tiled)
         return a->offset % stride == 0;
-    if (a->torus)
-        for (int i = 0; i < a->count; i++)
-            if ((core_lo(a, i) - a->margin) % stride != 0)
+    if (a->torus || a->quantum > 0)
+        for (int i = 0; i < a->count; i++) {
+            int r[8];
+            axis_ranges(a, i, r);
+            if (r[4] % stride != 0)
                 return 0;
+        }
     /* Origins are i*S - j - M: all multiples iff S and j + M are. */
     return a->core % stride == 0 && (a->offset + a->margin) % stride == 0;
 }
@@ -338,25 +405,62 @@ int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride)
     return axis_stride_ok(&plan->ax, stride) && axis_stride_ok(&plan->ay, stride);
 }
 
-/* Pixels one axis's tiles see in an iteration, averaged over the offsets. */
-static double axis_cost(int n, int size, int margin, int jitter, int torus)
+/*
+ * One axis of an iteration's plan, averaged over the jitter offsets: the
+ * pixels its tiles see (sides summed), the distinct sides summed, how often
+ * the full side is among them, and the full side.
+ */
+typedef struct axis_stats {
+    double pixels, distinct, full, side;
+} axis_stats;
+
+static axis_stats axis_cost(int n, int size, int margin, int jitter, int torus, int quantum)
 {
     const int J = gd_tiling_jitter_range(size, jitter < 0 ? size : jitter);
     gd_tile_axis a;
     if (n <= size)
-        return n;
+        return (axis_stats){n, n, 1, n};
     if (torus && J > 0 && axis_init_torus(&a, n, size, margin, 0))
-        return (double)a.count * a.side;
+        return (axis_stats){(double)a.count * a.side, a.side, 1, a.side};
+    const double side = size + 2.0 * margin;
+    if (!torus && quantum > 0) {
+        /* Cut edge tiles: every offset (J is at most the size). */
+        axis_stats sum = {0, 0, 0, side};
+        const int nj = J > 0 ? J : 1;
+        for (int j = 0; j < nj; j++) {
+            axis_init(&a, n, size, margin, j, quantum);
+            const int s0 = gd_tiling_axis_side(&a, 0), s1 = gd_tiling_axis_side(&a, a.count - 1);
+            const int full = a.count > 2 || s0 == a.side || s1 == a.side;
+            sum.pixels += axis_pixels(&a);
+            sum.distinct +=
+                (full ? a.side : 0) + (s0 != a.side ? s0 : 0) + (s1 != a.side && s1 != s0 ? s1 : 0);
+            sum.full += full;
+        }
+        return (axis_stats){sum.pixels / nj, sum.distinct / nj, sum.full / nj, side};
+    }
     /* count = ceil((n + j) / size): one more from j >= count(0) * size - n + 1. */
     const int64_t c0 = ((int64_t)n + size - 1) / size, first = c0 * size - n + 1;
     const double more = J > first ? (double)(J - first) / J : 0.0;
-    return ((double)c0 + more) * (size + 2.0 * margin);
+    return (axis_stats){((double)c0 + more) * side, side, 1, side};
 }
 
-int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus)
+int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum)
 {
-    const int s = GD_TILING_AUTO_SMALL, l = GD_TILING_AUTO_LARGE;
-    double small = axis_cost(w, s, margin, jitter, torus) * axis_cost(h, s, margin, jitter, torus);
-    double large = axis_cost(w, l, margin, jitter, torus) * axis_cost(h, l, margin, jitter, torus);
-    return large < small ? l : s;
+    static const int sizes[] = {GD_TILING_AUTO_SMALL, GD_TILING_AUTO_LARGE};
+    int best = sizes[0];
+    double best_cost = 0;
+    for (int k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++) {
+        const axis_stats x = axis_cost(w, sizes[k], margin, jitter, torus, quantum);
+        const axis_stats y = axis_cost(h, sizes[k], margin, jitter, torus, quantum);
+        /* The extents of an iteration are the products of the axes' distinct
+         * sides (jx and jy independent); each but the full one (its engine
+         * is kept between iterations) costs a new engine. */
+        const double fresh = x.distinct * y.distinct - x.full * y.full * x.side * y.side;
+        const double cost = x.pixels * y.pixels + GD_TILING_ENGINE_COST * fresh;
+        if (k == 0 || cost < best_cost) {
+            best = sizes[k];
+            best_cost = cost;
+        }
+    }
+    return best;
 }

@@ -22,12 +22,28 @@
  *     - tiled otherwise: count = the smallest c with c*S - j >= n; core i is
  *       [i*S - j, (i+1)*S - j) for i = 0..count-1, so the cores cover [0, n)
  *       exactly once (the first and last may stick out of the image); the
- *       extent (what the network sees) is the core grown by M on both sides,
- *       side S + 2M.  Pixels of an extent outside [0, n) are fetched by the
- *       caller with the job's border rule (image.h, gd_image_fetch).
+ *       full extent is the core grown by M on both sides, side S + 2M.
+ *       Pixels of an extent outside [0, n) are fetched by the caller with the
+ *       job's border rule (image.h, gd_image_fetch).
  *
- *  3. Every tile of a plan has the same extent, tile_w x tile_h, so one
- *     compiled engine serves them all.
+ *  3. Extents.  gd_tiling_plan and gd_tiling_plan_torus give every tile the
+ *     full extent, tile_w x tile_h, so one compiled engine serves them all.
+ *     gd_tiling_plan_cut (the renderer's plain grid) cuts the edge tiles to
+ *     what they cover: with quantum q > 0, a first core that starts o > 0
+ *     pixels before 0 drops floor(o / q) * q pixels from the start of its
+ *     extent, a last core that ends o pixels past n as many from the end
+ *     (one quantum fewer where that would leave a side under q).  So a cut
+ *     extent still reaches at least M beyond the image edge (the border
+ *     rule's pixels: the context the network sees past the edge, at least
+ *     `overlap` wide), its side differs from S + 2M by a multiple of q, and
+ *     its origin keeps the full extent's phase modulo q: with q a multiple
+ *     of the network's total stride, sides and origins stay on the stride
+ *     grid wherever the full ones are (point 8).  Only the first and the
+ *     last tile of an axis can be cut, so a plan has at most 3 distinct
+ *     sides per axis; tile_w x tile_h is the largest extent (scratch sizes),
+ *     gd_tile.extent each tile's own.  Cores, supports and weights (point 5)
+ *     do not change: a cut only removes extent pixels of weight 0 that lie
+ *     beyond the margin outside the image.
  *
  *  4. Tile ids are row-major: id = ty * nx + tx.
  *
@@ -42,7 +58,8 @@
  *     core edge and 0 beyond.  Pixels outside a tile's extent weigh 0.
  *     M == 0 gives hard edges: 1 in the core, 0 outside.  Requires 2M <= S,
  *     so the two ramps of a core never overlap.  An untiled axis weighs 1 on
- *     [0, n).
+ *     [0, n).  At the image edge the outer side's weight 1 runs up to the
+ *     image edge (the clipped core), whatever the extent's cut (point 3).
  *
  *  6. Partition of unity is exact in float, not approximately: every r is a
  *     multiple of 2^-12 and 1 - r is computed exactly, so per-axis weights
@@ -76,10 +93,14 @@
  *
  *  8. Stride.  A tile whose extent origin is not a multiple of the layer's
  *     total stride samples the layer on another phase.  With jitter 0 the
- *     extent origins of a tiled axis are i*S - M, so S and M must both be
- *     multiples of the stride (job.h, gd_job_check_tiles, says so to the
- *     user; gd_tiling_stride_ok checks a plan).  Random jitter changes the
- *     phase every iteration, which hides it.
+ *     extent origins of a tiled axis are i*S - M (a cut never moves the first
+ *     tile's origin: with j = 0 its core starts at 0; the last tile's cut
+ *     moves only its end), so S and M must both be multiples of the stride
+ *     (job.h, gd_job_check_tiles, says so to the user; gd_tiling_stride_ok
+ *     checks a plan), and a cut quantum must be one too (the renderer takes
+ *     the smallest multiple of the stride that is at least
+ *     GD_TILING_CUT_QUANTUM).  Random jitter changes the phase every
+ *     iteration, which hides it.
  */
 #ifndef GIGADREAM_TILING_H
 #define GIGADREAM_TILING_H
@@ -99,19 +120,31 @@
 #define GD_TILING_AUTO_SMALL 512
 #define GD_TILING_AUTO_LARGE 1024
 
+/*
+ * The least cut quantum (point 3) the renderer uses (it takes the smallest
+ * multiple of the network's total stride at least this).  A plan has at most
+ * 3 sides per axis whatever the quantum, and the jitter moves the edge sides
+ * every iteration even at 64, so a coarser quantum would not spare engines;
+ * it would only make edge tiles see more (1024-pixel tiles with the
+ * defaults: 1.21x the image's pixels at 2048 x 2048 and 1.15x at 8192 x 8192
+ * at 16, 1.26x and 1.16x at 64).
+ */
+#define GD_TILING_CUT_QUANTUM 16
+
 /* The weight denominator: ramp weights are multiples of 1 / GD_TILING_WEIGHT_ONE. */
 #define GD_TILING_WEIGHT_ONE 4096
 
 /* One axis of a plan (point 2). */
 typedef struct gd_tile_axis {
-    int n;      /* image side */
-    int tiled;  /* 1: cores of size S; 0: one tile covering [0, n) */
-    int torus;  /* 1: point 7b (cores split the circle; offset rolls an untiled axis) */
-    int count;  /* tiles along the axis (>= 1) */
-    int core;   /* S when tiled, n when untiled */
-    int margin; /* M when tiled, 0 when untiled */
-    int offset; /* jitter offset applied: j when tiled, 0 when untiled */
-    int side;   /* extent side: core + 2 * margin */
+    int n;       /* image side */
+    int tiled;   /* 1: cores of size S; 0: one tile covering [0, n) */
+    int torus;   /* 1: point 7b (cores split the circle; offset rolls an untiled axis) */
+    int count;   /* tiles along the axis (>= 1) */
+    int core;    /* S when tiled, n when untiled */
+    int margin;  /* M when tiled, 0 when untiled */
+    int offset;  /* jitter offset applied: j when tiled, 0 when untiled */
+    int side;    /* full extent side: core + 2 * margin (the largest of the axis) */
+    int quantum; /* point 3: > 0 when the edge tiles' extents are cut (plain tiled axes) */
 } gd_tile_axis;
 
 /* The tile grid of one octave image and one iteration. */
@@ -123,7 +156,7 @@ typedef struct gd_tile_plan {
     gd_tile_axis ay;    /* rows */
     int nx, ny;         /* tiles per row, per column */
     int n_tiles;        /* nx * ny */
-    int tile_w, tile_h; /* the extent every tile has (ax.side, ay.side) */
+    int tile_w, tile_h; /* the largest extent (ax.side, ay.side); every tile's unless cut */
 } gd_tile_plan;
 
 /* A half-open rectangle [x0, x1) x [y0, y1) in image coordinates. */
@@ -136,7 +169,8 @@ typedef struct gd_tile {
     gd_tile_rect core;    /* the core, unclipped (may stick out of the image) */
     gd_tile_rect core_in; /* the core clipped to the image; these partition the image
                              (on a torus: the core, unwrapped; they partition the circle) */
-    gd_tile_rect extent;  /* what the network sees: tile_w x tile_h, may stick out */
+    gd_tile_rect extent;  /* what the network sees: at most tile_w x tile_h (point 3),
+                             may stick out */
     gd_tile_rect support; /* image pixels where the tile's weight may be > 0 (clipped;
                              on a torus unwrapped): where its gradient is blended */
 } gd_tile;
@@ -153,6 +187,14 @@ gd_status gd_tiling_plan(int w, int h, int size, int margin, int jx, int jy, gd_
                          gd_err *err);
 
 /*
+ * The same with the edge tiles cut to what they cover (point 3), by whole
+ * multiples of quantum (0: not cut, as gd_tiling_plan).  GD_EINPUT also when
+ * quantum < 0.
+ */
+gd_status gd_tiling_plan_cut(int w, int h, int size, int margin, int jx, int jy, int quantum,
+                             gd_tile_plan *plan, gd_err *err);
+
+/*
  * The same on a torus (point 7b): for border = wrap.  Jitter 0 gives the
  * plain plan (point 2), whose tile origins stay on multiples of S.
  */
@@ -165,6 +207,12 @@ int gd_tiling_core_lo(const gd_tile_axis *a, int i);
 /* The geometry of tile id (0 <= id < plan->n_tiles). */
 void gd_tiling_tile(const gd_tile_plan *plan, int id, gd_tile *tile);
 
+/* The extent side of tile i along an axis (a->side unless cut, point 3). */
+int gd_tiling_axis_side(const gd_tile_axis *a, int i);
+
+/* The pixels the network sees for a whole plan: the sum of its tiles' extent areas. */
+double gd_tiling_pixels(const gd_tile_plan *plan);
+
 /*
  * The blend weight (point 5) of tile i of an axis at image coordinate x;
  * any x is allowed (0 outside the tile's extent).
@@ -173,9 +221,9 @@ float gd_tiling_axis_weight(const gd_tile_axis *axis, int i, int x);
 
 /*
  * Fills the window of tile column tx over its extent: wx[k] is the weight at
- * image column extent.x0 + k, for k in [0, tile_w).  gd_tiling_weights_y is
- * the same for tile row ty (tile_h floats).  The 2-D weight at extent
- * position (k, l) is wx[k] * wy[l].
+ * image column extent.x0 + k, for k in [0, extent width) (at most tile_w).
+ * gd_tiling_weights_y is the same for tile row ty (at most tile_h floats).  The 2-D weight at
+ * extent position (k, l) is wx[k] * wy[l].
  */
 void gd_tiling_weights_x(const gd_tile_plan *plan, int tx, float *wx);
 void gd_tiling_weights_y(const gd_tile_plan *plan, int ty, float *wy);
@@ -211,15 +259,28 @@ void gd_tiling_rows_touching(const gd_tile_plan *plan, int y0, int y1, int *ty0,
 int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride);
 
 /*
- * The core size [tiles] size = auto takes for a w x h image:
- * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever makes the pixels
- * the network sees in an iteration (tiles x extent, per axis, averaged over
- * the jitter offsets) the fewer; the smaller on a tie.  margin M (at most
- * GD_TILING_AUTO_SMALL / 2), jitter as the job sets it (< 0: the size),
- * torus: border = wrap.  Pure: every rank and every restart takes the same.
- * On the 1088-pixel extents of the large size the engine runs about as fast
- * per pixel as on 576 (MobileNet V1, AVX-512), so pixels are the cost.
+ * What a new engine costs, in pixels seen per pixel of its extent: creating
+ * one (mostly faulting in and zeroing its buffers) took about as long as
+ * running a tile of its size, 1.3x to 1.5x (one thread, on the default
+ * 2048 x 2048 job: CPU seconds of 512- and 1024-pixel cut grids against the
+ * uncut one, issue 17).
  */
-int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus);
+#define GD_TILING_ENGINE_COST 1.0
+
+/*
+ * The core size [tiles] size = auto takes for a w x h image:
+ * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever costs less per
+ * iteration, the smaller on a tie.  The cost is the pixels the network sees
+ * (tiles x extent per axis, averaged over the jitter offsets, with the edge
+ * tiles cut by quantum as gd_tiling_plan_cut cuts them, 0: not cut) plus
+ * GD_TILING_ENGINE_COST times the pixels of the extents whose engine an
+ * iteration must create (all but the full extent: the jitter moves the cut
+ * ones every iteration).  margin M (at most GD_TILING_AUTO_SMALL / 2),
+ * jitter as the job sets it (< 0: the size), torus: border = wrap (never
+ * cut).  Pure: every rank and every restart takes the same.  On the
+ * 1088-pixel extents of the large size the engine runs about as fast per
+ * pixel as on 576 (MobileNet V1, AVX-512), so pixels are the cost.
+ */
+int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum);
 
 #endif

@@ -111,7 +111,8 @@ static double bytes_minimum(const gd_dream *d, int o)
     double tile = size ? size + 2.0 * d->job->tile_overlap : h;
     double tw = size ? (tile < w ? tile : w) : w;
     double rows = (tile < h ? tile : h) + 2.0 * WINDOW_ROWS;
-    return 3.0 * rows * w * 3.0 * sizeof(float) + ENGINE_BYTES_PER_PIXEL * tw * tile;
+    /* The engine cache (step.c) holds up to 2.5 full extents' worth. */
+    return 3.0 * rows * w * 3.0 * sizeof(float) + 2.5 * ENGINE_BYTES_PER_PIXEL * tw * tile;
 }
 
 /* The scratch folder: [engine] scratch, else the checkpoint dir, else the
@@ -345,7 +346,7 @@ size_t gd_dream_bytes(const gd_dream *d)
     for (int k = 0; k < 4; k++)
         wrap += d->wrap_cap[k] * sizeof(float);
     return gd_band_bytes(&d->img) + gd_band_bytes(&d->acc[0]) + gd_band_bytes(&d->acc[1]) + wrap +
-           (d->engine ? gd_engine_bytes(d->engine) : 0);
+           dr_engine_bytes(d);
 }
 
 /* ---- Resizing between octaves ---------------------------------------------- */

@@ -22,6 +22,23 @@
 #include "gigadream/image.h"
 #include "gigadream/tiling.h"
 
+/*
+ * At most this many compiled engines are kept (step.c), holding at most
+ * DR_ENGINE_PIXELS full extents' pixels together; step.c also frees a cut
+ * extent's engine once no tile left in the iteration uses it.  A row-major
+ * sweep of a cut plan meets 3 extents per tile row (a middle row's: about
+ * 2.1 full extents' pixels), and an engine costs 10-300 ms to create (most
+ * of it faulting in its zeroed buffers) and up to ~150 MB to keep.
+ */
+#define DR_ENGINES 6
+#define DR_ENGINE_PIXELS 2.5
+
+/* One cached engine and the extent it was compiled for. */
+typedef struct dr_engine_slot {
+    gd_engine *engine;
+    int w, h;
+} dr_engine_slot;
+
 struct gd_dream {
     const gd_job *job;
     const gd_model *model;
@@ -43,9 +60,14 @@ struct gd_dream {
     gd_band acc[2];              /* gradient accumulators by tile-row parity (dream.h, invariant 2);
                                     their owned rows are zero between iterations (step.c) */
 
-    /* The engine of the current tile shape, and per-tile scratch it uses (step.c). */
+    /* Engines compiled per tile extent, most recently used first: the plain
+     * grid's edge tiles have extents of their own (tiling.h, point 3); the
+     * current tile's engine; and per-tile scratch for extents up to
+     * scr_w x scr_h (step.c). */
+    dr_engine_slot engines[DR_ENGINES];
+    int n_engines;
     gd_engine *engine;
-    int eng_w, eng_h;
+    int scr_w, scr_h;
     float *tile_in, *tile_g, *wx, *wy;
 
     double *values; /* per-tile objective values of an iteration */
@@ -68,8 +90,11 @@ struct gd_dream {
  */
 gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err);
 
-/* Frees the engine and its per-tile scratch (NULL pointers after). */
+/* Frees the engines and the per-tile scratch (NULL pointers after). */
 void dr_engine_release(gd_dream *d);
+
+/* The bytes the cached engines hold (gd_engine_bytes summed). */
+size_t dr_engine_bytes(const gd_dream *d);
 
 /* ---- lapnorm.c ---- */
 
@@ -117,9 +142,12 @@ typedef struct dr_row_ranges {
     int r[3][2];
 } dr_row_ranges;
 
+/* The plain grid's edge-tile cut quantum (tiling.h, point 3); 0: no cut. */
+int dr_cut_quantum(const gd_dream *d);
+
 /*
  * The tile plan of a w x h octave image for jitter (jx, jy): on a torus for
- * border = wrap, else the plain grid.  err may be NULL.
+ * border = wrap, else the plain grid with its edge tiles cut.  err may be NULL.
  */
 gd_status dr_make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
                        gd_err *err);

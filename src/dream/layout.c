@@ -71,12 +71,51 @@ gd_status dr_sum_rows(gd_dream *d, int h, int k, double *total, gd_err *err)
 
 /* ---- Tile geometry ----------------------------------------------------------- */
 
+/*
+ * The cut quantum of the plain grid's edge tiles (tiling.h, point 3): the
+ * smallest multiple of the objective layers' largest total stride that is at
+ * least GD_TILING_CUT_QUANTUM, so cut extents keep the full ones' stride
+ * phase.  0 (no cut) when a layer depends on the whole tile (a fully
+ * connected one: its receptive field is the tile, so the extent is not
+ * free), or when the network cannot take a q x q tile (no cut side is
+ * smaller), so a cut never makes a tile the job's shape check did not see
+ * too small.  Pure: a few walks over the model's nodes.
+ */
+int dr_cut_quantum(const gd_dream *d)
+{
+    const gd_model *m = d->model;
+    int stride = 1;
+    for (int k = 0; k < d->obj->n_layers; k++) {
+        int s, rf;
+        gd_model_stride_rf(m, d->obj->layers[k], &s, &rf);
+        if (s < 1 || rf == 0)
+            return 0;
+        if (s > stride)
+            stride = s;
+    }
+    int q = (GD_TILING_CUT_QUANTUM + stride - 1) / stride * stride;
+    unsigned char *need = malloc((size_t)m->n_nodes);
+    gd_shape *shapes = malloc(sizeof *shapes * (size_t)m->n_nodes);
+    /* Without memory for the check, cut anyway: the answer must not depend
+     * on a rank's allocations (the check only guards unusual networks, whose
+     * engine would then refuse the tile with a message naming its size). */
+    if (need && shapes) {
+        gd_model_ancestors(m, d->obj->layers, d->obj->n_layers, need);
+        if (gd_model_shapes_needed(m, q, q, need, shapes, NULL) != GD_OK)
+            q = 0;
+    }
+    free(need);
+    free(shapes);
+    return q;
+}
+
 int gd_dream_tile_size(const gd_dream *d, int w, int h)
 {
     const gd_job *j = d->job;
     if (j->tile_size != GD_TILING_AUTO)
         return j->tile_size;
-    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP);
+    return gd_tiling_auto_size(w, h, j->tile_overlap, j->tile_jitter, j->border == GD_BORDER_WRAP,
+                               dr_cut_quantum(d));
 }
 
 int gd_dream_jitter_range(const gd_dream *d, int w, int h)
@@ -88,7 +127,8 @@ int gd_dream_jitter_range(const gd_dream *d, int w, int h)
 /*
  * A tile plan for jitter (jx, jy): on a torus for border = wrap (the
  * notebook's np.roll: no tile sticks out of the image), otherwise the plain
- * grid whose edge tiles reach past the image and read reflected pixels.
+ * grid whose edge tiles reach past the image and read reflected pixels, cut
+ * to their cores plus the margin (tiling.h, point 3).
  */
 gd_status dr_make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_plan *p,
                        gd_err *err)
@@ -96,7 +136,7 @@ gd_status dr_make_plan(const gd_dream *d, int w, int h, int jx, int jy, gd_tile_
     const int size = gd_dream_tile_size(d, w, h);
     if (d->job->border == GD_BORDER_WRAP)
         return gd_tiling_plan_torus(w, h, size, d->job->tile_overlap, jx, jy, p, err);
-    return gd_tiling_plan(w, h, size, d->job->tile_overlap, jx, jy, p, err);
+    return gd_tiling_plan_cut(w, h, size, d->job->tile_overlap, jx, jy, dr_cut_quantum(d), p, err);
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
  * step.c: one iteration of the dream, and measuring the objective.  It owns
- * the engine of the current tile shape and the per-tile scratch.  It never
+ * the engines of the tile extents (a few cached: cut edge tiles have their
+ * own, tiling.h point 3) and the per-tile scratch.  It never
  * changes the dream's position (octave, iteration): gd_dream_step in dream.c
  * does, after dr_iterate returns.  It calls lapnorm.c and layout.c only.
  *
@@ -9,8 +10,9 @@
  *      block of tile ids;
  *   2. fetch the image rows those tiles read that other ranks own;
  *   3. per tile: gather its pixels (border rule beyond the image), run the
- *      engine forward and backward, blend the gradient into the accumulator
- *      of its tile-row parity with the tile's windows;
+ *      engine of its extent forward and backward, blend the gradient (scaled
+ *      to a full extent's, tile_scale) into the accumulator of its tile-row
+ *      parity with the tile's windows;
  *   4. send accumulated rows that other ranks own to them;
  *   5. sum the two accumulators, reduce over the whole image (mean |g|,
  *      std or Laplacian levels), update the owned pixels.
@@ -26,26 +28,38 @@
 
 void dr_engine_release(gd_dream *d)
 {
-    gd_engine_free(d->engine);
+    for (int k = 0; k < d->n_engines; k++)
+        gd_engine_free(d->engines[k].engine);
     free(d->tile_in);
     free(d->tile_g);
     free(d->wx);
     free(d->wy);
+    memset(d->engines, 0, sizeof d->engines);
+    d->n_engines = 0;
     d->engine = NULL;
     d->tile_in = d->tile_g = d->wx = d->wy = NULL;
-    d->eng_w = d->eng_h = 0;
+    d->scr_w = d->scr_h = 0;
 }
 
-static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
+size_t dr_engine_bytes(const gd_dream *d)
 {
-    if (d->engine && d->eng_w == tw && d->eng_h == th)
+    size_t sum = 0;
+    for (int k = 0; k < d->n_engines; k++)
+        sum += gd_engine_bytes(d->engines[k].engine);
+    return sum;
+}
+
+/* Per-tile scratch for extents up to tw x th (the plan's largest). */
+static gd_status ensure_scratch(gd_dream *d, int tw, int th, gd_err *err)
+{
+    if (d->tile_in && tw <= d->scr_w && th <= d->scr_h)
         return GD_OK;
-    dr_engine_release(d);
-    gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
-    gd_status st = gd_engine_create(d->model, th, tw, d->obj->layers, d->obj->n_layers, &opts,
-                                    &d->engine, err);
-    if (st != GD_OK)
-        return gd_err_prefix(err, "compiling the network for %dx%d tiles", tw, th);
+    free(d->tile_in);
+    free(d->tile_g);
+    free(d->wx);
+    free(d->wy);
+    d->tile_g = d->wx = d->wy = NULL;
+    d->scr_w = d->scr_h = 0;
     size_t n = (size_t)tw * th * 3;
     d->tile_in = gd_malloc(n * sizeof(float), "tile pixels", err);
     d->tile_g = d->tile_in ? gd_malloc(n * sizeof(float), "tile gradient", err) : NULL;
@@ -54,12 +68,91 @@ static gd_status ensure_engine(gd_dream *d, int tw, int th, gd_err *err)
                       : NULL;
     d->wy = d->wx ? gd_malloc((size_t)th * sizeof(float), "tile window", err) : NULL;
     if (!d->wy) {
-        st = err->status;
+        gd_status st = err->status;
         dr_engine_release(d);
         return st;
     }
-    d->eng_w = tw;
-    d->eng_h = th;
+    d->scr_w = tw;
+    d->scr_h = th;
+    return GD_OK;
+}
+
+/* The pixels of the cached engines' extents. */
+static double cached_pixels(const gd_dream *d)
+{
+    double sum = 0;
+    for (int k = 0; k < d->n_engines; k++)
+        sum += (double)d->engines[k].w * d->engines[k].h;
+    return sum;
+}
+
+/* Whether a tile of p among ids [t0, t1) has a w x h extent. */
+static int extent_used(const gd_tile_plan *p, int t0, int t1, int w, int h)
+{
+    for (int t = t0; t < t1; t++)
+        if (gd_tiling_axis_side(&p->ax, t % p->nx) == w &&
+            gd_tiling_axis_side(&p->ay, t / p->nx) == h)
+            return 1;
+    return 0;
+}
+
+/* Frees cached engine k. */
+static void drop_engine(gd_dream *d, int k)
+{
+    gd_engine_free(d->engines[k].engine);
+    memmove(&d->engines[k], &d->engines[k + 1],
+            sizeof d->engines[0] * (size_t)(d->n_engines - k - 1));
+    d->n_engines--;
+    d->engines[d->n_engines] = (dr_engine_slot){0};
+}
+
+/*
+ * Makes d->engine the engine of tile t's extent (t of the rank's tiles
+ * [t, t1) of plan p still to run): the cached one, or a new one.  Before
+ * creating one, it frees the cached engines that no tile left in [t, t1)
+ * uses, but for the full extent's (the next iteration's interior tiles use
+ * it; a cut extent almost never comes back, the jitter moves the edges),
+ * then the least recently used while DR_ENGINES are cached or the extents
+ * would hold more than DR_ENGINE_PIXELS full extents' pixels (an engine's
+ * memory is about proportional to its pixels).  Which engines are cached
+ * never changes a result: an extent's engine computes the same whenever it
+ * was created.
+ */
+static gd_status ensure_engine(gd_dream *d, const gd_tile_plan *p, const gd_tile *tile, int t1,
+                               gd_err *err)
+{
+    const int tw = tile->extent.x1 - tile->extent.x0, th = tile->extent.y1 - tile->extent.y0;
+    int k = 0;
+    while (k < d->n_engines && (d->engines[k].w != tw || d->engines[k].h != th))
+        k++;
+    dr_engine_slot hit = {0};
+    if (k < d->n_engines) {
+        hit = d->engines[k];
+    } else {
+        for (int j = d->n_engines - 1; j >= 0; j--) {
+            const dr_engine_slot *e = &d->engines[j];
+            if ((e->w != p->tile_w || e->h != p->tile_h) &&
+                !extent_used(p, tile->id, t1, e->w, e->h))
+                drop_engine(d, j);
+        }
+        const double px = (double)tw * th, full = (double)p->tile_w * p->tile_h;
+        while (d->n_engines > 0 &&
+               (d->n_engines == DR_ENGINES || cached_pixels(d) + px > DR_ENGINE_PIXELS * full))
+            drop_engine(d, d->n_engines - 1);
+        k = d->n_engines;
+        gd_engine_opts opts = {.backward = 1, .precision = d->job->precision};
+        hit = (dr_engine_slot){.w = tw, .h = th};
+        if (gd_engine_create(d->model, th, tw, d->obj->layers, d->obj->n_layers, &opts, &hit.engine,
+                             err) != GD_OK) {
+            d->engine = NULL;
+            return gd_err_prefix(err, "compiling the network for %dx%d tiles", tw, th);
+        }
+        d->n_engines++;
+    }
+    /* Move to the front: engines[] stays in order of last use. */
+    memmove(&d->engines[1], &d->engines[0], sizeof d->engines[0] * (size_t)k);
+    d->engines[0] = hit;
+    d->engine = hit.engine;
     return GD_OK;
 }
 
@@ -133,10 +226,15 @@ static gd_status gather_rows(gd_dream *d, gd_band *img, const dr_row_ranges *rr,
     return GD_OK;
 }
 
-/* Copies a tile's extent into out, mapping outside pixels by the border rule. */
-static void fetch_tile(const gd_dream *d, const row_source *rs, const gd_tile *t, int tw, int th,
-                       int w, int h, float *out)
+/*
+ * Copies a tile's extent (its own: cut edge tiles are smaller than the
+ * plan's, tiling.h point 3) into out, mapping outside pixels by the border
+ * rule.
+ */
+static void fetch_tile(const gd_dream *d, const row_source *rs, const gd_tile *t, int w, int h,
+                       float *out)
 {
+    const int tw = t->extent.x1 - t->extent.x0, th = t->extent.y1 - t->extent.y0;
     gd_border b = d->job->border;
     int *cols = (int *)(d->wx + tw);
     for (int k = 0; k < tw; k++)
@@ -180,14 +278,19 @@ static float *contrib_row(const contrib *c, int y, int h)
     return gd_image_row(&c->near, y);
 }
 
-/* acc += (wx * wy) * g over the tile's support; cols maps each unwrapped column. */
-static void blend_tile(const contrib *acc, const gd_tile *t, int tw, int h, const float *wx,
-                       const float *wy, const int *cols, const float *g)
+/*
+ * acc += (wx * wy * scale) * g over the tile's support; cols maps each
+ * unwrapped column.  scale is tile_scale's (1 for a full extent, where the
+ * product is wx * wy exactly as without it).
+ */
+static void blend_tile(const contrib *acc, const gd_tile *t, int h, const float *wx,
+                       const float *wy, float scale, const int *cols, const float *g)
 {
     const gd_tile_rect *s = &t->support, *e = &t->extent;
+    const int tw = e->x1 - e->x0;
 #pragma omp parallel for schedule(static)
     for (int y = s->y0; y < s->y1; y++) {
-        float wyv = wy[y - e->y0];
+        float wyv = wy[y - e->y0] * scale;
         if (wyv == 0.0f)
             continue;
         float *row = contrib_row(acc, y, h);
@@ -214,7 +317,7 @@ static void blend_tile(const contrib *acc, const gd_tile *t, int tw, int h, cons
 /* The image column of each extent column of tile t: mod w on a torus axis. */
 static void tile_columns(const gd_tile_plan *p, const gd_tile *t, int *cols)
 {
-    for (int k = 0; k < p->tile_w; k++) {
+    for (int k = 0; k < t->extent.x1 - t->extent.x0; k++) {
         int x = t->extent.x0 + k;
         if (p->ax.torus) {
             x %= p->w;
@@ -222,6 +325,21 @@ static void tile_columns(const gd_tile_plan *p, const gd_tile *t, int *cols)
         }
         cols[k] = x;
     }
+}
+
+/*
+ * A tile's share of a full extent, its extent's pixels over the plan's
+ * largest (1 unless the tile is cut, tiling.h point 3).  The objective is a
+ * mean over the tile's activations, so a cut tile's seeds are 1 / n of its
+ * fewer positions: its gradient and value times this are what the full
+ * extent gives per position (exactly where every side is a multiple of the
+ * layers' total stride, as the cut quantum keeps them when S and M are),
+ * and the edges of the image are pushed as hard as the rest.
+ */
+static double tile_scale(const gd_tile_plan *p, const gd_tile *t)
+{
+    double a = (double)(t->extent.x1 - t->extent.x0) * (t->extent.y1 - t->extent.y0);
+    return a / ((double)p->tile_w * p->tile_h);
 }
 
 /* ---- One iteration -------------------------------------------------------- */
@@ -379,8 +497,10 @@ static gd_status normalize_update(gd_dream *d, double *norm, gd_err *err)
 }
 
 /*
- * The mean of the tiles' objective values (each rank computed d->values[t]
- * for its tiles [t0, t1)), summed in tile order on every rank.  Collective.
+ * The mean of the tiles' objective values over all their positions (each
+ * rank computed d->values[t] for its tiles [t0, t1), times tile_scale),
+ * summed in tile order on every rank: a plan without cut tiles gives the
+ * plain mean of the tiles' values.  Collective.
  */
 static gd_status tiles_mean(gd_dream *d, const gd_tile_plan *p, int t0, int t1, double *mean,
                             gd_err *err)
@@ -391,7 +511,7 @@ static gd_status tiles_mean(gd_dream *d, const gd_tile_plan *p, int t0, int t1, 
     double sum = 0;
     for (int t = 0; t < p->n_tiles; t++)
         sum += d->values[t];
-    *mean = sum / p->n_tiles;
+    *mean = sum / (gd_tiling_pixels(p) / ((double)p->tile_w * p->tile_h));
     return GD_OK;
 }
 
@@ -452,7 +572,7 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     int top0, top1, bot0, bot1;
     dr_wrapped_rows(any ? sa : 0, any ? sb : 0, h, &top0, &top1, &bot0, &bot1);
     if (any)
-        local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
+        local = ensure_scratch(d, plan.tile_w, plan.tile_h, err);
     for (int p = 0; p < 2 && local == GD_OK; p++) {
         if ((local = gd_band_reserve(&acc[p], za, zb, err)) != GD_OK)
             break;
@@ -490,17 +610,24 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
             row_y = tile.extent.y0;
             release_above(d, tile.extent.y0, tile.support.y0);
         }
-        fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
-        local = gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t], err);
+        const int tw = tile.extent.x1 - tile.extent.x0;
+        local = ensure_engine(d, &plan, &tile, t1, err);
+        if (local == GD_OK) {
+            fetch_tile(d, &rs, &tile, w, h, d->tile_in);
+            local =
+                gd_objective_gradient(d->obj, d->engine, d->tile_in, d->tile_g, &d->values[t], err);
+        }
         if (local != GD_OK) {
             gd_err_prefix(err, "octave %d iteration %d tile %d", d->oct + 1, d->iter + 1, t);
             break;
         }
+        const double scale = tile_scale(&plan, &tile);
+        d->values[t] *= scale;
         gd_tiling_weights_x(&plan, tile.tx, d->wx);
         gd_tiling_weights_y(&plan, tile.ty, d->wy);
-        int *cols = (int *)(d->wx + plan.tile_w);
+        int *cols = (int *)(d->wx + tw);
         tile_columns(&plan, &tile, cols);
-        blend_tile(&out[tile.ty & 1], &tile, plan.tile_w, h, d->wx, d->wy, cols, d->tile_g);
+        blend_tile(&out[tile.ty & 1], &tile, h, d->wx, d->wy, (float)scale, cols, d->tile_g);
     }
     free_source(&rs);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
@@ -528,7 +655,7 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
     rep->my_tiles = t1 - t0;
     rep->objective = objective;
     rep->mpix = (double)w * h / 1e6;
-    rep->tile_mpix = (double)plan.n_tiles * plan.tile_w * plan.tile_h / 1e6;
+    rep->tile_mpix = gd_tiling_pixels(&plan) / 1e6;
     rep->norm = norm;
 done:
     /* An abandoned iteration (a stop signal, a failure) leaves partial sums:
@@ -557,7 +684,7 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
     dr_row_ranges rr;
     dr_read_rows(&plan, t0, t1, d->job->border, &rr);
     if (t1 > t0)
-        local = ensure_engine(d, plan.tile_w, plan.tile_h, err);
+        local = ensure_scratch(d, plan.tile_w, plan.tile_h, err);
     if (local == GD_OK)
         local = ensure_values(d, plan.n_tiles, err);
     if ((st = gd_dist_agree(d->dist, local, err)) != GD_OK)
@@ -568,10 +695,14 @@ gd_status gd_dream_measure(gd_dream *d, gd_band *img, double *value, gd_err *err
         gd_tile tile;
         gd_tiling_tile(&plan, t, &tile);
         gd_band_release(img, img->lo, tile.extent.y0);
-        fetch_tile(d, &rs, &tile, plan.tile_w, plan.tile_h, w, h, d->tile_in);
-        local = gd_engine_forward(d->engine, d->tile_in, err);
+        local = ensure_engine(d, &plan, &tile, t1, err);
+        if (local == GD_OK) {
+            fetch_tile(d, &rs, &tile, w, h, d->tile_in);
+            local = gd_engine_forward(d->engine, d->tile_in, err);
+        }
         if (local == GD_OK)
             local = gd_objective_seed(d->obj, d->engine, &d->values[t], err);
+        d->values[t] *= tile_scale(&plan, &tile);
     }
     free_source(&rs);
     gd_band_release(img, img->lo, img->hi);

@@ -25,9 +25,9 @@ void job_init(gd_job *job)
     job->mode = GD_MODE_DEEPDREAM;
     job->octave_scale = 1.4f;
     job->lap_levels = 4;
-    /* auto: per octave 512 or 1024, whichever has the network see fewer
-     * pixels (tiling.h); scripts/bench.sh --tiles measures either fastest
-     * where it computes fewer pixels. */
+    /* auto: per octave 512 or 1024, whichever costs less: the pixels the
+     * network sees plus the engines an iteration creates for cut edge tiles
+     * (tiling.h, gd_tiling_auto_size). */
     job->tile_size = GD_TILING_AUTO;
     /* 32: the narrowest margin that keeps tile seams invisible (the seam test
      * measures 0.91 at 32, 0.86 at 16), with 512-pixel cores a halo of

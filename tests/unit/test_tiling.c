@@ -16,16 +16,55 @@
 #include <string.h>
 
 /*
+ * Point 3 along one axis of a plan cut by quantum q: tile i's extent [e0, e1)
+ * holds its core clipped to the image grown by the margin (so at least M of
+ * context beyond an image edge), differs from the full extent by whole
+ * quanta at one end at most, only on the first or last tile, and is never
+ * narrower than a quantum unless the full side is.
+ */
+static void check_cut_axis(const gd_tile_axis *a, int i, int e0, int e1, int c0, int c1, int q)
+{
+    const int full0 = gd_tiling_core_lo(a, i) - a->margin, full1 = full0 + a->side;
+    assert_true(e0 >= full0 && e1 <= full1);
+    assert_int_equal(e1 - e0, gd_tiling_axis_side(a, i));
+    if (q == 0 || !a->tiled) {
+        assert_int_equal(e0, full0);
+        assert_int_equal(e1, full1);
+        return;
+    }
+    assert_true(e0 <= c0 - a->margin && e1 >= c1 + a->margin);
+    assert_int_equal((e0 - full0) % q, 0);
+    assert_int_equal((full1 - e1) % q, 0);
+    const int lo = gd_tiling_core_lo(a, i), hi = lo + a->core;
+    if (e0 != full0 || e1 != full1)
+        assert_true(e1 - e0 >= q);
+    /* Cut only where the core sticks out, and as far as allowed. */
+    if (lo >= 0)
+        assert_int_equal(e0, full0);
+    else
+        assert_true(e0 + q > -a->margin || e1 - e0 - q < q);
+    if (hi <= a->n)
+        assert_int_equal(e1, full1);
+    else
+        assert_true(e1 - q < a->n + a->margin || e1 - e0 - q < q);
+}
+
+/*
  * Blends every tile's weights into a w x h sum in tile-id order (the
  * renderer's order) and checks, at every pixel, that the sum is exactly
  * 1.0f and that exactly one clipped core covers it.  Also checks the shape
- * of every tile and that no weight falls outside the tile's support.
+ * of every tile (cut by quantum q as point 3 says; 0: the plain plan) and
+ * that no weight falls outside the tile's support, and that the plan's
+ * pixel count is the sum of its extents.
  */
-static void check_plan(int w, int h, int size, int margin, int jx, int jy)
+static void check_plan_cut(int w, int h, int size, int margin, int jx, int jy, int q)
 {
     gd_err err;
     gd_tile_plan p;
-    GDTEST_OK(gd_tiling_plan(w, h, size, margin, jx, jy, &p, &err), &err);
+    if (q == 0)
+        GDTEST_OK(gd_tiling_plan(w, h, size, margin, jx, jy, &p, &err), &err);
+    else
+        GDTEST_OK(gd_tiling_plan_cut(w, h, size, margin, jx, jy, q, &p, &err), &err);
     float *sum = calloc((size_t)w * h, sizeof *sum);
     int *cover = calloc((size_t)w * h, sizeof *cover);
     float *wx = malloc((size_t)p.tile_w * sizeof *wx);
@@ -35,25 +74,35 @@ static void check_plan(int w, int h, int size, int margin, int jx, int jy)
     assert_non_null(wx);
     assert_non_null(wy);
     assert_int_equal(p.n_tiles, p.nx * p.ny);
+    double pixels = 0;
     for (int id = 0; id < p.n_tiles; id++) {
         gd_tile t;
         gd_tiling_tile(&p, id, &t);
         assert_int_equal(t.id, id);
         assert_int_equal(t.ty * p.nx + t.tx, id);
-        /* Same extent shape for every tile. */
-        assert_int_equal(t.extent.x1 - t.extent.x0, p.tile_w);
-        assert_int_equal(t.extent.y1 - t.extent.y0, p.tile_h);
-        /* Extent = core grown by the margin of each axis. */
-        assert_int_equal(t.core.x0 - t.extent.x0, p.ax.margin);
-        assert_int_equal(t.core.y0 - t.extent.y0, p.ay.margin);
+        const int ew = t.extent.x1 - t.extent.x0, eh = t.extent.y1 - t.extent.y0;
+        pixels += (double)ew * eh;
+        /* The full extent unless cut; a cut one keeps its context. */
+        check_cut_axis(&p.ax, t.tx, t.extent.x0, t.extent.x1, t.core_in.x0, t.core_in.x1, q);
+        check_cut_axis(&p.ay, t.ty, t.extent.y0, t.extent.y1, t.core_in.y0, t.core_in.y1, q);
+        if (q == 0) {
+            assert_int_equal(ew, p.tile_w);
+            assert_int_equal(eh, p.tile_h);
+            assert_int_equal(t.core.x0 - t.extent.x0, p.ax.margin);
+            assert_int_equal(t.core.y0 - t.extent.y0, p.ay.margin);
+        }
+        /* The support (where the weight may be > 0) lies in the extent. */
+        assert_true(t.support.x0 >= t.extent.x0 && t.support.x1 <= t.extent.x1);
+        assert_true(t.support.y0 >= t.extent.y0 && t.support.y1 <= t.extent.y1);
         gd_tiling_weights_x(&p, t.tx, wx);
         gd_tiling_weights_y(&p, t.ty, wy);
         for (int y = t.core_in.y0; y < t.core_in.y1; y++)
             for (int x = t.core_in.x0; x < t.core_in.x1; x++)
                 cover[(size_t)y * w + x]++;
-        for (int l = 0; l < p.tile_h; l++) {
+        for (int l = 0; l < eh; l++) {
             int y = t.extent.y0 + l;
-            for (int k = 0; k < p.tile_w; k++) {
+            assert_true(wy[l] == gd_tiling_axis_weight(&p.ay, t.ty, y));
+            for (int k = 0; k < ew; k++) {
                 int x = t.extent.x0 + k;
                 float v = wx[k] * wy[l];
                 int inside = x >= 0 && x < w && y >= 0 && y < h;
@@ -65,20 +114,28 @@ static void check_plan(int w, int h, int size, int margin, int jx, int jy)
                     sum[(size_t)y * w + x] += v;
             }
         }
+        for (int k = 0; k < ew; k++)
+            assert_true(wx[k] == gd_tiling_axis_weight(&p.ax, t.tx, t.extent.x0 + k));
     }
+    assert_true(gd_tiling_pixels(&p) == pixels);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             if (sum[(size_t)y * w + x] != 1.0f)
-                fail_msg("w=%d h=%d S=%d M=%d j=(%d,%d): weights sum to %.9g at (%d, %d)", w, h,
-                         size, margin, jx, jy, sum[(size_t)y * w + x], x, y);
+                fail_msg("w=%d h=%d S=%d M=%d j=(%d,%d) q=%d: weights sum to %.9g at (%d, %d)", w,
+                         h, size, margin, jx, jy, q, sum[(size_t)y * w + x], x, y);
             if (cover[(size_t)y * w + x] != 1)
-                fail_msg("w=%d h=%d S=%d M=%d j=(%d,%d): %d cores cover (%d, %d)", w, h, size,
-                         margin, jx, jy, cover[(size_t)y * w + x], x, y);
+                fail_msg("w=%d h=%d S=%d M=%d j=(%d,%d) q=%d: %d cores cover (%d, %d)", w, h, size,
+                         margin, jx, jy, q, cover[(size_t)y * w + x], x, y);
         }
     free(sum);
     free(cover);
     free(wx);
     free(wy);
+}
+
+static void check_plan(int w, int h, int size, int margin, int jx, int jy)
+{
+    check_plan_cut(w, h, size, margin, jx, jy, 0);
 }
 
 static void test_partition_of_unity_random(void **state)
@@ -106,6 +163,8 @@ static void test_partition_of_unity_random(void **state)
             jy = (int)(gdtest_next(&r) % (uint64_t)size);
         }
         check_plan(w, h, size, margin, jx, jy);
+        /* Point 3: the same plan with its edge tiles cut, by quanta from 1 up. */
+        check_plan_cut(w, h, size, margin, jx, jy, 1 + (int)(gdtest_next(&r) % 80));
     }
 }
 
@@ -244,6 +303,76 @@ static void test_untiled_axes(void **state)
     assert_int_equal(p.n_tiles, 1);
     assert_int_equal(p.tile_w, 5000);
     assert_int_equal(p.tile_h, 4000);
+}
+
+/*
+ * Point 3 on the default job's grid: 2048 x 2048, S = 512, M = 32, q = 16.
+ * Jitter 100 puts a core [-100, 412) first, which drops 96 columns (6
+ * quanta: the extent then starts at -36, 4 short of a seventh), and a core
+ * [1948, 2460) last, which sticks out 412 and drops 400.
+ */
+static void test_cut_geometry(void **state)
+{
+    (void)state;
+    gd_err err;
+    gd_tile_plan p;
+    GDTEST_OK(gd_tiling_plan_cut(2048, 2048, 512, 32, 100, 0, 16, &p, &err), &err);
+    assert_int_equal(p.nx, 5);
+    assert_int_equal(p.ny, 4); /* jitter 0: 4 cores fill 2048 exactly, nothing cut */
+    assert_int_equal(p.tile_w, 576);
+    assert_int_equal(p.tile_h, 576);
+    gd_tile t;
+    gd_tiling_tile(&p, 0, &t);
+    assert_int_equal(t.extent.x0, -36);
+    assert_int_equal(t.extent.x1, 444);
+    assert_int_equal(t.extent.y0, -32);
+    assert_int_equal(t.extent.y1, 544);
+    assert_int_equal(t.core_in.x1, 412);
+    assert_int_equal(t.support.x0, 0);
+    assert_int_equal(t.support.x1, 444);
+    gd_tiling_tile(&p, 4, &t);
+    assert_int_equal(t.core.x0, 1948);
+    assert_int_equal(t.extent.x0, 1916);
+    assert_int_equal(t.extent.x1, 2092); /* 2048 + 44 */
+    gd_tiling_tile(&p, 2, &t);
+    assert_int_equal(t.extent.x1 - t.extent.x0, 576);
+    assert_int_equal(gd_tiling_axis_side(&p.ax, 0), 480);
+    assert_int_equal(gd_tiling_axis_side(&p.ax, 4), 176);
+    assert_true(gd_tiling_pixels(&p) == (480.0 + 3 * 576 + 176) * (4 * 576));
+    /* The cut tile's weights: 1 over its core (outside the image too, where
+     * the support stops them), the usual ramp at 412. */
+    float wx[576];
+    gd_tiling_weights_x(&p, 0, wx);
+    assert_true(wx[36] == 1.0f);
+    assert_true(wx[0] == 1.0f); /* x = -36, in the core [-100, 412) */
+    assert_true(wx[36 + 412 - 32] == 1.0f - 0.5f / 64.0f);
+    /* Halo rows and the column extents follow the cut. */
+    GDTEST_OK(gd_tiling_plan_cut(2048, 2048, 512, 32, 0, 100, 16, &p, &err), &err);
+    int y0, y1;
+    gd_tiling_halo(&p, 0, 1, &y0, &y1);
+    assert_int_equal(y0, -36);
+    assert_int_equal(y1, 444);
+    gd_tiling_halo(&p, 0, p.ny, &y0, &y1);
+    assert_int_equal(y1, 2092);
+    gd_tiling_halo(&p, 1, 3, &y0, &y1);
+    assert_int_equal(y0, 412 - 32);
+    assert_int_equal(y1, 412 + 1024 + 32);
+    /* A core sticking out less than a quantum is not cut; a side never
+     * drops under one quantum. */
+    GDTEST_OK(gd_tiling_plan_cut(2048, 100, 512, 32, 10, 0, 16, &p, &err), &err);
+    assert_int_equal(gd_tiling_axis_side(&p.ax, 0), 576);
+    GDTEST_OK(gd_tiling_plan_cut(1000, 100, 256, 0, 255, 0, 64, &p, &err), &err);
+    assert_int_equal(gd_tiling_axis_side(&p.ax, 0), 64); /* core_in [0, 1) */
+    GDTEST_OK(gd_tiling_plan_cut(1000, 100, 256, 0, 255, 0, 300, &p, &err), &err);
+    assert_int_equal(gd_tiling_axis_side(&p.ax, 0), 256); /* no whole quantum fits */
+    /* The torus never cuts; a bad quantum is refused. */
+    GDTEST_OK(gd_tiling_plan_torus(2048, 2048, 512, 32, 100, 7, &p, &err), &err);
+    assert_int_equal(p.ax.quantum, 0);
+    assert_int_equal(gd_tiling_plan_cut(100, 100, 64, 8, 0, 0, -1, &p, &err), GD_EINPUT);
+    check_plan_cut(2048, 300, 512, 32, 100, 0, 16);
+    check_plan_cut(2048, 2048, 512, 32, 511, 1, 16);
+    check_plan_cut(1000, 700, 256, 0, 255, 17, 64);
+    check_plan_cut(3001, 1499, 1024, 512, 1023, 1000, 64);
 }
 
 static void test_plan_rejects_bad_arguments(void **state)
@@ -452,6 +581,26 @@ static void test_stride_check(void **state)
     /* Untiled axes always start at 0. */
     GDTEST_OK(gd_tiling_plan(100, 100, 200, 30, 7, 9, &p, &err), &err);
     assert_true(gd_tiling_stride_ok(&p, 32));
+    /* Point 8 with cuts: jitter 0 cuts only the ends of the last tiles; a
+     * quantum that is a multiple of the stride keeps jittered origins on the
+     * full grid's phase; one that is not moves the first tile's origin. */
+    GDTEST_OK(gd_tiling_plan_cut(1000, 1000, 256, 32, 0, 0, 16, &p, &err), &err);
+    assert_true(gd_tiling_axis_side(&p.ax, 3) < p.tile_w);
+    assert_true(gd_tiling_stride_ok(&p, 16));
+    assert_true(gd_tiling_stride_ok(&p, 32));
+    assert_false(gd_tiling_stride_ok(&p, 64));
+    GDTEST_OK(gd_tiling_plan_cut(1000, 1000, 256, 32, 64, 0, 32, &p, &err), &err);
+    assert_true(gd_tiling_axis_side(&p.ax, 0) < p.tile_w);
+    assert_true(gd_tiling_stride_ok(&p, 32));
+    GDTEST_OK(gd_tiling_plan_cut(1000, 1000, 256, 32, 64, 0, 48, &p, &err), &err);
+    assert_true(gd_tiling_axis_side(&p.ax, 0) < p.tile_w);
+    assert_false(gd_tiling_stride_ok(&p, 32));
+    for (int j = 0; j < 256; j += 16) {
+        GDTEST_OK(gd_tiling_plan_cut(1000, 1000, 256, 32, j, j, 32, &p, &err), &err);
+        gd_tile_plan full;
+        GDTEST_OK(gd_tiling_plan(1000, 1000, 256, 32, j, j, &full, &err), &err);
+        assert_int_equal(gd_tiling_stride_ok(&p, 32), gd_tiling_stride_ok(&full, 32));
+    }
 }
 
 /*
@@ -580,48 +729,87 @@ static void test_torus(void **state)
     }
 }
 
-/* The pixels a plan's tiles see, averaged over every jitter offset pair. */
-static double seen(int w, int h, int size, int margin, int torus)
+/*
+ * The pixels a plan's tiles see per image pixel, averaged over the jitter
+ * offsets (every offset with step 1; jx and jy are independent and the grid
+ * is a product, so the mean is the product of the axes' means), with the
+ * edge tiles cut by quantum q (0: not cut).
+ */
+static double seen(int w, int h, int size, int margin, int torus, int q, int step)
 {
-    double sum = 0;
+    double sx = 0, sy = 0;
     int n = 0;
-    for (int j = 0; j < size; j += 7, n++) {
+    for (int j = 0; j < size; j += step, n++) {
         gd_tile_plan p;
         gd_err err;
         if (torus)
             GDTEST_OK(gd_tiling_plan_torus(w, h, size, margin, j, j, &p, &err), &err);
         else
-            GDTEST_OK(gd_tiling_plan(w, h, size, margin, j, j, &p, &err), &err);
-        sum += (double)p.n_tiles * p.tile_w * p.tile_h;
+            GDTEST_OK(gd_tiling_plan_cut(w, h, size, margin, j, j, q, &p, &err), &err);
+        /* Per axis: the sides summed (one tile row's widths, one column's heights). */
+        double ax = 0, ay = 0;
+        for (int i = 0; i < p.nx; i++)
+            ax += gd_tiling_axis_side(&p.ax, i);
+        for (int i = 0; i < p.ny; i++)
+            ay += gd_tiling_axis_side(&p.ay, i);
+        assert_true(ax * ay == gd_tiling_pixels(&p));
+        sx += ax;
+        sy += ay;
     }
-    return sum / n;
+    return (sx / n) * (sy / n) / ((double)w * h);
 }
 
 static void test_auto_size(void **state)
 {
     (void)state;
     /* The benchmark job (2048 wrapped): 1024's 4 tiles of 1088 against 512's
-     * 16 of 576; reflected, 1024 pays a partial tile of 1088 per axis. */
-    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 1), 1024);
-    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 0), 512);
-    assert_int_equal(gd_tiling_auto_size(4096, 4096, 32, -1, 0), 512);
+     * 16 of 576.  Reflected without cuts, 1024 pays a partial tile of 1088
+     * per axis. */
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 1, 0), 1024);
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 0, 0), 512);
+    assert_int_equal(gd_tiling_auto_size(4096, 4096, 32, -1, 0, 0), 512);
+    /* A wrapped job is never cut: the quantum changes nothing. */
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 1, 16), 1024);
     /* Gigapixel: the partial tile hardly counts, the halo does. */
-    assert_int_equal(gd_tiling_auto_size(40000, 30000, 32, -1, 0), 1024);
+    assert_int_equal(gd_tiling_auto_size(40000, 30000, 32, -1, 0, 0), 1024);
+    assert_int_equal(gd_tiling_auto_size(40000, 25000, 32, -1, 0, 16), 1024);
     /* Up to 1024 pixels a side, one untiled tile beats any grid. */
-    assert_int_equal(gd_tiling_auto_size(800, 600, 32, -1, 0), 1024);
+    assert_int_equal(gd_tiling_auto_size(800, 600, 32, -1, 0, 0), 1024);
+    assert_int_equal(gd_tiling_auto_size(800, 600, 32, -1, 0, 16), 1024);
     /* Both untiled: a tie, the smaller. */
-    assert_int_equal(gd_tiling_auto_size(500, 300, 32, -1, 1), 512);
-    /* Whatever it picks sees no more pixels (on average over the jitter)
+    assert_int_equal(gd_tiling_auto_size(500, 300, 32, -1, 1, 0), 512);
+
+    /* Point 3 at the defaults (overlap 32, jitter = size, reflect, MobileNet
+     * V1 to Conv2d_9_pointwise: stride 16, so the renderer cuts by 16), on
+     * average over every jitter offset.  8192 x 8192 takes 1024 and sees at
+     * most 1.15x its pixels (1.43x uncut).  At 2048 x 2048, 1024 would see
+     * 1.21x, but 8 of its 9 tiles need an engine of their own every
+     * iteration, which costs more than the pixels saved: auto keeps 512,
+     * 1.354x (1.98x uncut). */
+    assert_int_equal(gd_tiling_auto_size(2048, 2048, 32, -1, 0, 16), 512);
+    assert_int_equal(gd_tiling_auto_size(8192, 8192, 32, -1, 0, 16), 1024);
+    const double r2 = seen(2048, 2048, 512, 32, 0, 16, 1),
+                 r2l = seen(2048, 2048, 1024, 32, 0, 16, 1);
+    const double r8 = seen(8192, 8192, 1024, 32, 0, 16, 1);
+    printf("pixels seen per image pixel: 2048^2 %.4fx at 512 (%.4fx at 1024), 8192^2 %.4fx at "
+           "1024; uncut %.4fx, %.4fx\n",
+           r2, r2l, r8, seen(2048, 2048, 512, 32, 0, 0, 1), seen(8192, 8192, 1024, 32, 0, 0, 1));
+    assert_true(r2 <= 1.355 && r2l <= 1.35);
+    assert_true(r8 <= 1.15);
+
+    /* Without cuts every extent is the full one, so the cost is the pixels
+     * seen: whatever auto picks sees no more (on average over the jitter)
      * than the other size would. */
     static const int sides[][2] = {{2048, 2048}, {3000, 2000}, {1500, 1100}, {6000, 4000}};
     for (size_t k = 0; k < sizeof sides / sizeof sides[0]; k++)
         for (int torus = 0; torus < 2; torus++) {
             const int w = sides[k][0], h = sides[k][1];
-            const int pick = gd_tiling_auto_size(w, h, 32, -1, torus);
+            const int pick = gd_tiling_auto_size(w, h, 32, -1, torus, 0);
             const int other = pick == 512 ? 1024 : 512;
-            const double a = seen(w, h, pick, 32, torus), b = seen(w, h, other, 32, torus);
+            const double a = seen(w, h, pick, 32, torus, 0, 7),
+                         b = seen(w, h, other, 32, torus, 0, 7);
             if (a > b * 1.02)
-                fail_msg("%dx%d %s: auto took %d (%.0f pixels seen) over %d (%.0f)", w, h,
+                fail_msg("%dx%d %s: auto took %d (%.3fx pixels seen) over %d (%.3fx)", w, h,
                          torus ? "wrap" : "reflect", pick, a, other, b);
         }
 }
@@ -634,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_known_geometry),
         cmocka_unit_test(test_ramp_close_to_linear),
         cmocka_unit_test(test_untiled_axes),
+        cmocka_unit_test(test_cut_geometry),
         cmocka_unit_test(test_plan_rejects_bad_arguments),
         cmocka_unit_test(test_jitter_known_answer),
         cmocka_unit_test(test_jitter_deterministic_and_keyed),
