@@ -20,11 +20,12 @@
  *
  * Own loops: where oneDNN is slow for a shape or would cost an extra pass
  * over memory, f32 engines on CPUs where oneDNN may use AVX-512 or AVX2 with
- * FMA (or on AArch64, NEON) run steps of their own, on hand-written kernels chosen once when the engine is
- * created (src/engine/: pw.c, pwdw.c, stem.c, mask.c; the kernels in
- * src/engine/simd/): a 3x3 stride-2 first convolution forward (writing its
- * activation mask on the way) and backward (straight into the pixel
- * gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
+ * FMA (or on AArch64, NEON) run steps of their own, on hand-written kernels
+ * chosen once when the engine is created (src/engine/: pw.c, pwdw.c, stem.c,
+ * mask.c; the kernels in src/engine/simd/): a 3x3 stride-2 first
+ * convolution forward (writing its activation mask on the way) and backward
+ * (straight into the pixel gradient; elsewhere, folded 2 x 2 into channels
+ * for oneDNN); 1x1
  * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
  * folds, backward with their own activation's backward in one pass, and
  * forward writing that activation's derivative as bits; and, where such a
@@ -85,6 +86,25 @@ const char *gd_engine_precision_name(gd_engine_precision p);
  * (this one has AVX2)", for the caller to put in context.
  */
 gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err);
+
+/*
+ * The kernel path (src/engine/path.c): what decides the bytes an engine
+ * computes besides its input.  A job runs one path on every rank, recorded
+ * in its checkpoints.
+ *
+ * gd_engine_isa_level: this CPU's ISA level, 0 (below AVX2), 1 (AVX2 with
+ * FMA), 2 (AVX-512), 3 (AVX-512 BF16), lowered by ONEDNN_MAX_CPU_ISA or
+ * DNNL_MAX_CPU_ISA; asks oneDNN nothing.  gd_engine_cap_isa: makes oneDNN
+ * (and so the own kernels' table) use no more than level; only before
+ * anything has used oneDNN (GD_ELIB after).  gd_engine_path: the path
+ * engines of precision p run here, "ISA/KERNELS/PRECISION" with oneDNN's
+ * ISA name and the own kernels' table or "onednn", e.g.
+ * "avx512_core_bf16/AVX-512/f32", "avx2/AVX2/f32" (fixes oneDNN's ISA).
+ */
+#define GD_ENGINE_PATH_MAX 64
+int gd_engine_isa_level(void);
+gd_status gd_engine_cap_isa(int level, gd_err *err);
+void gd_engine_path(gd_engine_precision p, char *buf, size_t len);
 
 /*
  * Compiles `model` (which must outlive the engine: its weights may be used
