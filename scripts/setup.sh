@@ -30,6 +30,7 @@ packages=(
   libcmocka-dev libinih-dev librandom123-dev libpng-dev libjpeg-dev
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross libgomp1-arm64-cross qemu-user # the NEON kernels' test
 )
 bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh
 [ "$bench" -eq 1 ] && packages+=("${bench_packages[@]}")
