@@ -4,7 +4,9 @@
  * (tests/support/ref_ops.c), in the layouts the table states (its cblk):
  * the 1x1 forward (whole and a row, with the 16 channels past the last
  * register group) and backward, the stride-2 and stride-1 depthwise
- * forwards, the first convolution's forward and the derivative mask.  Each
+ * convolutions and the first convolution both ways, and the derivative
+ * mask (backward references: the forward's terms summed in double, by
+ * their adjoint).  Each
  * result within 1e-5 relative RMS of the reference and every element within
  * 1e-4 of the largest; derivative bits and masks exactly those of the
  * kernel's own outputs.
@@ -362,6 +364,145 @@ static void test_stem_fwd(const eng_kernels *k)
     free(x), free(y), free(w), free(wm), free(bias), free(mask), free(xd), free(ref);
 }
 
+/* The stride-2 depthwise backward-data into a row of the 1x1's gradient,
+ * times its derivative bits: 32 channels, 9 x 10 <- 5 x 5.  Reference:
+ * the adjoint of the forward's sum, term by term in double. */
+static void test_dw_bwd(const eng_kernels *k)
+{
+    const int B = k->cblk, O = 32, H1 = 9, W1 = 10, H2 = 5, W2 = 5, pt = 1, pl = 0;
+    const size_t hw = (size_t)H1 * W1, S = (size_t)eng_pwdw_stride(O);
+    eng_layout l2 = blocked(B, H2, W2);
+    float *g = alloc(sizeof(float) * O * H2 * W2), *taps = alloc(sizeof(float) * 9 * O);
+    float *stage = alloc(sizeof(float) * S * W1), *got = alloc(sizeof(float) * O * hw);
+    uint16_t *bits = alloc(sizeof(uint16_t) * (O / 16) * hw);
+    for (size_t i = 0; i < (size_t)O * H2 * W2; i++)
+        g[i] = uniform(-1, 1);
+    for (size_t i = 0; i < (size_t)9 * O; i++)
+        taps[i] = uniform(-1, 1);
+    for (size_t i = 0; i < (size_t)(O / 16) * hw; i++)
+        bits[i] = (uint16_t)uniform(0, 65535);
+    eng_dw_args a = {.h1 = H1,
+                     .w1 = W1,
+                     .o = O,
+                     .h2 = H2,
+                     .w2 = W2,
+                     .pt = pt,
+                     .pl = pl,
+                     .taps = taps,
+                     .g = g,
+                     .lg = l2,
+                     .bits = bits};
+    eng_layout l1 = blocked(B, H1, W1);
+    for (int iy = 0; iy < H1; iy++) {
+        k->dw_bwd_row(&a, iy, stage);
+        for (int q = 0; q < O; q++)
+            for (int x = 0; x < W1; x++)
+                got[at(l1, q, iy, x)] = stage[(size_t)x * S + q];
+    }
+    double *ref = alloc(sizeof(double) * O * hw);
+    for (int q = 0; q < O; q++)
+        for (int oy = 0; oy < H2; oy++)
+            for (int ox = 0; ox < W2; ox++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int iy = 2 * oy - pt + ky, ix = 2 * ox - pl + kx;
+                        if (iy >= 0 && iy < H1 && ix >= 0 && ix < W1)
+                            ref[((size_t)q * H1 + iy) * W1 + ix] +=
+                                (double)g[at(l2, q, oy, ox)] * taps[(ky * 3 + kx) * O + q];
+                    }
+    for (int q = 0; q < O; q++)
+        for (size_t p = 0; p < hw; p++)
+            if (!(bits[q / 16 * hw + p] >> (q % 16) & 1))
+                ref[q * hw + p] = 0;
+    compare("stride-2 depthwise backward", got, l1, ref, O, H1, W1);
+    free(g), free(taps), free(stage), free(got), free(bits), free(ref);
+}
+
+/* The stride-1 depthwise backward-data from a ring of gradient rows, times
+ * the input's byte mask: 32 channels, 6 x 11. */
+static void test_dw1_bwd(const eng_kernels *k)
+{
+    const int B = k->cblk, C = 32, H = 6, W = 11;
+    eng_layout l = blocked(B, H, W), lr = blocked(B, 1, W);
+    float *g = alloc(sizeof(float) * C * H * W), *gx = alloc(sizeof(float) * C * H * W);
+    float *ring = alloc(sizeof(float) * 3 * C * W), *taps = alloc(sizeof(float) * 9 * C);
+    uint8_t *mask = alloc((size_t)C * H * W);
+    for (size_t i = 0; i < (size_t)C * H * W; i++) {
+        g[i] = uniform(-1, 1);
+        mask[i] = uniform(0, 1) < 0.7f;
+    }
+    for (size_t i = 0; i < (size_t)9 * C; i++)
+        taps[i] = uniform(-1, 1);
+    eng_dw1_args a = {
+        .h = H, .w = W, .c = C, .taps = taps, .hi = 6, .lx = l, .gx = gx, .lgx = l, .mask = mask};
+    for (int y = 0; y < H; y++) {
+        for (int r = y - 1; r <= y + 1; r++)
+            if (r >= 0 && r < H)
+                for (int q = 0; q < C; q++)
+                    for (int x = 0; x < W; x++)
+                        ring[(size_t)(r % 3) * W * C + at(lr, q, 0, x)] = g[at(l, q, r, x)];
+        k->dw1_bwd_row(&a, ring, y, NULL, 0, 0);
+    }
+    double *ref = alloc(sizeof(double) * C * H * W);
+    for (int q = 0; q < C; q++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int iy = y - 1 + ky, ix = x - 1 + kx;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                            ref[((size_t)q * H + iy) * W + ix] +=
+                                (double)g[at(l, q, y, x)] * taps[(ky * 3 + kx) * C + q];
+                    }
+    for (int q = 0; q < C; q++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                if (!mask[at(l, q, y, x)])
+                    ref[((size_t)q * H + y) * W + x] = 0;
+    compare("stride-1 depthwise backward", gx, l, ref, C, H, W);
+    free(g), free(gx), free(ring), free(taps), free(mask), free(ref);
+}
+
+/* The first convolution's backward-data into the (scaled) pixel gradient,
+ * a row of Z at a time: 48 channels, 3 x 13 -> 3 channels, 6 x 26 (NHWC). */
+static void test_stem_bwd(const eng_kernels *k)
+{
+    const int B = k->cblk, C = 3, O = 48, OH = 3, OW = 13, IH = 6, IW = 26;
+    eng_layout lg = blocked(B, OH, OW);
+    float *g = alloc(sizeof(float) * O * OH * OW), *w = alloc(sizeof(float) * O * ENG_STEM_Z);
+    float *px = alloc(sizeof(float) * IH * IW * C), scale[3] = {0.5f, -2, 1.25f};
+    float *zs = alloc(sizeof(float) * 2 * OW * ENG_STEM_Z), *z = zs, *zp = zs + OW * ENG_STEM_Z;
+    for (size_t i = 0; i < (size_t)O * OH * OW; i++)
+        g[i] = uniform(-1, 1);
+    for (int q = 0; q < O; q++)
+        for (int t = 0; t < 9 * C; t++)
+            w[(size_t)q * ENG_STEM_Z + t] = uniform(-1, 1);
+    eng_stem_bwd_args a = {
+        .g = g, .w = w, .scale = scale, .px = px, .lg = lg, .o = O, .c = C, .ow = OW, .iw = IW};
+    for (int oy = 0; oy < OH; oy++) {
+        k->stem_bwd_row(&a, oy, z, zp, 1);
+        float *t = z;
+        z = zp;
+        zp = t;
+    }
+    double *ref = alloc(sizeof(double) * C * IH * IW);
+    for (int q = 0; q < O; q++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        for (int ch = 0; ch < C; ch++) {
+                            const int iy = 2 * oy + ky, ix = 2 * ox + kx;
+                            if (iy < IH && ix < IW)
+                                ref[((size_t)ch * IH + iy) * IW + ix] +=
+                                    (double)g[at(lg, q, oy, ox)] * scale[ch] *
+                                    w[(size_t)q * ENG_STEM_Z + (ky * 3 + kx) * C + ch];
+                        }
+    eng_layout lp = {.off0 = 0, .sc = 1, .sy = (int64_t)IW * C, .sx = C, .cblk = 1};
+    compare("first convolution backward", px, lp, ref, C, IH, IW);
+    free(g), free(w), free(px), free(zs), free(ref);
+}
+
 /* The derivative mask of 200 floats (ReLU6): the first k the kernel takes. */
 static void test_mask(const eng_kernels *k)
 {
@@ -412,6 +553,9 @@ int main(int argc, char **argv)
     test_dw_fwd(k);
     test_dw1_fwd(k);
     test_stem_fwd(k);
+    test_dw_bwd(k);
+    test_dw1_bwd(k);
+    test_stem_bwd(k);
     test_mask(k);
     printf("%s\n", failures ? "FAILED" : "all kernels agree with the reference");
     return failures ? 1 : 0;
