@@ -3,7 +3,7 @@
 
 Reads the symbols of a build's object files with nm and draws an edge A -> B
 when A's object needs a symbol B's object defines.  Files group into modules
-by their folder under src/ (src/engine/x86/pw.c is in module engine); a file
+by their folder under src/ (src/engine/simd/pw.c is in module engine); a file
 directly in src/ is a module of its own, named up to its first '_'.
 
 Prints, for every module of several files, each file's callees inside the
@@ -81,19 +81,27 @@ def components(nodes, edges):
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     objdir = os.path.join(build, "CMakeFiles", "gdcore.dir", "src")
+    # The engine's kernels are compiled once per ISA into object libraries
+    # of their own (gdkern_<isa>); each object counts as its source file.
+    cmf = os.path.join(build, "CMakeFiles")
+    objdirs = [objdir] + sorted(os.path.join(cmf, d, "src") for d in
+                                (os.listdir(cmf) if os.path.isdir(cmf) else [])
+                                if d.startswith("gdkern_") and d.endswith(".dir"))
     # Only objects whose source still exists: a build dir keeps the objects
     # of files since moved or deleted.
     srcdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-    objs = [os.path.join(r, f) for r, _, fs in os.walk(objdir) for f in fs if f.endswith(".c.o")]
-    objs = [o for o in objs if os.path.exists(os.path.join(srcdir, os.path.relpath(o, objdir)[:-2]))]
+    objs = [(os.path.join(r, f), od) for od in objdirs for r, _, fs in os.walk(od) for f in fs
+            if f.endswith(".c.o")]
+    objs = [(o, od) for o, od in objs
+            if os.path.exists(os.path.join(srcdir, os.path.relpath(o, od)[:-2]))]
     if not objs:
         print(f"check-deps: {objdir}: no object files; build first (cmake --build {build})",
               file=sys.stderr)
         return 2
 
     defs, needs = {}, collections.defaultdict(set)
-    for obj in sorted(objs):
-        src = os.path.relpath(obj, objdir)[:-2]
+    for obj, od in sorted(objs):
+        src = os.path.relpath(obj, od)[:-2]
         needs[src]  # every file is a node, even one that calls nothing
         for parts in symbols(obj, "--defined-only", "-g"):
             if len(parts) == 3:

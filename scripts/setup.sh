@@ -35,6 +35,7 @@ packages=(
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
   chromium # the deep-zoom viewer's test (headless screenshot)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross libgomp1-arm64-cross qemu-user # the NEON kernels' test
 )
 # npm installs OpenSeadragon (package.json); Debian's npm unless one is on PATH.
 command -v npm >/dev/null || packages+=(npm)

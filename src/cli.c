@@ -40,7 +40,10 @@
     "        alone, under mpirun -n N or srun (see jobs/ and README.md).  With a\n"                \
     "        [checkpoint] dir it resumes from the newest valid checkpoint there\n"                 \
     "        (--restart: start from the seed; --resume: from this checkpoint), and on\n"           \
-    "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3\n"
+    "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3.\n"                        \
+    "        --allow-other-cpu: resume even a checkpoint written on another kernel\n"              \
+    "        path (CPU ISA, own kernels or oneDNN, precision), which is otherwise\n"               \
+    "        refused: the output's bytes then differ from an uninterrupted run's\n"
 #define USAGE_IMPORT                                                                               \
     "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"                                       \
     "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"                   \
@@ -518,6 +521,8 @@ static gd_status cmd_render(int argc, char **argv, const gd_cli_env *env, gd_err
             ro.quiet = 1;
         } else if (strcmp(argv[i], "--restart") == 0) {
             ro.restart = 1;
+        } else if (strcmp(argv[i], "--allow-other-cpu") == 0) {
+            ro.allow_other_cpu = 1;
         } else if (strcmp(argv[i], "--resume") == 0) {
             if ((st = need_value(i, argc, argv, err)) == GD_OK)
                 ro.resume = argv[++i];

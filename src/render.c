@@ -46,6 +46,8 @@ typedef struct render {
     char other_job[GD_ERR_MSG_MAX]; /* the first other job's checkpoint skipped */
     double last_save;               /* when the last checkpoint was written (or the dream began) */
     int since_save;                 /* iterations since then */
+    int isa_level, isa_lowest;      /* this rank's ISA level (gd_engine_isa_level), the job's */
+    char kernel_path[GD_ENGINE_PATH_MAX]; /* what every rank runs (gd_engine_path) */
 } render;
 
 static double peak_rss(void)
@@ -379,6 +381,80 @@ static gd_status fill_from_checkpoint(void *ctx, gd_image *band, gd_err *err)
 }
 
 /*
+ * The ranks agree on one ISA, the lowest any of them has, before anything
+ * uses oneDNN: a job whose ranks land on different CPUs runs every rank on
+ * the common path, so its bytes do not depend on which rank got which tile
+ * band.  Collective.
+ */
+static gd_status agree_isa(render *r, gd_err *err)
+{
+    gd_status st;
+    double lo, hi;
+    r->isa_level = gd_engine_isa_level();
+    if ((st = gd_dist_max(r->dist, -(double)r->isa_level, &lo, err)) != GD_OK ||
+        (st = gd_dist_max(r->dist, (double)r->isa_level, &hi, err)) != GD_OK)
+        return st;
+    r->isa_lowest = (int)-lo;
+    if (r->isa_lowest == (int)hi)
+        return GD_OK;
+    return gd_dist_agree(r->dist, gd_engine_cap_isa(r->isa_lowest, err), err);
+}
+
+/* A small hash of a path, exact in a double (gd_dist_max compares them). */
+static double path_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return (double)h;
+}
+
+/* Fixes the kernel path of the job's precision and checks that every rank
+ * has the same (one oneDNN build, one ISA: a difference is a bug or a
+ * heterogeneous install).  Collective. */
+static gd_status fix_path(render *r, gd_err *err)
+{
+    gd_status st;
+    double lo, hi;
+    gd_engine_path(r->job.precision, r->kernel_path, sizeof r->kernel_path);
+    const double h = path_hash(r->kernel_path);
+    if ((st = gd_dist_max(r->dist, -h, &lo, err)) != GD_OK ||
+        (st = gd_dist_max(r->dist, h, &hi, err)) != GD_OK)
+        return st;
+    if (-lo != hi)
+        return gd_err_set(err, GD_ELIB,
+                          "the ranks run different kernel paths (rank %d: %s) though they agreed "
+                          "on ISA level %d",
+                          r->rank, r->kernel_path, r->isa_lowest);
+    return GD_OK;
+}
+
+/*
+ * A checkpoint written on another kernel path (another ISA, own kernels or
+ * not, another precision) would resume into bytes an uninterrupted run
+ * never makes: refused, unless --allow-other-cpu, which resumes and warns.
+ * The same on every rank (the path is agreed).
+ */
+static gd_status check_path(render *r, const gd_checkpoint_meta *meta, gd_err *err)
+{
+    if (strcmp(meta->kernel_path, r->kernel_path) == 0)
+        return GD_OK;
+    if (!r->opts->allow_other_cpu)
+        return gd_err_set(err, GD_EINPUT,
+                          "%s: written on kernel path %s, this run's is %s: resuming would not "
+                          "give the bytes of an uninterrupted run (--allow-other-cpu resumes "
+                          "anyway; --restart starts over)",
+                          r->resume, meta->kernel_path, r->kernel_path);
+    if (r->rank == 0)
+        fprintf(stderr,
+                "gigadream: warning: %s was written on kernel path %s, this run's is %s "
+                "(--allow-other-cpu): the output's bytes will differ from an uninterrupted "
+                "run's\n",
+                r->resume, meta->kernel_path, r->kernel_path);
+    return GD_OK;
+}
+
+/*
  * Finds where to start: --resume PATH, else the newest usable checkpoint in
  * [checkpoint] dir (unless --restart), else the seed.  A folder that only
  * holds another job's checkpoints is refused rather than overwritten with a
@@ -423,6 +499,7 @@ static gd_status save(render *r, const char *why, char *path, size_t len, gd_err
     gd_dream_position(d, &pos.octave, &pos.iteration);
     pos.octaves = gd_dream_octaves(d);
     gd_dream_octave_size(d, pos.octave, &pos.w, &pos.h);
+    pos.kernel_path = r->kernel_path;
     double t0 = gd_dist_now();
     gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
                                        gd_dream_image(d), r->job.keep, NULL, path, len, err);
@@ -534,6 +611,8 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
     gd_checkpoint_meta meta;
     if ((st = find_start(r, &meta, err)) != GD_OK)
         return st;
+    if (r->resume[0] && (st = check_path(r, &meta, err)) != GD_OK)
+        return st;
     if (r->rank == 0 && !r->opts->quiet) {
         gd_progress_opts po = {.out = stderr, .tty = -1};
         if (r->resume[0])
@@ -547,6 +626,8 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         gd_job_hash_hex(job->hash, hex), gd_dist_size(r->dist),
         gd_dist_size(r->dist) == 1 ? "" : "s", omp_get_max_threads(),
         omp_get_max_threads() == 1 ? "" : "s");
+    say(r, "kernel path %s%s", r->kernel_path,
+        r->isa_lowest < r->isa_level ? " (lowered to the ranks' common ISA)" : "");
     if (job->precision == GD_ENGINE_BF16)
         say(r, "the network runs in bf16 (weights, activations and gradients; f32 in and out)");
     char sizes[512] = "";
@@ -671,8 +752,12 @@ gd_status gd_render(const gd_render_opts *opts, gd_dist *dist, gd_render_result 
     r.rank = gd_dist_rank(dist);
     double t0 = gd_dist_now();
 
+    if ((st = agree_isa(&r, err)) != GD_OK)
+        goto done;
     st = prepare(&r, err);
     if ((st = gd_dist_agree(dist, st, err)) != GD_OK)
+        goto done;
+    if ((st = fix_path(&r, err)) != GD_OK)
         goto done;
     st = gd_dream_create(&r.job, r.model, &r.obj, r.seed, dist, &r.dream, err);
     if ((st = gd_dist_agree(dist, st, err)) != GD_OK)

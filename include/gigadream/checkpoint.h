@@ -60,6 +60,9 @@ typedef struct gd_checkpoint_pos {
     int iteration; /* the next iteration to run in it (0 .. job iterations) */
     int octaves;   /* the job's octave count */
     int w, h;      /* this octave's image size */
+    /* The writer's kernel path (gd_engine_path; NULL: ""), recorded so a
+     * resume on another can be refused (render.c). */
+    const char *kernel_path;
 } gd_checkpoint_pos;
 
 /* What a checkpoint says about itself. */
@@ -71,6 +74,9 @@ typedef struct gd_checkpoint_meta {
     int ranks;         /* how many ranks wrote it */
     double time;       /* when it was written, Unix seconds */
     char version[32];  /* the gigadream version that wrote it */
+
+    /* The kernel path it was written on (gd_checkpoint_pos.kernel_path). */
+    char kernel_path[64];
 } gd_checkpoint_meta;
 
 /* Why a checkpoint was not used. */

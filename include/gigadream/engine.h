@@ -19,12 +19,13 @@
  * depths each add their seed to the gradient flowing back through them.
  *
  * Own loops: where oneDNN is slow for a shape or would cost an extra pass
- * over memory, f32 engines on CPUs where oneDNN may use AVX-512 run steps of
- * their own, on hand-written kernels chosen once when the engine is
- * created (src/engine/: pw.c, pwdw.c, stem.c, mask.c; the kernels in
- * src/engine/x86/): a 3x3 stride-2 first convolution forward (writing its
- * activation mask on the way) and backward (straight into the pixel
- * gradient; elsewhere, folded 2 x 2 into channels for oneDNN); 1x1
+ * over memory, f32 engines on CPUs where oneDNN may use AVX-512 or AVX2 with
+ * FMA (or on AArch64, NEON) run steps of their own, on hand-written kernels
+ * chosen once when the engine is created (src/engine/: pw.c, pwdw.c, stem.c,
+ * mask.c; the kernels in src/engine/simd/): a 3x3 stride-2 first
+ * convolution forward (writing its activation mask on the way) and backward
+ * (straight into the pixel gradient; elsewhere, folded 2 x 2 into channels
+ * for oneDNN); 1x1
  * convolutions with at most 64 input channels whose ReLU/ReLU6 no reader
  * folds, backward with their own activation's backward in one pass, and
  * forward writing that activation's derivative as bits; and, where such a
@@ -35,8 +36,9 @@
  * stored (there the 1x1 may have up to 256 input channels: MobileNet V1's
  * Conv2d_1, _3 and _5).  Every such step sums in a fixed order, so results
  * do not depend on the thread count; they round differently from oneDNN's
- * kernels (ONEDNN_MAX_CPU_ISA below AVX-512, or gd_engine_opts.onednn_only,
- * turns them off; so does a build for another architecture).
+ * kernels (ONEDNN_MAX_CPU_ISA lowers their ISA with oneDNN's: AVX2 picks the
+ * AVX2 kernels, below AVX2 none; gd_engine_opts.onednn_only turns them off,
+ * and so does a build for an architecture without a mapping).
  *
  * Precision: f32 by default.  With GD_ENGINE_BF16 the network runs in
  * bfloat16 (AVX-512 BF16): weights, activations and gradients are bf16,
@@ -89,6 +91,25 @@ gd_status gd_engine_precision_check(gd_engine_precision p, gd_err *err);
  * (not the headers it was built with): "oneDNN 3.0.0 (commit abc123)".
  * Returns buf. */
 const char *gd_engine_library_version(char *buf, size_t len);
+
+/*
+ * The kernel path (src/engine/path.c): what decides the bytes an engine
+ * computes besides its input.  A job runs one path on every rank, recorded
+ * in its checkpoints.
+ *
+ * gd_engine_isa_level: this CPU's ISA level, 0 (below AVX2), 1 (AVX2 with
+ * FMA), 2 (AVX-512), 3 (AVX-512 BF16), lowered by ONEDNN_MAX_CPU_ISA or
+ * DNNL_MAX_CPU_ISA; asks oneDNN nothing.  gd_engine_cap_isa: makes oneDNN
+ * (and so the own kernels' table) use no more than level; only before
+ * anything has used oneDNN (GD_ELIB after).  gd_engine_path: the path
+ * engines of precision p run here, "ISA/KERNELS/PRECISION" with oneDNN's
+ * ISA name and the own kernels' table or "onednn", e.g.
+ * "avx512_core_bf16/AVX-512/f32", "avx2/AVX2/f32" (fixes oneDNN's ISA).
+ */
+#define GD_ENGINE_PATH_MAX 64
+int gd_engine_isa_level(void);
+gd_status gd_engine_cap_isa(int level, gd_err *err);
+void gd_engine_path(gd_engine_precision p, char *buf, size_t len);
 
 /*
  * Compiles `model` (which must outlive the engine: its weights may be used
@@ -156,10 +177,11 @@ double gd_engine_backward_flops(const gd_engine *e);
  * AVX-512); 0 without a backward pass.  For profiles and tests. */
 int gd_engine_folded_activations(const gd_engine *e);
 
-/* The layers the engine runs on its own AVX-512 loops instead of oneDNN's
+/* The layers the engine runs on its own loops instead of oneDNN's
  * (src/engine/pw.c, pwdw.c, stem.c), by step; all 0 when oneDNN's effective
- * ISA is below AVX-512 (e.g. under ONEDNN_MAX_CPU_ISA=AVX2) or the build is
- * not for x86-64, where oneDNN runs every layer.  For profiles and tests. */
+ * ISA is below AVX2 (e.g. under ONEDNN_MAX_CPU_ISA=SSE41) or the build has
+ * no kernels for its architecture, where oneDNN runs every layer.  For
+ * profiles and tests. */
 typedef struct gd_engine_own {
     int pw_fwd;   /* 1x1 forwards writing their activation's derivative bits */
     int pw_bwd;   /* 1x1 backwards with their activation's backward */
@@ -169,6 +191,10 @@ typedef struct gd_engine_own {
     int dw_bwd;   /* depthwise backwards run inside a neighbouring 1x1's backward */
 } gd_engine_own;
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own);
+
+/* The ISA of the kernel table the engine's own loops run ("AVX-512",
+ * "AVX2", "NEON"), or NULL when it has none (every layer on oneDNN). */
+const char *gd_engine_kernel_isa(const gd_engine *e);
 
 /* Bytes of buffers the engine holds: activations, gradients (pooled: nodes
  * whose gradients are never live at once share buffers), folded activations'

@@ -28,6 +28,7 @@ typedef struct gd_render_opts {
     const char *resume;          /* resume from this checkpoint, or NULL */
     volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and stop; may be NULL */
     int quiet;                   /* no progress lines */
+    int allow_other_cpu;         /* resume a checkpoint of another kernel path, with a warning */
 } gd_render_opts;
 
 /* What a finished render measured (rank 0 prints it too). */

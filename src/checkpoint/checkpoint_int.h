@@ -23,7 +23,7 @@
 #include "h5io_int.h"
 
 #define CK_FORMAT "gigadream-checkpoint"
-#define CK_FORMAT_VERSION 1
+#define CK_FORMAT_VERSION 2 /* 2: kernel_path */
 #define CK_DATASET "image"
 #define CK_MARKER "complete"
 #define CK_CHECKSUM "meta_checksum"
@@ -53,6 +53,7 @@ typedef struct ck_meta {
     char *file_path[CK_N_FILES];
     int64_t file_size[CK_N_FILES];
     int64_t file_mtime[CK_N_FILES]; /* nanoseconds since the epoch */
+    char *kernel_path;              /* gd_checkpoint_pos.kernel_path of the writer */
     /* The completion record (invariant 4), written last. */
     char *checksum; /* hex of ck_meta_checksum */
     int complete;

@@ -50,6 +50,7 @@ static const field fields[] = {
     FILE_FIELDS(CK_FILE_INPUT, "input"),
     FILE_FIELDS(CK_FILE_MODEL, "model"),
     FILE_FIELDS(CK_FILE_GUIDE, "guide"),
+    F("kernel_path", K_STR, kernel_path, 0, 0),
 };
 _Static_assert(CK_N_FILES == 3, "FILE_FIELDS rows must name every recorded file");
 
@@ -73,7 +74,8 @@ gd_status ck_meta_from_job(ck_meta *m, const gd_job *job, const gd_checkpoint_po
     memset(m, 0, sizeof *m);
     if (!(m->format = dup_str(CK_FORMAT, err)) || !(m->version = dup_str(GD_VERSION, err)) ||
         !(m->job_text = dup_str(job->text, err)) || !(m->job_canon = dup_str(job->canon, err)) ||
-        !(m->job_hash = dup_str(gd_job_hash_hex(job->hash, hex), err)))
+        !(m->job_hash = dup_str(gd_job_hash_hex(job->hash, hex), err)) ||
+        !(m->kernel_path = dup_str(pos->kernel_path, err)))
         goto fail;
     for (int i = 0; i < CK_N_FILES; i++) {
         if (!(m->file_path[i] = dup_str(paths[i], err)))
@@ -119,6 +121,7 @@ void ck_meta_public(const ck_meta *m, gd_checkpoint_meta *out)
     out->ranks = m->ranks;
     out->time = m->time;
     snprintf(out->version, sizeof out->version, "%s", m->version ? m->version : "");
+    snprintf(out->kernel_path, sizeof out->kernel_path, "%s", m->kernel_path ? m->kernel_path : "");
 }
 
 void ck_file_stat(const char *path, int64_t *size, int64_t *mtime)

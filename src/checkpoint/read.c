@@ -532,6 +532,7 @@ gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err)
                 m.octaves, m.width, m.height, m.iteration);
         fprintf(out, "  %-10s %" PRIu64 "\n", "seed", m.seed);
         fprintf(out, "  %-10s %s\n", "job hash", m.job_hash);
+        fprintf(out, "  %-10s %s\n", "kernels", m.kernel_path ? m.kernel_path : "?");
         for (int i = 0; i < CK_N_FILES; i++)
             print_file(out, &m, i);
     }

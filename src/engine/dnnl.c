@@ -376,13 +376,16 @@ int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l)
     return 1;
 }
 
-int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l)
+int eng_blocked(const gd_engine *e, const dnnl_memory_desc_t *md, int w, eng_layout *l)
 {
+    if (!e->kern)
+        return 0;
+    const int b = e->kern->cblk;
     for (int d = 0; d < md->ndims; d++)
         if (md->padded_dims[d] != md->dims[d])
             return 0;
-    return eng_layout_of(md, l) && !l->bf16 && l->cblk == 16 && l->sx == 16 &&
-           l->sy == (dnnl_dim_t)w * 16;
+    return eng_layout_of(md, l) && !l->bf16 && l->cblk == b && l->sx == b &&
+           l->sy == (dnnl_dim_t)w * b;
 }
 
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,

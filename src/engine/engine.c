@@ -574,6 +574,11 @@ static void count_fused(const gd_engine *e, eng_fusion f, int *dw, int *pw, int 
         *(f.head == e->stem_fwd ? stem : pw) += 1;
 }
 
+const char *gd_engine_kernel_isa(const gd_engine *e)
+{
+    return e->kern ? e->kern->isa : NULL;
+}
+
 void gd_engine_own_layers(const gd_engine *e, gd_engine_own *own)
 {
     memset(own, 0, sizeof *own);

@@ -1,7 +1,7 @@
 /*
  * engine_int.h: the private state of a gd_engine and the functions its
  * files share.  Only src/engine/ includes it; the kernels in
- * src/engine/x86/ see kernels_int.h alone.
+ * src/engine/simd/ see kernels_int.h alone.
  *
  * The engine's files, each calling only the ones listed below it:
  *   engine.c     the public side (engine.h): creation, the step loop, the
@@ -19,7 +19,7 @@
  *   plan.c       the per-node plan's table and the graph queries planners ask;
  *   kernels.c    the kernel table this CPU runs (kernels_int.h);
  *   dnnl.c       oneDNN plumbing: buffers, memories, primitives, steps, layouts;
- *   x86/         the AVX-512 kernels, reached only through the table.
+ *   simd/        the kernels (one source, one object per ISA), reached only through the table.
  *
  * How an engine is built (engine.c drives it, the others fill it):
  *   1. the needed subgraph and its shapes, the kernel table (plan.c,
@@ -313,10 +313,10 @@ const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
 
 /* Fills *l when md is a 4-D f32 or bf16 layout our loops can address; returns 0 otherwise. */
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
-/* Fills *l when md is an f32 layout of 16-channel blocks, rows of w pixels
- * dense (sx 16, sy 16 w) and no padding: what the own kernels address;
- * returns 0 otherwise. */
-int eng_blocked16(const dnnl_memory_desc_t *md, int w, eng_layout *l);
+/* Fills *l when md is an f32 layout of blocks of e's kernel table's cblk
+ * channels, rows of w pixels dense (sx cblk, sy cblk w) and no padding:
+ * what the own kernels address; returns 0 otherwise (or without kernels). */
+int eng_blocked(const gd_engine *e, const dnnl_memory_desc_t *md, int w, eng_layout *l);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
 gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_type_t dt,
@@ -386,14 +386,14 @@ void eng_mask_run(gd_engine *e, int j);
  * multiple of 16 up to ENG_PW_MAX_O; and e has kernels. */
 int eng_pw_shape(const gd_engine *e, int i, int max_c);
 /* Whether 1x1 node i's activation and its input j's are in layouts its
- * forward kernel addresses (eng_blocked16). */
+ * forward kernel addresses (eng_blocked). */
 int eng_pw_fwd_layouts(const gd_engine *e, int i, int j);
 /*
  * Whether 1x1 convolution i's backward-data and its own ReLU/ReLU6 backward
  * can be one own step (pw.c, or pwdw.c's when nodes[i].fuse_bwd.dw is set,
  * which allows ENG_PWDW_MAX_O input channels): eng_pw_shape, i's activation
  * not folded elsewhere, its input j with no gradient planned yet; f32,
- * i's gradient and activation and j's gradient 16-channel blocked with
+ * i's gradient and activation and j's gradient kernel-blocked (cblk channels a block) with
  * dense rows and no padding.
  */
 int eng_pw_fusable(const gd_engine *e, int i);
@@ -446,7 +446,7 @@ void eng_pw_bwd_run(gd_engine *e, int i);
  * Whether depthwise node d's forward, planned with oneDNN's pd (src its
  * input p's memory), can run inside p's ENG_STEP_PW_FWD step, which was
  * just planned: eng_dw2_ok, padding before at most 1, nodes[d].md
- * 16-channel blocked with dense rows.
+ * blocked by the kernels' block (cblk) with dense rows.
  */
 int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src);
 /* Plans it: p's step becomes an ENG_STEP_PWDW_FWD one (fuse_fwd.dw = d),
@@ -455,7 +455,7 @@ int eng_pwdw_fwd_ok(const gd_engine *e, int d, dnnl_memory_t src);
  * stride-1 3x3 depthwise convolution (groups = channels, padding 1 all
  * round, a bias, ReLU / ReLU6 whose derivative p keeps as bits, p its one
  * reader, not an output) whose forward step, just before p's, reads its
- * input s's 16-channel blocked activation: that step goes too
+ * input s's kernel-blocked (cblk channels a block) activation: that step goes too
  * (fuse_fwd.pre = j) and j's activation buffer is not allocated; and so
  * may s's, a 1x1 or the first convolution planned just before j
  * (fuse_fwd.head = s). */
@@ -471,7 +471,7 @@ gd_status eng_pwdw_bwd_join(gd_engine *e, int d, int *joined, gd_err *err);
 /*
  * Node s, when 1x1 node p's backward step (fuse_bwd.dw set) can also run
  * its input j's backward-data (j as for fuse_fwd.pre) into s's gradient: s
- * has no gradient yet, j is its one reader, its gradient layout 16-channel
+ * has no gradient yet, j is its one reader, its gradient layout kernel-block
  * blocked.  Else -1.  The caller then makes s's gradient (and s's mask
  * where j folds s's activation) in place of j's and calls
  * eng_pwdw_pre_bwd_plan before eng_dwpw_bwd_plan; j's own backward plans
@@ -481,7 +481,7 @@ int eng_pwdw_pre_bwd(const gd_engine *e, int p);
 /*
  * With s at the head of p's forward step (fuse_fwd.head): h = s's input
  * when s's backward can run in p's backward step too (h has no gradient
- * yet, s is its one reader, its gradient layout 16-channel blocked), else
+ * yet, s is its one reader, its gradient layout kernel-blocked (cblk channels a block)), else
  * -1.  The caller then makes h's gradient (and h's mask where s folds h's
  * activation and keeps no bits of it) in place of s's.
  */
@@ -503,7 +503,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p);
  * backward-data written straight into the pixel gradient by our loop:
  * 3x3, stride 2, no dilation, groups 1, no padding before, the input's
  * sides twice i's, at most 3 input channels, output channels a multiple
- * of 16, i's gradient f32 16-channel blocked with dense rows; e has
+ * of 16, i's gradient f32 blocked by the kernels' block (cblk) with dense rows; e has
  * kernels.
  */
 int eng_stem_ok(const gd_engine *e, int i);
@@ -520,7 +520,7 @@ gd_status eng_stem_bwd_plan(gd_engine *e, int i, gd_err *err);
  * Whether convolution i's forward, planned with oneDNN's pd (dst layout now
  * md, src src), can be our loop: eng_stem_ok's shape and CPU, a bias,
  * ReLU, ReLU6 or no activation, src node 0's own planar memory, md
- * 16-channel blocked with dense rows.
+ * blocked by the kernels' block (cblk) with dense rows.
  */
 int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src);
 /* Plans the ENG_STEP_STEM_FWD step (its weights into nodes[i].wt_fwd;

@@ -11,10 +11,10 @@
  * gd_engine_opts.onednn_only), the engine gets none and runs every layer
  * on oneDNN.
  *
- * A table for another ISA lives in its own folder beside x86/, compiled
- * with that ISA's flags by CMake, which defines GD_ENGINE_<ISA> for this
- * file when it builds one; it joins the list below after the tables it
- * should lose to.
+ * Every table is the same source (simd/), compiled by CMake once per ISA
+ * of the architecture with that ISA's flags; CMake defines GD_ENGINE_<ISA>
+ * for this file for each table it built.  A new ISA joins the list below
+ * after the tables it should lose to.
  */
 #include "engine_int.h"
 
@@ -27,6 +27,13 @@ static const struct candidate {
 #ifdef GD_ENGINE_AVX512
     {&eng_kernels_avx512, dnnl_cpu_isa_avx512_core},
 #endif
+#ifdef GD_ENGINE_AVX2
+    {&eng_kernels_avx2, dnnl_cpu_isa_avx2},
+#endif
+#ifdef GD_ENGINE_NEON
+    /* oneDNN names no Arm ISA here: NEON is AArch64's base. */
+    {&eng_kernels_neon, dnnl_cpu_isa_all},
+#endif
     {NULL, dnnl_cpu_isa_all},
 };
 
@@ -35,16 +42,29 @@ static const struct candidate {
  * own layers it expects on a CPU that has the ISA). */
 static int complete(const eng_kernels *k)
 {
-    return k->isa && k->mask && k->pw_fwd && k->pw_fwd_row && k->pw_bwd && k->pw_bwd_row &&
-           k->dw_fwd_row && k->dw_bwd_row && k->dw1_fwd_row && k->dw1_bwd_row && k->stem_fwd_row &&
-           k->stem_bwd_row;
+    return k->isa && k->cblk && k->mask && k->pw_fwd && k->pw_fwd_row && k->pw_bwd &&
+           k->pw_bwd_row && k->dw_fwd_row && k->dw_bwd_row && k->dw1_fwd_row && k->dw1_bwd_row &&
+           k->stem_fwd_row && k->stem_bwd_row;
+}
+
+/* Whether the CPU has what oneDNN's ISA name does not promise: FMA with
+ * AVX2 (every AVX2 CPU made so far has it, but oneDNN checks AVX2 only). */
+static int extras(const eng_kernels *k)
+{
+#if defined(GD_ENGINE_AVX2)
+    if (k == &eng_kernels_avx2)
+        return __builtin_cpu_supports("fma");
+#else
+    (void)k;
+#endif
+    return 1;
 }
 
 const eng_kernels *eng_kernels_for_cpu(void)
 {
     const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     for (const struct candidate *c = candidates; c->kern; c++)
-        if ((isa & c->needs) == c->needs && complete(c->kern))
+        if ((isa & c->needs) == c->needs && complete(c->kern) && extras(c->kern))
             return c->kern;
     return NULL;
 }

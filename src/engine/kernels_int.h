@@ -4,9 +4,9 @@
  * from the plan by the step that runs it), and the table of kernel
  * functions one ISA provides.
  *
- * The kernels (src/engine/x86/) see this header only: no gd_engine, no
- * oneDNN.  CMake compiles each ISA's folder with that ISA's flags, so the
- * compiler may use its instructions anywhere in those files; their
+ * The kernels (src/engine/simd/) see this header only: no gd_engine, no
+ * oneDNN.  CMake compiles them once per ISA with that ISA's flags, so the
+ * compiler may use its instructions anywhere in those objects; their
  * functions are therefore reached only through the table kernels.c picked
  * for this CPU when the engine was created (gd_engine.kern), never by name
  * from the rest of the engine.  A NULL table means no own kernels: every
@@ -16,9 +16,12 @@
  * count or on how rows are split between threads (contracts below and in
  * the steps that call them: mask.c, pw.c, pwdw.c, stem.c).
  *
- * Today's kernels address 16-channel blocked f32 layouts (one AVX-512
- * vector a block); a table for a narrower ISA would state its block and the
- * steps' planners ask for it where they now check eng_blocked16.
+ * The kernels address channel-blocked f32 layouts, B = eng_kernels.cblk
+ * channels a block: the block oneDNN itself picks on that ISA (16 on
+ * AVX-512, 8 on AVX2; 8 on NEON), so the layers around ours need no
+ * reorders; the steps' planners ask for it (eng_blocked).  Derivative bits
+ * are [C / 16][pixels] uint16_t words whatever B: channel c is bit c % 16
+ * of word c / 16.  Row buffers below are [C / B][w][B].
  */
 #ifndef GIGADREAM_ENGINE_KERNELS_INT_H
 #define GIGADREAM_ENGINE_KERNELS_INT_H
@@ -58,7 +61,7 @@ typedef struct eng_pw_fwd_args {
     const float *x, *wt, *bias; /* j's activation (C), weights [C][O], bias [O] */
     const float *xrow;          /* or, when set, one row of it, laid out as yrow */
     float *y;                   /* i's activation (O) */
-    float *yrow;                /* or, when set, one row of it: [O / 16][w][16] from pixel row0 */
+    float *yrow;                /* or, when set, one row of it: [O / B][w][B] from pixel row0 */
     size_t row0, w;
     uint16_t *bits;  /* its derivative, [O / 16][hw], or NULL: not kept */
     uint16_t *jbits; /* j's derivative, [C / 16][hw], or NULL */
@@ -80,7 +83,7 @@ typedef struct eng_pw_bwd_args {
     const uint8_t *mask;     /* input j's derivative (dx's layout), or NULL */
     const uint16_t *jbits;   /* or as bits ([C / 16][hw]), or NULL */
     float *dx;               /* j's gradient (C channels) */
-    float *dxrow;            /* or, when set, one row of it: [C / 16][rw][16] from pixel row0 */
+    float *dxrow;            /* or, when set, one row of it: [C / B][rw][B] from pixel row0 */
     size_t row0, rw;
     eng_layout ldy, ly, ldx;
     int o, c;
@@ -145,7 +148,8 @@ typedef struct eng_stem_bwd_args {
  * callers may split rows between threads.
  */
 typedef struct eng_kernels {
-    const char *isa; /* "AVX-512", for messages */
+    const char *isa; /* "AVX-512", "AVX2", "NEON": for messages and checkpoints */
+    int cblk;        /* B: channels a layout block (16, 8) */
     /* Elements [0, k) of the ReLU / ReLU6 derivative mask of y (f32, or
      * bf16 when bf16) into m (1 or 0, y in (0, hi)), threaded; returns k,
      * the caller does the rest. */
@@ -160,15 +164,15 @@ typedef struct eng_kernels {
     void (*pw_bwd)(const eng_pw_bwd_args *a);
     /* Row y of it from stage (the row's gradient times i's derivative,
      * pixel-major, eng_pwdw_stride(O) floats a pixel) into a->dx or, when
-     * dst is set, into dst ([C / 16][w][16]). */
+     * dst is set, into dst ([C / B][w][B]). */
     void (*pw_bwd_row)(const eng_pw_bwd_args *a, int y, const float *stage, float *dst);
     /* Output row oy of the stride-2 depthwise from a ring of three 1x1 rows
-     * (row r at ring + (r % 3) * w1 * o, [o / 16][w1][16]). */
+     * (row r at ring + (r % 3) * w1 * o, [o / B][w1][B]). */
     void (*dw_fwd_row)(const eng_dw_args *a, const float *ring, int oy);
     /* Row iy of the 1x1 activation's gradient from d's, times the 1x1's
      * derivative, pixel-major into stage (eng_pwdw_stride(o) floats a pixel). */
     void (*dw_bwd_row)(const eng_dw_args *a, int iy, float *stage);
-    /* Row y of j's activation into xrow ([c / 16][w][16]), its input's rows
+    /* Row y of j's activation into xrow ([c / B][w][B]), its input's rows
      * from a->x or, when ring is set, from a head's ring of three. */
     void (*dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float *xrow);
     /* Row y of s's gradient from a ring of three rows of j's, times s's
@@ -177,7 +181,7 @@ typedef struct eng_kernels {
     void (*dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float *out, size_t px,
                         size_t cs);
     /* Output row oy of the first convolution into a->y or, when dst is
-     * set, into dst ([O / 16][ow][16]), its mask written only when
+     * set, into dst ([O / B][ow][B]), its mask written only when
      * keep_mask. */
     void (*stem_fwd_row)(const eng_stem_fwd_args *a, int oy, float *dst, int keep_mask);
     /* Row oy's Z (ow x ENG_STEM_Z floats) into z and, when write, image
@@ -187,6 +191,8 @@ typedef struct eng_kernels {
 } eng_kernels;
 
 /* The tables CMake built (kernels.c says which). */
-extern const eng_kernels eng_kernels_avx512; /* x86/: AVX-512 F, BW, VL with FMA */
+extern const eng_kernels eng_kernels_avx512; /* simd/: AVX-512 F, BW, VL with FMA */
+extern const eng_kernels eng_kernels_avx2;   /* simd/: AVX2 with FMA */
+extern const eng_kernels eng_kernels_neon;   /* simd/: AArch64 NEON */
 
 #endif

@@ -19,9 +19,9 @@
 static int bwd_layouts(const gd_engine *e, int i, eng_layout *dy, eng_layout *y, eng_layout *dx)
 {
     const int j = e->model->nodes[i].inputs[0];
-    return eng_blocked16(&e->nodes[i].dmd, e->nodes[i].shape.w, dy) &&
-           eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, y) &&
-           eng_blocked16(&e->nodes[j].dmd, e->nodes[j].shape.w, dx);
+    return eng_blocked(e, &e->nodes[i].dmd, e->nodes[i].shape.w, dy) &&
+           eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, y) &&
+           eng_blocked(e, &e->nodes[j].dmd, e->nodes[j].shape.w, dx);
 }
 
 int eng_pw_shape(const gd_engine *e, int i, int max_c)
@@ -44,8 +44,8 @@ int eng_pw_shape(const gd_engine *e, int i, int max_c)
 int eng_pw_fwd_layouts(const gd_engine *e, int i, int j)
 {
     eng_layout l;
-    return eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &l) &&
-           eng_blocked16(&e->nodes[j].md, e->nodes[j].shape.w, &l);
+    return eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, &l) &&
+           eng_blocked(e, &e->nodes[j].md, e->nodes[j].shape.w, &l);
 }
 
 int eng_pw_fusable(const gd_engine *e, int i)
@@ -141,8 +141,8 @@ void eng_pw_fwd_setup(const gd_engine *e, int i, eng_pw_fwd_args *a)
         a->y = e->bufs[e->nodes[i].act_buf].ptr;
     if (e->nodes[j].bits_buf >= 0)
         a->jbits = e->bufs[e->nodes[j].bits_buf].ptr;
-    eng_blocked16(&e->nodes[j].md, e->nodes[j].shape.w, &a->lx);
-    eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &a->ly);
+    eng_blocked(e, &e->nodes[j].md, e->nodes[j].shape.w, &a->lx);
+    eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, &a->ly);
 }
 
 void eng_pw_bwd_setup(const gd_engine *e, int i, eng_pw_bwd_args *a)
@@ -186,7 +186,7 @@ void eng_stem_fwd_setup(const gd_engine *e, int i, eng_stem_fwd_args *a)
                              .lo = n->act == GD_ACT_NONE ? -INFINITY : 0.0f,
                              .hi = top(n->act)};
     eng_layout_of(&e->nodes[0].md, &a->lx);
-    eng_blocked16(&s->md, s->shape.w, &a->ly);
+    eng_blocked(e, &s->md, s->shape.w, &a->ly);
     a->lm = a->ly;
 }
 

@@ -24,7 +24,7 @@
  * call this file, nor this file it: what both need is in own.c.
  *
  * Each output element is one thread's sum in a fixed order (kernels_int.h):
- * the same result for any thread count.  Only f32 in 16-channel blocked
+ * the same result for any thread count.  Only f32 in kernel-blocked (cblk channels a block)
  * layouts with dense rows, where the engine has kernels (kernels.c).
  */
 #include "engine_int.h"

@@ -50,7 +50,7 @@
  * Only: f32; the 1x1 node's forward is ours (pw.c's step, taken over here)
  * and the stride-2 depthwise is its one reader, groups = channels = a
  * multiple of 16 up to ENG_PWDW_MAX_O, 3x3, no dilation, padding before at
- * most 1, a bias, ReLU, ReLU6 or no activation, 16-channel blocked layouts
+ * most 1, a bias, ReLU, ReLU6 or no activation, kernel-blocked (cblk channels a block) layouts
  * with dense rows; the stride-1 one as eng_pwdw_fwd_plan says.
  */
 #include <math.h>
@@ -78,7 +78,7 @@ static int dw_shape(const gd_engine *e, int d)
         out.w != (in.w + pl + pr - 3) / 2 + 1)
         return 0;
     eng_layout l;
-    return eng_blocked16(&e->nodes[d].md, out.w, &l);
+    return eng_blocked(e, &e->nodes[d].md, out.w, &l);
 }
 
 /* d's kernel as [ky * 3 + kx][channel] (the model's is [channel][1][3][3]),
@@ -116,7 +116,7 @@ static gd_status plan_common(gd_engine *e, int d, size_t floats_per_thread, gd_e
  * too: f32 3x3 stride 1, padding 1 all round, groups = channels = a
  * multiple of 16, a bias, ReLU or ReLU6 whose derivative p's forward keeps
  * as bits, p its one reader, not an output, reading a node s > 0 whose
- * activation is 16-channel blocked with dense rows.  Returns s, or -1.
+ * activation is blocked by the kernels' block (cblk) with dense rows.  Returns s, or -1.
  */
 static int pre_input(const gd_engine *e, int p)
 {
@@ -137,13 +137,13 @@ static int pre_input(const gd_engine *e, int p)
     if (eng_is_output(e, j))
         return -1;
     eng_layout l;
-    return eng_blocked16(&e->nodes[s].md, in.w, &l) ? s : -1;
+    return eng_blocked(e, &e->nodes[s].md, in.w, &l) ? s : -1;
 }
 
 /* Whether 1x1 node s can run at the head of these steps (its rows made in
  * cache from its input's): the own kernels' shape with up to
  * ENG_PWDW_MAX_O input channels, O a multiple of 32, a bias, one reader,
- * not an output, 16-channel blocked layouts. */
+ * not an output, kernel-blocked (cblk channels a block) layouts. */
 static int head_ok(const gd_engine *e, int s)
 {
     const gd_node *n = &e->model->nodes[s];
@@ -245,7 +245,7 @@ int eng_pwdw_head_bwd(const gd_engine *e, int p)
     const int h = e->model->nodes[s].inputs[0];
     eng_layout l;
     if (h <= 0 || e->nodes[h].diff_started || eng_consumers(e, h) != 1 ||
-        !eng_blocked16(&e->nodes[h].dmd, e->nodes[h].shape.w, &l))
+        !eng_blocked(e, &e->nodes[h].dmd, e->nodes[h].shape.w, &l))
         return -1;
     return h;
 }
@@ -257,7 +257,7 @@ int eng_pwdw_pre_bwd(const gd_engine *e, int p)
     const int s = pre_input(e, p);
     eng_layout l;
     if (s < 0 || e->nodes[s].diff_started || eng_consumers(e, s) != 1 ||
-        !eng_blocked16(&e->nodes[s].dmd, e->nodes[s].shape.w, &l))
+        !eng_blocked(e, &e->nodes[s].dmd, e->nodes[s].shape.w, &l))
         return -1;
     return s;
 }
@@ -287,7 +287,7 @@ gd_status eng_pwdw_bwd_join(gd_engine *e, int d, int *joined, gd_err *err)
         return GD_OK;
     const int p = e->model->nodes[d].inputs[0];
     eng_layout l;
-    if (!e->nodes[d].diff || !eng_blocked16(&e->nodes[d].dmd, e->nodes[d].shape.w, &l) ||
+    if (!e->nodes[d].diff || !eng_blocked(e, &e->nodes[d].dmd, e->nodes[d].shape.w, &l) ||
         eng_consumers(e, p) != 1)
         return GD_OK;
     e->nodes[p].fuse_bwd.dw = d;
@@ -338,13 +338,13 @@ static void dw_setup(const gd_engine *e, int d, eng_dw_args *a)
                        .bits = e->bufs[e->nodes[p].bits_buf].ptr};
     if (e->nodes[d].act_buf >= 0 && e->bufs[e->nodes[d].act_buf].ptr) {
         a->y = e->bufs[e->nodes[d].act_buf].ptr;
-        eng_blocked16(&e->nodes[d].md, a->w2, &a->ly);
+        eng_blocked(e, &e->nodes[d].md, a->w2, &a->ly);
     }
     if (e->nodes[d].mask_buf >= 0)
         a->mask = e->bufs[e->nodes[d].mask_buf].ptr;
     if (e->nodes[d].diff && e->nodes[d].diff_buf >= 0) {
         a->g = e->bufs[e->nodes[d].diff_buf].ptr;
-        eng_blocked16(&e->nodes[d].dmd, a->w2, &a->lg);
+        eng_blocked(e, &e->nodes[d].dmd, a->w2, &a->lg);
     }
 }
 
@@ -361,10 +361,10 @@ static void pre_setup(const gd_engine *e, int j, eng_dw1_args *a)
                         .bias = n->bias,
                         .hi = n->act == GD_ACT_RELU6 ? 6.0f : INFINITY,
                         .x = e->bufs[e->nodes[s].act_buf].ptr};
-    eng_blocked16(&e->nodes[s].md, a->w, &a->lx);
+    eng_blocked(e, &e->nodes[s].md, a->w, &a->lx);
     if (e->nodes[s].diff_buf >= 0) {
         a->gx = e->bufs[e->nodes[s].diff_buf].ptr;
-        eng_blocked16(&e->nodes[s].dmd, a->w, &a->lgx);
+        eng_blocked(e, &e->nodes[s].dmd, a->w, &a->lgx);
     }
     if (e->nodes[s].bits_buf >= 0)
         a->bits = e->bufs[e->nodes[s].bits_buf].ptr;
@@ -455,7 +455,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
     if (stem) {
         /* Its gradient is a row at a time, each thread's own (hst below). */
         eng_stem_bwd_setup(e, head, &hstem);
-        hstem.lg = (eng_layout){.sc = (int64_t)hstem.ow * 16, .sx = 16, .cblk = 16};
+        hstem.lg = (eng_layout){.sc = (int64_t)hstem.ow * k->cblk, .sx = k->cblk, .cblk = k->cblk};
     } else if (head >= 0) {
         eng_pw_bwd_setup(e, head, &hpw);
     }
@@ -496,13 +496,14 @@ void eng_dwpw_bwd_run(gd_engine *e, int p)
                     k->pw_bwd_row(&pw, next, st, ring + (size_t)(next % 3) * row);
                 }
                 if (stem) {
-                    k->dw1_bwd_row(&pa, ring, y, hst, 16, (size_t)a.w1 * 16);
+                    k->dw1_bwd_row(&pa, ring, y, hst, (size_t)k->cblk, (size_t)a.w1 * k->cblk);
                     k->stem_bwd_row(&hrow, y, z, zp, y >= y0);
                     float *swap = z;
                     z = zp;
                     zp = swap;
                 } else if (head >= 0) {
-                    k->dw1_bwd_row(&pa, ring, y, hst, (size_t)eng_pwdw_stride(pa.c), 16);
+                    k->dw1_bwd_row(&pa, ring, y, hst, (size_t)eng_pwdw_stride(pa.c),
+                                   (size_t)k->cblk);
                     k->pw_bwd_row(&hpw, y, hst, NULL);
                 } else {
                     k->dw1_bwd_row(&pa, ring, y, NULL, 0, 0);

@@ -28,7 +28,7 @@
  *
  * Only: stride 2, 3x3, no dilation, groups 1, no padding before (TF SAME on
  * even sides: padding after only), at most 3 input channels, output
- * channels a multiple of 16, f32 in a 16-channel blocked layout with dense
+ * channels a multiple of 16, f32 in a kernel-blocked (cblk channels a block) layout with dense
  * rows, where the engine has kernels (kernels.c).  pwdw.c may run either
  * direction a row at a time at the head of its steps; it does not call
  * this file, nor this file it.
@@ -44,7 +44,7 @@
 /* Node i's gradient layout, when the loop can address it. */
 static int grad_layout(const gd_engine *e, int i, eng_layout *l)
 {
-    return eng_blocked16(&e->nodes[i].dmd, e->nodes[i].shape.w, l);
+    return eng_blocked(e, &e->nodes[i].dmd, e->nodes[i].shape.w, l);
 }
 
 /* Convolution i's shape for either step: f32, reading the input, 3x3,
@@ -85,7 +85,7 @@ int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
     if (!stem_shape(e, i) || !n->bias || src != e->nodes[0].act ||
         (n->act != GD_ACT_NONE && n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) ||
         !eng_layout_of(&e->nodes[0].md, &x) || x.bf16 || x.cblk != 1 || x.sx != 1 ||
-        x.sy != (int64_t)e->w || !eng_blocked16(&e->nodes[i].md, e->nodes[i].shape.w, &y))
+        x.sy != (int64_t)e->w || !eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, &y))
         return 0;
     return 1;
 }

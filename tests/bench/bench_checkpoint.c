@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         printf("bench_checkpoint: %d x %d RGB float32 (%.1f MP, %s) on %d rank%s\n", w, h,
                w * (double)h / 1e6, gd_bytes_str(bytes, b), n, n == 1 ? "" : "s");
 
-    gd_checkpoint_pos pos = {job.octaves - 1, 0, job.octaves, w, h};
+    gd_checkpoint_pos pos = {job.octaves - 1, 0, job.octaves, w, h, NULL};
     mb_before = peak_rss_mb();
     for (int k = 0; k < reps; k++) {
         pos.iteration = k;

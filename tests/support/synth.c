@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 gd_model *gdsynth_model(int in_c, int h, int w)
 {
@@ -115,8 +116,23 @@ void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi)
         px[k] = gdtest_uniform(r, lo, hi);
 }
 
-int gdsynth_avx512(void)
+int gdsynth_has_isa(const char *name)
 {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    const dnnl_cpu_isa_t want = !strcmp(name, "AVX-512") ? dnnl_cpu_isa_avx512_core
+                                : !strcmp(name, "AVX2")  ? dnnl_cpu_isa_avx2
+                                                         : dnnl_cpu_isa_all;
+    if (want == dnnl_cpu_isa_all)
+        return 0;
+#if defined(__x86_64__)
+    /* The AVX2 kernels need FMA too (src/engine/kernels.c). */
+    if (!__builtin_cpu_supports("fma"))
+        return 0;
+#endif
+    return (isa & want) == want;
+}
+
+int gdsynth_own_kernels(void)
+{
+    return gdsynth_has_isa("AVX-512") || gdsynth_has_isa("AVX2");
 }

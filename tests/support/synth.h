@@ -41,9 +41,13 @@ gd_shape gdsynth_shape(const gd_model *m, int i);
 /* Random pixels in [lo, hi), h * w * c interleaved. */
 void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi);
 
-/* Whether oneDNN may use AVX-512 here (ONEDNN_MAX_CPU_ISA counts): the
- * engine's own 1x1 backward (src/engine/pw.c) needs it, so fold counts do. */
-int gdsynth_avx512(void);
+/* Whether oneDNN may use ISA name ("AVX-512", "AVX2") here, with FMA
+ * (ONEDNN_MAX_CPU_ISA counts): the engine picks its kernel table so. */
+int gdsynth_has_isa(const char *name);
+
+/* Whether the engine has own kernels here (AVX-512 or AVX2): its own 1x1
+ * backward (src/engine/pw.c) needs them, so fold counts do. */
+int gdsynth_own_kernels(void);
 
 /*
  * The engine's test graphs (synth_graphs.c): one per op and attribute

@@ -261,9 +261,9 @@ static void conv1x1_act_bwd(gdtest_rng *r, gdsynth_graph *g)
     cat.inputs[3] = gdsynth_conv(g->m, r, "dw_96", wide, 16, 3, 2, GD_PAD_SAME, 16, 1, GD_ACT_NONE);
     out(g, gdsynth_add(g->m, &cat));
     /* relu6_32 (its mask), pw_relu6 and pw_relu (their own), relu_96 (mask,
-     * by oneDNN's transposed pw_96); without AVX-512, oneDNN's transposed
-     * pw_relu6 masks relu6_32, and nothing else folds. */
-    g->folded = gdsynth_avx512() ? 4 : 2;
+     * by oneDNN's transposed pw_96); without own kernels, oneDNN's
+     * transposed pw_relu6 masks relu6_32, and nothing else folds. */
+    g->folded = gdsynth_own_kernels() ? 4 : 2;
 }
 
 /* Six convolutions reading one tensor: every bias x activation, and a 6-way fan-out. */

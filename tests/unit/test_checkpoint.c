@@ -146,7 +146,7 @@ static void test_empty_bands(void **state)
     fresh_dir("ckpt_empty_bands", dir, sizeof dir);
     make_job(dir, NULL, &job);
     gd_image band;
-    gd_checkpoint_pos pos = {0, 0, job.octaves, 5, 2};
+    gd_checkpoint_pos pos = {0, 0, job.octaves, 5, 2, "test"};
     own_band(world, &band, 5, 2, 3);
     GDTEST_OK(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
               &err);
@@ -244,7 +244,7 @@ static void test_nothing_found_and_bad_arguments(void **state)
     assert_contains(err.msg, "octave 3 of 3");
     /* One rank passing the wrong band fails every rank. */
     gd_image band;
-    gd_checkpoint_pos pos = {0, 0, job.octaves, TW, TH};
+    gd_checkpoint_pos pos = {0, 0, job.octaves, TW, TH, "test"};
     make_band(&band, TW, TH, 0, gd_dist_rank(world) == 1 ? 3 : 0, 1);
     assert_int_equal(
         gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
@@ -279,7 +279,7 @@ static void test_info_valid(void **state)
         char *text = (char *)slurp(out, &n);
         text[n] = '\0';
         char hex[17], want[512];
-        assert_contains(text, "gigadream checkpoint, format 1, written by gigadream " GD_VERSION);
+        assert_contains(text, "gigadream checkpoint, format 2, written by gigadream " GD_VERSION);
         assert_contains(text, "by 3 ranks (counter 1)");
         assert_contains(text, "octave 1 of 3 (301 x 37), next iteration 2");
         snprintf(want, sizeof want, "job hash   %s", gd_job_hash_hex(job.hash, hex));

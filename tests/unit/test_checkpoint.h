@@ -161,7 +161,7 @@ static inline gd_status write_seam(gd_dist *d, const char *dir, const gd_job *jo
                                    const gd_checkpoint_seam *seam, char *path, gd_err *err)
 {
     gd_image band;
-    gd_checkpoint_pos pos = {octave, iteration, job->octaves, w, h};
+    gd_checkpoint_pos pos = {octave, iteration, job->octaves, w, h, "test"};
     own_band(d, &band, w, h, seed);
     gd_status st = gd_checkpoint_write(d, dir, job, &pos, &band, keep, seam, path, 4096, err);
     gd_image_free(&band);

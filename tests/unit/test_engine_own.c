@@ -3,7 +3,9 @@
  * pwdw.c) against oneDNN's steps, on the real MobileNet V1.
  *
  * Same model, same tile, two engines: the default one, which runs on its
- * own AVX-512 loops the first convolution and Conv2d_1, _3 and _5_pointwise,
+ * own loops (on the kernel table of the ISA named on the command line:
+ * AVX-512 by default, AVX2 under ONEDNN_MAX_CPU_ISA=AVX2, as CTest runs it
+ * a second time) the first convolution and Conv2d_1, _3 and _5_pointwise,
  * each with its two depthwise neighbours (stride 1 before, stride 2 after)
  * inside its steps (and, in the last two, the 1x1 before that), and one
  * built with
@@ -21,7 +23,7 @@
  * (1, 2 and 3 threads here): each element is one thread's sum in a fixed
  * order, however rows are split.
  *
- * Without AVX-512 there are no own loops to compare: exit 77.
+ * Without that ISA there are no such loops to compare: exit 77.
  *
  * gd-test: needs-models
  */
@@ -51,6 +53,9 @@ typedef struct run_out {
     gd_engine_own own;
 } run_out;
 
+/* The ISA whose kernels this run checks (main's argument). */
+static const char *want_isa = "AVX-512";
+
 static void run(const gd_model *m, gd_objective *obj, const float *px, int h, int w,
                 int onednn_only, int threads, run_out *r)
 {
@@ -60,6 +65,10 @@ static void run(const gd_model *m, gd_objective *obj, const float *px, int h, in
     omp_set_num_threads(threads);
     GDTEST_OK(gd_engine_create(m, h, w, obj->layers, 1, &opts, &e, &err), &err);
     gd_engine_own_layers(e, &r->own);
+    if (onednn_only)
+        assert_null(gd_engine_kernel_isa(e));
+    else
+        assert_string_equal(gd_engine_kernel_isa(e), want_isa);
     r->n_grad = (size_t)h * w * 3;
     r->grad = malloc(r->n_grad * sizeof *r->grad);
     assert_non_null(r->grad);
@@ -160,13 +169,17 @@ static void test_own_loops_match_onednn(void **state)
     gd_model_free(m);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    if (!gdsynth_avx512()) {
-        printf("no AVX-512 for oneDNN here (or ONEDNN_MAX_CPU_ISA lowers it): no own loops to "
-               "compare\n");
+    if (argc > 1)
+        want_isa = argv[1];
+    if (!gdsynth_has_isa(want_isa)) {
+        printf("no %s (with FMA) for oneDNN here (or ONEDNN_MAX_CPU_ISA lowers it): no own loops "
+               "of it to compare\n",
+               want_isa);
         return GDTEST_SKIP;
     }
+    printf("own loops on the %s kernels\n", want_isa);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_loops_match_onednn),
     };

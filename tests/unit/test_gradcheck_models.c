@@ -99,14 +99,14 @@ static void check(const char *model_name, const char *layer, int folded, gd_engi
     GDTEST_OK(gd_engine_create(m, SIDE, SIDE, obj.layers, 1, &opts, &e, &err), &err);
     /* Every ReLU6 read by one stride-1 convolution only (src/engine/mask.c). */
     assert_int_equal(gd_engine_folded_activations(e), folded);
-    /* With AVX-512 the planner must take the own loops it can (the results
+    /* With own kernels the planner must take the own loops it can (the results
      * alone would not tell: oneDNN's steps compute the same gradient). */
     gd_engine_own own;
     gd_engine_own_layers(e, &own);
     printf("%s: own 1x1 forward %d, backward %d; first conv forward %d, backward %d; "
            "depthwise in a 1x1's forward %d, backward %d\n",
            model_name, own.pw_fwd, own.pw_bwd, own.stem_fwd, own.stem_bwd, own.dw_fwd, own.dw_bwd);
-    int a = gdsynth_avx512();
+    int a = gdsynth_own_kernels();
     assert_int_equal(own.pw_fwd, a * want.pw_fwd);
     assert_int_equal(own.pw_bwd, a * want.pw_bwd);
     assert_int_equal(own.stem_fwd, a * want.stem_fwd);
@@ -177,7 +177,7 @@ static void test_v1_conv2d_3_pointwise(void **state)
      * 2_depthwise (stride 2) after it run inside (engine/pwdw.c), Conv2d_0
      * forward and backward. */
     check("mobilenet_v1_1.0_224_quant_embedding_extractor", "Conv2d_3_pointwise",
-          gdsynth_avx512() ? 6 : 5, (gd_engine_own){1, 1, 1, 1, 2, 2});
+          gdsynth_own_kernels() ? 6 : 5, (gd_engine_own){1, 1, 1, 1, 2, 2});
 }
 
 static void test_v2_expanded_conv_4_project(void **state)
