@@ -34,6 +34,8 @@ OWNERS = {
     "jpeg_": {"imageio"},
     "H5": {"checkpoint", "model", "h5io"},
     "ini_": {"job"},
+    "protobuf_c_": {"import"},
+    "onnx__": {"import"},
 }
 
 

@@ -107,9 +107,12 @@ gd_status gd_model_create(const char *name, int in_c, int in_h, int in_w, gd_mod
     m->in_c = in_c;
     m->in_h = in_h;
     m->in_w = in_w;
+    m->in_scale = 255.0f;
     for (int c = 0; c < 3; c++) {
         m->norm_scale[c] = 1.0f;
         m->norm_offset[c] = 0.0f;
+        m->in_mean[c] = 0.0f;
+        m->in_std[c] = 1.0f;
     }
     gd_node in = gd_node_default(GD_OP_INPUT, "input");
     int idx;
