@@ -31,7 +31,7 @@ packages=(
   libtiff-tools python3 xxd procps time clang # the tests' tools (clang: the second compiler)
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import (onnx.proto compiled by protoc-c)
-  libonnx-testdata python3-onnx python3-torchvision python3-protobuf # ONNX/GraphDef import tests
+  libonnx-testdata python3-onnx python3-torchvision python3-protobuf python3-h5py python3-pil # ONNX import tests
 )
 bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh
 [ "$bench" -eq 1 ] && packages+=("${bench_packages[@]}")

@@ -178,7 +178,8 @@ void gd_node_padding(const gd_node *n, gd_shape in, int *pt, int *pb, int *pl, i
 gd_status gd_model_validate(const gd_model *m, gd_err *err);
 
 /*
- * Finds a node by name.  On failure the message lists up to 5 close names
+ * Finds a node by name, or else by a part of its name (a suffix, a
+ * substring) that only one node's name contains.  On failure the message lists up to 5 close names
  * (by edit distance and shared prefix), e.g.
  *   no layer 'Conv2d_9_pointwse' in model X; close: Conv2d_9_pointwise, ...
  */
