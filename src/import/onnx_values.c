@@ -30,8 +30,15 @@ gd_status onx_fail(const Onnx__NodeProto *node, gd_err *err, const char *fmt, ..
     const char *name = node->name && node->name[0]         ? node->name
                        : node->n_output && node->output[0] ? node->output[0]
                                                            : "?";
-    return gd_err_set(err, GD_EINPUT, "node '%.200s' (%.64s): %s", name,
-                      node->op_type ? node->op_type : "?", msg);
+    char line[GD_ERR_MSG_MAX];
+    snprintf(line, sizeof line, "node '%.200s' (%.64s): %s", name,
+             node->op_type ? node->op_type : "?", msg);
+    /* Names come from the file: a control character (a newline) would split
+     * the one-line message. */
+    for (char *c = line; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return gd_err_set(err, GD_EINPUT, "%s", line);
 }
 
 onx_value *onx_find(onx_importer *im, const char *name)
