@@ -30,7 +30,7 @@ gd_status onx_fail(const Onnx__NodeProto *node, gd_err *err, const char *fmt, ..
     const char *name = node->name && node->name[0]         ? node->name
                        : node->n_output && node->output[0] ? node->output[0]
                                                            : "?";
-    char line[GD_ERR_MSG_MAX];
+    char line[GD_ERR_MSG_MAX + 300];
     snprintf(line, sizeof line, "node '%.200s' (%.64s): %s", name,
              node->op_type ? node->op_type : "?", msg);
     /* Names come from the file: a control character (a newline) would split
