@@ -36,6 +36,7 @@ OWNERS = {
     "ini_": {"job"},
     "protobuf_c_": {"import"},
     "onnx__": {"import"},
+    "gdtf__": {"import"},
 }
 
 

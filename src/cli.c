@@ -23,6 +23,7 @@
 #include "gigadream/error.h"
 #include "gigadream/image.h"
 #include "gigadream/imageio.h"
+#include "gigadream/import_graphdef.h"
 #include "gigadream/import_onnx.h"
 #include "gigadream/import_tflite.h"
 #include "gigadream/model.h"
@@ -39,10 +40,11 @@ static const char usage[] =
     "        [checkpoint] dir it resumes from the newest valid checkpoint there\n"
     "        (--restart: start from the seed; --resume: from this checkpoint), and on\n"
     "        SIGTERM, SIGUSR1 or Ctrl-C writes a checkpoint and exits 3\n"
-    "  import SRC.tflite|SRC.onnx OUT.h5 [--labels FILE] [--force]\n"
+    "  import SRC.tflite|SRC.onnx|SRC.pb OUT.h5 [--labels FILE] [--force]\n"
     "         [--mean R,G,B] [--std R,G,B] [--scale 255|1] [--bgr]\n"
-    "        convert a TensorFlow Lite or ONNX model into gigadream's HDF5 model file\n"
-    "        (--labels: class names, one per line; --force: replace OUT.h5; ONNX only:\n"
+    "        convert a TensorFlow Lite, ONNX or frozen TensorFlow GraphDef model into\n"
+    "        gigadream's HDF5 model file (--labels: class names, one per line; --force:\n"
+    "        replace OUT.h5; ONNX and GraphDef only:\n"
     "        the network sees (pixel * scale / 255 - mean) / std, in BGR with --bgr)\n"
     "  classify MODEL.h5 IMAGE [--top K]\n"
     "        resize IMAGE to the model's input size (antialiased bilinear) and print\n"
@@ -180,20 +182,23 @@ static gd_status cmd_import(int argc, char **argv, const gd_cli_env *env, gd_err
     if (st != GD_OK)
         return st;
     if ((st = expect_positional(&a, 2, "import",
-                                "SRC.tflite|SRC.onnx OUT.h5 [--labels FILE] [--force] "
+                                "SRC.tflite|SRC.onnx|SRC.pb OUT.h5 [--labels FILE] [--force] "
                                 "[--mean R,G,B] [--std R,G,B] [--scale 255|1] [--bgr]",
                                 err)) != GD_OK)
         return st;
     const char *src = a.pos[0], *out = a.pos[1];
-    int onnx = has_ext(src, ".onnx");
-    if (conv_set && !onnx)
-        return gd_err_set(err, GD_EINPUT,
-                          "%s: --mean, --std, --scale and --bgr apply to ONNX models only "
-                          "(a TFLite model carries its input quantization)",
-                          src);
+    int onnx = has_ext(src, ".onnx"), graphdef = has_ext(src, ".pb");
+    if (conv_set && !onnx && !graphdef)
+        return gd_err_set(
+            err, GD_EINPUT,
+            "%s: --mean, --std, --scale and --bgr apply to ONNX and GraphDef models only "
+            "(a TFLite model carries its input quantization)",
+            src);
     if (!force && access(out, F_OK) == 0)
         return gd_err_set(err, GD_EINPUT, "%s exists; pass --force to replace it", out);
-    if ((st = onnx ? gd_onnx_import(src, &conv, &m, err) : gd_tflite_import(src, &m, err)) != GD_OK)
+    if ((st = onnx       ? gd_onnx_import(src, &conv, &m, err)
+              : graphdef ? gd_graphdef_import(src, &conv, &m, err)
+                         : gd_tflite_import(src, &m, err)) != GD_OK)
         goto done;
     if (labels && (st = gd_model_load_labels(m, labels, err)) != GD_OK)
         goto done;

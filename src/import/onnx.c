@@ -128,7 +128,7 @@ static gd_status find_input(onx_importer *im, const Onnx__ValueInfoProto **out, 
  * order into the convolutions reading the input (their weights for input
  * channels 0 and 2 swapped), so that the engine feeds RGB pixels.
  */
-static gd_status apply_convention(gd_model *m, const gd_input_convention *cv, gd_err *err)
+gd_status onx_apply_convention(gd_model *m, const gd_input_convention *cv, gd_err *err)
 {
     if (!(cv->scale > 0))
         return gd_err_set(err, GD_EINPUT, "--scale must be positive");
@@ -219,7 +219,7 @@ static gd_status import(onx_importer *im, const char *path, const gd_input_conve
             return st;
     if (im->m->n_nodes < 2)
         return gd_err_set(err, GD_EINPUT, "the graph computes nothing from its input");
-    if ((st = apply_convention(im->m, cv, err)) != GD_OK)
+    if ((st = onx_apply_convention(im->m, cv, err)) != GD_OK)
         return st;
     return gd_model_validate(im->m, err);
 }

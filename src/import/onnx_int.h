@@ -8,6 +8,8 @@
  *   onnx_ops.c     one ONNX node into gd_model nodes (onx_convert_node)
  *   onnx_values.c  the table of named values, constants read as float32,
  *                  attributes, adding a node and its shape
+ * graphdef.c (TensorFlow GraphDef, gigadream/import_graphdef.h) sits above
+ * them and shares the input convention of onnx.c.
  * Only these files call protobuf-c; none calls HDF5 or oneDNN.
  */
 #ifndef GIGADREAM_ONNX_INT_H
@@ -49,6 +51,14 @@ typedef struct onx_importer {
     gd_shape *shapes; /* node -> output shape at the native input size */
     int cap_shapes;
 } onx_importer;
+
+/* ---- onnx.c (also for graphdef.c) ---- */
+
+/*
+ * Applies an input convention to a model: into its normalization and, for
+ * bgr, into the weights of the convolutions reading the input.
+ */
+gd_status onx_apply_convention(gd_model *m, const gd_input_convention *cv, gd_err *err);
 
 /* ---- onnx_values.c ---- */
 

@@ -23,9 +23,11 @@ expect_fail 1 "bad_missing_init\.onnx: node 'mix_a' \(Conv\): input 'w2' is neit
   "$GIGADREAM" import "$D/bad_missing_init.onnx" out.h5
 expect_fail 1 "bad_dims\.onnx: node 'mix_b' \(Conv\): weights \[8, 3, 3, 3\] in 2 groups do not fit its 8-channel input" \
   "$GIGADREAM" import "$D/bad_dims.onnx" out.h5
+expect_fail 1 "bad_truncated\.pb: not a TensorFlow GraphDef, or truncated" \
+  "$GIGADREAM" import "$D/bad_truncated.pb" out.h5
 expect_fail 1 "--scale must be 255 or 1" "$GIGADREAM" import "$D/small.onnx" out.h5 --scale 7
 expect_fail 1 "--mean '1,2': expected three numbers" "$GIGADREAM" import "$D/small.onnx" out.h5 --mean 1,2
-expect_fail 1 "apply to ONNX models only" "$GIGADREAM" import x.tflite out.h5 --bgr
+expect_fail 1 "apply to ONNX and GraphDef models only" "$GIGADREAM" import x.tflite out.h5 --bgr
 for f in out.h5 out.h5.tmp; do [ ! -e "$f" ] || fail "a refused import left $f"; done
 
 # ---- The input convention, stored and applied ----------------------------------

@@ -1,5 +1,5 @@
 /*
- * test_onnx.c: issue 19: the ONNX importer against ONNX's own node tests,
+ * test_onnx.c: issue 19: the ONNX and GraphDef importers against ONNX's own node tests,
  * the double-precision reference ops, finite differences and PyTorch.
  *
  * The models are built at test time by tests/fixtures/onnx_fixtures.py (the
@@ -18,7 +18,10 @@
  *     against central differences of that reference;
  *   - googlenet.onnx, vgg16.onnx (torchvision's architectures, random
  *     weights, seed 0): probabilities within 1e-4 of torch's, with the
- *     ImageNet mean/std convention applied by the importer.
+ *     ImageNet mean/std convention applied by the importer;
+ *   - inception5h_kind.pb, a frozen GraphDef of the Deep Dream notebook's
+ *     kind (its node names and ops, random weights, nodes out of order),
+ *     built with python3-protobuf: layers within 1e-4 of a numpy forward.
  *
  * gd-test: needs-onnx
  * gd-test: timeout 600
@@ -36,6 +39,7 @@
 
 #include "gdtest.h"
 #include "gigadream/engine.h"
+#include "gigadream/import_graphdef.h"
 #include "gigadream/import_onnx.h"
 #include "gigadream/model.h"
 #include "ref_ops.h"
@@ -268,13 +272,52 @@ static void test_vgg16_vs_torch(void **state)
     torch_case("vgg16");
 }
 
+/* An inception5h-kind GraphDef (notebook names and ops, random weights) against numpy. */
+static void test_graphdef_vs_numpy(void **state)
+{
+    (void)state;
+    static const char *const layers[] = {"conv2d0_pre_relu", "localresponsenorm1",
+                                         "mixed3a",          "mixed4d_3x3_bottleneck_pre_relu",
+                                         "mixed4d",          "softmax2"};
+    char path[1024], file[128];
+    gd_err err;
+    gd_model *m = NULL;
+    gd_input_convention cv = gd_input_convention_default();
+    cv.mean[0] = cv.mean[1] = cv.mean[2] = 117.0f; /* the notebook's pixel - 117 */
+    GDTEST_OK(
+        gd_graphdef_import(onnx_file("inception5h_kind.pb", path, sizeof path), &cv, &m, &err),
+        &err);
+    float *x = read_floats(onnx_file("inception5h_kind.in", path, sizeof path),
+                           (size_t)3 * m->in_h * m->in_w);
+    for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
+        int node;
+        GDTEST_OK(gd_model_find(m, layers[l], &node, &err), &err);
+        assert_string_equal(m->nodes[node].name, layers[l]);
+        gd_shape s;
+        float *got = engine_out(m, node, x, &s);
+        size_t n = (size_t)s.c * s.h * s.w;
+        snprintf(file, sizeof file, "inception5h_kind.%s", layers[l]);
+        float *want = read_floats(onnx_file(file, path, sizeof path), n);
+        double worst = 0;
+        for (size_t k = 0; k < n; k++)
+            worst = fmax(worst, fabs((double)got[k] - want[k]) / fmax(1.0, fabs(want[k])));
+        printf("graphdef %-34s %dx%dx%d max error vs numpy %.2e\n", layers[l], s.c, s.h, s.w,
+               worst);
+        if (!(worst <= 1e-4))
+            fail_msg("%s: error %.3e > 1e-4", layers[l], worst);
+        free(got);
+        free(want);
+    }
+    free(x);
+    gd_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conformance),
-        cmocka_unit_test(test_small_vs_reference),
-        cmocka_unit_test(test_googlenet_vs_torch),
-        cmocka_unit_test(test_vgg16_vs_torch),
+        cmocka_unit_test(test_conformance),        cmocka_unit_test(test_small_vs_reference),
+        cmocka_unit_test(test_googlenet_vs_torch), cmocka_unit_test(test_vgg16_vs_torch),
+        cmocka_unit_test(test_graphdef_vs_numpy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
