@@ -9,6 +9,7 @@
 #    Caffe's layer names) lists inception_4c/output, takes it by a unique
 #    substring, and a quickstart-like dream at that layer renders.
 # gd-test: needs-onnx
+# gd-test: needs-torch
 # gd-test: timeout 600
 source "$(dirname "$0")/lib.sh"
 D="$GD_TEST_TMP/onnx"
