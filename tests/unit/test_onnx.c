@@ -1,6 +1,6 @@
 /*
- * test_onnx.c: issue 19: the ONNX and GraphDef importers against ONNX's own node tests,
- * the double-precision reference ops, finite differences and PyTorch.
+ * test_onnx.c: issue 19: the ONNX and GraphDef importers against ONNX's own
+ * node tests, the double-precision reference ops, finite differences and numpy.
  *
  * The models are built at test time by tests/fixtures/onnx_fixtures.py (the
  * onnx_fixtures CTest fixture) into $GD_TEST_TMP/onnx:
