@@ -36,6 +36,9 @@ OWNERS = {
     "ini_": {"job"},
     "cms": {"imageio"},
     "cairo_": {"gallery"},
+    "protobuf_c_": {"import"},
+    "onnx__": {"import"},
+    "gdtf__": {"import"},
 }
 
 

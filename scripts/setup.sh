@@ -36,6 +36,8 @@ packages=(
   munge slurmctld slurmd slurm-client # scripts/slurm-local.sh (Slurm tests)
   chromium # the deep-zoom viewer's test (headless screenshot)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross libgomp1-arm64-cross qemu-user # the NEON kernels' test
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import (onnx.proto compiled by protoc-c)
+  libonnx-testdata python3-onnx python3-torchvision python3-protobuf python3-h5py python3-pil # ONNX import tests
 )
 # npm installs OpenSeadragon (package.json); Debian's npm unless one is on PATH.
 command -v npm >/dev/null || packages+=(npm)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include "gigadream/gallery.h"
 #include "gigadream/image.h"
 #include "gigadream/imageio.h"
+#include "gigadream/import_graphdef.h"
+#include "gigadream/import_onnx.h"
 #include "gigadream/import_tflite.h"
 #include "gigadream/model.h"
 #include "gigadream/render.h"
@@ -45,9 +48,12 @@
     "        path (CPU ISA, own kernels or oneDNN, precision), which is otherwise\n"               \
     "        refused: the output's bytes then differ from an uninterrupted run's\n"
 #define USAGE_IMPORT                                                                               \
-    "  import SRC.tflite OUT.h5 [--labels FILE] [--force]\n"                                       \
-    "        convert a TensorFlow Lite model into gigadream's HDF5 model file\n"                   \
-    "        (--labels: class names, one per line; --force: replace OUT.h5)\n"
+    "  import SRC.tflite|SRC.onnx|SRC.pb OUT.h5 [--labels FILE] [--force]\n"                       \
+    "         [--mean R,G,B] [--std R,G,B] [--scale 255|1] [--bgr]\n"                              \
+    "        convert a TensorFlow Lite, ONNX or frozen TensorFlow GraphDef model into\n"           \
+    "        gigadream's HDF5 model file (--labels: class names, one per line; --force:\n"         \
+    "        replace OUT.h5; ONNX and GraphDef only:\n"                                            \
+    "        the network sees (pixel * scale / 255 - mean) / std, in BGR with --bgr)\n"
 #define USAGE_CLASSIFY                                                                             \
     "  classify MODEL.h5 IMAGE [--top K]\n"                                                        \
     "        resize IMAGE to the model's input size (antialiased bilinear) and print\n"            \
@@ -143,16 +149,54 @@ static gd_status expect_positional(const args *a, int n, const char *cmd, const 
 
 /* ---- import -------------------------------------------------------------- */
 
+/* Three comma-separated numbers (--mean, --std). */
+static gd_status parse_rgb(const char *opt, const char *s, float v[3], gd_err *err)
+{
+    char *end = NULL;
+    const char *p = s;
+    for (int c = 0; c < 3; c++) {
+        v[c] = strtof(p, &end);
+        if (end == p || (c < 2 && *end != ',') || (c == 2 && *end != '\0') || !isfinite(v[c]))
+            return gd_err_set(err, GD_EINPUT, "%s '%s': expected three numbers R,G,B", opt, s);
+        p = end + 1;
+    }
+    return GD_OK;
+}
+
+/* Whether path ends in ext. */
+static int has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && strcmp(path + n - e, ext) == 0;
+}
+
 static gd_status cmd_import(int argc, char **argv, const gd_cli_env *env, gd_err *err)
 {
     (void)env;
     args a = {0};
     const char *labels = NULL;
-    int force = 0;
+    int force = 0, conv_set = 0;
+    gd_input_convention conv = gd_input_convention_default();
     gd_model *m = NULL;
     gd_status st = GD_OK;
     for (int i = 0; i < argc && st == GD_OK; i++) {
-        if (strcmp(argv[i], "--labels") == 0) {
+        if (strcmp(argv[i], "--mean") == 0 || strcmp(argv[i], "--std") == 0) {
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                st = parse_rgb(argv[i], argv[i + 1], argv[i][2] == 'm' ? conv.mean : conv.std, err);
+            i++;
+            conv_set = 1;
+        } else if (strcmp(argv[i], "--scale") == 0) {
+            int scale = 0;
+            if ((st = need_value(i, argc, argv, err)) == GD_OK)
+                st = parse_int("--scale", argv[++i], 1, 255, &scale, err);
+            if (st == GD_OK && scale != 1 && scale != 255)
+                st = gd_err_set(err, GD_EINPUT, "--scale must be 255 or 1, got %d", scale);
+            conv.scale = (float)scale;
+            conv_set = 1;
+        } else if (strcmp(argv[i], "--bgr") == 0) {
+            conv.bgr = 1;
+            conv_set = 1;
+        } else if (strcmp(argv[i], "--labels") == 0) {
             if ((st = need_value(i, argc, argv, err)) == GD_OK)
                 labels = argv[++i];
         } else if (strcmp(argv[i], "--force") == 0) {
@@ -163,13 +207,24 @@ static gd_status cmd_import(int argc, char **argv, const gd_cli_env *env, gd_err
     }
     if (st != GD_OK)
         return st;
-    if ((st = expect_positional(&a, 2, "import", "SRC.tflite OUT.h5 [--labels FILE] [--force]",
+    if ((st = expect_positional(&a, 2, "import",
+                                "SRC.tflite|SRC.onnx|SRC.pb OUT.h5 [--labels FILE] [--force] "
+                                "[--mean R,G,B] [--std R,G,B] [--scale 255|1] [--bgr]",
                                 err)) != GD_OK)
         return st;
     const char *src = a.pos[0], *out = a.pos[1];
+    int onnx = has_ext(src, ".onnx"), graphdef = has_ext(src, ".pb");
+    if (conv_set && !onnx && !graphdef)
+        return gd_err_set(
+            err, GD_EINPUT,
+            "%s: --mean, --std, --scale and --bgr apply to ONNX and GraphDef models only "
+            "(a TFLite model carries its input quantization)",
+            src);
     if (!force && access(out, F_OK) == 0)
         return gd_err_set(err, GD_EINPUT, "%s exists; pass --force to replace it", out);
-    if ((st = gd_tflite_import(src, &m, err)) != GD_OK)
+    if ((st = onnx       ? gd_onnx_import(src, &conv, &m, err)
+              : graphdef ? gd_graphdef_import(src, &conv, &m, err)
+                         : gd_tflite_import(src, &m, err)) != GD_OK)
         goto done;
     if (labels && (st = gd_model_load_labels(m, labels, err)) != GD_OK)
         goto done;

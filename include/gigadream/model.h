@@ -42,7 +42,7 @@ typedef enum gd_op {
     GD_OP_FC,        /* fully connected over the whole input tensor; bias; act */
     GD_OP_ACT,       /* standalone activation (act) */
     GD_OP_ADD,       /* elementwise sum of two same-shape inputs; act */
-    GD_OP_AVGPOOL,   /* average pool; padding excluded from the average (TF SAME semantics) */
+    GD_OP_AVGPOOL,   /* average pool; padding excluded from the average unless count_pad */
     GD_OP_MAXPOOL,   /* max pool; padding never wins */
     GD_OP_CONCAT,    /* concatenation along channels of 2..GD_MAX_INPUTS inputs */
     GD_OP_LRN,       /* local response normalization across channels */
@@ -79,6 +79,8 @@ typedef struct gd_node {
     int groups;                     /* CONV: 1 = dense, in_c = depthwise */
     gd_pad pad;                     /* CONV, pools */
     int pad_t, pad_b, pad_l, pad_r; /* GD_PAD_EXPLICIT only */
+    int count_pad;                  /* AVGPOOL: 1 = padding counts in the average (ONNX
+                                       count_include_pad); 0 = it does not (TF SAME) */
 
     int lrn_size;    /* LRN: window across channels (odd) */
     float lrn_alpha; /* LRN: out = in / (bias + alpha * sum(in^2 over window))^beta */
@@ -99,6 +101,15 @@ typedef struct gd_model {
     int in_c, in_h, in_w;     /* native input size the network was trained at (e.g. 3x224x224) */
     float norm_scale[3];      /* x = pixel * norm_scale[c] + norm_offset[c] */
     float norm_offset[3];
+    /* The input convention the model was imported with, kept for the record
+     * (norm_scale/norm_offset above are what the engine applies): the network
+     * sees (pixel * in_scale / 255 - in_mean[c]) / in_std[c], c in RGB order;
+     * in_bgr says the network was trained on BGR, which the importer folded
+     * into the first convolutions' weights so that pixels stay RGB. */
+    float in_mean[3];
+    float in_std[3];
+    float in_scale;
+    int in_bgr;
     int n_nodes;
     int cap_nodes;
     gd_node *nodes; /* owned */
@@ -167,7 +178,8 @@ void gd_node_padding(const gd_node *n, gd_shape in, int *pt, int *pb, int *pl, i
 gd_status gd_model_validate(const gd_model *m, gd_err *err);
 
 /*
- * Finds a node by name.  On failure the message lists up to 5 close names
+ * Finds a node by name, or else by a part of its name (a suffix, a
+ * substring) that only one node's name contains.  On failure the message lists up to 5 close names
  * (by edit distance and shared prefix), e.g.
  *   no layer 'Conv2d_9_pointwse' in model X; close: Conv2d_9_pointwise, ...
  */

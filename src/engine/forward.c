@@ -324,8 +324,9 @@ gd_status eng_pool_desc(const gd_engine *e, int i, dnnl_pooling_v2_desc_t *pdsc,
     gd_node_padding(n, e->nodes[n->inputs[0]].shape, &pt, &pb, &pl, &pr);
     dnnl_dims_t strides = {n->sh, n->sw}, kernel = {n->kh, n->kw}, dil = {0, 0};
     dnnl_dims_t padl = {pt, pl}, padr = {pb, pr};
-    dnnl_alg_kind_t alg =
-        n->op == GD_OP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+    dnnl_alg_kind_t alg = n->op == GD_OP_MAXPOOL ? dnnl_pooling_max
+                          : n->count_pad         ? dnnl_pooling_avg_include_padding
+                                                 : dnnl_pooling_avg_exclude_padding;
     if (prop == dnnl_backward_data)
         DN(dnnl_pooling_v2_backward_desc_init(pdsc, alg, src, dst, strides, kernel, dil, padl,
                                               padr),

@@ -12,6 +12,10 @@
  *        in_c, in_h, in_w  int32 scalars: native input size
  *        norm_scale, norm_offset  float32[3]: x = pixel * scale[c] + offset[c]
  *        n_nodes         int32 scalar, >= 1
+ *      and, written since the ONNX importer (a reader takes the defaults
+ *      0, 1, 255, 0 when they are absent):
+ *        in_mean, in_std float32[3], in_scale float32 scalar, in_bgr int32
+ *                        scalar: the input convention imported with (model.h)
  *   2. Every string attribute is a fixed-length, NUL-padded, UTF-8 string; a
  *      reader copies it and terminates it itself.
  *   3. The group /nodes holds exactly n_nodes groups, one per node, named by
@@ -25,6 +29,8 @@
  *        right; used with pad = "explicit"), lrn_alpha, lrn_beta, lrn_bias,
  *        softmax_beta (float32 scalars); and inputs (int32[n_inputs]) when
  *        n_inputs > 0.  Values an op does not use hold gd_node_default's.
+ *        count_pad (int32, 0 or 1) is written too; a file without it (written
+ *        before it existed) reads as 0.
  *   5. A node with weights has a float32 dataset "weights" in model.h's
  *      layout: CONV as [out_c][in_c / groups][kh][kw] (OIHW), FC as
  *      [out_c][in_h * in_w * in_c] (input flattened in HWC order).  A node
@@ -154,6 +160,8 @@ static gd_status write_node(hid_t nodes, int i, const gd_node *n, gd_err *err)
                                  *(const float *)((const char *)n + float_fields[k].off), err)) !=
             GD_OK)
             goto done;
+    if ((st = h5io_put_int(g, "count_pad", n->count_pad, err)) != GD_OK)
+        goto done;
     if (n->weights && n->n_weights > 0 &&
         (st = h5io_put_floats(g, "weights", n->weights, weight_dims(n, dims), dims, err)) != GD_OK)
         goto done;
@@ -217,7 +225,13 @@ static gd_status write_model(hid_t f, const gd_model *m, gd_err *err)
                             err)) != GD_OK ||
         (st = h5io_put_attr(f, "norm_offset", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->norm_offset,
                             err)) != GD_OK ||
-        (st = h5io_put_int(f, "n_nodes", m->n_nodes, err)) != GD_OK)
+        (st = h5io_put_int(f, "n_nodes", m->n_nodes, err)) != GD_OK ||
+        (st = h5io_put_attr(f, "in_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->in_mean, err)) !=
+            GD_OK ||
+        (st = h5io_put_attr(f, "in_std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m->in_std, err)) !=
+            GD_OK ||
+        (st = h5io_put_float(f, "in_scale", m->in_scale, err)) != GD_OK ||
+        (st = h5io_put_int(f, "in_bgr", m->in_bgr, err)) != GD_OK)
         return st;
     if (m->n_labels > 0 && (st = write_labels(f, m, err)) != GD_OK)
         return st;
@@ -315,6 +329,24 @@ done:
 /* --- Reading ---------------------------------------------------------------- */
 
 /* A name attribute for an enum (op, act, pad), looked up by name; count means unknown. */
+/* Attributes added after format_version 1 was fixed: absent keeps *v as is. */
+static gd_status optional_ints(hid_t g, const char *name, int n, int lo, int hi, int *v,
+                               gd_err *err)
+{
+    htri_t ex = H5Aexists(g, name);
+    if (ex < 0)
+        return h5io_fail(GD_EINPUT, "cannot look up attribute", name, err);
+    return ex ? h5io_get_ints(g, name, n, lo, hi, v, err) : GD_OK;
+}
+
+static gd_status optional_floats(hid_t g, const char *name, int n, float *v, gd_err *err)
+{
+    htri_t ex = H5Aexists(g, name);
+    if (ex < 0)
+        return h5io_fail(GD_EINPUT, "cannot look up attribute", name, err);
+    return ex ? h5io_get_floats(g, name, n, v, err) : GD_OK;
+}
+
 static gd_status get_enum(hid_t g, const char *name, int (*lookup)(const char *), int count,
                           int *out, gd_err *err)
 {
@@ -413,6 +445,8 @@ static gd_status read_node(hid_t nodes, int i, gd_node *n, gd_err *err)
         if ((st = h5io_get_floats(g, float_fields[k].name, 1,
                                   (float *)((char *)n + float_fields[k].off), err)) != GD_OK)
             goto done;
+    if ((st = optional_ints(g, "count_pad", 1, 0, 1, &n->count_pad, err)) != GD_OK)
+        goto done;
     st = read_arrays(g, n, err);
 done:
     H5Gclose(g);
@@ -579,6 +613,11 @@ static gd_status read_model(hid_t f, gd_model **out, gd_err *err)
     snprintf(m->source, sizeof m->source, "%s", source);
     memcpy(m->norm_scale, ns, sizeof ns);
     memcpy(m->norm_offset, no, sizeof no);
+    if ((st = optional_floats(f, "in_mean", 3, m->in_mean, err)) != GD_OK ||
+        (st = optional_floats(f, "in_std", 3, m->in_std, err)) != GD_OK ||
+        (st = optional_floats(f, "in_scale", 1, &m->in_scale, err)) != GD_OK ||
+        (st = optional_ints(f, "in_bgr", 1, 0, 1, &m->in_bgr, err)) != GD_OK)
+        goto done;
     if ((nodes = H5Gopen2(f, "nodes", H5P_DEFAULT)) < 0 || H5Gget_info(nodes, &info) < 0) {
         st = h5io_fail(GD_EINPUT, "cannot open group", "nodes", err);
         goto done;

@@ -107,9 +107,12 @@ gd_status gd_model_create(const char *name, int in_c, int in_h, int in_w, gd_mod
     m->in_c = in_c;
     m->in_h = in_h;
     m->in_w = in_w;
+    m->in_scale = 255.0f;
     for (int c = 0; c < 3; c++) {
         m->norm_scale[c] = 1.0f;
         m->norm_offset[c] = 0.0f;
+        m->in_mean[c] = 0.0f;
+        m->in_std[c] = 1.0f;
     }
     gd_node in = gd_node_default(GD_OP_INPUT, "input");
     int idx;
@@ -467,6 +470,19 @@ gd_status gd_model_find(const gd_model *m, const char *name, int *index, gd_err 
             return GD_OK;
         }
     }
+    /* A unique substring (a suffix is one) names the layer: ONNX names such as
+     * "/inception4c/Concat_output_0" are long. */
+    int found = -1, matches = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        if (strstr(m->nodes[i].name, name)) {
+            found = i;
+            matches++;
+        }
+    }
+    if (matches == 1 && name[0]) {
+        *index = found;
+        return GD_OK;
+    }
     /* Rank every node by edit distance, preferring names that contain the query. */
     enum { KEEP = 5 };
     int best[KEEP], bestd[KEEP], nb = 0;
@@ -494,6 +510,11 @@ gd_status gd_model_find(const gd_model *m, const char *name, int *index, gd_err 
     for (int k = 0; k < nb && len < sizeof list - 1; k++)
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "",
                                 m->nodes[best[k]].name);
+    if (matches > 1)
+        return gd_err_set(err, GD_EINPUT,
+                          "layer '%s' is ambiguous in model %s: %d layers contain it, e.g. %s "
+                          "(gigadream layers MODEL.h5 lists all)",
+                          name, m->name, matches, list);
     return gd_err_set(err, GD_EINPUT,
                       "no layer '%s' in model %s; close: %s (gigadream layers "
                       "MODEL.h5 lists all)",

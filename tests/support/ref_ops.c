@@ -110,6 +110,14 @@ void gdref_pool(const gd_node *n, gd_shape in, const double *x, gd_shape out, do
                         count++;
                     }
                 }
+                /* count_pad: the window's cells inside the padded input all count
+                 * (ONNX count_include_pad), cells past the padding never do. */
+                if (n->count_pad) {
+                    int y0 = oy * n->sh - pt, x0 = ox * n->sw - pl;
+                    int y1 = y0 + n->kh < in.h + pb ? y0 + n->kh : in.h + pb;
+                    int x1 = x0 + n->kw < in.w + pr ? x0 + n->kw : in.w + pr;
+                    count = (y1 - y0) * (x1 - x0);
+                }
                 AT(y, out, c, oy, ox) = n->op == GD_OP_MAXPOOL ? acc : acc / count;
             }
         }
