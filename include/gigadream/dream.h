@@ -73,8 +73,8 @@ typedef struct gd_dream_report {
  *
  * Memory.  In core, a rank holds its band of the octave image and two
  * gradient accumulators (36 bytes per owned pixel) plus halo rows.  When
- * that does not fit in the rank's budget ([engine] memory; auto: the node's
- * available memory shared by its ranks), every band of the dream lives in a
+ * that does not fit in the rank's budget ([engine] memory; auto: two thirds
+ * of the node's available memory, shared by its ranks), every band of the dream lives in a
  * file of the scratch folder ([engine] scratch; default the checkpoint dir,
  * else the output's folder) instead, and each pass over a band (the tiles,
  * the sums, the update, resizes, the seed) streams through it a window of

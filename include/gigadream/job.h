@@ -55,8 +55,8 @@
  *   [engine]     threads [0 = OpenMP default] 0..4096,
  *                precision [fp32]  fp32 | bf16 (the engine may refuse bf16)
  *                memory [auto]  bytes per rank with a unit (8GB, 512MiB: powers
- *                            of 1024) or auto: the memory the node has
- *                            available, shared by its ranks.  A render whose
+ *                            of 1024) or auto: two thirds of the memory the
+ *                            node has available, shared by its ranks.  A render whose
  *                            state does not fit goes out of core (dream.h).
  *                scratch   folder for out-of-core files; default the
  *                            checkpoint dir, else the output's folder

@@ -221,7 +221,8 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
                             "needs even out of "
                             "core (one window of tile rows and the engine); %s would hold it in "
                             "memory: raise [engine] memory or use more ranks",
-                            where, job->memory > 0 ? "" : " (auto: available memory / local ranks)",
+                            where,
+                            job->memory > 0 ? "" : " (auto: 2/3 of available memory / local ranks)",
                             gd_bytes_str(d->budget, a), gd_bytes_str(least, b), d->ow[largest],
                             d->oh[largest], gd_bytes_str(d->need, c));
             goto done;
