@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* One mapping: its address, size and the file behind it (kept open so
@@ -95,6 +96,14 @@ void gd_scratch_close(gd_scratch *s)
     free(s->maps);
     free(s->dir);
     free(s);
+}
+
+double gd_scratch_room(const gd_scratch *s)
+{
+    struct statvfs v;
+    if (statvfs(s->dir, &v) != 0)
+        return -1;
+    return (double)v.f_bavail * (double)v.f_frsize;
 }
 
 const char *gd_scratch_dir(const gd_scratch *s)

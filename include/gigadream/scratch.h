@@ -35,6 +35,9 @@ typedef struct gd_scratch gd_scratch;
 gd_status gd_scratch_open(const char *dir, gd_scratch **out, gd_err *err);
 void gd_scratch_close(gd_scratch *s);
 
+/* Bytes the folder's file system has free for us, or -1 when unknown. */
+double gd_scratch_room(const gd_scratch *s);
+
 /* The folder (as given). */
 const char *gd_scratch_dir(const gd_scratch *s);
 

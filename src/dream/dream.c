@@ -235,6 +235,29 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
             }
             goto done;
         }
+        /* The files hold what memory would have (the ranks of this node
+         * share the disk): refused now, as bad input, when it cannot. */
+        double room = gd_scratch_room(d->scratch);
+        if (room >= 0 && d->need * local > room) {
+            char f[32], where2[256];
+            gd_job_key k = gd_job_is_set(job, GD_JOB_KEY_INPUT_WIDTH) ? GD_JOB_KEY_INPUT_WIDTH
+                                                                      : GD_JOB_KEY_INPUT_HEIGHT;
+            if (gd_job_is_set(job, k))
+                gd_job_where(job, k, where2, sizeof where2);
+            else
+                snprintf(where2, sizeof where2, "%s", job->file);
+            st = gd_err_set(
+                err, GD_EINPUT,
+                "%s: a %dx%d image needs about %s per rank (over the %s memory "
+                "budget) in memory, and out of core as much in scratch files (%d rank%s on "
+                "this node), but only %s is available in %s: use more ranks or "
+                "nodes, a smaller [input] width/height, or [engine] scratch on a "
+                "larger disk",
+                where2, d->ow[largest], d->oh[largest], gd_bytes_str(d->need, a),
+                gd_bytes_str(d->budget, b), local, local == 1 ? "" : "s", gd_bytes_str(room, f),
+                dir);
+            goto done;
+        }
         /* Windows of a sixteenth of the budget per band (a pass touches at
          * most three bands): fewer, larger steps cost less than many small
          * ones (the seed's decoder restarts at every window of a PNG). */
