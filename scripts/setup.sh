@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets gigadream up on a fresh Debian 12 machine:
 #   1. installs the Debian packages it needs (apt-get; as root or through sudo)
-#      and OpenSeadragon, for `gigadream zoom`, from npm into node_modules/,
+#      and OpenSeadragon, for `gigadream zoom`, from npm into scripts/viewer/node_modules/,
 #   2. configures and builds it into build/ (Release),
 #   3. imports the models of models/catalog.ini into models/*.h5 and puts its
 #      photos into images/ (from ../shared when there, else downloaded),
@@ -39,7 +39,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import (onnx.proto compiled by protoc-c)
   libonnx-testdata python3-onnx python3-torchvision python3-protobuf python3-h5py python3-pil # ONNX import tests
 )
-# npm installs OpenSeadragon (package.json); Debian's npm unless one is on PATH.
+# npm installs OpenSeadragon (scripts/viewer/package.json); Debian's npm unless one is on PATH.
 command -v npm >/dev/null || packages+=(npm)
 bench_packages=(python3-torch python3-h5py python3-numpy python3-pil libopenblas-dev) # scripts/bench.sh
 [ "$bench" -eq 1 ] && packages+=("${bench_packages[@]}")
@@ -56,11 +56,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# OpenSeadragon, pinned by package-lock.json, into node_modules/ (git-ignored).
-if [ ! -f node_modules/openseadragon/build/openseadragon/openseadragon.min.js ]; then
-  echo "setup: installing OpenSeadragon from npm into node_modules/"
-  npm ci --no-audit --no-fund >/dev/null ||
-    { echo "setup: npm could not install OpenSeadragon (package-lock.json): gigadream zoom needs it" >&2; exit 1; }
+# OpenSeadragon, pinned by scripts/viewer/package-lock.json, into
+# scripts/viewer/node_modules/ (git-ignored).
+if [ ! -f scripts/viewer/node_modules/openseadragon/build/openseadragon/openseadragon.min.js ]; then
+  echo "setup: installing OpenSeadragon from npm into scripts/viewer/node_modules/"
+  npm ci --prefix scripts/viewer --no-audit --no-fund >/dev/null ||
+    { echo "setup: npm could not install OpenSeadragon (scripts/viewer/package-lock.json): gigadream zoom needs it" >&2; exit 1; }
 fi
 [ "$deps_only" -eq 1 ] && exit 0
 

@@ -473,7 +473,7 @@ static gd_status cmd_info(int argc, char **argv, const gd_cli_env *env, gd_err *
 /* ---- zoom ---------------------------------------------------------------- */
 
 /* Where OpenSeadragon is: $GIGADREAM_OSD_DIR, else the source tree's
- * node_modules (scripts/setup.sh), else the installed copy. */
+ * scripts/viewer/node_modules (scripts/setup.sh), else the installed copy. */
 static const char *osd_dir(void)
 {
     const char *env = getenv("GIGADREAM_OSD_DIR");

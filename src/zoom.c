@@ -352,7 +352,7 @@ gd_status gd_zoom_write(const char *tiff, const char *dir, const char *osd_dir, 
     if (access(js, R_OK) != 0)
         return gd_err_set(err, GD_EINPUT,
                           "%s: no OpenSeadragon there (scripts/setup.sh installs it from npm "
-                          "into node_modules/; or set GIGADREAM_OSD_DIR)",
+                          "into scripts/viewer/node_modules/; or set GIGADREAM_OSD_DIR)",
                           js);
     if ((st = gd_reader_open(tiff, &r, err)) != GD_OK)
         return st;

@@ -40,7 +40,7 @@ env -u GIGADREAM bash "$share/scripts/fetch-models.sh" no-such-model >out.txt 2>
   fail "installed fetch-models.sh does not read the installed catalog: $(cat err.txt)"
 
 # OpenSeadragon goes with it when the source tree has it (scripts/setup.sh).
-if [ -f "$GD_SOURCE_DIR/node_modules/openseadragon/build/openseadragon/openseadragon.min.js" ]; then
+if [ -f "$GD_SOURCE_DIR/scripts/viewer/node_modules/openseadragon/build/openseadragon/openseadragon.min.js" ]; then
   [ -f "$share/openseadragon/openseadragon.min.js" ] && [ -n "$(ls "$share/openseadragon/images")" ] ||
     fail "OpenSeadragon was not installed into $share/openseadragon"
 fi
