@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "file_int.h"
 #include "graphdef.pb-c.h"
 #include "onnx_int.h"
 
@@ -108,34 +109,6 @@ static gd_status attr_hw(const Gdtf__NodeDef *n, const char *key, int def, int *
     *h = (int)a->list->i[1];
     *w = (int)a->list->i[2];
     return GD_OK;
-}
-
-static gd_status read_file(const char *path, uint8_t **data, size_t *size, gd_err *err)
-{
-    gd_status st = GD_OK;
-    struct stat sb;
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return gd_err_set(err, GD_EINPUT, "cannot open: %s", strerror(errno));
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0 ||
-        (unsigned long long)sb.st_size > MAX_FILE_BYTES) {
-        st = gd_err_set(err, GD_EINPUT, "not a regular file of 1 byte to 2 GiB");
-        goto done;
-    }
-    *size = (size_t)sb.st_size;
-    if (!(*data = gd_malloc(*size, "the GraphDef file", err))) {
-        st = err->status;
-        goto done;
-    }
-    if (fread(*data, 1, *size, f) != *size) {
-        st = gd_err_set(err, GD_EIO, "read error");
-        free(*data);
-        *data = NULL;
-    }
-done:
-    fclose(f);
-    return st;
 }
 
 /* The GraphDef node an input string names ("name", "name:0"; "^name" is a control input). */
@@ -624,7 +597,7 @@ static gd_status import(tfi *im, const char *path, const gd_input_convention *cv
 {
     uint8_t *data;
     size_t size = 0;
-    gd_status st = read_file(path, &data, &size, err);
+    gd_status st = imp_read_file(path, MAX_FILE_BYTES, "TensorFlow GraphDef", &data, &size, err);
     if (st != GD_OK)
         return st;
     im->g = gdtf__graph_def__unpack(NULL, size, data);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "file_int.h"
 #include "onnx_int.h"
 
 #define MAX_FILE_BYTES 0x7fffffffull /* protobuf-c reads at most 2 GiB */
@@ -24,42 +25,6 @@
 gd_input_convention gd_input_convention_default(void)
 {
     return (gd_input_convention){.mean = {0, 0, 0}, .std = {1, 1, 1}, .scale = 255.0f, .bgr = 0};
-}
-
-static gd_status read_file(const char *path, uint8_t **data, size_t *size, gd_err *err)
-{
-    gd_status st = GD_OK;
-    struct stat sb;
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return gd_err_set(err, GD_EINPUT, "cannot open: %s", strerror(errno));
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = gd_err_set(err, GD_EINPUT, "not a regular file");
-        goto done;
-    }
-    if (sb.st_size == 0 || (unsigned long long)sb.st_size > MAX_FILE_BYTES) {
-        st = gd_err_set(err, GD_EINPUT,
-                        "%lld bytes: not an ONNX model of at most 2 GiB (larger "
-                        "weights belong in external data files)",
-                        (long long)sb.st_size);
-        goto done;
-    }
-    *size = (size_t)sb.st_size;
-    *data = gd_malloc(*size, "the ONNX file", err);
-    if (!*data) {
-        st = err->status;
-        goto done;
-    }
-    if (fread(*data, 1, *size, f) != *size) {
-        st = gd_err_set(err, GD_EIO, "read error: %s", ferror(f) ? strerror(errno) : "short read");
-        free(*data);
-        *data = NULL;
-    }
-done:
-    fclose(f);
-    return st;
 }
 
 /* The default domain's opset; 7 to 17 are read. */
@@ -177,7 +142,7 @@ static gd_status import(onx_importer *im, const char *path, const gd_input_conve
 {
     uint8_t *data;
     size_t size;
-    gd_status st = read_file(path, &data, &size, err);
+    gd_status st = imp_read_file(path, MAX_FILE_BYTES, "ONNX model", &data, &size, err);
     if (st != GD_OK)
         return st;
     im->mp = onnx__model_proto__unpack(NULL, size, data);

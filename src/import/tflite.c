@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "file_int.h"
 #include "gigadream/flatbuf.h"
 #include "gigadream/tflite_names.h"
 #include "tflite_int.h"
@@ -61,45 +62,6 @@ enum { BUFFER_DATA = 0, BUFFER_OFFSET = 1, BUFFER_SIZE = 2 };
 
 #define MAX_TENSORS (1u << 20)
 #define MAX_OPERATORS (1u << 16)
-
-/* Reads the whole file; the caller frees *data. */
-static gd_status read_file(const char *path, uint8_t **data, size_t *size, gd_err *err)
-{
-    gd_status st = GD_OK;
-    struct stat sb;
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return gd_err_set(err, GD_EINPUT, "cannot open: %s", strerror(errno));
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = gd_err_set(err, GD_EINPUT, "not a regular file");
-        goto done;
-    }
-    if (sb.st_size == 0) {
-        st = gd_err_set(err, GD_EINPUT, "empty file, not a TensorFlow Lite model");
-        goto done;
-    }
-    if ((unsigned long long)sb.st_size > 0xffffffffull) {
-        st = gd_err_set(err, GD_EINPUT, "%lld bytes is too large for a TFLite flatbuffer",
-                        (long long)sb.st_size);
-        goto done;
-    }
-    *size = (size_t)sb.st_size;
-    *data = gd_malloc(*size, "the TFLite file", err);
-    if (!*data) {
-        st = err->status;
-        goto done;
-    }
-    if (fread(*data, 1, *size, f) != *size) {
-        st = gd_err_set(err, GD_EIO, "read error: %s", ferror(f) ? strerror(errno) : "short read");
-        free(*data);
-        *data = NULL;
-    }
-done:
-    fclose(f);
-    return st;
-}
 
 static gd_status read_tensor(tfl_importer *im, const gd_fb_vec *tensors, uint32_t i, tfl_tensor *t)
 {
@@ -466,7 +428,7 @@ gd_status gd_tflite_import(const char *path, gd_model **out, gd_err *err)
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
 
-    gd_status st = read_file(path, &data, &size, err);
+    gd_status st = imp_read_file(path, 0xffffffffu, "TensorFlow Lite model", &data, &size, err);
     if (st == GD_OK) {
         im.fb.buf = data;
         im.fb.size = size;
