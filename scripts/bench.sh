@@ -3,7 +3,7 @@
 # and against the machine's sgemm peak, on one job.  Prints figures, asserts
 # nothing.
 #
-# usage: scripts/bench.sh [--repeat N] [--no-check] [--no-bf16] [--set section.key=value]...
+# usage: scripts/bench.sh [--repeat N] [--no-check] [--no-bf16] [--isa avx2] [--set section.key=value]...
 #        scripts/bench.sh --tiles [--sizes "S..."] [--overlaps "O..."] [--repeat N] [--set ...]
 #
 #   (default)  builds Release into build/, makes the job's model (fetch-models.sh),
@@ -27,6 +27,11 @@
 #              peer ignores [engine] keys (it always runs fp32)
 #   --no-check skips the sanity checks (about 40 s)
 #   --no-bf16  no bf16 row
+#   --isa avx2 caps all three programs to AVX2+FMA on an AVX-512 CPU, to measure what
+#              an AVX2-only node (e.g. AMD Zen 3) gets: ONEDNN_MAX_CPU_ISA=AVX2 for
+#              gigadream (its own kernels follow oneDNN's ISA) and for PyTorch's oneDNN,
+#              ATEN_CPU_CAPABILITY=avx2 for PyTorch's own kernels, OPENBLAS_CORETYPE=Haswell
+#              for the sgemm peak; no bf16 row
 # Environment: JOB (default jobs/bench-2048.ini), THREADS (default 2),
 #   BENCH_DIR (default /tmp/gigadream-bench: logs, outputs), BENCH_IDLE_WAIT
 #   (seconds to wait for an idle machine before each run, default 300),
@@ -44,21 +49,22 @@ py=${PYTHON:-/usr/bin/python3}
 G=$root/build/gigadream
 peer=$root/scripts/peer_torch_dream.py
 
-mode=bench repeat="" check=1 bf16=1 sizes="256 384 512 640 768 1024" overlaps="16 32 64"
+mode=bench repeat="" check=1 bf16=1 isa="" sizes="256 384 512 640 768 1024" overlaps="16 32 64"
 sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     --tiles) mode=tiles ;;
     --no-check) check=0 ;;
     --no-bf16) bf16=0 ;;
-    --repeat|--sizes|--overlaps|--set)
+    --repeat|--sizes|--overlaps|--set|--isa)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 1; }
       case "$1" in
         --repeat) repeat=$2 ;;
         --sizes) sizes=$2 ;;
         --overlaps) overlaps=$2 ;;
         --set) sets+=(--set "$2") ;;
+        --isa) isa=$2 ;;
       esac
       shift ;;
     *) echo "bench: unknown argument '$1' (try --help)" >&2; exit 1 ;;
@@ -68,6 +74,14 @@ done
 [ -n "$repeat" ] || { [ "$mode" = tiles ] && repeat=1 || repeat=3; }
 [ "$repeat" -ge 1 ] 2>/dev/null || { echo "bench: --repeat must be >= 1" >&2; exit 1; }
 [ -f "$job" ] || { echo "bench: no job file $job" >&2; exit 1; }
+case "$isa" in
+  "") ;;
+  avx2)
+    grep -qw avx2 /proc/cpuinfo || { echo "bench: --isa avx2 on a CPU without AVX2" >&2; exit 1; }
+    export ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+    bf16=0 ;;
+  *) echo "bench: --isa takes only 'avx2'" >&2; exit 1 ;;
+esac
 
 say() { echo "bench: $*" >&2; }
 
@@ -257,7 +271,9 @@ if [ -x build/tests/sgemm_peak ]; then
   # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines to work around old
   # OpenBLAS bugs, would force slower kernels: the peak is measured without them
   # (the line printed names the kernels OpenBLAS chose).
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" \
+  coretype=()
+  [ "$isa" = avx2 ] && coretype=(OPENBLAS_CORETYPE=Haswell)
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" "${coretype[@]}" \
     build/tests/sgemm_peak 2048 4096 --reps 20 >"$dir/sgemm.log"
   peak=$(sed -n 's/sgemm N=2048 .* best \([0-9.]*\) GFLOP.*/\1/p' "$dir/sgemm.log")
 else
@@ -310,6 +326,11 @@ row() { # name file best median note
 echo
 echo "== issue 6 benchmark: $job ($desc), tiles $size (+$overlap overlap, border $border)"
 echo "   gigadream $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' + changes in src/ or include/'); $(lscpu | sed -n 's/^Model name: *//p')"
+if [ -n "$isa" ]; then
+  echo "   ISA capped to $isa (ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2, OPENBLAS_CORETYPE=Haswell) on a CPU with: $(grep -o -w -E 'avx512f|avx512_bf16|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+else
+  echo "   ISA: $(grep -o -w -E 'avx512f|avx512_bf16|avx2|asimd' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+fi
 echo "   $threads threads, 1 rank; $repeat run(s) each, alternating; graph cost $kflop_px kFLOP/pixel/iteration (forward + backward-data), $job_gflop GFLOP for the job"
 if [ -n "$peak" ]; then
   sed 's/^/   /' "$dir/sgemm.log"

@@ -101,7 +101,9 @@ def load_job(path, overrides):
         layers.append((name.strip(), float(w) if colon else 1.0))
     channels = get("model", "channels", "all")
     channels = None if channels in ("", "all") else [int(c) for c in channels.split(",")]
-    tile = int(get("tiles", "size", "512"))
+    # 'auto' lets gigadream choose its tile; the peer, like the notebook, tiles at 512.
+    tile = get("tiles", "size", "512")
+    tile = 512 if tile == "auto" else int(tile)
     image = get("input", "image")
     return {
         "image": image if image == "noise" else rel(image),
