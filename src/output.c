@@ -49,6 +49,11 @@
  *      level-0 samples).  Rank 0 also one group of encoded tile rows (at most
  *      gather_limit bytes, or one tile row) and the writer's per-tile index.
  *      Nothing scales with the whole image, nor with the number of ranks.
+ *      The caller's band is read through in row order twice (level 0's
+ *      rounds, then the shrink to level 1, a slice at a time), and after
+ *      each round or slice the caller hears (gd_rows_done) of the rows no
+ *      rank will ask for again in that pass: an out-of-core band then
+ *      leaves memory behind the passes instead of filling it.
  *   8. Only rank 0 touches the file system.
  *   9. Preview (gd_output_preview).  The levels go on being made by the same
  *      shrinks past the file's own (for any format, with or without a
@@ -74,6 +79,8 @@
 #define GATHER_LIMIT ((size_t)256 << 20)
 /* Level-0 rows fetched at a time: slices of a tile row (the last one may be shorter). */
 #define FETCH_ROWS 32
+/* Level-1 rows made at a time from the caller's band (then told done: invariant 7). */
+#define SHRINK_ROWS 64
 
 /* One rank's rows of a level >= 1, integer samples, packed rows. */
 typedef struct lband {
@@ -118,7 +125,20 @@ struct gd_output {
     unsigned char *round;
     size_t round_cap;
     size_t *lens;
+    /* During gd_output_write: whom to tell of level-0 rows a pass is done with,
+     * and how far the pass under way has told. */
+    const gd_rows_done *done;
+    int told;
 };
+
+/* The pass under way is done with the caller's rows above y (invariant 7). */
+static void done_below(gd_output *o, int y)
+{
+    if (y > o->told) {
+        gd_rows_done_tell(o->done, o->told, y);
+        o->told = y;
+    }
+}
 
 static gd_status fault(const gd_output *o, gd_output_step step, int level, int row, gd_err *err)
 {
@@ -388,16 +408,22 @@ static gd_status shrink_floats(gd_output *o, const gd_image *band, lband *next, 
         goto done;
     }
     const int bits = o->opts.bits;
+    /* A slice of rows at a time, so that the caller's rows behind can leave memory. */
+    o->told = 0;
+    for (int s0 = next->y0; s0 < next->y1; s0 += SHRINK_ROWS) {
+        const int s1 = s0 + SHRINK_ROWS < next->y1 ? s0 + SHRINK_ROWS : next->y1;
 #pragma omp parallel num_threads(nt)
-    {
-        uint8_t *ra = scratch + 2 * row * (size_t)omp_get_thread_num(), *rb = ra + row;
+        {
+            uint8_t *ra = scratch + 2 * row * (size_t)omp_get_thread_num(), *rb = ra + row;
 #pragma omp for schedule(static)
-        for (int y = next->y0; y < next->y1; y++) {
-            const int y2 = 2 * y + 1 < h ? 2 * y + 1 : h - 1;
-            gd_quantize_row(float_row(band, &above, &below, 2 * y), (size_t)w, bits, ra);
-            gd_quantize_row(float_row(band, &above, &below, y2), (size_t)w, bits, rb);
-            gd_pyramid_shrink_row(ra, rb, w, bits, lrow(next, y));
+            for (int y = s0; y < s1; y++) {
+                const int y2 = 2 * y + 1 < h ? 2 * y + 1 : h - 1;
+                gd_quantize_row(float_row(band, &above, &below, 2 * y), (size_t)w, bits, ra);
+                gd_quantize_row(float_row(band, &above, &below, y2), (size_t)w, bits, rb);
+                gd_pyramid_shrink_row(ra, rb, w, bits, lrow(next, y));
+            }
         }
+        done_below(o, 2 * s1 < h ? 2 * s1 : h);
     }
 done:
     free(scratch);
@@ -603,6 +629,9 @@ static gd_status write_level(gd_output *o, int k, const gd_image *band, const lb
             return st;
         if ((st = gather_round(o, k, j, len, err)) != GD_OK)
             return st;
+        /* Rounds take tile rows in order: no rank asks for rows above these again. */
+        if (k == 0)
+            done_below(o, (j + 1) * o->n * T < h ? (j + 1) * o->n * T : h);
     }
     return GD_OK;
 }
@@ -768,6 +797,7 @@ static gd_status write_gathered(gd_output *o, const gd_image *band, gd_err *err)
         local = o->rank == 0 ? gd_writer_write_rows(o->wr, &dst, err) : GD_OK;
         if ((st = gd_dist_agree(o->dist, local, err)) != GD_OK)
             break;
+        done_below(o, c1);
     }
     gd_image_free(&chunk);
     return st;
@@ -775,7 +805,7 @@ static gd_status write_gathered(gd_output *o, const gd_image *band, gd_err *err)
 
 /* ---- Writing and committing -------------------------------------------------------------- */
 
-gd_status gd_output_write(gd_output *o, const gd_image *band, gd_err *err)
+gd_status gd_output_write(gd_output *o, const gd_image *band, const gd_rows_done *done, gd_err *err)
 {
     gd_status local = GD_OK, st;
     int y0, y1;
@@ -793,9 +823,13 @@ gd_status gd_output_write(gd_output *o, const gd_image *band, gd_err *err)
     if ((st = gd_dist_agree(o->dist, local, err)) != GD_OK)
         return o->written ? st : fail(o, st);
     o->written = 1;
+    o->done = done;
+    o->told = 0;
     st = o->format == GD_FORMAT_TIFF ? write_tiff(o, band, err) : write_gathered(o, band, err);
+    o->told = 0;
     if (st == GD_OK && o->format != GD_FORMAT_TIFF && o->preview_side > 0)
         st = make_levels(o, band, 0, err);
+    o->done = NULL;
     if (st != GD_OK)
         return fail(o, st);
     free_buffers(o);

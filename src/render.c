@@ -279,6 +279,15 @@ static gd_status prepare(render *r, gd_err *err)
 /* ---- Output ------------------------------------------------------------- */
 
 /*
+ * gd_rows_done for the passes that read the dream's image through (the
+ * checkpoint, the output): out of core, the rows behind leave memory.
+ */
+static void release_rows(void *ctx, int y0, int y1)
+{
+    gd_dream_release(ctx, y0, y1);
+}
+
+/*
  * Rounds the owned pixels to the output's levels (8 or 16 bits), as floats
  * in [0, 255]: what is written is then exactly what gets measured.
  */
@@ -345,7 +354,8 @@ static gd_status write_output(render *r, gd_image *img, gd_err *err)
         ((st = preview_path(job->output.path, r->preview, sizeof r->preview, err)) != GD_OK ||
          (st = gd_output_preview(r->output, r->preview, job->preview, err)) != GD_OK))
         return st;
-    return gd_output_write(r->output, img, err);
+    gd_rows_done done = {release_rows, r->dream};
+    return gd_output_write(r->output, img, &done, err);
 }
 
 /* ---- Checkpoints ------------------------------------------------------------- */
@@ -377,7 +387,8 @@ static void on_skip(void *ctx, const char *path, gd_checkpoint_verdict why, cons
 static gd_status fill_from_checkpoint(void *ctx, gd_image *band, gd_err *err)
 {
     render *r = ctx;
-    return gd_checkpoint_read(r->dist, r->resume, band, err);
+    gd_rows_done done = {release_rows, r->dream};
+    return gd_checkpoint_read(r->dist, r->resume, band, &done, err);
 }
 
 /*
@@ -501,8 +512,9 @@ static gd_status save(render *r, const char *why, char *path, size_t len, gd_err
     gd_dream_octave_size(d, pos.octave, &pos.w, &pos.h);
     pos.kernel_path = r->kernel_path;
     double t0 = gd_dist_now();
+    gd_rows_done done = {release_rows, d};
     gd_status st = gd_checkpoint_write(r->dist, r->job.checkpoint_dir.path, &r->job, &pos,
-                                       gd_dream_image(d), r->job.keep, NULL, path, len, err);
+                                       gd_dream_image(d), &done, r->job.keep, NULL, path, len, err);
     gd_dream_release(d, 0, INT_MAX);
     if (st != GD_OK)
         return st;

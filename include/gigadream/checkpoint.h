@@ -98,7 +98,9 @@ const char *gd_checkpoint_verdict_name(gd_checkpoint_verdict v);
  * this job there: older ones of this job and unreadable ones are removed,
  * as are .tmp files left by runs that died; other jobs' checkpoints are
  * left alone.  band holds the rows this rank owns of the pos->w x pos->h
- * RGB octave image (rows as gd_dist_band splits pos->h over the ranks).
+ * RGB octave image (rows as gd_dist_band splits pos->h over the ranks);
+ * the rows are read in order, a round of about 128 MB at a time, and done
+ * (may be NULL) hears of each round's rows once written.
  * The file's name goes to path (len bytes; may be NULL when len is 0).
  *
  * Failure (GD_EINPUT for bad arguments, GD_EIO / GD_ELIB / GD_ENOMEM at run
@@ -110,8 +112,9 @@ const char *gd_checkpoint_verdict_name(gd_checkpoint_verdict v);
 typedef struct gd_checkpoint_seam gd_checkpoint_seam;
 
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
-                              const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              const gd_checkpoint_seam *seam, char *path, size_t len, gd_err *err);
+                              const gd_checkpoint_pos *pos, const gd_image *band,
+                              const gd_rows_done *done, int keep, const gd_checkpoint_seam *seam,
+                              char *path, size_t len, gd_err *err);
 
 /*
  * Called by gd_checkpoint_find for every checkpoint it passes over, newest
@@ -163,8 +166,11 @@ gd_status gd_checkpoint_check(gd_dist *d, const char *path, const gd_job *job,
  * count reads a checkpoint written on any other.  A damaged chunk is an
  * error (GD_EINPUT, "checksum error in image data").  Meant after
  * gd_checkpoint_find or gd_checkpoint_check, e.g. as gd_dream_resume's fill.
+ * The rows are read in order, a slab at a time, and done (may be NULL)
+ * hears of each slab's rows once filled.
  */
-gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_err *err);
+gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, const gd_rows_done *done,
+                             gd_err *err);
 
 /*
  * Not collective (no MPI): prints what the checkpoint at path holds and

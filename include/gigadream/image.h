@@ -28,6 +28,25 @@ typedef struct gd_image {
 } gd_image;
 
 /*
+ * What a pass that streams through a band's rows in order tells the band's
+ * owner as it goes: rows [y0, y1) are needed no more by this pass.  An out-of-
+ * core owner lets them leave memory then (gd_band_release: the values stay
+ * in their file), which is what bounds a rank's resident memory while a
+ * checkpoint or the output reads a band larger than its budget.  A NULL
+ * pointer or fn: nothing to tell.
+ */
+typedef struct gd_rows_done {
+    void (*fn)(void *ctx, int y0, int y1);
+    void *ctx;
+} gd_rows_done;
+
+static inline void gd_rows_done_tell(const gd_rows_done *done, int y0, int y1)
+{
+    if (done && done->fn && y1 > y0)
+        done->fn(done->ctx, y0, y1);
+}
+
+/*
  * Allocates rows [y0, y1) of a w x full_h image with c channels, zeroed, with
  * stride w * c.  Fails with GD_EINPUT for w, full_h or c < 1 or a row range
  * outside [0, full_h) (y0 == y1 is allowed: an empty band), and with

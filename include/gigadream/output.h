@@ -66,11 +66,15 @@ gd_status gd_output_preview(gd_output *out, const char *path, int side, gd_err *
  * pixels and its encoded bytes, and its band of the reduced levels (at most
  * two levels at a time, together under a third of its band's integer
  * samples); rank 0 also up to 256 MB of encoded tile rows (or one tile row,
- * the seam's gather_limit).  On failure
+ * the seam's gather_limit).  The band is read through in order, twice (its
+ * tiles, then its first reduced level), and done (may be NULL) hears of
+ * rows each pass has finished with, so an out-of-core band can leave
+ * memory as the passes go.  On failure
  * every rank returns the same error, rank 0 has already removed the
  * temporary, and only gd_output_abort (or a failing commit) remains.
  */
-gd_status gd_output_write(gd_output *out, const gd_image *band, gd_err *err);
+gd_status gd_output_write(gd_output *out, const gd_image *band, const gd_rows_done *done,
+                          gd_err *err);
 
 /*
  * Collective.  Rank 0 finishes the file and moves it to its path (imageio.h:

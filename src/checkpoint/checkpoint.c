@@ -253,7 +253,8 @@ static int plan_rounds(const gd_image *band, const hsize_t chunk[3], int *head, 
 }
 
 /* Invariant 2: creates /image and writes this rank's rows, collectively, in rounds. */
-static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, gd_err *err)
+static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, const gd_rows_done *done,
+                             gd_err *err)
 {
     gd_status st = GD_OK;
     hsize_t dims[3] = {(hsize_t)band->full_h, (hsize_t)band->w, CK_CHANNELS}, chunk[3];
@@ -290,7 +291,13 @@ static gd_status write_image(gd_dist *d, hid_t f, const gd_image *band, gd_err *
         if ((st = ck_row_spaces(band, ranges, 2, space, &mem, err)) == GD_OK &&
             H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, dxpl, buf) < 0)
             st = ck_h5_fail(GD_EIO, "cannot write the image", err);
+        /* Out of core, the round's rows may leave memory now (gd_rows_done),
+         * in row order: the tail that round 0 wrote is told of last. */
+        if (st == GD_OK && band->data)
+            gd_rows_done_tell(done, ranges[0], ranges[1]);
     }
+    if (st == GD_OK && band->data)
+        gd_rows_done_tell(done, tail, band->y1);
 done:
     if (ds >= 0 && H5Dclose(ds) < 0 && st == GD_OK)
         st = ck_h5_fail(GD_EIO, "cannot close dataset /" CK_DATASET, err);
@@ -313,8 +320,9 @@ done:
     } while (0)
 
 gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
-                              const gd_checkpoint_pos *pos, const gd_image *band, int keep,
-                              const gd_checkpoint_seam *seam, char *path, size_t len, gd_err *err)
+                              const gd_checkpoint_pos *pos, const gd_image *band,
+                              const gd_rows_done *done, int keep, const gd_checkpoint_seam *seam,
+                              char *path, size_t len, gd_err *err)
 {
     gd_status st = GD_OK;
     h5io_quiet q;
@@ -365,7 +373,7 @@ gd_status gd_checkpoint_write(gd_dist *d, const char *dir, const gd_job *job,
     dropper = ck_dropper_start(tmp); /* cache.c: NULL just means without */
 
     AGREE(ck_fault(seam, GD_CKPT_STEP_DATA, rank, err));
-    AGREE(write_image(d, f, band, err));
+    AGREE(write_image(d, f, band, done, err));
     local = ck_meta_put(f, &m, err);
     if (local == GD_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
         local = ck_h5_fail(GD_EIO, "cannot flush the file", err);

@@ -142,11 +142,12 @@ static gd_status read_slab(hid_t ds, hid_t space, const ck_image *im, const gd_i
 }
 
 /*
- * Reads rows [y0, y1) of /image into dst when it is not NULL (one read),
- * else slab by slab into scratch only to check their checksums (invariant
- * 15).
+ * Reads rows [y0, y1) of /image into dst when it is not NULL (telling done
+ * of each slab's rows once filled), else into scratch only to check their
+ * checksums (invariant 15); slab by slab either way.
  */
-static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_image *dst, gd_err *err)
+static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_image *dst,
+                           const gd_rows_done *done, gd_err *err)
 {
     gd_status st = GD_OK;
     gd_image slab = {0};
@@ -157,23 +158,23 @@ static gd_status read_rows(hid_t ds, const ck_image *im, int y0, int y1, gd_imag
     hid_t space = H5Dget_space(ds);
     if (space < 0)
         return ck_h5_fail(GD_EINPUT, "cannot read /" CK_DATASET, err);
-    if (dst) {
-        st = read_slab(ds, space, im, dst, y0, y1, err);
-        goto done;
-    }
     step *= per > 0 ? per : 1;
     int rows = (int)(step < (hsize_t)(y1 - y0) ? step : (hsize_t)(y1 - y0));
-    if ((st = gd_image_alloc(&slab, (int)im->dims[1], (int)im->dims[0], CK_CHANNELS, 0, rows,
-                             err)) != GD_OK)
+    if (!dst && (st = gd_image_alloc(&slab, (int)im->dims[1], (int)im->dims[0], CK_CHANNELS, 0,
+                                     rows, err)) != GD_OK)
         goto done;
     for (int y = y0; y < y1 && st == GD_OK;) {
         /* Slabs end on multiples of step, so each chunk is read once. */
         int ye = (int)(((hsize_t)y / step + 1) * step);
         ye = ye < y1 ? ye : y1;
-        gd_image view = slab;
-        view.y0 = y;
-        view.y1 = ye;
+        gd_image view = dst ? *dst : slab;
+        if (!dst) {
+            view.y0 = y;
+            view.y1 = ye;
+        }
         st = read_slab(ds, space, im, &view, y, ye, err);
+        if (st == GD_OK && dst)
+            gd_rows_done_tell(done, y, ye);
         y = ye;
     }
 done:
@@ -326,7 +327,7 @@ static gd_status verify_collective(gd_dist *d, const char *path, int w, int h, g
     gd_status st = open_collective(d, path, w, h, &f, &ds, &im, err);
     if (st == GD_OK) {
         gd_dist_band(h, gd_dist_size(d), gd_dist_rank(d), &y0, &y1);
-        st = close_collective(d, f, ds, read_rows(ds, &im, y0, y1, NULL, err), err);
+        st = close_collective(d, f, ds, read_rows(ds, &im, y0, y1, NULL, NULL, err), err);
     }
     unrank(err);
     return st;
@@ -444,7 +445,8 @@ gd_status gd_checkpoint_find(gd_dist *d, const char *dir, const gd_job *job,
     return st;
 }
 
-gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_err *err)
+gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, const gd_rows_done *done,
+                             gd_err *err)
 {
     h5io_quiet q;
     hid_t f, ds;
@@ -459,7 +461,8 @@ gd_status gd_checkpoint_read(gd_dist *d, const char *path, gd_image *band, gd_er
     if (st == GD_OK)
         st = open_collective(d, path, band->w, band->full_h, &f, &ds, &im, err);
     if (st == GD_OK) {
-        local = band->y1 > band->y0 ? read_rows(ds, &im, band->y0, band->y1, band, err) : GD_OK;
+        local =
+            band->y1 > band->y0 ? read_rows(ds, &im, band->y0, band->y1, band, done, err) : GD_OK;
         st = close_collective(d, f, ds, local, err);
         unrank(err);
     }
@@ -508,7 +511,7 @@ gd_status gd_checkpoint_info(const char *path, FILE *out, gd_err *err)
         hid_t ds = -1, f = ck_open_serial(path, err);
         st = f < 0 ? err->status : open_image(f, &m, &ds, &im, err);
         if (st == GD_OK)
-            st = read_rows(ds, &im, 0, (int)im.dims[0], NULL, err);
+            st = read_rows(ds, &im, 0, (int)im.dims[0], NULL, NULL, err);
         if (ds >= 0)
             H5Dclose(ds);
         if (f >= 0)

@@ -124,7 +124,8 @@ int main(int argc, char **argv)
         pos.iteration = k;
         CHECK(gd_dist_barrier(d, &err));
         t = gd_dist_now();
-        CHECK(gd_checkpoint_write(d, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err));
+        CHECK(
+            gd_checkpoint_write(d, dir, &job, &pos, &band, NULL, 2, NULL, path, sizeof path, &err));
         writes[k] = elapsed(d, t);
         snprintf(written[k], sizeof written[k], "%s", path);
         done_writes = k + 1;
@@ -162,7 +163,7 @@ int main(int argc, char **argv)
         uncache(path);
     CHECK(gd_dist_barrier(d, &err));
     t = gd_dist_now();
-    CHECK(gd_checkpoint_read(d, found.path, &band, &err));
+    CHECK(gd_checkpoint_read(d, found.path, &band, NULL, &err));
     double tr = elapsed(d, t);
     long bad = 0;
     for (int y = y0; y < y1; y++)

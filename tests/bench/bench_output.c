@@ -123,7 +123,7 @@ static gd_status write_distributed(gd_dist *d, const char *path, const gd_write_
     gd_output *out = NULL;
     gd_status st = gd_output_begin(d, path, band->w, band->full_h, o, NULL, &out, err);
     if (st == GD_OK)
-        st = gd_output_write(out, band, err);
+        st = gd_output_write(out, band, NULL, err);
     if (st == GD_OK)
         return gd_output_commit(out, err);
     gd_output_abort(out);

@@ -27,7 +27,10 @@ static void read_and_check(gd_dist *d, const char *path, int w, int h, uint64_t 
     int y0, y1;
     gd_dist_band(h, gd_dist_size(d), gd_dist_rank(d), &y0, &y1);
     GDTEST_OK(gd_image_alloc(&band, w, h, 3, y0, y1, &err), &err);
-    GDTEST_OK(gd_checkpoint_read(d, path, &band, &err), &err);
+    rows_told told = {y0};
+    gd_rows_done done = {rows_told_fn, &told};
+    GDTEST_OK(gd_checkpoint_read(d, path, &band, &done, &err), &err);
+    rows_told_all(&told, &band);
     assert_band(&band, seed);
     gd_image_free(&band);
 }
@@ -130,7 +133,7 @@ static void test_read_on_other_rank_counts(void **state)
     /* Any rows, not only a rank's band: the whole image on every rank. */
     gd_image all;
     GDTEST_OK(gd_image_alloc_full(&all, TW, TH, 3, &err), &err);
-    GDTEST_OK(gd_checkpoint_read(world, path, &all, &err), &err);
+    GDTEST_OK(gd_checkpoint_read(world, path, &all, NULL, &err), &err);
     assert_band(&all, 12);
     gd_image_free(&all);
     gd_job_free(&job);
@@ -148,8 +151,9 @@ static void test_empty_bands(void **state)
     gd_image band;
     gd_checkpoint_pos pos = {0, 0, job.octaves, 5, 2, "test"};
     own_band(world, &band, 5, 2, 3);
-    GDTEST_OK(gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
-              &err);
+    GDTEST_OK(
+        gd_checkpoint_write(world, dir, &job, &pos, &band, NULL, 2, NULL, path, sizeof path, &err),
+        &err);
     gd_image_free(&band);
     gd_checkpoint_meta meta;
     GDTEST_OK(gd_checkpoint_check(world, path, &job, &meta, NULL, &err), &err);
@@ -247,7 +251,7 @@ static void test_nothing_found_and_bad_arguments(void **state)
     gd_checkpoint_pos pos = {0, 0, job.octaves, TW, TH, "test"};
     make_band(&band, TW, TH, 0, gd_dist_rank(world) == 1 ? 3 : 0, 1);
     assert_int_equal(
-        gd_checkpoint_write(world, dir, &job, &pos, &band, 2, NULL, path, sizeof path, &err),
+        gd_checkpoint_write(world, dir, &job, &pos, &band, NULL, 2, NULL, path, sizeof path, &err),
         GD_EINPUT);
     assert_contains(err.msg, "band rows");
     gd_image_free(&band);

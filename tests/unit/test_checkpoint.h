@@ -153,8 +153,30 @@ static inline void make_job(const char *dir, const char *extra, gd_job *job)
 }
 
 /*
+ * A gd_rows_done that checks what it is told: rows in order, each once, no
+ * gap; rows_told_all then asserts they covered the band exactly.
+ */
+typedef struct rows_told {
+    int next; /* the first row not told yet */
+} rows_told;
+
+static inline void rows_told_fn(void *ctx, int y0, int y1)
+{
+    rows_told *t = ctx;
+    assert_int_equal(y0, t->next);
+    assert_true(y1 > y0);
+    t->next = y1;
+}
+
+static inline void rows_told_all(const rows_told *t, const gd_image *band)
+{
+    assert_int_equal(t->next, band->y1 > band->y0 ? band->y1 : band->y0);
+}
+
+/*
  * Collective: writes a w x h test image (seed) at (octave, iteration) on d,
- * through the test seam (NULL: none).
+ * through the test seam (NULL: none).  A successful write tells of every
+ * row of the band, in order.
  */
 static inline gd_status write_seam(gd_dist *d, const char *dir, const gd_job *job, int octave,
                                    int iteration, int w, int h, uint64_t seed, int keep,
@@ -163,7 +185,12 @@ static inline gd_status write_seam(gd_dist *d, const char *dir, const gd_job *jo
     gd_image band;
     gd_checkpoint_pos pos = {octave, iteration, job->octaves, w, h, "test"};
     own_band(d, &band, w, h, seed);
-    gd_status st = gd_checkpoint_write(d, dir, job, &pos, &band, keep, seam, path, 4096, err);
+    rows_told told = {band.y0};
+    gd_rows_done done = {rows_told_fn, &told};
+    gd_status st =
+        gd_checkpoint_write(d, dir, job, &pos, &band, &done, keep, seam, path, 4096, err);
+    if (st == GD_OK)
+        rows_told_all(&told, &band);
     gd_image_free(&band);
     return st;
 }

@@ -64,7 +64,7 @@ static void assert_newest(const char *dir, const gd_job *job, const char *want, 
     int y0, y1;
     gd_dist_band(TH, gd_dist_size(world), gd_dist_rank(world), &y0, &y1);
     GDTEST_OK(gd_image_alloc(&band, TW, TH, 3, y0, y1, &err), &err);
-    GDTEST_OK(gd_checkpoint_read(world, found.path, &band, &err), &err);
+    GDTEST_OK(gd_checkpoint_read(world, found.path, &band, NULL, &err), &err);
     assert_band(&band, seed);
     gd_image_free(&band);
 }
@@ -250,9 +250,9 @@ static void test_flipped_byte_in_image_data(void **state)
     /* Reading the damaged one: the ranks whose rows are intact fail too (agreed). */
     gd_image band;
     own_band(world, &band, BW, BH, 0);
-    assert_int_equal(gd_checkpoint_read(world, b, &band, &err), GD_EINPUT);
+    assert_int_equal(gd_checkpoint_read(world, b, &band, NULL, &err), GD_EINPUT);
     assert_contains(err.msg, "checksum error in image data");
-    GDTEST_OK(gd_checkpoint_read(world, a, &band, &err), &err);
+    GDTEST_OK(gd_checkpoint_read(world, a, &band, NULL, &err), &err);
     assert_band(&band, 1);
     gd_image_free(&band);
 

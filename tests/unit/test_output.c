@@ -190,15 +190,35 @@ static gd_image my_band(int w, int h, int bits)
 /* The test seam the next writes use (the test program's own state). */
 static gd_output_seam seam;
 
+/*
+ * What the writer tells of the rows it is done with (gd_rows_done): each
+ * pass over the band tells rows in order from row 0, without gaps.
+ */
+typedef struct told {
+    int next, max;
+} told;
+
+static void told_fn(void *ctx, int y0, int y1)
+{
+    told *t = ctx;
+    if (y0 != 0) /* a new pass starts from row 0 */
+        assert_int_equal(y0, t->next);
+    assert_true(y1 > y0);
+    t->next = y1;
+    t->max = y1 > t->max ? y1 : t->max;
+}
+
 /* Writes the image distributed: begin, write, commit; returns the status every rank agreed on. */
 static gd_status write_distributed(const char *path, int w, int h, const gd_write_opts *o)
 {
     gd_image b = my_band(w, h, o->bits);
     gd_output *out = NULL;
+    told t = {0, 0};
+    gd_rows_done done = {told_fn, &t};
     gd_err_clear(&err);
     gd_status st = gd_output_begin(dist, path, w, h, o, &seam, &out, &err);
-    if (st == GD_OK)
-        st = gd_output_write(out, &b, &err);
+    if (st == GD_OK && (st = gd_output_write(out, &b, &done, &err)) == GD_OK)
+        assert_true(t.max >= b.y1); /* every row of the band was let go */
     if (st == GD_OK)
         st = gd_output_commit(out, &err);
     else
@@ -486,7 +506,7 @@ static void test_wrong_band(void **state)
     gd_image b = my_band(100, 90, 8);
     if (rank == nranks - 1)
         b.y1 = b.y0; /* claims no rows */
-    gd_status st = gd_output_write(out, &b, &err);
+    gd_status st = gd_output_write(out, &b, NULL, &err);
     gd_output_abort(out);
     gd_image_free(&b);
     int ok = st == GD_EINPUT && strstr(err.msg, "band");

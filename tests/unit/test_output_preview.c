@@ -77,7 +77,7 @@ static void write_with_preview(const gd_image *big, const char *path, const char
         memcpy(gd_image_row(&band, y), gd_image_row(big, y), (size_t)big->w * 3 * sizeof(float));
     GDTEST_OK(gd_output_begin(dist, path, big->w, big->full_h, &o, NULL, &out, &err), &err);
     GDTEST_OK(gd_output_preview(out, preview, side, &err), &err);
-    GDTEST_OK(gd_output_write(out, &band, &err), &err);
+    GDTEST_OK(gd_output_write(out, &band, NULL, &err), &err);
     GDTEST_OK(gd_output_commit(out, &err), &err);
     gd_image_free(&band);
 }
