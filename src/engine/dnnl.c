@@ -5,10 +5,12 @@
  * status is checked here or by the caller and turned into a message naming
  * the node.  It calls no other file of the engine.
  */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE, MADV_POPULATE_WRITE */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine_int.h"
 #include "gigadream/image.h"
@@ -396,6 +398,33 @@ gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_t
     return s == dnnl_success ? GD_OK : eng_fail(e, node, "memory descriptor", s, err);
 }
 
+/*
+ * Buffers from this size up are anonymous mappings in 2 MB pages, faulted
+ * in by one call.  Faulting an engine's buffers in 4 KB pages, one trap per
+ * page, was most of its creation (in a paravirtualized VM a trap is dear:
+ * creating a 576 x 576 engine cost 2.5 runs of it); new engines are made
+ * whenever the jitter brings new edge-tile extents, so that cost decided
+ * which tile size [tiles] size = auto could afford.  Huge pages also spare
+ * the TLB during the runs.  A mapping reads as zero, as the blocked
+ * layouts' channel padding must.
+ */
+#define ENG_MAP_MIN ((size_t)2 << 20)
+
+static void *map_buffer(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+        /* Hints: without them (an old kernel, THP off) the pages come on first touch. */
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
+#endif
+    return p;
+}
+
 gd_status eng_alloc(gd_engine *e, gd_err *err)
 {
     for (int b = 0; b < e->n_bufs; b++) {
@@ -403,15 +432,19 @@ gd_status eng_alloc(gd_engine *e, gd_err *err)
         if (p->ptr || p->bytes == 0)
             continue;
         size_t bytes = (p->bytes + 63) & ~(size_t)63;
-        p->ptr = aligned_alloc(64, bytes);
+        if (bytes >= ENG_MAP_MIN) {
+            bytes = (bytes + ENG_MAP_MIN - 1) & ~(ENG_MAP_MIN - 1);
+            if ((p->ptr = map_buffer(bytes)))
+                p->mapped = bytes;
+        } else if ((p->ptr = aligned_alloc(64, bytes))) {
+            /* Zeroed: blocked layouts' channel padding must read as zero. */
+            gd_zero_floats(p->ptr, bytes / sizeof(float));
+        }
         if (!p->ptr) {
             char s[32];
             return gd_err_set(err, GD_ENOMEM, "out of memory allocating %s of engine buffers",
                               gd_bytes_str((double)bytes, s));
         }
-        /* Zeroed (blocked layouts' channel padding must read as zero) by all
-         * threads: faulting the pages in is most of an engine's creation. */
-        gd_zero_floats(p->ptr, bytes / sizeof(float));
     }
     for (int k = 0; k < e->n_binds; k++) {
         dnnl_status_t s =
@@ -431,8 +464,12 @@ void eng_destroy_objects(gd_engine *e)
         dnnl_memory_destroy(e->mems[k]);
     for (int k = 0; k < e->n_pds; k++)
         dnnl_primitive_desc_destroy(e->pds[k]);
-    for (int k = 0; k < e->n_bufs; k++)
-        free(e->bufs[k].ptr);
+    for (int k = 0; k < e->n_bufs; k++) {
+        if (e->bufs[k].mapped)
+            munmap(e->bufs[k].ptr, e->bufs[k].mapped);
+        else
+            free(e->bufs[k].ptr);
+    }
     free(e->prims);
     free(e->mems);
     free(e->pds);

@@ -117,8 +117,9 @@ typedef struct eng_step_list {
 typedef struct eng_buf {
     size_t bytes;
     void *ptr;
-    int pooled; /* a diff buffer from the pool */
-    int in_use; /* pool bookkeeping while planning */
+    size_t mapped; /* ptr is an anonymous mapping of this many bytes (0: aligned_alloc) */
+    int pooled;    /* a diff buffer from the pool */
+    int in_use;    /* pool bookkeeping while planning */
 } eng_buf;
 
 /* A memory object to point at a buffer once buffers exist. */
