@@ -149,6 +149,19 @@ void gd_band_release(gd_band *b, int a, int z)
                            (size_t)(z - a) * row_floats(b) * sizeof(float));
 }
 
+void gd_band_populate(gd_band *b, int a, int z, int write)
+{
+    if (!b->scratch || !b->mem)
+        return;
+    if (a < b->lo)
+        a = b->lo;
+    if (z > b->hi)
+        z = b->hi;
+    if (z > a)
+        gd_scratch_populate(b->mem + (size_t)(a - b->lo) * row_floats(b),
+                            (size_t)(z - a) * row_floats(b) * sizeof(float), write);
+}
+
 size_t gd_band_bytes(const gd_band *b)
 {
     return (size_t)(b->hi - b->lo) * row_floats(b) * sizeof(float);

@@ -213,6 +213,23 @@ void gd_scratch_release(void *p, size_t bytes)
         (void)madvise(a, (size_t)(z - a), MADV_DONTNEED);
 }
 
+void gd_scratch_populate(void *p, size_t bytes, int write)
+{
+    /* Outer pages: the range's first and last partial pages are touched too. */
+    size_t pg = page_size();
+    uintptr_t lo = (uintptr_t)p / pg * pg, hi = ((uintptr_t)p + bytes + pg - 1) / pg * pg;
+#if defined(MADV_POPULATE_WRITE) && defined(MADV_POPULATE_READ)
+    /* Advice only: where it fails (an old kernel), the first touches fault as before. */
+    if (hi > lo)
+        (void)madvise((void *)lo, (size_t)(hi - lo),
+                      write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+#else
+    (void)lo;
+    (void)hi;
+    (void)write;
+#endif
+}
+
 size_t gd_scratch_bytes(const gd_scratch *s)
 {
     return s ? s->bytes : 0;

@@ -53,6 +53,13 @@ void gd_band_free(gd_band *b);
 void gd_band_release(gd_band *b, int a, int z);
 
 /*
+ * Out of core: brings rows [a, z) of the allocation (clipped to it) into
+ * memory before a pass reads them or, when write, writes them
+ * (gd_scratch_populate).  In memory: does nothing.
+ */
+void gd_band_populate(gd_band *b, int a, int z, int write);
+
+/*
  * Makes sure rows [a, z) (clipped to the image, always including the owned
  * rows) fit in the allocation, growing it if needed; owned rows keep their
  * values, halo rows are undefined after growing.

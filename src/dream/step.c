@@ -438,6 +438,15 @@ static void pass(gd_dream *d, row_pass op, double mean, float a, float b)
     int win = dr_window(d);
     for (int c0 = g->y0; c0<g->y1; c0 = g->y1 - c0> win ? c0 + win : g->y1) {
         int c1 = g->y1 - c0 > win ? c0 + win : g->y1;
+        /* Out of core: the window's pages in one call each (the passes that
+         * only read the gradient leave its pages clean). */
+        const int sum = op == PASS_ADD || op == PASS_ADD_ABS;
+        const int update = op == PASS_UPDATE || op == PASS_UPDATE_STD;
+        gd_band_populate(&d->acc[0], c0, c1, sum || update);
+        if (sum)
+            gd_band_populate(&d->acc[1], c0, c1, 1);
+        if (update)
+            gd_band_populate(&d->img, c0, c1, 1);
         pass_rows(op, &d->img.own, g, &d->acc[1].own, mean, a, b, c0, c1, d->rowsums);
         gd_band_release(&d->acc[0], c0, c1);
         gd_band_release(&d->acc[1], c0, c1);
@@ -609,6 +618,10 @@ gd_status dr_iterate(gd_dream *d, gd_dream_report *rep, gd_err *err)
         if (tile.extent.y0 != row_y) {
             row_y = tile.extent.y0;
             release_above(d, tile.extent.y0, tile.support.y0);
+            /* The tile row's image rows (read) and its parity's accumulator
+             * rows (written), each in one call rather than a fault a page. */
+            gd_band_populate(&d->img, tile.extent.y0, tile.extent.y1, 0);
+            gd_band_populate(&acc[tile.ty & 1], tile.support.y0, tile.support.y1, 1);
         }
         const int tw = tile.extent.x1 - tile.extent.x0;
         local = ensure_engine(d, &plan, &tile, t1, err);
