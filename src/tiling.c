@@ -446,7 +446,7 @@ static axis_stats axis_cost(int n, int size, int margin, int jitter, int torus, 
 
 int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum)
 {
-    static const int sizes[] = {GD_TILING_AUTO_SMALL, GD_TILING_AUTO_LARGE};
+    static const int sizes[] = {GD_TILING_AUTO_SMALL, 640, 768, GD_TILING_AUTO_LARGE};
     int best = sizes[0];
     double best_cost = 0;
     for (int k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++) {

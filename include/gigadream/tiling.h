@@ -260,26 +260,29 @@ int gd_tiling_stride_ok(const gd_tile_plan *plan, int stride);
 
 /*
  * What a new engine costs, in pixels seen per pixel of its extent: creating
- * one (mostly faulting in and zeroing its buffers) took about as long as
- * running a tile of its size, 1.3x to 1.5x (one thread, on the default
- * 2048 x 2048 job: CPU seconds of 512- and 1024-pixel cut grids against the
- * uncut one, issue 17).
+ * one plus the extra of its first run over a second, in runs of its
+ * extent.  Measured (issue 17, one thread, MobileNet V1 to
+ * Conv2d_9_pointwise, AVX-512) at extents 576 to 1104 once an engine's
+ * buffers came from one populated huge-page mapping: 0.1 to 0.8, median
+ * 0.45 (before that mapping: 1.3 to 2.5).
  */
-#define GD_TILING_ENGINE_COST 1.0
+#define GD_TILING_ENGINE_COST 0.45
 
 /*
- * The core size [tiles] size = auto takes for a w x h image:
- * GD_TILING_AUTO_SMALL or GD_TILING_AUTO_LARGE, whichever costs less per
- * iteration, the smaller on a tie.  The cost is the pixels the network sees
+ * The core size [tiles] size = auto takes for a w x h image: of
+ * GD_TILING_AUTO_SMALL, 640, 768 and GD_TILING_AUTO_LARGE, whichever costs
+ * less per iteration, the smaller on a tie.  The cost is the pixels the network sees
  * (tiles x extent per axis, averaged over the jitter offsets, with the edge
  * tiles cut by quantum as gd_tiling_plan_cut cuts them, 0: not cut) plus
  * GD_TILING_ENGINE_COST times the pixels of the extents whose engine an
  * iteration must create (all but the full extent: the jitter moves the cut
  * ones every iteration).  margin M (at most GD_TILING_AUTO_SMALL / 2),
  * jitter as the job sets it (< 0: the size), torus: border = wrap (never
- * cut).  Pure: every rank and every restart takes the same.  On the
- * 1088-pixel extents of the large size the engine runs about as fast per
- * pixel as on 576 (MobileNet V1, AVX-512), so pixels are the cost.
+ * cut).  Pure: every rank and every restart takes the same.  Per pixel,
+ * the engine runs about as fast on extents of 576 to 1088 pixels (MobileNet
+ * V1, AVX-512), so pixels are the cost: e.g. the 2048 x 2048 default job
+ * takes 640 (1.30x the image's pixels seen; measured as fast as 512, which
+ * sees 1.354x: 6.30 s against 6.21 s median CPU of 6 alternating runs).
  */
 int gd_tiling_auto_size(int w, int h, int margin, int jitter, int torus, int quantum);
 

@@ -6,6 +6,7 @@
  * the node.  It calls no other file of the engine.
  */
 #define _GNU_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE, MADV_POPULATE_WRITE */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,51 +400,46 @@ gd_status eng_md4(const gd_engine *e, int node, int c, int h, int w, dnnl_data_t
 }
 
 /*
- * Buffers from this size up are anonymous mappings in 2 MB pages, faulted
- * in by one call.  Faulting an engine's buffers in 4 KB pages, one trap per
- * page, was most of its creation (in a paravirtualized VM a trap is dear:
- * creating a 576 x 576 engine cost 2.5 runs of it); new engines are made
- * whenever the jitter brings new edge-tile extents, so that cost decided
- * which tile size [tiles] size = auto could afford.  Huge pages also spare
- * the TLB during the runs.  A mapping reads as zero, as the blocked
- * layouts' channel padding must.
+ * An engine's buffers are carved, 64-byte aligned, out of one anonymous
+ * mapping in 2 MB pages, faulted in by one call.  Faulting them in 4 KB
+ * pages, one trap per page (aligned_alloc, then zeroing), was most of an
+ * engine's creation: in a paravirtualized VM a trap is dear, and creating
+ * a 576 x 576 engine cost 2.5 runs of it.  New engines are made whenever
+ * the jitter brings new edge-tile extents, so that cost decided which tile
+ * size [tiles] size = auto could afford.  Huge pages also spare the TLB
+ * during the runs.  A fresh mapping reads as zero, as the blocked layouts'
+ * channel padding must.
  */
-#define ENG_MAP_MIN ((size_t)2 << 20)
-
-static void *map_buffer(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-        /* Hints: without them (an old kernel, THP off) the pages come on first touch. */
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-#ifdef MADV_POPULATE_WRITE
-    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
-#endif
-    return p;
-}
+#define ENG_HUGE ((size_t)2 << 20)
+#define ENG_ALIGN ((size_t)64)
 
 gd_status eng_alloc(gd_engine *e, gd_err *err)
 {
-    for (int b = 0; b < e->n_bufs; b++) {
-        eng_buf *p = &e->bufs[b];
-        if (p->ptr || p->bytes == 0)
-            continue;
-        size_t bytes = (p->bytes + 63) & ~(size_t)63;
-        if (bytes >= ENG_MAP_MIN) {
-            bytes = (bytes + ENG_MAP_MIN - 1) & ~(ENG_MAP_MIN - 1);
-            if ((p->ptr = map_buffer(bytes)))
-                p->mapped = bytes;
-        } else if ((p->ptr = aligned_alloc(64, bytes))) {
-            /* Zeroed: blocked layouts' channel padding must read as zero. */
-            gd_zero_floats(p->ptr, bytes / sizeof(float));
-        }
-        if (!p->ptr) {
+    size_t total = 0;
+    for (int b = 0; b < e->n_bufs; b++)
+        total += (e->bufs[b].bytes + ENG_ALIGN - 1) & ~(ENG_ALIGN - 1);
+    if (total > 0) {
+        const size_t len = (total + ENG_HUGE - 1) & ~(ENG_HUGE - 1);
+        void *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (a == MAP_FAILED) {
             char s[32];
-            return gd_err_set(err, GD_ENOMEM, "out of memory allocating %s of engine buffers",
-                              gd_bytes_str((double)bytes, s));
+            return gd_err_set(err, GD_ENOMEM, "out of memory allocating %s of engine buffers: %s",
+                              gd_bytes_str((double)len, s), strerror(errno));
+        }
+        /* Hints: without them (an old kernel, THP off) the pages come on first touch. */
+#ifdef MADV_HUGEPAGE
+        (void)madvise(a, len, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+        (void)madvise(a, len, MADV_POPULATE_WRITE);
+#endif
+        e->arena = a;
+        e->arena_bytes = len;
+        char *q = a;
+        for (int b = 0; b < e->n_bufs; b++) {
+            eng_buf *p = &e->bufs[b];
+            p->ptr = p->bytes ? q : NULL;
+            q += (p->bytes + ENG_ALIGN - 1) & ~(ENG_ALIGN - 1);
         }
     }
     for (int k = 0; k < e->n_binds; k++) {
@@ -464,12 +460,10 @@ void eng_destroy_objects(gd_engine *e)
         dnnl_memory_destroy(e->mems[k]);
     for (int k = 0; k < e->n_pds; k++)
         dnnl_primitive_desc_destroy(e->pds[k]);
-    for (int k = 0; k < e->n_bufs; k++) {
-        if (e->bufs[k].mapped)
-            munmap(e->bufs[k].ptr, e->bufs[k].mapped);
-        else
-            free(e->bufs[k].ptr);
-    }
+    if (e->arena)
+        munmap(e->arena, e->arena_bytes);
+    e->arena = NULL;
+    e->arena_bytes = 0;
     free(e->prims);
     free(e->mems);
     free(e->pds);

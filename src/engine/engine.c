@@ -102,22 +102,26 @@ static gd_status alloc_outputs(gd_engine *e, gd_err *err)
     e->seed_plain = gd_calloc(k, sizeof *e->seed_plain, "engine tables", err);
     e->out_mem = gd_calloc(k, sizeof *e->out_mem, "engine tables", err);
     e->seed_mem = gd_calloc(k, sizeof *e->seed_mem, "engine tables", err);
-    return e->out_plain && e->seed_plain && e->out_mem && e->seed_mem ? GD_OK : err->status;
+    e->out_buf = gd_calloc(k, sizeof *e->out_buf, "engine tables", err);
+    e->seed_buf = gd_calloc(k, sizeof *e->seed_buf, "engine tables", err);
+    return e->out_plain && e->seed_plain && e->out_mem && e->seed_mem && e->out_buf && e->seed_buf
+               ? GD_OK
+               : err->status;
 }
 
-/* A plain CHW float buffer of output k's shape and a memory object over it. */
-static gd_status plain_buffer(gd_engine *e, int k, float **buf, dnnl_memory_t *mem, gd_err *err)
+/* A plain CHW float buffer of output k's shape (an engine buffer: in the
+ * arena with the others, eng_alloc) and a memory object over it. */
+static gd_status plain_buffer(gd_engine *e, int k, int *buf, dnnl_memory_t *mem, gd_err *err)
 {
     int node = e->outputs[k];
     gd_shape s = e->nodes[node].shape;
     dnnl_memory_desc_t md;
-    *buf = gd_calloc((size_t)s.c * s.h * s.w, sizeof **buf, "engine output", err);
-    if (!*buf)
+    if ((*buf = eng_buf_new(e, 0, err)) < 0)
         return err->status;
     gd_status st = eng_md4(e, node, s.c, s.h, s.w, dnnl_f32, dnnl_nchw, &md, err);
     if (st != GD_OK)
         return st;
-    return eng_mem_user(e, node, &md, *buf, mem, err);
+    return eng_mem(e, node, &md, *buf, mem, err);
 }
 
 static gd_status plan_forward(gd_engine *e, gd_err *err)
@@ -135,7 +139,7 @@ static gd_status plan_forward(gd_engine *e, gd_err *err)
         st = eng_act_mem(e, 0, 0, err);
     for (int k = 0; st == GD_OK && k < e->n_outputs; k++) {
         int node = e->outputs[k];
-        st = plain_buffer(e, k, &e->out_plain[k], &e->out_mem[k], err);
+        st = plain_buffer(e, k, &e->out_buf[k], &e->out_mem[k], err);
         if (st == GD_OK)
             st = eng_reorder(e, &e->fwd, node, e->nodes[node].act, e->out_mem[k], 0, err);
     }
@@ -153,7 +157,7 @@ static gd_status plan_backward(gd_engine *e, gd_err *err)
         e->nodes[i].dmd_fixed = i != 0;
     }
     for (int k = 0; st == GD_OK && k < e->n_outputs; k++)
-        st = plain_buffer(e, k, &e->seed_plain[k], &e->seed_mem[k], err);
+        st = plain_buffer(e, k, &e->seed_buf[k], &e->seed_mem[k], err);
     for (int i = m->n_nodes - 1; st == GD_OK && i >= 0; i--)
         if (e->nodes[i].need)
             st = eng_backward_node(e, i, err);
@@ -232,6 +236,10 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
         st = eng_share_activations(e, err);
     if (st == GD_OK)
         st = eng_alloc(e, err);
+    for (int k = 0; st == GD_OK && k < e->n_outputs; k++) {
+        e->out_plain[k] = e->bufs[e->out_buf[k]].ptr;
+        e->seed_plain[k] = e->backward ? e->bufs[e->seed_buf[k]].ptr : NULL;
+    }
     if (st == GD_OK)
         st = run(e, &e->init, err);
     if (st != GD_OK)
@@ -256,16 +264,14 @@ void gd_engine_free(gd_engine *e)
         dnnl_stream_destroy(e->stream);
     if (e->eng)
         dnnl_engine_destroy(e->eng);
-    for (int k = 0; k < e->n_outputs && e->out_plain; k++)
-        free(e->out_plain[k]);
-    for (int k = 0; k < e->n_outputs && e->seed_plain; k++)
-        free(e->seed_plain[k]);
     free(e->outputs);
     eng_nodes_free(e);
     free(e->out_plain);
     free(e->seed_plain);
     free(e->out_mem);
     free(e->seed_mem);
+    free(e->out_buf);
+    free(e->seed_buf);
     free(e->init.v);
     free(e->fwd.v);
     free(e->bwd.v);

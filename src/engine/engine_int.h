@@ -117,9 +117,8 @@ typedef struct eng_step_list {
 typedef struct eng_buf {
     size_t bytes;
     void *ptr;
-    size_t mapped; /* ptr is an anonymous mapping of this many bytes (0: aligned_alloc) */
-    int pooled;    /* a diff buffer from the pool */
-    int in_use;    /* pool bookkeeping while planning */
+    int pooled; /* a diff buffer from the pool */
+    int in_use; /* pool bookkeeping while planning */
 } eng_buf;
 
 /* A memory object to point at a buffer once buffers exist. */
@@ -200,8 +199,9 @@ struct gd_engine {
     eng_node *nodes; /* [model->n_nodes] */
 
     /* Outputs and seeds, plain CHW, [n_outputs]. */
-    float **out_plain;
+    float **out_plain; /* set from out_buf / seed_buf once buffers exist */
     float **seed_plain;
+    int *out_buf, *seed_buf;
     dnnl_memory_t *out_mem;
     dnnl_memory_t *seed_mem;
 
@@ -253,6 +253,8 @@ struct gd_engine {
     int n_pds, cap_pds;
     eng_buf *bufs;
     int n_bufs, cap_bufs;
+    void *arena; /* every buffer's bytes: one anonymous mapping (eng_alloc) */
+    size_t arena_bytes;
     eng_bind *binds;
     int n_binds, cap_binds;
 };

@@ -2,6 +2,7 @@
 """Compares a browser screenshot of the deep-zoom viewer with the render's preview.
 
 Usage: compare_shot.py SHOT.png PREVIEW.png GRID_W
+(exit 3, printing "blank: ...", when the screenshot holds no image at all)
 
 Finds the image in the screenshot (the viewer's background is black: the
 bounding box of the rows and columns holding any pixel brighter than 24),
@@ -94,6 +95,9 @@ def main():
     pw, ph, prows = read_png(preview)
     bright = lambda line, x: line[3 * x] + line[3 * x + 1] + line[3 * x + 2] > 3 * 24
     ys = [y for y in range(sh) if any(bright(srows[y], x) for x in range(0, sw, 2))]
+    if not ys:
+        print('blank: the screenshot shows no image')
+        sys.exit(3)
     xs = [x for x in range(sw) if any(bright(srows[y], x) for y in range(ys[0], ys[-1] + 1, 2))]
     x0, y0 = xs[0], ys[0]
     w, h = xs[-1] - x0 + 1, ys[-1] - y0 + 1
