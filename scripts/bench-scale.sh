@@ -130,11 +130,13 @@ keep = 1"
     rate=$(sed -n 's/.*: \([0-9.]*\) MPix-iter\/s.*/\1/p' "$dir/inputs.log")
     seen=$(sed -n 's/.*the network saw \([0-9.]*\)x.*/\1/p' "$dir/inputs.log")
     echo "throughput: $rate MPix-iter/s on 2 cores = $(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 2 }') MPix-iter/s per core (network sees ${seen}x the pixels)"
-    # Per rank boundary and iteration: the image rows one side fetches from the
-    # other (a tile row's extent reaches into the neighbour) and the gradient
-    # rows it sends back; each is (tile + 2 overlap) rows at most, 12 bytes a pixel.
-    size=$(sed -n 's/.*tiles auto: \([0-9]*\).*/\1/p' "$dir/inputs.log")
-    awk -v w=6144 -v s="${size:-1024}" 'BEGIN { rows = s + 64; printf "halo per rank boundary and iteration: at most %.0f MB (2 x %d rows x %d px x 12 B), i.e. %.0f bytes per image column\n", 2 * rows * w * 12 / 1e6, rows, w, 2 * rows * 12 }'
+    # Per rank boundary and iteration, measured: the most bytes any rank sent
+    # to the others (image rows its neighbour's tiles read, gradient rows of
+    # its tiles that land in the neighbour's band), from the render's log; the
+    # bound beside it: 2 x (tile + 2 overlap) rows x width x 12 bytes.
+    size=$(sed -n 's/.*tiles auto: \([0-9]*\).*/\1/p' "$dir/inputs.log" | head -1)
+    halo=$(sed -n 's/.*halo exchange: at most \(.*\) sent by a rank over \([0-9]*\) iterations (\(.*\) per iteration).*/\3/p' "$dir/inputs.log")
+    awk -v w=6144 -v s="${size:-1024}" -v m="$halo" 'BEGIN { rows = s + 64; printf "halo per rank boundary and iteration: %s measured (most any rank sent), at most %.1f MB by the bound 2 x %d rows x %d px x 12 B; %.0f bytes per image column by the bound\n", m, 2 * rows * w * 12 / 1048576, rows, w, 2 * rows * 12 }'
     ck=$(sed -n 's/.*checkpoint .*(dream done; .*) in \([0-9.]*\) s.*/\1/p' "$dir/inputs.log" | tail -1)
     bytes=$(du -sb "$dir/inputs-ckpt" | cut -f1)
     awk -v b="$bytes" -v t="$ck" 'BEGIN { printf "checkpoint: %.2f GB in %s s = %.2f GB/s (2 ranks, local disk)\n", b / 1e9, t, b / 1e9 / t }'

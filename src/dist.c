@@ -26,7 +26,20 @@ struct gd_dist {
     int size;
     int local_size; /* ranks on this node */
     int finalize;   /* 1 if we initialized MPI and must finalize it */
+    double sent;    /* bytes sent by the row exchanges (gd_dist_sent) */
 };
+
+/* Adds an exchange's outgoing rows (counts per rank, rows of row_bytes) to d->sent. */
+static void count_sent(gd_dist *d, const int *sc, size_t row_bytes)
+{
+    for (int r = 0; r < d->size; r++)
+        d->sent += (double)sc[r] * (double)row_bytes;
+}
+
+double gd_dist_sent(const gd_dist *d)
+{
+    return d->sent;
+}
 
 /* Converts an MPI failure into a message naming the call. */
 static gd_status mpi_fail(int rc, const char *call, gd_err *err)
@@ -321,6 +334,7 @@ gd_status gd_dist_fetch_rows(gd_dist *d, const gd_image *band, gd_image *dst, gd
     if ((st = row_type(band, &t, err)) != GD_OK)
         goto done;
     MPI_CHECK(MPI_Alltoallv(band->data, x.sc, x.sd, t, dst->data, x.rc, x.rd, t, d->comm));
+    count_sent(d, x.sc, sizeof(float) * (size_t)band->w * band->c);
     /* Own rows, unless dst already is the band there. */
     int lo, hi;
     overlap(x.mine[0], x.mine[1], band->y0, band->y1, &lo, &hi);
@@ -372,6 +386,7 @@ gd_status gd_dist_add_rows(gd_dist *d, gd_image *band, const gd_image *src, gd_e
     if ((st = row_type(band, &t, err)) != GD_OK)
         goto done;
     MPI_CHECK(MPI_Alltoallv(src->data, x.sc, x.sd, t, recv, x.rc, x.rd, t, d->comm));
+    count_sent(d, x.sc, sizeof(float) * row);
     if (!recv)
         goto done;
     for (int r = 0; r < n; r++) {
@@ -443,6 +458,7 @@ gd_status gd_dist_fetch_bytes(gd_dist *d, int h, size_t row_bytes, const void *b
     MPI_CHECK(MPI_Type_contiguous((int)row_bytes, MPI_BYTE, &t));
     MPI_CHECK(MPI_Type_commit(&t));
     MPI_CHECK(MPI_Alltoallv(band, sc, sd, t, dst, rc, rd, t, d->comm));
+    count_sent(d, sc, row_bytes);
     /* Own rows, unless dst already is the band there. */
     int lo, hi;
     overlap(mine[0], mine[1], y0, y1, &lo, &hi);

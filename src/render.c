@@ -686,12 +686,14 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
         return st;
     }
     gd_dream_set_stop(d, r->opts->stop);
-    double t0 = gd_dist_now();
+    double t0 = gd_dist_now(), sent0 = gd_dist_sent(r->dist), sent;
+    int steps = 0;
     r->last_save = t0;
     r->since_save = 0;
     while (!gd_dream_done(d)) {
         gd_dream_report rep;
         st = gd_dream_step(d, &rep, err);
+        steps++;
         if (st == GD_ESTOPPED) {
             /* Abandoned between tiles: the position is unchanged. */
             int sig;
@@ -717,6 +719,14 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
             return st;
     }
     res->dream_seconds = gd_dist_now() - t0;
+    /* The halo traffic of the iterations (and octave changes) run here: the
+     * most any rank sent, an input of the README's scaling model. */
+    if ((st = gd_dist_max(r->dist, gd_dist_sent(r->dist) - sent0, &sent, err)) != GD_OK)
+        return st;
+    char sb[32], pb[32];
+    if (steps > 0 && gd_dist_size(r->dist) > 1)
+        say(r, "halo exchange: at most %s sent by a rank over %d iterations (%s per iteration)",
+            gd_bytes_str(sent, sb), steps, gd_bytes_str(sent / steps, pb));
     gd_dream_finish(d);
     if (res->mpix_iter > 0)
         say(r,

@@ -106,6 +106,13 @@ gd_status gd_dist_fetch_bytes(gd_dist *d, int h, size_t row_bytes, const void *b
                               void *dst, gd_err *err);
 
 /*
+ * Bytes this rank has sent to other ranks through the row exchanges above
+ * (gd_dist_fetch_rows, gd_dist_add_rows, gd_dist_fetch_bytes) since
+ * gd_dist_init: the halo traffic, which a caller measures as a difference.
+ */
+double gd_dist_sent(const gd_dist *d);
+
+/*
  * Collective.  Gathers a variable number of bytes from every rank to rank 0,
  * in rank order.  Every rank passes its len bytes at mine (len may be 0).  On
  * rank 0, *all (grown with realloc when *cap is too small; free() it) holds

@@ -38,6 +38,12 @@ render_ok in1.log job.ini --set output.file=in1.tif --set checkpoint.dir=ck-in1
 grep -q "out of core" in1.log && fail "the in-core reference went out of core"
 mpirun --oversubscribe -n 2 "$GIGADREAM" render job.ini --set output.file=in2.tif \
   --set checkpoint.dir=ck-in2 2>in2.log || fail "2-rank in-core render failed: $(tail -n 2 in2.log)"
+# The halo traffic is measured and logged: per iteration, more than nothing and at most
+# 2 x (tile + 2 overlap) rows of 1500 RGB floats (image rows out, gradient rows back).
+per=$(sed -n 's/.*halo exchange: at most .* sent by a rank over 6 iterations (\([0-9.]*\) MB per iteration).*/\1/p' in2.log)
+[ -n "$per" ] || fail "no halo line for 6 iterations: $(grep -m1 'halo exchange' in2.log)"
+awk -v p="$per" 'BEGIN { exit !(p > 0.1 && p <= 2 * 192 * 1500 * 12 / 1048576) }' ||
+  fail "halo per iteration $per MB is outside (0.1, 6.6] MB"
 
 # Out of core on 1 rank: about 71 MB would hold it, the budget is 45 MB (2 ranks: 48 MB each).
 render_ok out1.log job.ini --set output.file=out1.tif --set checkpoint.dir=ck-out1 \
