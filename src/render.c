@@ -667,7 +667,8 @@ static gd_status dream_all(render *r, gd_render_result *res, gd_err *err)
             "out of core: the dream needs about %s per rank in memory, over the %s budget "
             "(%s); its images live in scratch files in %s, streamed a window of rows at a time",
             gd_bytes_str(need, nb), gd_bytes_str(budget, bb),
-            job->memory > 0 ? "[engine] memory" : "auto: 2/3 of available memory / local ranks",
+            job->memory > 0 ? "[engine] memory"
+                            : "auto: 2/3 of available memory / local ranks, less the process",
             scratch);
     say(r, "objective on the seed: %.6g", res->objective_seed);
     if (r->resume[0]) {

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- Octave geometry ------------------------------------------------------ */
 
@@ -90,6 +91,20 @@ static double available_memory(void)
             break;
     fclose(f);
     return room > 0 && room < kb * 1024.0 ? room : kb * 1024.0;
+}
+
+/* Bytes this process holds in memory now (libraries, the model, MPI's
+ * buffers), or 0 when unknown. */
+static double resident_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, pages = 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%lu %lu", &size, &pages);
+    fclose(f);
+    return n == 2 && pg > 0 ? (double)pages * (double)pg : 0;
 }
 
 /* Rows of a streaming pass's window out of core. */
@@ -201,13 +216,13 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
     d->need = bytes_needed(d, largest);
     int local = gd_dist_local_size(dist);
     double avail = available_memory();
-    /* auto: two thirds of what the node has free, shared by its ranks; the
+    /* auto: two thirds of what the node has free, shared by its ranks, less
+     * what the process already holds (so the budget bounds the process); the
      * rest is for the page cache that out-of-core streaming goes through
      * (measured: with the whole of it, a 1 GP render on 2 ranks held 22.8
      * GB of a 24 GB machine and its scratch files had nowhere to be cached). */
-    d->budget = job->memory > 0 ? job->memory
-                : avail > 0     ? avail * 2.0 / 3.0 / (local > 0 ? local : 1)
-                                : 0;
+    double own = avail * 2.0 / 3.0 / (local > 0 ? local : 1) - resident_now();
+    d->budget = job->memory > 0 ? job->memory : avail > 0 && own > 0 ? own : 0;
     if (d->budget > 0 && d->need > d->budget) {
         double least = d->least = bytes_minimum(d, largest);
         char a[32], b[32], c[32], where[256], buf[4096];
@@ -216,15 +231,18 @@ gd_status gd_dream_create(const gd_job *job, const gd_model *model, const gd_obj
                 gd_job_where(job, GD_JOB_KEY_ENGINE_MEMORY, where, sizeof where);
             else
                 snprintf(where, sizeof where, "%s", job->file);
-            st = gd_err_set(err, GD_EINPUT,
-                            "%s: [engine] memory%s: %s per rank is below the %s a %dx%d image "
-                            "needs even out of "
-                            "core (one window of tile rows and the engine); %s would hold it in "
-                            "memory: raise [engine] memory or use more ranks",
-                            where,
-                            job->memory > 0 ? "" : " (auto: 2/3 of available memory / local ranks)",
-                            gd_bytes_str(d->budget, a), gd_bytes_str(least, b), d->ow[largest],
-                            d->oh[largest], gd_bytes_str(d->need, c));
+            st =
+                gd_err_set(err, GD_EINPUT,
+                           "%s: [engine] memory%s: %s per rank is below the %s a %dx%d image "
+                           "needs even out of "
+                           "core (one window of tile rows and the engine); %s would hold it in "
+                           "memory: raise [engine] memory or use more ranks",
+                           where,
+                           job->memory > 0
+                               ? ""
+                               : " (auto: 2/3 of available memory / local ranks, less the process)",
+                           gd_bytes_str(d->budget, a), gd_bytes_str(least, b), d->ow[largest],
+                           d->oh[largest], gd_bytes_str(d->need, c));
             goto done;
         }
         const char *dir = scratch_folder(job, buf, sizeof buf);
