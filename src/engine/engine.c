@@ -190,7 +190,7 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
-    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu();
+    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu(e->precision);
     e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
     e->stem_fwd = e->pwdw_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);

@@ -65,8 +65,10 @@
  *      pixel-gradient loops, outputs and seeds in their reorders.  The
  *      folded activations' masks are u8, their bits uint16_t.
  *   6. Own steps exist only when e->kern is set, and every own step runs
- *      its arithmetic through e->kern, chosen once at creation (kernels.c);
- *      own steps are f32 only.
+ *      its arithmetic through e->kern, chosen once at creation (kernels.c)
+ *      for e's precision: an f32 table for f32 engines, a bf16 one
+ *      (kernels_int.h) for bf16 engines; own steps take nodes of that
+ *      element type only (eng_kern_dt).
  *   7. A fusion is recorded on the node whose step runs it, once per
  *      direction (eng_node.fuse_fwd, fuse_bwd): a node run inside another's
  *      step has no step of its own in that direction, and its activation
@@ -168,8 +170,10 @@ typedef struct eng_node {
     int bits_buf;
 
     /* Weights in the orders of our loops (owned; NULL where unused):
-     * wt_fwd [C][O] for an own 1x1 forward, [9 C][O] for the first
-     * convolution's; wt_bwd the kernel transposed and flipped for the
+     * wt_fwd [C][O] for an own 1x1 forward (bf16 [C / 2][O][2] on a bf16
+     * table), [9 C][O] for the first convolution's; wt_bwd bf16
+     * [O / 2][C][2] for an own 1x1 backward on a bf16 table (own.c), the
+     * kernel transposed and flipped for the
      * masked backward (mask.c), [O][ENG_STEM_Z] for the first
      * convolution's own backward (stem.c), or its space-to-depth kernel
      * (backward.c); taps a depthwise kernel as [ky * 3 + kx][channel]
@@ -313,9 +317,10 @@ const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
 
 /* Fills *l when md is a 4-D f32 or bf16 layout our loops can address; returns 0 otherwise. */
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
-/* Fills *l when md is an f32 layout of blocks of e's kernel table's cblk
- * channels, rows of w pixels dense (sx cblk, sy cblk w) and no padding:
- * what the own kernels address; returns 0 otherwise (or without kernels). */
+/* Fills *l when md is a layout of blocks of e's kernel table's cblk
+ * channels, of its element type (f32, or bf16 for a bf16 table), rows of w
+ * pixels dense (sx cblk, sy cblk w) and no padding: what the own kernels
+ * address; returns 0 otherwise (or without kernels). */
 int eng_blocked(const gd_engine *e, const dnnl_memory_desc_t *md, int w, eng_layout *l);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
@@ -331,8 +336,15 @@ gd_status eng_keep_pd(gd_engine *e, dnnl_primitive_desc_t pd, gd_err *err);
 
 /* kernels.c */
 
-/* The kernel table this CPU runs (kernels_int.h), or NULL: none fits. */
-const eng_kernels *eng_kernels_for_cpu(void);
+/* Whether e has own kernels and their element type is e's (invariant 6). */
+static inline int eng_kern_dt(const gd_engine *e)
+{
+    return e->kern && e->dt == (e->kern->bf16 ? dnnl_bf16 : dnnl_f32);
+}
+
+/* The kernel table this CPU runs for an engine of precision p
+ * (kernels_int.h: a bf16 table for bf16), or NULL: none fits. */
+const eng_kernels *eng_kernels_for_cpu(gd_engine_precision p);
 
 /* plan.c */
 
@@ -406,6 +418,10 @@ gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err);
  * unless its bits are kept); marks j's gradient started unless i's step
  * runs j's backward too (fuse_bwd.pre). */
 gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *what, gd_err *err);
+/* For an own 1x1 backward of node i (its own step's or run at the head of
+ * another's): on a bf16 table, its weights in the kernel's pairs (wt_bwd);
+ * nothing on an f32 one. */
+gd_status eng_pw_bwd_weights(gd_engine *e, int i, gd_err *err);
 /* Whether node k, read from a 1x1 node, is a stride-2 depthwise convolution
  * the 1x1's steps could run (pwdw.c; its parameters only: f32 3x3 stride 2,
  * groups = channels = a multiple of 16 up to ENG_PWDW_MAX_O, a bias,

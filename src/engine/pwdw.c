@@ -277,6 +277,8 @@ gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err)
     e->nodes[p].fuse_bwd.pre = j;
     if (head)
         e->nodes[p].fuse_bwd.head = e->model->nodes[j].inputs[0];
+    if (head && e->nodes[p].fuse_bwd.head != e->stem_fwd)
+        return eng_pw_bwd_weights(e, e->nodes[p].fuse_bwd.head, err);
     return GD_OK;
 }
 
