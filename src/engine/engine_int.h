@@ -80,6 +80,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "gigadream/engine.h"
 #include "kernels_int.h"
@@ -335,6 +337,17 @@ void eng_destroy_objects(gd_engine *e);
 gd_status eng_keep_pd(gd_engine *e, dnnl_primitive_desc_t pd, gd_err *err);
 
 /* kernels.c */
+
+/* A finite weight f32 -> bf16, rounding to nearest even (as vcvtneps2bf16
+ * and oneDNN's weight reorders do), for a bf16 table's weights (own.c,
+ * stem.c). */
+static inline uint16_t eng_bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 /* Whether e has own kernels and their element type is e's (invariant 6). */
 static inline int eng_kern_dt(const gd_engine *e)

@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "engine_int.h"
 #include "gigadream/error.h"
@@ -58,16 +57,6 @@ int eng_pw_fusable(const gd_engine *e, int i)
            !e->nodes[e->model->nodes[i].inputs[0]].diff_started && bwd_layouts(e, i, &dy, &y, &dx);
 }
 
-/* f32 -> bf16, rounding to nearest even (as vcvtneps2bf16 and oneDNN's
- * weight reorders do; the weights are finite). */
-static uint16_t bf16_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 /*
  * The model's 1x1 kernel W[o][c] as a bf16 table's weights (kernels_int.h):
  * channel pairs along the summed axis, forward [c / 2][o][2] (fwd set, the
@@ -84,7 +73,7 @@ static float *bf16_pairs(const gd_node *n, int c, int o, int fwd, gd_err *err)
         for (int ch = 0; ch < c; ch++) {
             const size_t at = fwd ? ((size_t)(ch / 2) * o + q) * 2 + ch % 2
                                   : ((size_t)(q / 2) * c + ch) * 2 + q % 2;
-            t[at] = bf16_of(n->weights[(size_t)q * c + ch]);
+            t[at] = eng_bf16_of(n->weights[(size_t)q * c + ch]);
         }
     return (float *)(void *)t;
 }

@@ -198,20 +198,23 @@ static inline __attribute__((always_inline)) void pwf_group(const eng_pw_fwd_arg
             acc[p][v] = b;
     }
     const uint16_t *w = (const uint16_t *)a->wt + (size_t)o0 * 2;
-    for (int c = 0; c < a->c; c += 2, w += (size_t)a->o * 2) {
-        __m512bh wv[SIMD_PW_NV];
-        SIMD_UNROLL
-        for (int v = 0; v < nv; v++)
-            wv[v] = bf_load(w + v * SIMD_W * 2);
-        const act_t *x = pwf_x(a, p0, c / SIMD_CB) + c % SIMD_CB;
-        SIMD_UNROLL
-        for (int p = 0; p < PW_P; p++)
-            if (p < n) {
-                const __m512bh b = bf_pair(x + p * SIMD_CB);
-                SIMD_UNROLL
-                for (int v = 0; v < nv; v++)
-                    acc[p][v] = bf_dot(acc[p][v], b, wv[v]);
-            }
+    for (int cb = 0; cb < a->c / SIMD_CB; cb++) {
+        const act_t *xb = pwf_x(a, p0, cb); /* once a block, not a pair */
+        for (int k = 0; k < SIMD_CB; k += 2, w += (size_t)a->o * 2) {
+            __m512bh wv[SIMD_PW_NV];
+            SIMD_UNROLL
+            for (int v = 0; v < nv; v++)
+                wv[v] = bf_load(w + v * SIMD_W * 2);
+            const act_t *x = xb + k;
+            SIMD_UNROLL
+            for (int p = 0; p < PW_P; p++)
+                if (p < n) {
+                    const __m512bh b = bf_pair(x + p * SIMD_CB);
+                    SIMD_UNROLL
+                    for (int v = 0; v < nv; v++)
+                        acc[p][v] = bf_dot(acc[p][v], b, wv[v]);
+                }
+        }
     }
     SIMD_UNROLL
     for (int p = 0; p < PW_P; p++)

@@ -39,8 +39,8 @@
  * stores: floats, or for a bf16 table (SIMD_BF16, kernels_int.h) bf16,
  * widened to floats on loading and rounded to nearest even on storing.
  * act_round gives what a store keeps, so that masks and bits describe the
- * stored activation.  On f32 tables these are the float operations
- * themselves.
+ * stored activation; act_bcast broadcasts one element.  On f32 tables these are the float
+ * operations themselves.
  */
 #ifdef SIMD_BF16 /* isa_avx512bf16_int.h defines them */
 #define SIMD_IS_BF16 1
@@ -59,9 +59,10 @@ static inline vf act_round(vf v)
 {
     return v;
 }
-static inline float act_scalar(const act_t *p)
+/* The element at p in every lane. */
+static inline vf act_bcast(const act_t *p)
 {
-    return *p;
+    return vf_set1(*p);
 }
 #endif
 

@@ -46,7 +46,7 @@ static void z_block(const eng_stem_bwd_args *a, int oy, int x0, float *restrict 
                     wv[v] = vf_load(w + v * SIMD_W);
                 SIMD_UNROLL
                 for (int p = 0; p < STEM_P; p++) {
-                    const vf b = vf_set1(act_scalar(g + p * SIMD_CB));
+                    const vf b = act_bcast(g + p * SIMD_CB);
                     SIMD_UNROLL
                     for (int v = 0; v < SIMD_PW_NV; v++)
                         acc[p][v] = vf_fma(b, wv[v], acc[p][v]);
@@ -73,8 +73,8 @@ static void z_row(const eng_stem_bwd_args *a, int oy, float *restrict z)
             for (int q = 0; q < a->o; q++) {
                 const act_t *g = (const act_t *)a->g + a->lg.off0 + (q / SIMD_CB) * a->lg.sc +
                                  oy * a->lg.sy + x * SIMD_CB;
-                u = vf_fma(vf_set1(act_scalar(g + q % SIMD_CB)),
-                           vf_load(a->w + (size_t)q * ENG_STEM_Z + z0), u);
+                u = vf_fma(act_bcast(g + q % SIMD_CB), vf_load(a->w + (size_t)q * ENG_STEM_Z + z0),
+                           u);
             }
             vf_store(z + x * ENG_STEM_Z + z0, u);
         }
@@ -157,7 +157,7 @@ static inline __attribute__((always_inline)) void stemf_pixels(const eng_stem_fw
                 SIMD_UNROLL
                 for (int p = 0; p < STEM_P; p++)
                     if (p < last) {
-                        const vf b = vf_set1(act_scalar(x + 2 * p));
+                        const vf b = act_bcast(x + 2 * p);
                         SIMD_UNROLL
                         for (int v = 0; v < SIMD_PW_NV; v++)
                             acc[p][v] = vf_fma(b, wv[v], acc[p][v]);
@@ -194,7 +194,7 @@ static void stemf_one(const eng_stem_fwd_args *a, int oy, int x, int o0)
                     const float *w = a->w + ((size_t)(ky * 3 + kx) * a->c + ch) * a->o + o;
                     const act_t *x =
                         (const act_t *)a->x + a->lx.off0 + ch * a->lx.sc + iy * a->lx.sy + ix;
-                    r = vf_fma(vf_set1(act_scalar(x)), vf_load(w), r);
+                    r = vf_fma(act_bcast(x), vf_load(w), r);
                 }
         stemf_store(a, oy, x, o, r);
     }
