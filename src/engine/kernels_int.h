@@ -23,13 +23,16 @@
  * are [C / 16][pixels] uint16_t words whatever B: channel c is bit c % 16
  * of word c / 16.  Row buffers below are [C / B][w][B].
  *
- * A bf16 table (eng_kernels.bf16) runs a bf16 engine: every activation and
- * gradient its kernels read or write, in the nodes' layouts and in the
- * steps' own row buffers (rings, rows, stages), is bf16 (uint16_t,
- * oneDNN's bf16), the pointers below typed float * only to keep one set of
- * structs; offsets inside a tensor or a row count elements, but a ring's
- * row r still starts r row-lengths of floats from the ring (the callers in
- * pwdw.c address rings in floats, whatever the table).  Sums are f32.  A
+ * A bf16 table (eng_kernels.bf16) runs a bf16 engine: the nodes'
+ * activations and gradients its kernels read or write are bf16 (uint16_t,
+ * oneDNN's bf16; their layouts say bf16), and so are the rows the 1x1
+ * kernels take (xrow, and the stages, pixel-major as in f32 with the
+ * stride counted in elements), the pointers typed float * only to keep one
+ * set of structs; but the rings and rows that hold a step's tensors that
+ * are never stored (yrow, dxrow, a ring of three, a first convolution's
+ * dst: rows of the 1x1's activation, of a head's, of the 1x1's gradient)
+ * stay floats, unrounded, so the depthwise kernels read them without
+ * conversions.  Sums are f32.  A
  * 1x1's weights are bf16 in channel pairs, the pairs vdpbf16ps takes:
  * forward wt [C / 2][O][2], backward w [O / 2][C][2] (own.c prepares
  * both); the depthwise and first convolution's weights stay f32.

@@ -8,7 +8,9 @@
  * Each block of SIMD_CB channels is taken SIMD_W channels (one vector) at
  * a time, its 9 taps in 9 registers (off: channels into the block).
  * Activations and gradients are act_t (f32, or bf16 on the bf16 table,
- * summed in f32: simd_int.h); the taps are f32 either way.
+ * summed in f32: simd_int.h); the rings' rows (the 1x1's activation, a
+ * head's, the 1x1's gradient: never stored, so never rounded) and the taps
+ * are floats either way.
  */
 #include <stdint.h>
 
@@ -29,7 +31,7 @@ static inline void clip_range(int *x0, int *x1, int n)
 }
 
 /* Output pixel ox, every tap checked (the row's edges). */
-static inline vf dw_fwd_edge(const eng_dw_args *a, const act_t *const r[3], const vf *w, vf acc,
+static inline vf dw_fwd_edge(const eng_dw_args *a, const float *const r[3], const vf *w, vf acc,
                              int ox)
 {
     const int ix0 = 2 * ox - a->pl;
@@ -39,7 +41,7 @@ static inline vf dw_fwd_edge(const eng_dw_args *a, const act_t *const r[3], cons
         for (int kx = 0; kx < 3; kx++) {
             const int ix = ix0 + kx;
             if (ix >= 0 && ix < a->w1)
-                acc = vf_fma(act_load(r[ky] + (size_t)ix * SIMD_CB), w[ky * 3 + kx], acc);
+                acc = vf_fma(vf_load(r[ky] + (size_t)ix * SIMD_CB), w[ky * 3 + kx], acc);
         }
     }
     return acc;
@@ -70,14 +72,14 @@ void SIMD_FN(dw_fwd_row)(const eng_dw_args *a, const float *ring, int oy)
             vf w[9];
             dw_taps_of(a->taps, a->o, cb * SIMD_CB + off, w);
             const vf b = vf_load(a->bias + cb * SIMD_CB + off);
-            const act_t *r[3], *rv[3];
+            const float *r[3], *rv[3];
             const vf *wv[3];
             int nr = 0;
             for (int ky = 0; ky < 3; ky++) {
                 int iy = 2 * oy - a->pt + ky;
-                r[ky] = iy >= 0 && iy < a->h1 ? simd_ring_row(ring, (size_t)(iy % 3), row) +
-                                                    (size_t)cb * a->w1 * SIMD_CB + off
-                                              : NULL;
+                r[ky] = iy >= 0 && iy < a->h1
+                            ? ring + (size_t)(iy % 3) * row + (size_t)cb * a->w1 * SIMD_CB + off
+                            : NULL;
                 if (r[ky]) {
                     rv[nr] = r[ky];
                     wv[nr++] = w + ky * 3;
@@ -90,13 +92,13 @@ void SIMD_FN(dw_fwd_row)(const eng_dw_args *a, const float *ring, int oy)
             for (; ox + 4 <= x1; ox += 4) {
                 vf q0 = b, q1 = b, q2 = b, q3 = b;
                 for (int k = 0; k < nr; k++) {
-                    const act_t *s = rv[k] + (size_t)(2 * ox - a->pl) * SIMD_CB;
+                    const float *s = rv[k] + (size_t)(2 * ox - a->pl) * SIMD_CB;
                     for (int kx = 0; kx < 3; kx++) {
                         const vf t = wv[k][kx];
-                        q0 = vf_fma(act_load(s + (0 + kx) * SIMD_CB), t, q0);
-                        q1 = vf_fma(act_load(s + (2 + kx) * SIMD_CB), t, q1);
-                        q2 = vf_fma(act_load(s + (4 + kx) * SIMD_CB), t, q2);
-                        q3 = vf_fma(act_load(s + (6 + kx) * SIMD_CB), t, q3);
+                        q0 = vf_fma(vf_load(s + (0 + kx) * SIMD_CB), t, q0);
+                        q1 = vf_fma(vf_load(s + (2 + kx) * SIMD_CB), t, q1);
+                        q2 = vf_fma(vf_load(s + (4 + kx) * SIMD_CB), t, q2);
+                        q3 = vf_fma(vf_load(s + (6 + kx) * SIMD_CB), t, q3);
                     }
                 }
                 dw_fwd_store(a, at + (int64_t)ox * SIMD_CB, q0);
@@ -197,26 +199,33 @@ void SIMD_FN(dw_bwd_row)(const eng_dw_args *a, int iy, float *restrict stage)
  * w[ky * 3 + kx] in (ky, kx) order; dir 1 is the forward's correlation,
  * -1 the backward-data's.
  */
-static inline __attribute__((always_inline)) void s1_four(const act_t *const r[3], const vf w[9],
-                                                          int x, const int dir, vf q[4])
+static inline __attribute__((always_inline)) vf s1_load(const void *row, size_t at,
+                                                        const int f32rows)
+{
+    return f32rows ? vf_load((const float *)row + at) : act_load((const act_t *)row + at);
+}
+
+static inline __attribute__((always_inline)) void
+s1_four(const void *const r[3], const vf w[9], int x, const int dir, const int f32rows, vf q[4])
 {
     for (int ky = 0; ky < 3; ky++) {
         if (!r[ky])
             continue;
         for (int kx = 0; kx < 3; kx++) {
-            const act_t *s = r[ky] + (size_t)(x + dir * (kx - 1)) * SIMD_CB;
+            const size_t s = (size_t)(x + dir * (kx - 1)) * SIMD_CB;
             const vf t = w[ky * 3 + kx];
-            q[0] = vf_fma(act_load(s), t, q[0]);
-            q[1] = vf_fma(act_load(s + SIMD_CB), t, q[1]);
-            q[2] = vf_fma(act_load(s + 2 * SIMD_CB), t, q[2]);
-            q[3] = vf_fma(act_load(s + 3 * SIMD_CB), t, q[3]);
+            q[0] = vf_fma(s1_load(r[ky], s, f32rows), t, q[0]);
+            q[1] = vf_fma(s1_load(r[ky], s + SIMD_CB, f32rows), t, q[1]);
+            q[2] = vf_fma(s1_load(r[ky], s + 2 * SIMD_CB, f32rows), t, q[2]);
+            q[3] = vf_fma(s1_load(r[ky], s + 3 * SIMD_CB, f32rows), t, q[3]);
         }
     }
 }
 
 /* One output pixel x, columns checked against [0, w). */
-static inline __attribute__((always_inline)) vf s1_one(const act_t *const r[3], const vf w[9],
-                                                       int x, int width, const int dir, vf q)
+static inline __attribute__((always_inline)) vf s1_one(const void *const r[3], const vf w[9], int x,
+                                                       int width, const int dir, const int f32rows,
+                                                       vf q)
 {
     for (int ky = 0; ky < 3; ky++) {
         if (!r[ky])
@@ -224,53 +233,64 @@ static inline __attribute__((always_inline)) vf s1_one(const act_t *const r[3], 
         for (int kx = 0; kx < 3; kx++) {
             const int u = x + dir * (kx - 1);
             if (u >= 0 && u < width)
-                q = vf_fma(act_load(r[ky] + (size_t)u * SIMD_CB), w[ky * 3 + kx], q);
+                q = vf_fma(s1_load(r[ky], (size_t)u * SIMD_CB, f32rows), w[ky * 3 + kx], q);
         }
     }
     return q;
 }
 
-/* Row y of j's activation into xrow ([c / SIMD_CB][w][SIMD_CB]): bias, taps, clip;
- * its input's rows from s's activation or, when set, the head's ring (row
- * r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB]). */
-void SIMD_FN(dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict xrow)
+/* One channel vector of j's row from rows r (f32rows: a ring's floats,
+ * else act_t) into out: bias b, taps w, clipped. */
+static inline __attribute__((always_inline)) void dw1_fwd_vec(const eng_dw1_args *a,
+                                                              const void *const r[3], const vf w[9],
+                                                              vf b, act_t *out, const int f32rows)
 {
     const vf zero = vf_zero(), hi = vf_set1(a->hi);
+    int x = 0;
+    for (; x < 1 && x < a->w; x++)
+        act_store(out, vf_min(vf_max(s1_one(r, w, 0, a->w, 1, f32rows, b), zero), hi));
+    for (; x + 4 <= a->w - 1; x += 4) {
+        vf q[4] = {b, b, b, b};
+        s1_four(r, w, x, 1, f32rows, q);
+        for (int k = 0; k < 4; k++)
+            act_store(out + (size_t)(x + k) * SIMD_CB, vf_min(vf_max(q[k], zero), hi));
+    }
+    for (; x < a->w; x++)
+        act_store(out + (size_t)x * SIMD_CB,
+                  vf_min(vf_max(s1_one(r, w, x, a->w, 1, f32rows, b), zero), hi));
+}
+
+/* Row y of j's activation into xrow ([c / SIMD_CB][w][SIMD_CB]): bias, taps, clip;
+ * its input's rows from s's activation or, when set, the head's ring (row
+ * r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB], floats). */
+void SIMD_FN(dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict xrow)
+{
     for (int cb = 0; cb < a->c / SIMD_CB; cb++)
         for (int off = 0; off < SIMD_CB; off += SIMD_W) {
             vf w[9];
             dw_taps_of(a->taps, a->c, cb * SIMD_CB + off, w);
             const vf b = vf_load(a->bias + cb * SIMD_CB + off);
-            const act_t *r[3];
+            const void *r[3];
             for (int ky = 0; ky < 3; ky++) {
                 const int iy = y - 1 + ky;
                 if (iy < 0 || iy >= a->h)
                     r[ky] = NULL;
                 else if (ring)
-                    r[ky] = simd_ring_row(ring, (size_t)(iy % 3), (size_t)a->c * a->w) +
-                            (size_t)cb * SIMD_CB * a->w + off;
+                    r[ky] = ring + ((size_t)(iy % 3) * a->c + (size_t)cb * SIMD_CB) * a->w + off;
                 else
                     r[ky] = (const act_t *)a->x + a->lx.off0 + cb * a->lx.sc +
                             (int64_t)iy * a->lx.sy + off;
             }
             act_t *out = (act_t *)xrow + (size_t)cb * a->w * SIMD_CB + off;
-            int x = 0;
-            for (; x < 1 && x < a->w; x++)
-                act_store(out, vf_min(vf_max(s1_one(r, w, 0, a->w, 1, b), zero), hi));
-            for (; x + 4 <= a->w - 1; x += 4) {
-                vf q[4] = {b, b, b, b};
-                s1_four(r, w, x, 1, q);
-                for (int k = 0; k < 4; k++)
-                    act_store(out + (size_t)(x + k) * SIMD_CB, vf_min(vf_max(q[k], zero), hi));
-            }
-            for (; x < a->w; x++)
-                act_store(out + (size_t)x * SIMD_CB,
-                          vf_min(vf_max(s1_one(r, w, x, a->w, 1, b), zero), hi));
+            if (ring)
+                dw1_fwd_vec(a, r, w, b, out, 1);
+            else
+                dw1_fwd_vec(a, r, w, b, out, 0);
         }
 }
 
 /* Row y of s's gradient: j's backward-data from the ring's rows of j's
- * gradient (row r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB]), times s's
+ * gradient (row r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB], floats), times s's
  * derivative; stored, or, when out is set, put there for a head's backward:
  * pixel x's channel block cb at out + x * px + cb * cs. */
 void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict out,
@@ -282,12 +302,12 @@ void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float
         for (int off = 0; off < SIMD_CB; off += SIMD_W) {
             vf w[9];
             dw_taps_of(a->taps, a->c, cb * SIMD_CB + off, w);
-            const act_t *r[3];
+            const void *r[3];
             for (int ky = 0; ky < 3; ky++) {
                 const int gy = y + 1 - ky;
-                r[ky] = gy >= 0 && gy < a->h ? simd_ring_row(ring, (size_t)(gy % 3), row) +
-                                                   (size_t)cb * a->w * SIMD_CB + off
-                                             : NULL;
+                r[ky] = gy >= 0 && gy < a->h
+                            ? ring + (size_t)(gy % 3) * row + (size_t)cb * a->w * SIMD_CB + off
+                            : NULL;
             }
             const int64_t at = a->lgx.off0 + cb * a->lgx.sc + (int64_t)y * a->lgx.sy + off;
             const int64_t am = a->lx.off0 + cb * a->lx.sc + (int64_t)y * a->lx.sy + off;
@@ -296,10 +316,10 @@ void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float
                 int n = 1;
                 if (x >= 1 && x + 4 <= a->w - 1) {
                     q[0] = q[1] = q[2] = q[3] = vf_zero();
-                    s1_four(r, w, x, -1, q);
+                    s1_four(r, w, x, -1, 1, q);
                     n = 4;
                 } else {
-                    q[0] = s1_one(r, w, x, a->w, -1, vf_zero());
+                    q[0] = s1_one(r, w, x, a->w, -1, 1, vf_zero());
                 }
                 for (int k = 0; k < n; k++, x++) {
                     vf v = q[k];

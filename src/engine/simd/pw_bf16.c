@@ -56,8 +56,8 @@ static inline void pw_store(const eng_pw_bwd_args *a, size_t p0, int p, int c, v
         r = vf_keep(simd_bits(a->jbits[c / 16 * a->hw + p0 + p], c), r);
     else if (a->mask)
         r = vf_keep(vf_bytes_bits(a->mask + at), r);
-    if (a->dxrow)
-        act_store((act_t *)a->dxrow + ((size_t)cb * a->rw + p0 + p - a->row0) * SIMD_CB + in, r);
+    if (a->dxrow) /* a ring row for the depthwise before: floats (kernels_int.h) */
+        vf_store(a->dxrow + ((size_t)cb * a->rw + p0 + p - a->row0) * SIMD_CB + in, r);
     else
         act_store((act_t *)a->dx + at, r);
 }
@@ -155,18 +155,21 @@ static inline const act_t *pwf_x(const eng_pw_fwd_args *a, size_t q, int cb)
 }
 
 /* Pixel p0 + p, 16 channels from o: bias + sums, clipped, stored with the
- * bits of the stored values (the first vector of a word sets it). */
+ * bits of the stored values (the first vector of a word sets it): bf16 in
+ * i's activation, floats in a ring row (kernels_int.h). */
 static inline void pwf_store(const eng_pw_fwd_args *a, size_t p0, int p, int o, vf r)
 {
     const vf zero = vf_zero(), top = vf_set1(a->hi);
     const int ob = o / SIMD_CB, in = o % SIMD_CB;
     r = vf_min(vf_max(r, zero), top);
-    if (a->yrow)
-        act_store((act_t *)a->yrow + ((size_t)ob * a->w + p0 + p - a->row0) * SIMD_CB + in, r);
-    else
+    if (a->yrow) {
+        vf_store(a->yrow + ((size_t)ob * a->w + p0 + p - a->row0) * SIMD_CB + in, r);
+    } else {
         act_store((act_t *)a->y + a->ly.off0 + ob * a->ly.sc + (p0 + p) * SIMD_CB + in, r);
+        r = act_round(r);
+    }
     if (a->bits)
-        a->bits[o / 16 * a->hw + p0 + p] = (uint16_t)vf_inside(act_round(r), zero, top);
+        a->bits[o / 16 * a->hw + p0 + p] = (uint16_t)vf_inside(r, zero, top);
 }
 
 /* The input's derivative bits of pixels [p0, p0 + n), when kept. */

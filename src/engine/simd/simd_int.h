@@ -68,13 +68,6 @@ static inline vf act_bcast(const act_t *p)
 
 #include "engine/kernels_int.h"
 
-/* Ring row r of a step's ring (rows `row` floats apart, whatever the
- * element: kernels_int.h), as elements. */
-static inline act_t *simd_ring_row(const float *ring, size_t r, size_t row)
-{
-    return (act_t *)(ring + r * row);
-}
-
 #define SIMD_VB (SIMD_CB / SIMD_W)       /* vectors a layout block */
 #define SIMD_V16 (16 / SIMD_W)           /* vectors a word of derivative bits */
 #define SIMD_G (SIMD_PW_NV * SIMD_W)     /* channels a register block sums */

@@ -116,8 +116,12 @@ static inline void stemf_store(const eng_stem_fwd_args *a, int oy, int x, int o,
     const int ob = o / SIMD_CB, in = o % SIMD_CB;
     r = vf_min(vf_max(r, lo), hi);
     const int64_t at = a->ly.off0 + ob * a->ly.sc + oy * a->ly.sy + (int64_t)x * SIMD_CB + in;
-    act_store((act_t *)a->y + at, r);
-    r = act_round(r);
+    if (SIMD_IS_BF16 && !a->ly.bf16) { /* a head's ring row: floats (kernels_int.h) */
+        vf_store(a->y + at, r);
+    } else {
+        act_store((act_t *)a->y + at, r);
+        r = act_round(r);
+    }
     if (a->mask) {
         const int64_t am = a->lm.off0 + ob * a->lm.sc + oy * a->lm.sy + (int64_t)x * SIMD_CB + in;
         vf_store_bytes(a->mask + am, vf_inside(r, lo, hi));
