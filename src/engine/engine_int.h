@@ -405,7 +405,7 @@ void eng_mask_run(gd_engine *e, int j);
  * ENG_PWDW_MAX_O. */
 #define ENG_PW_MAX_C 64
 
-/* Whether node i is a 1x1 the own kernels take: f32, a ReLU/ReLU6
+/* Whether node i is a 1x1 the own kernels take: of their type, a ReLU/ReLU6
  * convolution, stride 1, groups 1, no padding, of a node j > 0 of the
  * same size, C = j's channels a multiple of 32 up to max_c, O = i's a
  * multiple of 16 up to ENG_PW_MAX_O; and e has kernels. */
@@ -417,7 +417,7 @@ int eng_pw_fwd_layouts(const gd_engine *e, int i, int j);
  * Whether 1x1 convolution i's backward-data and its own ReLU/ReLU6 backward
  * can be one own step (pw.c, or pwdw.c's when nodes[i].fuse_bwd.dw is set,
  * which allows ENG_PWDW_MAX_O input channels): eng_pw_shape, i's activation
- * not folded elsewhere, its input j with no gradient planned yet; f32,
+ * not folded elsewhere, its input j with no gradient planned yet; of the kernels' type,
  * i's gradient and activation and j's gradient kernel-blocked (cblk channels a block) with
  * dense rows and no padding.
  */
@@ -436,7 +436,7 @@ gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *w
  * nothing on an f32 one. */
 gd_status eng_pw_bwd_weights(gd_engine *e, int i, gd_err *err);
 /* Whether node k, read from a 1x1 node, is a stride-2 depthwise convolution
- * the 1x1's steps could run (pwdw.c; its parameters only: f32 3x3 stride 2,
+ * the 1x1's steps could run (pwdw.c; its parameters only: the kernels' type, 3x3 stride 2,
  * groups = channels = a multiple of 16 up to ENG_PWDW_MAX_O, a bias,
  * ReLU / ReLU6 / none; and e has kernels). */
 int eng_dw2_ok(const gd_engine *e, int k);
@@ -532,7 +532,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p);
  * backward-data written straight into the pixel gradient by our loop:
  * 3x3, stride 2, no dilation, groups 1, no padding before, the input's
  * sides twice i's, at most 3 input channels, output channels a multiple
- * of 16, i's gradient f32 blocked by the kernels' block (cblk) with dense rows; e has
+ * of 16, i's gradient of the kernels' type blocked by their block (cblk), dense rows; e has
  * kernels.
  */
 int eng_stem_ok(const gd_engine *e, int i);

@@ -28,7 +28,8 @@
  *
  * Only: stride 2, 3x3, no dilation, groups 1, no padding before (TF SAME on
  * even sides: padding after only), at most 3 input channels, output
- * channels a multiple of 16, f32 in a kernel-blocked (cblk channels a block) layout with dense
+ * channels a multiple of 16, the kernels' element type (f32, or bf16 on the
+ * bf16 table) in a kernel-blocked (cblk channels a block) layout with dense
  * rows, where the engine has kernels (kernels.c).  pwdw.c may run either
  * direction a row at a time at the head of its steps; it does not call
  * this file, nor this file it.
@@ -47,7 +48,7 @@ static int grad_layout(const gd_engine *e, int i, eng_layout *l)
     return eng_blocked(e, &e->nodes[i].dmd, e->nodes[i].shape.w, l);
 }
 
-/* Convolution i's shape for either step: f32, reading the input, 3x3,
+/* Convolution i's shape for either step: e's kernels' type, reading the input, 3x3,
  * stride 2, no dilation, groups 1, at most 3 input and 16k output channels,
  * the input's sides twice i's, no padding before; and e has kernels. */
 static int stem_shape(const gd_engine *e, int i)
