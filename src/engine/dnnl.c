@@ -387,7 +387,7 @@ int eng_blocked(const gd_engine *e, const dnnl_memory_desc_t *md, int w, eng_lay
     for (int d = 0; d < md->ndims; d++)
         if (md->padded_dims[d] != md->dims[d])
             return 0;
-    return eng_layout_of(md, l) && !l->bf16 && l->cblk == b && l->sx == b &&
+    return eng_layout_of(md, l) && l->bf16 == e->kern->bf16 && l->cblk == b && l->sx == b &&
            l->sy == (dnnl_dim_t)w * b;
 }
 

@@ -194,7 +194,7 @@ gd_status gd_engine_create(const gd_model *model, int h, int w, const int *outpu
     e->backward = opts && opts->backward;
     e->precision = opts ? opts->precision : GD_ENGINE_F32;
     e->dt = e->precision == GD_ENGINE_BF16 ? dnnl_bf16 : dnnl_f32;
-    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu();
+    e->kern = opts && opts->onednn_only ? NULL : eng_kernels_for_cpu(e->precision);
     e->scratch_a = e->scratch_b = e->scratchpad = e->s2d_buf = -1;
     e->stem_fwd = e->pwdw_buf = -1;
     e->outputs = gd_calloc((size_t)n_outputs, sizeof *e->outputs, "engine outputs", err);
@@ -286,10 +286,10 @@ static inline uint16_t to_bf16(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    /* A select, not a branch: the normalization's loops vectorize. */
+    const uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t r = nan ? u | 0x400000u : u + 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(r >> 16);
 }
 
 static inline float from_bf16(uint16_t b)
@@ -320,6 +320,20 @@ static void normalize_bf16(gd_engine *e)
     const int h = e->h, w = e->w, c = m->in_c;
     dnnl_dim_t off[ENG_MAX_IN_C];
     channel_offsets(&l, c, off);
+    if (l.sx == 1) {
+        /* Planar rows (the bf16 first convolution's, ours or oneDNN's): a
+         * unit-stride loop per row and channel, as normalize() does. */
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < h; y++)
+            for (int k = 0; k < c; k++) {
+                const float *restrict p = px + (size_t)y * w * c + k;
+                uint16_t *restrict d = dst + y * l.sy + off[k];
+                const float s = m->norm_scale[k], o = m->norm_offset[k];
+                for (int x = 0; x < w; x++)
+                    d[x] = to_bf16(p[(size_t)x * c] * s + o);
+            }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {

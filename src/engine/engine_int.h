@@ -65,8 +65,10 @@
  *      pixel-gradient loops, outputs and seeds in their reorders.  The
  *      folded activations' masks are u8, their bits uint16_t.
  *   6. Own steps exist only when e->kern is set, and every own step runs
- *      its arithmetic through e->kern, chosen once at creation (kernels.c);
- *      own steps are f32 only.
+ *      its arithmetic through e->kern, chosen once at creation (kernels.c)
+ *      for e's precision: an f32 table for f32 engines, a bf16 one
+ *      (kernels_int.h) for bf16 engines; own steps take nodes of that
+ *      element type only (eng_kern_dt).
  *   7. A fusion is recorded on the node whose step runs it, once per
  *      direction (eng_node.fuse_fwd, fuse_bwd): a node run inside another's
  *      step has no step of its own in that direction, and its activation
@@ -78,6 +80,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "gigadream/engine.h"
 #include "kernels_int.h"
@@ -168,8 +172,10 @@ typedef struct eng_node {
     int bits_buf;
 
     /* Weights in the orders of our loops (owned; NULL where unused):
-     * wt_fwd [C][O] for an own 1x1 forward, [9 C][O] for the first
-     * convolution's; wt_bwd the kernel transposed and flipped for the
+     * wt_fwd [C][O] for an own 1x1 forward (bf16 [C / 2][O][2] on a bf16
+     * table), [9 C][O] for the first convolution's; wt_bwd bf16
+     * [O / 2][C][2] for an own 1x1 backward on a bf16 table (own.c), the
+     * kernel transposed and flipped for the
      * masked backward (mask.c), [O][ENG_STEM_Z] for the first
      * convolution's own backward (stem.c), or its space-to-depth kernel
      * (backward.c); taps a depthwise kernel as [ky * 3 + kx][channel]
@@ -316,9 +322,10 @@ const dnnl_memory_desc_t *eng_mem_md(const_dnnl_memory_t m);
 
 /* Fills *l when md is a 4-D f32 or bf16 layout our loops can address; returns 0 otherwise. */
 int eng_layout_of(const dnnl_memory_desc_t *md, eng_layout *l);
-/* Fills *l when md is an f32 layout of blocks of e's kernel table's cblk
- * channels, rows of w pixels dense (sx cblk, sy cblk w) and no padding:
- * what the own kernels address; returns 0 otherwise (or without kernels). */
+/* Fills *l when md is a layout of blocks of e's kernel table's cblk
+ * channels, of its element type (f32, or bf16 for a bf16 table), rows of w
+ * pixels dense (sx cblk, sy cblk w) and no padding: what the own kernels
+ * address; returns 0 otherwise (or without kernels). */
 int eng_blocked(const gd_engine *e, const dnnl_memory_desc_t *md, int w, eng_layout *l);
 /* A 4-D descriptor {1, c, h, w} of type dt (e->dt, or f32 for plain I/O) with the
  * given tag (nchw, nhwc or any). */
@@ -334,8 +341,26 @@ gd_status eng_keep_pd(gd_engine *e, dnnl_primitive_desc_t pd, gd_err *err);
 
 /* kernels.c */
 
-/* The kernel table this CPU runs (kernels_int.h), or NULL: none fits. */
-const eng_kernels *eng_kernels_for_cpu(void);
+/* A finite weight f32 -> bf16, rounding to nearest even (as vcvtneps2bf16
+ * and oneDNN's weight reorders do), for a bf16 table's weights (own.c,
+ * stem.c). */
+static inline uint16_t eng_bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Whether e has own kernels and their element type is e's (invariant 6). */
+static inline int eng_kern_dt(const gd_engine *e)
+{
+    return e->kern && e->dt == (e->kern->bf16 ? dnnl_bf16 : dnnl_f32);
+}
+
+/* The kernel table this CPU runs for an engine of precision p
+ * (kernels_int.h: a bf16 table for bf16), or NULL: none fits. */
+const eng_kernels *eng_kernels_for_cpu(gd_engine_precision p);
 
 /* plan.c */
 
@@ -383,7 +408,7 @@ void eng_mask_run(gd_engine *e, int j);
  * ENG_PWDW_MAX_O. */
 #define ENG_PW_MAX_C 64
 
-/* Whether node i is a 1x1 the own kernels take: f32, a ReLU/ReLU6
+/* Whether node i is a 1x1 the own kernels take: of their type, a ReLU/ReLU6
  * convolution, stride 1, groups 1, no padding, of a node j > 0 of the
  * same size, C = j's channels a multiple of 32 up to max_c, O = i's a
  * multiple of 16 up to ENG_PW_MAX_O; and e has kernels. */
@@ -395,7 +420,7 @@ int eng_pw_fwd_layouts(const gd_engine *e, int i, int j);
  * Whether 1x1 convolution i's backward-data and its own ReLU/ReLU6 backward
  * can be one own step (pw.c, or pwdw.c's when nodes[i].fuse_bwd.dw is set,
  * which allows ENG_PWDW_MAX_O input channels): eng_pw_shape, i's activation
- * not folded elsewhere, its input j with no gradient planned yet; f32,
+ * not folded elsewhere, its input j with no gradient planned yet; of the kernels' type,
  * i's gradient and activation and j's gradient kernel-blocked (cblk channels a block) with
  * dense rows and no padding.
  */
@@ -409,8 +434,12 @@ gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err);
  * unless its bits are kept); marks j's gradient started unless i's step
  * runs j's backward too (fuse_bwd.pre). */
 gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *what, gd_err *err);
+/* For an own 1x1 backward of node i (its own step's or run at the head of
+ * another's): on a bf16 table, its weights in the kernel's pairs (wt_bwd);
+ * nothing on an f32 one. */
+gd_status eng_pw_bwd_weights(gd_engine *e, int i, gd_err *err);
 /* Whether node k, read from a 1x1 node, is a stride-2 depthwise convolution
- * the 1x1's steps could run (pwdw.c; its parameters only: f32 3x3 stride 2,
+ * the 1x1's steps could run (pwdw.c; its parameters only: the kernels' type, 3x3 stride 2,
  * groups = channels = a multiple of 16 up to ENG_PWDW_MAX_O, a bias,
  * ReLU / ReLU6 / none; and e has kernels). */
 int eng_dw2_ok(const gd_engine *e, int k);
@@ -506,7 +535,7 @@ void eng_dwpw_bwd_run(gd_engine *e, int p);
  * backward-data written straight into the pixel gradient by our loop:
  * 3x3, stride 2, no dilation, groups 1, no padding before, the input's
  * sides twice i's, at most 3 input channels, output channels a multiple
- * of 16, i's gradient f32 blocked by the kernels' block (cblk) with dense rows; e has
+ * of 16, i's gradient of the kernels' type blocked by their block (cblk), dense rows; e has
  * kernels.
  */
 int eng_stem_ok(const gd_engine *e, int i);

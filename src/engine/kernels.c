@@ -19,7 +19,7 @@
 #include "engine_int.h"
 
 /* The tables CMake built for this architecture, best first, each with the
- * oneDNN ISA it needs; the empty entry ends the list. */
+ * oneDNN ISA it needs; the empty entry ends the list.  f32 engines: */
 static const struct candidate {
     const eng_kernels *kern;
     dnnl_cpu_isa_t needs;
@@ -33,6 +33,15 @@ static const struct candidate {
 #ifdef GD_ENGINE_NEON
     /* oneDNN names no Arm ISA here: NEON is AArch64's base. */
     {&eng_kernels_neon, dnnl_cpu_isa_all},
+#endif
+    {NULL, dnnl_cpu_isa_all},
+};
+
+/* bf16 engines: a table whose tensors are bf16 (kernels_int.h), only where
+ * oneDNN runs bf16 natively (engine.c refuses bf16 elsewhere). */
+static const struct candidate candidates_bf16[] = {
+#ifdef GD_ENGINE_AVX512BF16
+    {&eng_kernels_avx512bf16, dnnl_cpu_isa_avx512_core_bf16},
 #endif
     {NULL, dnnl_cpu_isa_all},
 };
@@ -54,17 +63,32 @@ static int extras(const eng_kernels *k)
 #if defined(GD_ENGINE_AVX2)
     if (k == &eng_kernels_avx2)
         return __builtin_cpu_supports("fma");
-#else
-    (void)k;
 #endif
+#if defined(GD_ENGINE_AVX512BF16)
+    if (k == &eng_kernels_avx512bf16)
+        return __builtin_cpu_supports("avx512bf16");
+#endif
+    (void)k;
     return 1;
 }
 
-const eng_kernels *eng_kernels_for_cpu(void)
+const eng_kernels *eng_kernels_for_cpu(gd_engine_precision p)
 {
     const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    for (const struct candidate *c = candidates; c->kern; c++)
-        if ((isa & c->needs) == c->needs && complete(c->kern) && extras(c->kern))
+    const struct candidate *list = NULL;
+    switch (p) {
+    case GD_ENGINE_F32:
+        list = candidates;
+        break;
+    case GD_ENGINE_BF16:
+        list = candidates_bf16;
+        break;
+    case GD_ENGINE_PRECISION_COUNT:
+        return NULL;
+    }
+    for (const struct candidate *c = list; c && c->kern; c++)
+        if ((isa & c->needs) == c->needs && complete(c->kern) && extras(c->kern) &&
+            c->kern->bf16 == (p == GD_ENGINE_BF16))
             return c->kern;
     return NULL;
 }

@@ -22,6 +22,20 @@
  * reorders; the steps' planners ask for it (eng_blocked).  Derivative bits
  * are [C / 16][pixels] uint16_t words whatever B: channel c is bit c % 16
  * of word c / 16.  Row buffers below are [C / B][w][B].
+ *
+ * A bf16 table (eng_kernels.bf16) runs a bf16 engine: the nodes'
+ * activations and gradients its kernels read or write are bf16 (uint16_t,
+ * oneDNN's bf16; their layouts say bf16), and so are the rows the 1x1
+ * kernels take (xrow, and the stages, pixel-major as in f32 with the
+ * stride counted in elements), the pointers typed float * only to keep one
+ * set of structs; but the rings and rows that hold a step's tensors that
+ * are never stored (yrow, dxrow, a ring of three, a first convolution's
+ * dst: rows of the 1x1's activation, of a head's, of the 1x1's gradient)
+ * stay floats, unrounded, so the depthwise kernels read them without
+ * conversions.  Sums are f32.  A
+ * 1x1's weights are bf16 in channel pairs, the pairs vdpbf16ps takes:
+ * forward wt [C / 2][O][2], backward w [O / 2][C][2] (own.c prepares
+ * both); the depthwise and first convolution's weights stay f32.
  */
 #ifndef GIGADREAM_ENGINE_KERNELS_INT_H
 #define GIGADREAM_ENGINE_KERNELS_INT_H
@@ -148,8 +162,9 @@ typedef struct eng_stem_bwd_args {
  * callers may split rows between threads.
  */
 typedef struct eng_kernels {
-    const char *isa; /* "AVX-512", "AVX2", "NEON": for messages and checkpoints */
+    const char *isa; /* "AVX-512", "AVX2", "NEON", "AVX-512-BF16": messages, checkpoints */
     int cblk;        /* B: channels a layout block (16, 8) */
+    int bf16;        /* its tensors are bf16 (above), for a bf16 engine; else f32 */
     /* Elements [0, k) of the ReLU / ReLU6 derivative mask of y (f32, or
      * bf16 when bf16) into m (1 or 0, y in (0, hi)), threaded; returns k,
      * the caller does the rest. */
@@ -194,5 +209,7 @@ typedef struct eng_kernels {
 extern const eng_kernels eng_kernels_avx512; /* simd/: AVX-512 F, BW, VL with FMA */
 extern const eng_kernels eng_kernels_avx2;   /* simd/: AVX2 with FMA */
 extern const eng_kernels eng_kernels_neon;   /* simd/: AArch64 NEON */
+/* simd/: AVX-512 with BF16, for bf16 engines (pw_bf16.c for the 1x1s) */
+extern const eng_kernels eng_kernels_avx512bf16;
 
 #endif

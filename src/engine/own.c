@@ -27,8 +27,8 @@ static int bwd_layouts(const gd_engine *e, int i, eng_layout *dy, eng_layout *y,
 int eng_pw_shape(const gd_engine *e, int i, int max_c)
 {
     const gd_node *n = &e->model->nodes[i];
-    if (!e->kern || e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 ||
-        n->groups != 1 || n->kh != 1 || n->kw != 1 || n->sh != 1 || n->sw != 1 ||
+    if (!eng_kern_dt(e) || n->op != GD_OP_CONV || n->n_inputs != 1 || n->groups != 1 ||
+        n->kh != 1 || n->kw != 1 || n->sh != 1 || n->sw != 1 ||
         (n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6))
         return 0;
     int j = n->inputs[0];
@@ -57,18 +57,41 @@ int eng_pw_fusable(const gd_engine *e, int i)
            !e->nodes[e->model->nodes[i].inputs[0]].diff_started && bwd_layouts(e, i, &dy, &y, &dx);
 }
 
+/*
+ * The model's 1x1 kernel W[o][c] as a bf16 table's weights (kernels_int.h):
+ * channel pairs along the summed axis, forward [c / 2][o][2] (fwd set, the
+ * sum over c), backward [o / 2][c][2] (the sum over o).  Returned in a
+ * float-typed buffer (the node's weight fields), freed by the caller; NULL
+ * with err set when out of memory.
+ */
+static float *bf16_pairs(const gd_node *n, int c, int o, int fwd, gd_err *err)
+{
+    uint16_t *t = gd_malloc((size_t)c * o * sizeof *t, "1x1 bf16 weights", err);
+    if (!t)
+        return NULL;
+    for (int q = 0; q < o; q++)
+        for (int ch = 0; ch < c; ch++) {
+            const size_t at = fwd ? ((size_t)(ch / 2) * o + q) * 2 + ch % 2
+                                  : ((size_t)(q / 2) * c + ch) * 2 + q % 2;
+            t[at] = eng_bf16_of(n->weights[(size_t)q * c + ch]);
+        }
+    return (float *)(void *)t;
+}
+
 gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
     const int c = e->nodes[n->inputs[0]].shape.c, o = n->out_c;
     const size_t hw = (size_t)e->nodes[i].shape.h * e->nodes[i].shape.w;
-    /* W[o][c] (the model's 1x1 kernel) -> [c][o]. */
-    float *t = gd_malloc((size_t)c * o * sizeof *t, "1x1 forward weights", err);
+    /* W[o][c] (the model's 1x1 kernel) -> [c][o], or a bf16 table's pairs. */
+    float *t = e->kern->bf16 ? bf16_pairs(n, c, o, 1, err)
+                             : gd_malloc((size_t)c * o * sizeof *t, "1x1 forward weights", err);
     if (!t)
         return err->status;
-    for (int q = 0; q < o; q++)
-        for (int ch = 0; ch < c; ch++)
-            t[(size_t)ch * o + q] = n->weights[(size_t)q * c + ch];
+    if (!e->kern->bf16)
+        for (int q = 0; q < o; q++)
+            for (int ch = 0; ch < c; ch++)
+                t[(size_t)ch * o + q] = n->weights[(size_t)q * c + ch];
     free(e->nodes[i].wt_fwd);
     e->nodes[i].wt_fwd = t;
     if ((e->nodes[i].bits_buf = eng_buf_new(e, (size_t)(o / 16) * hw * sizeof(uint16_t), err)) < 0)
@@ -82,6 +105,19 @@ gd_status eng_pw_fwd_prepare(gd_engine *e, int i, gd_err *err)
     return GD_OK;
 }
 
+gd_status eng_pw_bwd_weights(gd_engine *e, int i, gd_err *err)
+{
+    if (!e->kern->bf16) /* the f32 kernels read the model's W[o][c] as it is */
+        return GD_OK;
+    const gd_node *n = &e->model->nodes[i];
+    float *t = bf16_pairs(n, e->nodes[n->inputs[0]].shape.c, n->out_c, 0, err);
+    if (!t)
+        return err->status;
+    free(e->nodes[i].wt_bwd);
+    e->nodes[i].wt_bwd = t;
+    return GD_OK;
+}
+
 gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *what, gd_err *err)
 {
     const gd_node *n = &e->model->nodes[i];
@@ -90,7 +126,9 @@ gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *w
         return gd_err_set(err, GD_ELIB, "node '%s': 1x1 backward layouts changed", n->name);
     const int j = n->inputs[0];
     eng_node *in = &e->nodes[j];
-    gd_status st = GD_OK;
+    gd_status st = eng_pw_bwd_weights(e, i, err);
+    if (st != GD_OK)
+        return st;
     /* The input's activation, when i is its only reader: its mask, as
      * backward.c's bwd_conv_masked would have multiplied it in. */
     if (in->bits_buf < 0 && eng_mask_fusable(e, i) && (st = eng_mask_plan(e, j, err)) != GD_OK)
@@ -107,8 +145,7 @@ gd_status eng_pw_bwd_step(gd_engine *e, int i, eng_step_kind kind, const char *w
 int eng_dw2_ok(const gd_engine *e, int k)
 {
     const gd_node *n = &e->model->nodes[k];
-    if (!e->kern || e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias ||
-        n->inputs[0] <= 0)
+    if (!eng_kern_dt(e) || n->op != GD_OP_CONV || n->n_inputs != 1 || !n->bias || n->inputs[0] <= 0)
         return 0;
     const int c = e->nodes[n->inputs[0]].shape.c;
     return n->groups == c && n->out_c == c && c % 16 == 0 && c <= ENG_PWDW_MAX_O && n->kh == 3 &&
@@ -150,7 +187,7 @@ void eng_pw_bwd_setup(const gd_engine *e, int i, eng_pw_bwd_args *a)
     const gd_node *n = &e->model->nodes[i];
     const int j = n->inputs[0];
     const eng_node *p = &e->nodes[i], *in = &e->nodes[j];
-    *a = (eng_pw_bwd_args){.w = n->weights,
+    *a = (eng_pw_bwd_args){.w = e->kern->bf16 ? e->nodes[i].wt_bwd : n->weights,
                            .mask = in->mask_buf >= 0 ? e->bufs[in->mask_buf].ptr : NULL,
                            .dx = in->diff_buf >= 0 ? e->bufs[in->diff_buf].ptr : NULL,
                            .rw = (size_t)p->shape.w,

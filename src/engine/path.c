@@ -109,8 +109,9 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
 
 void gd_engine_path(gd_engine_precision p, char *buf, size_t len)
 {
-    /* The own kernels run f32 engines only (own.c, stem.c, pwdw.c). */
-    const eng_kernels *k = p == GD_ENGINE_F32 ? eng_kernels_for_cpu() : NULL;
+    /* The own kernels' table for precision p: "AVX-512 BF16" names the bf16
+     * one, so a bf16 job on its own kernels and one on oneDNN's differ. */
+    const eng_kernels *k = eng_kernels_for_cpu(p);
     snprintf(buf, len, "%s/%s/%s", isa_name(dnnl_get_effective_cpu_isa()), k ? k->isa : "onednn",
              gd_engine_precision_name(p));
 }

@@ -24,8 +24,9 @@
  * call this file, nor this file it: what both need is in own.c.
  *
  * Each output element is one thread's sum in a fixed order (kernels_int.h):
- * the same result for any thread count.  Only f32 in kernel-blocked (cblk channels a block)
- * layouts with dense rows, where the engine has kernels (kernels.c).
+ * the same result for any thread count.  Only in kernel-blocked (cblk channels a block)
+ * layouts with dense rows of the kernels' element type (f32, or bf16 on the
+ * bf16 table), where the engine has kernels (kernels.c).
  */
 #include "engine_int.h"
 

@@ -47,11 +47,11 @@
  * (what it shares with them is in own.c), and they do not call it: the
  * step loop (engine.c) runs each step by its kind.
  *
- * Only: f32; the 1x1 node's forward is ours (pw.c's step, taken over here)
- * and the stride-2 depthwise is its one reader, groups = channels = a
- * multiple of 16 up to ENG_PWDW_MAX_O, 3x3, no dilation, padding before at
- * most 1, a bias, ReLU, ReLU6 or no activation, kernel-blocked (cblk channels a block) layouts
- * with dense rows; the stride-1 one as eng_pwdw_fwd_plan says.
+ * Only: the kernels' element type (eng_kern_dt); the 1x1 node's forward is ours (pw.c's step, taken
+ * over here) and the stride-2 depthwise is its one reader, groups = channels = a multiple of 16 up
+ * to ENG_PWDW_MAX_O, 3x3, no dilation, padding before at most 1, a bias, ReLU, ReLU6 or no
+ * activation, kernel-blocked (cblk channels a block) layouts with dense rows; the stride-1 one as
+ * eng_pwdw_fwd_plan says.
  */
 #include <math.h>
 #include <omp.h>
@@ -113,7 +113,7 @@ static gd_status plan_common(gd_engine *e, int d, size_t floats_per_thread, gd_e
 
 /*
  * Depthwise node j = 1x1 node p's input, when it can run inside p's steps
- * too: f32 3x3 stride 1, padding 1 all round, groups = channels = a
+ * too: 3x3 stride 1, padding 1 all round, groups = channels = a
  * multiple of 16, a bias, ReLU or ReLU6 whose derivative p's forward keeps
  * as bits, p its one reader, not an output, reading a node s > 0 whose
  * activation is blocked by the kernels' block (cblk) with dense rows.  Returns s, or -1.
@@ -277,6 +277,8 @@ gd_status eng_pwdw_pre_bwd_plan(gd_engine *e, int p, int head, gd_err *err)
     e->nodes[p].fuse_bwd.pre = j;
     if (head)
         e->nodes[p].fuse_bwd.head = e->model->nodes[j].inputs[0];
+    if (head && e->nodes[p].fuse_bwd.head != e->stem_fwd)
+        return eng_pw_bwd_weights(e, e->nodes[p].fuse_bwd.head, err);
     return GD_OK;
 }
 

@@ -28,7 +28,8 @@
  *
  * Only: stride 2, 3x3, no dilation, groups 1, no padding before (TF SAME on
  * even sides: padding after only), at most 3 input channels, output
- * channels a multiple of 16, f32 in a kernel-blocked (cblk channels a block) layout with dense
+ * channels a multiple of 16, the kernels' element type (f32, or bf16 on the
+ * bf16 table) in a kernel-blocked (cblk channels a block) layout with dense
  * rows, where the engine has kernels (kernels.c).  pwdw.c may run either
  * direction a row at a time at the head of its steps; it does not call
  * this file, nor this file it.
@@ -47,17 +48,17 @@ static int grad_layout(const gd_engine *e, int i, eng_layout *l)
     return eng_blocked(e, &e->nodes[i].dmd, e->nodes[i].shape.w, l);
 }
 
-/* Convolution i's shape for either step: f32, reading the input, 3x3,
+/* Convolution i's shape for either step: e's kernels' type, reading the input, 3x3,
  * stride 2, no dilation, groups 1, at most 3 input and 16k output channels,
  * the input's sides twice i's, no padding before; and e has kernels. */
 static int stem_shape(const gd_engine *e, int i)
 {
     const gd_node *n = &e->model->nodes[i];
     gd_shape in = e->nodes[0].shape, out = e->nodes[i].shape;
-    if (!e->kern || e->dt != dnnl_f32 || n->op != GD_OP_CONV || n->n_inputs != 1 ||
-        n->inputs[0] != 0 || n->groups != 1 || n->kh != 3 || n->kw != 3 || n->sh != 2 ||
-        n->sw != 2 || n->dh != 1 || n->dw != 1 || in.c > 3 || out.c % 16 || out.h * 2 != in.h ||
-        out.w * 2 != in.w || out.w > STEM_MAX_OW)
+    if (!eng_kern_dt(e) || n->op != GD_OP_CONV || n->n_inputs != 1 || n->inputs[0] != 0 ||
+        n->groups != 1 || n->kh != 3 || n->kw != 3 || n->sh != 2 || n->sw != 2 || n->dh != 1 ||
+        n->dw != 1 || in.c > 3 || out.c % 16 || out.h * 2 != in.h || out.w * 2 != in.w ||
+        out.w > STEM_MAX_OW)
         return 0;
     int pt, pb, pl, pr;
     gd_node_padding(n, in, &pt, &pb, &pl, &pr);
@@ -84,8 +85,9 @@ int eng_stem_fwd_ok(const gd_engine *e, int i, dnnl_memory_t src)
     eng_layout x, y;
     if (!stem_shape(e, i) || !n->bias || src != e->nodes[0].act ||
         (n->act != GD_ACT_NONE && n->act != GD_ACT_RELU && n->act != GD_ACT_RELU6) ||
-        !eng_layout_of(&e->nodes[0].md, &x) || x.bf16 || x.cblk != 1 || x.sx != 1 ||
-        x.sy != (int64_t)e->w || !eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, &y))
+        !eng_layout_of(&e->nodes[0].md, &x) || x.bf16 != e->kern->bf16 || x.cblk != 1 ||
+        x.sx != 1 || x.sy != (int64_t)e->w ||
+        !eng_blocked(e, &e->nodes[i].md, e->nodes[i].shape.w, &y))
         return 0;
     return 1;
 }

@@ -11,6 +11,15 @@
  * 1e-4 of the largest; derivative bits and masks exactly those of the
  * kernel's own outputs.
  *
+ * The bf16 table (AVX-512-BF16: bf16 tensors, f32 sums, kernels_int.h)
+ * is called the same way, its inputs and 1x1 weights made bf16 (the reference gets the
+ * same bf16 values, in double): what is left is each output's one
+ * rounding to bf16 when stored (8 significant bits), at most 2^-8 = 3.9e-3
+ * of it and about 1e-3 relative RMS over many (f32 sums add 1e-6 at most
+ * here), so the bounds are 2.5e-3 relative RMS and 4e-3 of the largest for
+ * every element.  A pair summed with the wrong weight, a lost term or a
+ * value rounded twice is off by far more.
+ *
  * Plain C (no CMocka): it also runs under qemu-aarch64 for the NEON table,
  * cross-compiled by tests/kernels/neon.sh.  Usage: test_simd_kernels ISA
  * (AVX-512, AVX2 or NEON); exits 77 when this CPU lacks the ISA, 1 on a
@@ -28,6 +37,7 @@
 #define SKIP 77
 
 static int failures;
+static int bf16; /* the table's tensors are bf16 (kernels_int.h) */
 
 static void check(int ok, const char *what)
 {
@@ -55,11 +65,81 @@ static void *alloc(size_t n)
     return p;
 }
 
-/* A c x h x w tensor in blocks of B channels, dense rows. */
+/* f32 -> bf16, nearest even (no NaNs here), and back. */
+static uint16_t to_bf(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float from_bf(uint16_t b)
+{
+    const uint32_t u = (uint32_t)b << 16;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* v as the table's tensors hold it (bf16 values for a bf16 table). */
+static float rep(float v)
+{
+    return bf16 ? from_bf(to_bf(v)) : v;
+}
+
+/* A kernel's tensor of n elements (room for n floats, whatever the type):
+ * element i set, read; a copy of n floats in the table's type. */
+static void kset(float *k, size_t i, float v)
+{
+    if (bf16)
+        ((uint16_t *)(void *)k)[i] = to_bf(v);
+    else
+        k[i] = v;
+}
+static float kget(const float *k, size_t i)
+{
+    return bf16 ? from_bf(((const uint16_t *)(const void *)k)[i]) : k[i];
+}
+static float *kcopy(const float *v, size_t n)
+{
+    float *k = alloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++)
+        kset(k, i, v[i]);
+    return k;
+}
+static void kread(float *v, const float *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = kget(k, i);
+}
+/* The 1x1 kernel W[o][c] (wm) as the table takes it: forward [c][o] f32 or
+ * bf16 [c / 2][o][2]; backward (fwd 0) [o][c] f32 or bf16 [o / 2][c][2]. */
+static float *pw_weights(const float *wm, int c, int o, int fwd)
+{
+    float *k = alloc(sizeof(float) * c * o);
+    for (int q = 0; q < o; q++)
+        for (int ch = 0; ch < c; ch++) {
+            const float v = wm[(size_t)q * c + ch];
+            if (!bf16)
+                k[fwd ? (size_t)ch * o + q : (size_t)q * c + ch] = v;
+            else
+                kset(k,
+                     fwd ? ((size_t)(ch / 2) * o + q) * 2 + ch % 2
+                         : ((size_t)(q / 2) * c + ch) * 2 + q % 2,
+                     v);
+        }
+    return k;
+}
+
+/* A c x h x w tensor in blocks of B channels, dense rows, of the table's type. */
 static eng_layout blocked(int B, int h, int w)
 {
-    return (eng_layout){
-        .off0 = 0, .sc = (int64_t)h * w * B, .sy = (int64_t)w * B, .sx = B, .cblk = B};
+    return (eng_layout){.off0 = 0,
+                        .sc = (int64_t)h * w * B,
+                        .sy = (int64_t)w * B,
+                        .sx = B,
+                        .cblk = B,
+                        .bf16 = bf16};
 }
 
 static size_t at(eng_layout l, int c, int y, int x)
@@ -78,7 +158,8 @@ static double *to_nchw(const float *v, eng_layout l, int c, int h, int w)
     return d;
 }
 
-/* got (blocked) against ref (NCHW): relative RMS <= 1e-5, worst <= 1e-4 of the largest. */
+/* got (blocked) against ref (NCHW): relative RMS <= 1e-5, worst <= 1e-4 of
+ * the largest; 2.5e-3 and 4e-3 for a bf16 table (above). */
 static void compare(const char *what, const float *got, eng_layout l, const double *ref, int c,
                     int h, int w)
 {
@@ -97,7 +178,8 @@ static void compare(const char *what, const float *got, eng_layout l, const doub
            big > 0 ? worst / big : worst);
     char msg[128];
     snprintf(msg, sizeof msg, "%s: relative RMS %.2e or worst element off", what, rel);
-    check(big > 0 && rel <= 1e-5 && worst <= 1e-4 * big, msg);
+    const double rms = bf16 ? 2.5e-3 : 1e-5, most = bf16 ? 4e-3 : 1e-4;
+    check(big > 0 && rel <= rms && worst <= most * big, msg);
 }
 
 static int inside(float v, float lo, float hi)
@@ -131,21 +213,22 @@ static void test_pw_fwd(const eng_kernels *k)
     const size_t hw = (size_t)H * W;
     eng_layout lx = blocked(B, H, W), ly = blocked(B, H, W);
     float *x = alloc(sizeof(float) * C * hw), *y = alloc(sizeof(float) * O * hw);
-    float *wm = alloc(sizeof(float) * O * C), *wt = alloc(sizeof(float) * C * O);
-    float *bias = alloc(sizeof(float) * O), *row = alloc(sizeof(float) * O * W);
+    float *wm = alloc(sizeof(float) * O * C), *yk = alloc(sizeof(float) * O * hw);
+    float *bias = alloc(sizeof(float) * O), *rowk = alloc(sizeof(float) * O * W);
     uint16_t *bits = alloc(sizeof(uint16_t) * (O / 16) * hw);
     uint16_t *jbits = alloc(sizeof(uint16_t) * (C / 16) * hw);
     for (size_t i = 0; i < (size_t)C * hw; i++)
-        x[i] = uniform(-1, 7);
+        x[i] = rep(uniform(-1, 7));
     for (int q = 0; q < O; q++) {
         bias[q] = uniform(-1, 1);
         for (int c = 0; c < C; c++)
-            wt[(size_t)c * O + q] = wm[(size_t)q * C + c] = uniform(-0.5f, 0.5f);
+            wm[(size_t)q * C + c] = rep(uniform(-0.5f, 0.5f));
     }
-    eng_pw_fwd_args a = {.x = x,
+    float *xk = kcopy(x, (size_t)C * hw), *wt = pw_weights(wm, C, O, 1);
+    eng_pw_fwd_args a = {.x = xk,
                          .wt = wt,
                          .bias = bias,
-                         .y = y,
+                         .y = yk,
                          .w = (size_t)W,
                          .bits = bits,
                          .jbits = jbits,
@@ -157,6 +240,7 @@ static void test_pw_fwd(const eng_kernels *k)
                          .hi = 6,
                          .jhi = 6};
     k->pw_fwd(&a);
+    kread(y, yk, (size_t)O * hw);
     gd_node n = conv_node(C, O, 1, 1, 1, GD_ACT_RELU6, wm, bias);
     double *xd = to_nchw(x, lx, C, H, W), *ref = alloc(sizeof(double) * O * hw);
     gdref_conv(&n, (gd_shape){C, H, W}, xd, (gd_shape){O, H, W}, ref);
@@ -172,14 +256,17 @@ static void test_pw_fwd(const eng_kernels *k)
                    inside(x[at(lx, c, (int)(p / W), (int)(p % W))], 0, 6);
     check(bad == 0, "1x1 forward: derivative bits differ from the outputs'");
     /* Row 3 alone, into a row buffer: the same bytes. */
-    k->pw_fwd_row(&a, 3, NULL, row, 0);
+    k->pw_fwd_row(&a, 3, NULL, rowk, 0);
     eng_layout lr = blocked(B, 1, W);
     for (int q = 0; q < O; q++)
-        for (int xx = 0; xx < W; xx++)
-            bad += memcmp(&row[at(lr, q, 0, xx)], &y[at(ly, q, 3, xx)], sizeof(float)) != 0;
+        for (int xx = 0; xx < W; xx++) {
+            /* A row buffer holds floats whatever the table; rounded, the activation's bytes. */
+            const float r = rep(rowk[at(lr, q, 0, xx)]);
+            bad += memcmp(&r, &y[at(ly, q, 3, xx)], sizeof(float)) != 0;
+        }
     check(bad == 0, "1x1 forward row: bytes differ from the whole forward's");
-    free(x), free(y), free(wm), free(wt), free(bias), free(row), free(bits), free(jbits);
-    free(xd), free(ref);
+    free(x), free(y), free(wm), free(wt), free(bias), free(bits), free(jbits);
+    free(xd), free(ref), free(xk), free(yk), free(rowk);
 }
 
 /* The 1x1 backward-data with its ReLU6's backward and the input's derivative bits:
@@ -191,22 +278,24 @@ static void test_pw_bwd(const eng_kernels *k)
     eng_layout lo = blocked(B, H, W), lc = blocked(B, H, W);
     float *dy = alloc(sizeof(float) * O * hw), *y = alloc(sizeof(float) * O * hw);
     float *dx = alloc(sizeof(float) * C * hw), *wm = alloc(sizeof(float) * O * C);
-    float *wtr = alloc(sizeof(float) * C * O);
+    float *wtr = alloc(sizeof(float) * C * O), *dxk = alloc(sizeof(float) * C * hw);
     uint16_t *jbits = alloc(sizeof(uint16_t) * (C / 16) * hw);
     for (size_t i = 0; i < (size_t)O * hw; i++) {
-        dy[i] = uniform(-1, 1);
-        y[i] = fminf(fmaxf(uniform(-0.5f, 6.5f), 0), 6);
+        dy[i] = rep(uniform(-1, 1));
+        y[i] = rep(fminf(fmaxf(uniform(-0.5f, 6.5f), 0), 6));
     }
     for (size_t i = 0; i < (size_t)(C / 16) * hw; i++)
         jbits[i] = (uint16_t)(uniform(0, 65536));
     for (int q = 0; q < O; q++)
         for (int c = 0; c < C; c++)
-            wtr[(size_t)c * O + q] = wm[(size_t)q * C + c] = uniform(-0.5f, 0.5f);
-    eng_pw_bwd_args a = {.dy = dy,
-                         .y = y,
-                         .w = wm,
+            wtr[(size_t)c * O + q] = wm[(size_t)q * C + c] = rep(uniform(-0.5f, 0.5f));
+    float *dyk = kcopy(dy, (size_t)O * hw), *yk = kcopy(y, (size_t)O * hw);
+    float *wk = pw_weights(wm, C, O, 0);
+    eng_pw_bwd_args a = {.dy = dyk,
+                         .y = yk,
+                         .w = wk,
                          .jbits = jbits,
-                         .dx = dx,
+                         .dx = dxk,
                          .ldy = lo,
                          .ly = lo,
                          .ldx = lc,
@@ -215,6 +304,7 @@ static void test_pw_bwd(const eng_kernels *k)
                          .hw = hw,
                          .hi = 6};
     k->pw_bwd(&a);
+    kread(dx, dxk, (size_t)C * hw);
     /* Reference: the masked gradient through the transposed 1x1, then the input's bits. */
     double *g = alloc(sizeof(double) * O * hw), *ref = alloc(sizeof(double) * C * hw);
     for (int q = 0; q < O; q++)
@@ -230,6 +320,7 @@ static void test_pw_bwd(const eng_kernels *k)
                 ref[c * hw + p] = 0;
     compare("1x1 backward", dx, lc, ref, C, H, W);
     free(dy), free(y), free(dx), free(wm), free(wtr), free(jbits), free(g), free(ref);
+    free(dxk), free(dyk), free(yk), free(wk);
 }
 
 /* The stride-2 depthwise forward from a ring of 1x1 rows: 32 channels,
@@ -242,8 +333,9 @@ static void test_dw_fwd(const eng_kernels *k)
     float *ring = alloc(sizeof(float) * 3 * O * W1), *taps = alloc(sizeof(float) * 9 * O);
     float *wm = alloc(sizeof(float) * 9 * O), *bias = alloc(sizeof(float) * O);
     uint8_t *mask = alloc((size_t)O * H2 * W2);
+    float *yk = alloc(sizeof(float) * O * H2 * W2);
     for (size_t i = 0; i < (size_t)O * H1 * W1; i++)
-        x[i] = uniform(0, 6);
+        x[i] = rep(uniform(0, 6));
     for (int q = 0; q < O; q++) {
         bias[q] = uniform(-1, 1);
         for (int t = 0; t < 9; t++)
@@ -263,7 +355,7 @@ static void test_dw_fwd(const eng_kernels *k)
                      .bias = bias,
                      .lo = 0,
                      .hi = 6,
-                     .y = y,
+                     .y = yk,
                      .mask = mask,
                      .ly = l2};
     for (int oy = 0; oy < H2; oy++) {
@@ -274,6 +366,7 @@ static void test_dw_fwd(const eng_kernels *k)
                         ring[(size_t)(iy % 3) * W1 * O + at(lr, q, 0, xx)] = x[at(l1, q, iy, xx)];
         k->dw_fwd_row(&a, ring, oy);
     }
+    kread(y, yk, (size_t)O * H2 * W2);
     double *xd = to_nchw(x, l1, O, H1, W1), *ref = alloc(sizeof(double) * O * H2 * W2);
     gdref_conv(&n, (gd_shape){O, H1, W1}, xd, (gd_shape){O, H2, W2}, ref);
     compare("stride-2 depthwise forward", y, l2, ref, O, H2, W2);
@@ -282,6 +375,7 @@ static void test_dw_fwd(const eng_kernels *k)
         bad += mask[i] != inside(y[i], 0, 6);
     check(bad == 0, "stride-2 depthwise forward: mask differs from the outputs'");
     free(x), free(y), free(ring), free(taps), free(wm), free(bias), free(mask), free(xd), free(ref);
+    free(yk);
 }
 
 /* The stride-1 depthwise forward, a row at a time: 32 channels, 6 x 11, ReLU6. */
@@ -293,24 +387,26 @@ static void test_dw1_fwd(const eng_kernels *k)
     float *row = alloc(sizeof(float) * C * W), *taps = alloc(sizeof(float) * 9 * C);
     float *wm = alloc(sizeof(float) * 9 * C), *bias = alloc(sizeof(float) * C);
     for (size_t i = 0; i < (size_t)C * H * W; i++)
-        x[i] = uniform(0, 6);
+        x[i] = rep(uniform(0, 6));
     for (int q = 0; q < C; q++) {
         bias[q] = uniform(-1, 1);
         for (int t = 0; t < 9; t++)
             taps[t * C + q] = wm[q * 9 + t] = uniform(-1, 1);
     }
-    eng_dw1_args a = {.h = H, .w = W, .c = C, .taps = taps, .bias = bias, .hi = 6, .x = x, .lx = l};
+    float *xk = kcopy(x, (size_t)C * H * W);
+    eng_dw1_args a = {
+        .h = H, .w = W, .c = C, .taps = taps, .bias = bias, .hi = 6, .x = xk, .lx = l};
     for (int yy = 0; yy < H; yy++) {
         k->dw1_fwd_row(&a, NULL, yy, row);
         for (int q = 0; q < C; q++)
             for (int xx = 0; xx < W; xx++)
-                y[at(l, q, yy, xx)] = row[at(lr, q, 0, xx)];
+                y[at(l, q, yy, xx)] = kget(row, at(lr, q, 0, xx));
     }
     gd_node n = conv_node(C, C, 3, 1, C, GD_ACT_RELU6, wm, bias);
     double *xd = to_nchw(x, l, C, H, W), *ref = alloc(sizeof(double) * C * H * W);
     gdref_conv(&n, (gd_shape){C, H, W}, xd, (gd_shape){C, H, W}, ref);
     compare("stride-1 depthwise forward", y, l, ref, C, H, W);
-    free(x), free(y), free(row), free(taps), free(wm), free(bias), free(xd), free(ref);
+    free(x), free(y), free(row), free(taps), free(wm), free(bias), free(xd), free(ref), free(xk);
 }
 
 /* The first convolution: 3 planar channels, 6 x 26 -> 48 channels, 3 x 13
@@ -325,18 +421,20 @@ static void test_stem_fwd(const eng_kernels *k)
     float *w = alloc(sizeof(float) * 9 * C * O), *wm = alloc(sizeof(float) * 9 * C * O);
     float *bias = alloc(sizeof(float) * O);
     uint8_t *mask = alloc((size_t)O * OH * OW);
+    float *yk = alloc(sizeof(float) * O * OH * OW);
     for (size_t i = 0; i < (size_t)C * IH * IW; i++)
-        x[i] = uniform(-1, 1);
+        x[i] = rep(uniform(-1, 1));
+    float *xk = kcopy(x, (size_t)C * IH * IW);
     for (int q = 0; q < O; q++) {
         bias[q] = uniform(-0.5f, 0.5f);
         for (int c = 0; c < C; c++)
             for (int t = 0; t < 9; t++)
                 w[((size_t)t * C + c) * O + q] = wm[((size_t)q * C + c) * 9 + t] = uniform(-1, 1);
     }
-    eng_stem_fwd_args a = {.x = x,
+    eng_stem_fwd_args a = {.x = xk,
                            .w = w,
                            .bias = bias,
-                           .y = y,
+                           .y = yk,
                            .mask = mask,
                            .lx = lx,
                            .ly = ly,
@@ -351,6 +449,7 @@ static void test_stem_fwd(const eng_kernels *k)
                            .hi = 6};
     for (int oy = 0; oy < OH; oy++)
         k->stem_fwd_row(&a, oy, NULL, 1);
+    kread(y, yk, (size_t)O * OH * OW);
     gd_node n = conv_node(C, O, 3, 2, 1, GD_ACT_RELU6, wm, bias);
     double *xd = alloc(sizeof(double) * C * IH * IW), *ref = alloc(sizeof(double) * O * OH * OW);
     for (size_t i = 0; i < (size_t)C * IH * IW; i++)
@@ -361,7 +460,8 @@ static void test_stem_fwd(const eng_kernels *k)
     for (size_t i = 0; i < (size_t)O * OH * OW; i++)
         bad += mask[i] != inside(y[i], 0, 6);
     check(bad == 0, "first convolution forward: mask differs from the outputs'");
-    free(x), free(y), free(w), free(wm), free(bias), free(mask), free(xd), free(ref);
+    free(x), free(y), free(w), free(wm), free(bias), free(mask), free(xd), free(ref), free(xk);
+    free(yk);
 }
 
 /* The stride-2 depthwise backward-data into a row of the 1x1's gradient,
@@ -376,11 +476,12 @@ static void test_dw_bwd(const eng_kernels *k)
     float *stage = alloc(sizeof(float) * S * W1), *got = alloc(sizeof(float) * O * hw);
     uint16_t *bits = alloc(sizeof(uint16_t) * (O / 16) * hw);
     for (size_t i = 0; i < (size_t)O * H2 * W2; i++)
-        g[i] = uniform(-1, 1);
+        g[i] = rep(uniform(-1, 1));
     for (size_t i = 0; i < (size_t)9 * O; i++)
         taps[i] = uniform(-1, 1);
     for (size_t i = 0; i < (size_t)(O / 16) * hw; i++)
         bits[i] = (uint16_t)uniform(0, 65535);
+    float *gk = kcopy(g, (size_t)O * H2 * W2);
     eng_dw_args a = {.h1 = H1,
                      .w1 = W1,
                      .o = O,
@@ -389,7 +490,7 @@ static void test_dw_bwd(const eng_kernels *k)
                      .pt = pt,
                      .pl = pl,
                      .taps = taps,
-                     .g = g,
+                     .g = gk,
                      .lg = l2,
                      .bits = bits};
     eng_layout l1 = blocked(B, H1, W1);
@@ -397,7 +498,7 @@ static void test_dw_bwd(const eng_kernels *k)
         k->dw_bwd_row(&a, iy, stage);
         for (int q = 0; q < O; q++)
             for (int x = 0; x < W1; x++)
-                got[at(l1, q, iy, x)] = stage[(size_t)x * S + q];
+                got[at(l1, q, iy, x)] = kget(stage, (size_t)x * S + q);
     }
     double *ref = alloc(sizeof(double) * O * hw);
     for (int q = 0; q < O; q++)
@@ -415,7 +516,7 @@ static void test_dw_bwd(const eng_kernels *k)
             if (!(bits[q / 16 * hw + p] >> (q % 16) & 1))
                 ref[q * hw + p] = 0;
     compare("stride-2 depthwise backward", got, l1, ref, O, H1, W1);
-    free(g), free(taps), free(stage), free(got), free(bits), free(ref);
+    free(g), free(taps), free(stage), free(got), free(bits), free(ref), free(gk);
 }
 
 /* The stride-1 depthwise backward-data from a ring of gradient rows, times
@@ -427,14 +528,15 @@ static void test_dw1_bwd(const eng_kernels *k)
     float *g = alloc(sizeof(float) * C * H * W), *gx = alloc(sizeof(float) * C * H * W);
     float *ring = alloc(sizeof(float) * 3 * C * W), *taps = alloc(sizeof(float) * 9 * C);
     uint8_t *mask = alloc((size_t)C * H * W);
+    float *gxk = alloc(sizeof(float) * C * H * W);
     for (size_t i = 0; i < (size_t)C * H * W; i++) {
-        g[i] = uniform(-1, 1);
+        g[i] = rep(uniform(-1, 1));
         mask[i] = uniform(0, 1) < 0.7f;
     }
     for (size_t i = 0; i < (size_t)9 * C; i++)
         taps[i] = uniform(-1, 1);
     eng_dw1_args a = {
-        .h = H, .w = W, .c = C, .taps = taps, .hi = 6, .lx = l, .gx = gx, .lgx = l, .mask = mask};
+        .h = H, .w = W, .c = C, .taps = taps, .hi = 6, .lx = l, .gx = gxk, .lgx = l, .mask = mask};
     for (int y = 0; y < H; y++) {
         for (int r = y - 1; r <= y + 1; r++)
             if (r >= 0 && r < H)
@@ -443,6 +545,7 @@ static void test_dw1_bwd(const eng_kernels *k)
                         ring[(size_t)(r % 3) * W * C + at(lr, q, 0, x)] = g[at(l, q, r, x)];
         k->dw1_bwd_row(&a, ring, y, NULL, 0, 0);
     }
+    kread(gx, gxk, (size_t)C * H * W);
     double *ref = alloc(sizeof(double) * C * H * W);
     for (int q = 0; q < C; q++)
         for (int y = 0; y < H; y++)
@@ -460,7 +563,7 @@ static void test_dw1_bwd(const eng_kernels *k)
                 if (!mask[at(l, q, y, x)])
                     ref[((size_t)q * H + y) * W + x] = 0;
     compare("stride-1 depthwise backward", gx, l, ref, C, H, W);
-    free(g), free(gx), free(ring), free(taps), free(mask), free(ref);
+    free(g), free(gx), free(ring), free(taps), free(mask), free(ref), free(gxk);
 }
 
 /* The first convolution's backward-data into the (scaled) pixel gradient,
@@ -473,12 +576,13 @@ static void test_stem_bwd(const eng_kernels *k)
     float *px = alloc(sizeof(float) * IH * IW * C), scale[3] = {0.5f, -2, 1.25f};
     float *zs = alloc(sizeof(float) * 2 * OW * ENG_STEM_Z), *z = zs, *zp = zs + OW * ENG_STEM_Z;
     for (size_t i = 0; i < (size_t)O * OH * OW; i++)
-        g[i] = uniform(-1, 1);
+        g[i] = rep(uniform(-1, 1));
     for (int q = 0; q < O; q++)
         for (int t = 0; t < 9 * C; t++)
             w[(size_t)q * ENG_STEM_Z + t] = uniform(-1, 1);
+    float *gk = kcopy(g, (size_t)O * OH * OW);
     eng_stem_bwd_args a = {
-        .g = g, .w = w, .scale = scale, .px = px, .lg = lg, .o = O, .c = C, .ow = OW, .iw = IW};
+        .g = gk, .w = w, .scale = scale, .px = px, .lg = lg, .o = O, .c = C, .ow = OW, .iw = IW};
     for (int oy = 0; oy < OH; oy++) {
         k->stem_bwd_row(&a, oy, z, zp, 1);
         float *t = z;
@@ -500,17 +604,19 @@ static void test_stem_bwd(const eng_kernels *k)
                         }
     eng_layout lp = {.off0 = 0, .sc = 1, .sy = (int64_t)IW * C, .sx = C, .cblk = 1};
     compare("first convolution backward", px, lp, ref, C, IH, IW);
-    free(g), free(w), free(px), free(zs), free(ref);
+    free(g), free(w), free(px), free(zs), free(ref), free(gk);
 }
 
 /* The derivative mask of 200 floats (ReLU6): the first k the kernel takes. */
 static void test_mask(const eng_kernels *k)
 {
-    float y[200];
+    float y[200], yk[200];
     uint8_t m[200];
     for (int i = 0; i < 200; i++)
-        y[i] = i % 7 == 0 ? (float)(i % 2) * 6 : uniform(-1, 7);
-    const size_t n = k->mask(y, 0, 6, m, 200);
+        y[i] = rep(i % 7 == 0 ? (float)(i % 2) * 6 : uniform(-1, 7));
+    for (int i = 0; i < 200; i++)
+        kset(yk, (size_t)i, y[i]);
+    const size_t n = k->mask(yk, bf16, 6, m, 200);
     int bad = n != 192;
     for (size_t i = 0; i < n; i++)
         bad += m[i] != inside(y[i], 0, 6);
@@ -531,6 +637,11 @@ int main(int argc, char **argv)
     } else if (!strcmp(isa, "AVX2")) {
         k = &eng_kernels_avx2;
         have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    } else if (!strcmp(isa, "AVX-512-BF16")) {
+        k = &eng_kernels_avx512bf16;
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("avx512bf16");
     }
 #elif defined(GD_TEST_NEON)
     if (!strcmp(isa, "NEON")) {
@@ -546,7 +657,8 @@ int main(int argc, char **argv)
         printf("this CPU has no %s: nothing to test\n", isa);
         return SKIP;
     }
-    printf("kernel table %s, %d-channel blocks\n", k->isa, k->cblk);
+    bf16 = k->bf16;
+    printf("kernel table %s, %d-channel blocks, %s\n", k->isa, k->cblk, bf16 ? "bf16" : "f32");
     check(!strcmp(k->isa, isa), "the table names another ISA");
     test_pw_fwd(k);
     test_pw_bwd(k);

@@ -119,14 +119,17 @@ void gdsynth_pixels(gdtest_rng *r, float *px, size_t count, float lo, float hi)
 int gdsynth_has_isa(const char *name)
 {
     const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    const dnnl_cpu_isa_t want = !strcmp(name, "AVX-512") ? dnnl_cpu_isa_avx512_core
-                                : !strcmp(name, "AVX2")  ? dnnl_cpu_isa_avx2
-                                                         : dnnl_cpu_isa_all;
+    const dnnl_cpu_isa_t want = !strcmp(name, "AVX-512")        ? dnnl_cpu_isa_avx512_core
+                                : !strcmp(name, "AVX2")         ? dnnl_cpu_isa_avx2
+                                : !strcmp(name, "AVX-512-BF16") ? dnnl_cpu_isa_avx512_core_bf16
+                                                                : dnnl_cpu_isa_all;
     if (want == dnnl_cpu_isa_all)
         return 0;
 #if defined(__x86_64__)
-    /* The AVX2 kernels need FMA too (src/engine/kernels.c). */
-    if (!__builtin_cpu_supports("fma"))
+    /* The AVX2 kernels need FMA too (src/engine/kernels.c), the bf16 ones
+     * the CPU's BF16 (oneDNN's bf16 ISA says so too). */
+    if (!__builtin_cpu_supports("fma") ||
+        (want == dnnl_cpu_isa_avx512_core_bf16 && !__builtin_cpu_supports("avx512bf16")))
         return 0;
 #endif
     return (isa & want) == want;

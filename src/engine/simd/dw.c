@@ -7,6 +7,10 @@
  *
  * Each block of SIMD_CB channels is taken SIMD_W channels (one vector) at
  * a time, its 9 taps in 9 registers (off: channels into the block).
+ * Activations and gradients are act_t (f32, or bf16 on the bf16 table,
+ * summed in f32: simd_int.h); the rings' rows (the 1x1's activation, a
+ * head's, the 1x1's gradient: never stored, so never rounded) and the taps
+ * are floats either way.
  */
 #include <stdint.h>
 
@@ -48,7 +52,8 @@ static inline void dw_fwd_store(const eng_dw_args *a, int64_t at, vf acc)
 {
     const vf zero = vf_zero(), hi = vf_set1(a->hi);
     acc = vf_min(vf_max(acc, vf_set1(a->lo)), hi);
-    vf_store(a->y + at, acc);
+    act_store((act_t *)a->y + at, acc);
+    acc = act_round(acc);
     if (a->mask)
         vf_store_bytes(a->mask + at, vf_inside(acc, zero, hi));
 }
@@ -107,7 +112,7 @@ void SIMD_FN(dw_fwd_row)(const eng_dw_args *a, const float *ring, int oy)
 }
 
 /* Input column ix's gradient, every tap checked (the edges). */
-static inline vf dw_bwd_edge(const eng_dw_args *a, const float *const g[3], const vf *w, int ix)
+static inline vf dw_bwd_edge(const eng_dw_args *a, const act_t *const g[3], const vf *w, int ix)
 {
     vf acc = vf_zero();
     for (int ky = 0; ky < 3; ky++) {
@@ -116,7 +121,7 @@ static inline vf dw_bwd_edge(const eng_dw_args *a, const float *const g[3], cons
         for (int kx = 0; kx < 3; kx++) {
             const int u = ix + a->pl - kx;
             if (u >= 0 && u % 2 == 0 && u / 2 < a->w2)
-                acc = vf_fma(vf_load(g[ky] + (size_t)(u / 2) * SIMD_CB), w[ky * 3 + kx], acc);
+                acc = vf_fma(act_load(g[ky] + (size_t)(u / 2) * SIMD_CB), w[ky * 3 + kx], acc);
         }
     }
     return acc;
@@ -143,23 +148,23 @@ void SIMD_FN(dw_bwd_row)(const eng_dw_args *a, int iy, float *restrict stage)
             const int c = cb * SIMD_CB + off;
             vf w[9];
             dw_taps_of(a->taps, a->o, cb * SIMD_CB + off, w);
-            const float *g[3], *gv[3];
+            const act_t *g[3], *gv[3];
             const vf *wv[3];
             int nr = 0;
             for (int ky = 0; ky < 3; ky++) {
-                g[ky] = oy[ky] >= 0
-                            ? a->g + a->lg.off0 + cb * a->lg.sc + (int64_t)oy[ky] * a->lg.sy + off
-                            : NULL;
+                g[ky] = oy[ky] >= 0 ? (const act_t *)a->g + a->lg.off0 + cb * a->lg.sc +
+                                          (int64_t)oy[ky] * a->lg.sy + off
+                                    : NULL;
                 if (g[ky]) {
                     gv[nr] = g[ky];
                     wv[nr++] = w + ky * 3;
                 }
             }
             const uint16_t *bits = a->bits + c / 16 * hw + (size_t)iy * a->w1;
-            float *out = stage + c;
+            act_t *out = (act_t *)stage + c;
             for (int ix = 0; ix < x0; ix++)
-                vf_store(out + (size_t)ix * S,
-                         vf_keep(simd_bits(bits[ix], c), dw_bwd_edge(a, g, w, ix)));
+                act_store(out + (size_t)ix * S,
+                          vf_keep(simd_bits(bits[ix], c), dw_bwd_edge(a, g, w, ix)));
             int ix = x0;
             /* Pairs: ix (u even) takes kx 0 at u / 2 and kx 2 at u / 2 - 1;
              * ix + 1 (u odd) takes kx 1 at u / 2. */
@@ -167,9 +172,9 @@ void SIMD_FN(dw_bwd_row)(const eng_dw_args *a, int iy, float *restrict stage)
                 const int u = (ix + a->pl) / 2;
                 vf q0 = vf_zero(), q1 = q0, q2 = q0, q3 = q0;
                 for (int k = 0; k < nr; k++) {
-                    const float *s = gv[k] + (size_t)(u - 1) * SIMD_CB;
-                    const vf s0 = vf_load(s), s1 = vf_load(s + SIMD_CB),
-                             s2 = vf_load(s + 2 * SIMD_CB);
+                    const act_t *s = gv[k] + (size_t)(u - 1) * SIMD_CB;
+                    const vf s0 = act_load(s), s1 = act_load(s + SIMD_CB),
+                             s2 = act_load(s + 2 * SIMD_CB);
                     q0 = vf_fma(s1, wv[k][0], q0);
                     q0 = vf_fma(s0, wv[k][2], q0);
                     q1 = vf_fma(s1, wv[k][1], q1);
@@ -177,14 +182,14 @@ void SIMD_FN(dw_bwd_row)(const eng_dw_args *a, int iy, float *restrict stage)
                     q2 = vf_fma(s1, wv[k][2], q2);
                     q3 = vf_fma(s2, wv[k][1], q3);
                 }
-                vf_store(out + (size_t)ix * S, vf_keep(simd_bits(bits[ix], c), q0));
-                vf_store(out + (size_t)(ix + 1) * S, vf_keep(simd_bits(bits[ix + 1], c), q1));
-                vf_store(out + (size_t)(ix + 2) * S, vf_keep(simd_bits(bits[ix + 2], c), q2));
-                vf_store(out + (size_t)(ix + 3) * S, vf_keep(simd_bits(bits[ix + 3], c), q3));
+                act_store(out + (size_t)ix * S, vf_keep(simd_bits(bits[ix], c), q0));
+                act_store(out + (size_t)(ix + 1) * S, vf_keep(simd_bits(bits[ix + 1], c), q1));
+                act_store(out + (size_t)(ix + 2) * S, vf_keep(simd_bits(bits[ix + 2], c), q2));
+                act_store(out + (size_t)(ix + 3) * S, vf_keep(simd_bits(bits[ix + 3], c), q3));
             }
             for (; ix < a->w1; ix++)
-                vf_store(out + (size_t)ix * S,
-                         vf_keep(simd_bits(bits[ix], c), dw_bwd_edge(a, g, w, ix)));
+                act_store(out + (size_t)ix * S,
+                          vf_keep(simd_bits(bits[ix], c), dw_bwd_edge(a, g, w, ix)));
         }
 }
 
@@ -194,26 +199,33 @@ void SIMD_FN(dw_bwd_row)(const eng_dw_args *a, int iy, float *restrict stage)
  * w[ky * 3 + kx] in (ky, kx) order; dir 1 is the forward's correlation,
  * -1 the backward-data's.
  */
-static inline __attribute__((always_inline)) void s1_four(const float *const r[3], const vf w[9],
-                                                          int x, const int dir, vf q[4])
+static inline __attribute__((always_inline)) vf s1_load(const void *row, size_t at,
+                                                        const int f32rows)
+{
+    return f32rows ? vf_load((const float *)row + at) : act_load((const act_t *)row + at);
+}
+
+static inline __attribute__((always_inline)) void
+s1_four(const void *const r[3], const vf w[9], int x, const int dir, const int f32rows, vf q[4])
 {
     for (int ky = 0; ky < 3; ky++) {
         if (!r[ky])
             continue;
         for (int kx = 0; kx < 3; kx++) {
-            const float *s = r[ky] + (size_t)(x + dir * (kx - 1)) * SIMD_CB;
+            const size_t s = (size_t)(x + dir * (kx - 1)) * SIMD_CB;
             const vf t = w[ky * 3 + kx];
-            q[0] = vf_fma(vf_load(s), t, q[0]);
-            q[1] = vf_fma(vf_load(s + SIMD_CB), t, q[1]);
-            q[2] = vf_fma(vf_load(s + 2 * SIMD_CB), t, q[2]);
-            q[3] = vf_fma(vf_load(s + 3 * SIMD_CB), t, q[3]);
+            q[0] = vf_fma(s1_load(r[ky], s, f32rows), t, q[0]);
+            q[1] = vf_fma(s1_load(r[ky], s + SIMD_CB, f32rows), t, q[1]);
+            q[2] = vf_fma(s1_load(r[ky], s + 2 * SIMD_CB, f32rows), t, q[2]);
+            q[3] = vf_fma(s1_load(r[ky], s + 3 * SIMD_CB, f32rows), t, q[3]);
         }
     }
 }
 
 /* One output pixel x, columns checked against [0, w). */
-static inline __attribute__((always_inline)) vf s1_one(const float *const r[3], const vf w[9],
-                                                       int x, int width, const int dir, vf q)
+static inline __attribute__((always_inline)) vf s1_one(const void *const r[3], const vf w[9], int x,
+                                                       int width, const int dir, const int f32rows,
+                                                       vf q)
 {
     for (int ky = 0; ky < 3; ky++) {
         if (!r[ky])
@@ -221,24 +233,44 @@ static inline __attribute__((always_inline)) vf s1_one(const float *const r[3], 
         for (int kx = 0; kx < 3; kx++) {
             const int u = x + dir * (kx - 1);
             if (u >= 0 && u < width)
-                q = vf_fma(vf_load(r[ky] + (size_t)u * SIMD_CB), w[ky * 3 + kx], q);
+                q = vf_fma(s1_load(r[ky], (size_t)u * SIMD_CB, f32rows), w[ky * 3 + kx], q);
         }
     }
     return q;
 }
 
-/* Row y of j's activation into xrow ([c / SIMD_CB][w][SIMD_CB]): bias, taps, clip;
- * its input's rows from s's activation or, when set, the head's ring (row
- * r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB]). */
-void SIMD_FN(dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict xrow)
+/* One channel vector of j's row from rows r (f32rows: a ring's floats,
+ * else act_t) into out: bias b, taps w, clipped. */
+static inline __attribute__((always_inline)) void dw1_fwd_vec(const eng_dw1_args *a,
+                                                              const void *const r[3], const vf w[9],
+                                                              vf b, act_t *out, const int f32rows)
 {
     const vf zero = vf_zero(), hi = vf_set1(a->hi);
+    int x = 0;
+    for (; x < 1 && x < a->w; x++)
+        act_store(out, vf_min(vf_max(s1_one(r, w, 0, a->w, 1, f32rows, b), zero), hi));
+    for (; x + 4 <= a->w - 1; x += 4) {
+        vf q[4] = {b, b, b, b};
+        s1_four(r, w, x, 1, f32rows, q);
+        for (int k = 0; k < 4; k++)
+            act_store(out + (size_t)(x + k) * SIMD_CB, vf_min(vf_max(q[k], zero), hi));
+    }
+    for (; x < a->w; x++)
+        act_store(out + (size_t)x * SIMD_CB,
+                  vf_min(vf_max(s1_one(r, w, x, a->w, 1, f32rows, b), zero), hi));
+}
+
+/* Row y of j's activation into xrow ([c / SIMD_CB][w][SIMD_CB]): bias, taps, clip;
+ * its input's rows from s's activation or, when set, the head's ring (row
+ * r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB], floats). */
+void SIMD_FN(dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict xrow)
+{
     for (int cb = 0; cb < a->c / SIMD_CB; cb++)
         for (int off = 0; off < SIMD_CB; off += SIMD_W) {
             vf w[9];
             dw_taps_of(a->taps, a->c, cb * SIMD_CB + off, w);
             const vf b = vf_load(a->bias + cb * SIMD_CB + off);
-            const float *r[3];
+            const void *r[3];
             for (int ky = 0; ky < 3; ky++) {
                 const int iy = y - 1 + ky;
                 if (iy < 0 || iy >= a->h)
@@ -246,26 +278,19 @@ void SIMD_FN(dw1_fwd_row)(const eng_dw1_args *a, const float *ring, int y, float
                 else if (ring)
                     r[ky] = ring + ((size_t)(iy % 3) * a->c + (size_t)cb * SIMD_CB) * a->w + off;
                 else
-                    r[ky] = a->x + a->lx.off0 + cb * a->lx.sc + (int64_t)iy * a->lx.sy + off;
+                    r[ky] = (const act_t *)a->x + a->lx.off0 + cb * a->lx.sc +
+                            (int64_t)iy * a->lx.sy + off;
             }
-            float *out = xrow + (size_t)cb * a->w * SIMD_CB + off;
-            int x = 0;
-            for (; x < 1 && x < a->w; x++)
-                vf_store(out, vf_min(vf_max(s1_one(r, w, 0, a->w, 1, b), zero), hi));
-            for (; x + 4 <= a->w - 1; x += 4) {
-                vf q[4] = {b, b, b, b};
-                s1_four(r, w, x, 1, q);
-                for (int k = 0; k < 4; k++)
-                    vf_store(out + (size_t)(x + k) * SIMD_CB, vf_min(vf_max(q[k], zero), hi));
-            }
-            for (; x < a->w; x++)
-                vf_store(out + (size_t)x * SIMD_CB,
-                         vf_min(vf_max(s1_one(r, w, x, a->w, 1, b), zero), hi));
+            act_t *out = (act_t *)xrow + (size_t)cb * a->w * SIMD_CB + off;
+            if (ring)
+                dw1_fwd_vec(a, r, w, b, out, 1);
+            else
+                dw1_fwd_vec(a, r, w, b, out, 0);
         }
 }
 
 /* Row y of s's gradient: j's backward-data from the ring's rows of j's
- * gradient (row r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB]), times s's
+ * gradient (row r at ring + (r % 3) * w * c, [c / SIMD_CB][w][SIMD_CB], floats), times s's
  * derivative; stored, or, when out is set, put there for a head's backward:
  * pixel x's channel block cb at out + x * px + cb * cs. */
 void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float *restrict out,
@@ -277,7 +302,7 @@ void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float
         for (int off = 0; off < SIMD_CB; off += SIMD_W) {
             vf w[9];
             dw_taps_of(a->taps, a->c, cb * SIMD_CB + off, w);
-            const float *r[3];
+            const void *r[3];
             for (int ky = 0; ky < 3; ky++) {
                 const int gy = y + 1 - ky;
                 r[ky] = gy >= 0 && gy < a->h
@@ -291,10 +316,10 @@ void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float
                 int n = 1;
                 if (x >= 1 && x + 4 <= a->w - 1) {
                     q[0] = q[1] = q[2] = q[3] = vf_zero();
-                    s1_four(r, w, x, -1, q);
+                    s1_four(r, w, x, -1, 1, q);
                     n = 4;
                 } else {
-                    q[0] = s1_one(r, w, x, a->w, -1, vf_zero());
+                    q[0] = s1_one(r, w, x, a->w, -1, 1, vf_zero());
                 }
                 for (int k = 0; k < n; k++, x++) {
                     vf v = q[k];
@@ -304,9 +329,9 @@ void SIMD_FN(dw1_bwd_row)(const eng_dw1_args *a, const float *ring, int y, float
                     else if (a->mask)
                         v = vf_keep(vf_bytes_bits(a->mask + am + (int64_t)x * SIMD_CB), v);
                     if (out)
-                        vf_store(out + (size_t)x * px + cb * cs + off, v);
+                        act_store((act_t *)out + (size_t)x * px + cb * cs + off, v);
                     else
-                        vf_store(a->gx + at + (int64_t)x * SIMD_CB, v);
+                        act_store((act_t *)a->gx + at + (int64_t)x * SIMD_CB, v);
                 }
             }
         }

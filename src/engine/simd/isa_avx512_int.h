@@ -11,9 +11,11 @@
 
 #define SIMD_W 16           /* floats a vector */
 #define SIMD_CB 16          /* channels a layout block (oneDNN's nChw16c) */
+#ifndef SIMD_NAME           /* isa_avx512bf16_int.h names its own table */
 #define SIMD_NAME "AVX-512" /* the table's name, for messages and checkpoints */
 #define SIMD_FN(name) eng_avx512_##name
 #define SIMD_TABLE eng_kernels_avx512
+#endif
 
 /* Register blocking (32 registers): a 1x1's sums 12 pixels x 2 vectors
  * (32 channels) in 24 accumulators, the first convolution's backward the

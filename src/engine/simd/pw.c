@@ -15,6 +15,8 @@
 
 #include "simd_int.h"
 
+#if !SIMD_IS_BF16 /* the bf16 table's 1x1 kernels are pw_bf16.c's */
+
 #define PW_P SIMD_PW_P                /* pixels per block */
 #define PW_AHEAD 4                    /* blocks prefetched ahead */
 #define PW_STRIDE (ENG_PW_MAX_O + 16) /* floats between stage rows (not 4 KB: L1 sets) */
@@ -303,3 +305,5 @@ void SIMD_FN(pw_bwd_row)(const eng_pw_bwd_args *a, int y, const float *stage, fl
     for (; x < w; x++)
         pw_one_gemm(&r, p0 + x, stage + x * stride);
 }
+
+#endif

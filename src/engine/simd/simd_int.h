@@ -21,24 +21,60 @@
 #ifndef GIGADREAM_ENGINE_SIMD_SIMD_INT_H
 #define GIGADREAM_ENGINE_SIMD_SIMD_INT_H
 
-#if defined(GD_SIMD_AVX512)
+#if defined(GD_SIMD_AVX512BF16)
+#include "isa_avx512bf16_int.h"
+#elif defined(GD_SIMD_AVX512)
 #include "isa_avx512_int.h"
 #elif defined(GD_SIMD_AVX2)
 #include "isa_avx2_int.h"
 #elif defined(GD_SIMD_NEON)
 #include "isa_neon_int.h"
 #else
-#error "simd_int.h: compile with one of GD_SIMD_AVX512, GD_SIMD_AVX2, GD_SIMD_NEON (CMake does)"
+#error                                                                                             \
+    "simd_int.h: compile with one of GD_SIMD_AVX512, GD_SIMD_AVX512BF16, GD_SIMD_AVX2, GD_SIMD_NEON (CMake does)"
+#endif
+
+/*
+ * The element type of activations and gradients (act_t) and its loads and
+ * stores: floats, or for a bf16 table (SIMD_BF16, kernels_int.h) bf16,
+ * widened to floats on loading and rounded to nearest even on storing.
+ * act_round gives what a store keeps, so that masks and bits describe the
+ * stored activation; act_bcast broadcasts one element.  On f32 tables these are the float
+ * operations themselves.
+ */
+#ifdef SIMD_BF16 /* isa_avx512bf16_int.h defines them */
+#define SIMD_IS_BF16 1
+#else
+typedef float act_t;
+#define SIMD_IS_BF16 0
+static inline vf act_load(const act_t *p)
+{
+    return vf_load(p);
+}
+static inline void act_store(act_t *p, vf v)
+{
+    vf_store(p, v);
+}
+static inline vf act_round(vf v)
+{
+    return v;
+}
+/* The element at p in every lane. */
+static inline vf act_bcast(const act_t *p)
+{
+    return vf_set1(*p);
+}
 #endif
 
 #include "engine/kernels_int.h"
 
-#define SIMD_VB (SIMD_CB / SIMD_W)           /* vectors a layout block */
-#define SIMD_V16 (16 / SIMD_W)               /* vectors a word of derivative bits */
-#define SIMD_G (SIMD_PW_NV * SIMD_W)         /* channels a register block sums */
-#define SIMD_LANES ((1u << SIMD_W) - 1u)     /* one vector's bits */
-#define SIMD_UNROLL _Pragma("GCC unroll 16") /* constant indices: accumulators stay in registers   \
-                                              */
+#define SIMD_VB (SIMD_CB / SIMD_W)       /* vectors a layout block */
+#define SIMD_V16 (16 / SIMD_W)           /* vectors a word of derivative bits */
+#define SIMD_G (SIMD_PW_NV * SIMD_W)     /* channels a register block sums */
+#define SIMD_LANES ((1u << SIMD_W) - 1u) /* one vector's bits */
+#define SIMD_UNROLL                                                                                \
+    _Pragma("GCC unroll 16") /* constant indices: accumulators stay in registers                   \
+                              */
 
 /* The bits of the vector from channel c (a multiple of SIMD_W) in word,
  * the derivative bits of channels c / 16 * 16 ..  + 15. */

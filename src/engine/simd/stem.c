@@ -8,7 +8,9 @@
  * reaches gathered from Z (see stem.c).  Forward: SIMD_PW_P pixels x
  * SIMD_G channels in accumulators, bias first, then the 27 taps of the
  * planar input in order; clipped, stored, and its byte mask written on the
- * way when planned.
+ * way when planned.  The input, the activation and its gradient are act_t
+ * (bf16 on the bf16 table: simd_int.h), the weights, Z and the pixel
+ * gradient f32.
  */
 #include <stdint.h>
 
@@ -29,13 +31,13 @@ static void z_block(const eng_stem_bwd_args *a, int oy, int x0, float *restrict 
             acc[p][v] = vf_zero();
         const float *w = a->w + z0;
         for (int ob = 0; ob < a->o / SIMD_CB; ob++) {
-            const float *g =
-                a->g + a->lg.off0 + ob * a->lg.sc + oy * a->lg.sy + (int64_t)x0 * SIMD_CB;
+            const act_t *g = (const act_t *)a->g + a->lg.off0 + ob * a->lg.sc + oy * a->lg.sy +
+                             (int64_t)x0 * SIMD_CB;
             /* The gradient lines of the block STEM_AHEAD on (576x576 V1
              * tile, AVX-512: 0.73-0.76 -> 0.66 ms; 1 or 4 blocks on gained
              * less). */
             if (x0 + (STEM_AHEAD + 1) * STEM_P <= a->ow)
-                for (int f = 0; f < STEM_P * SIMD_CB; f += 16) /* a 64-byte line each */
+                for (int f = 0; f < STEM_P * SIMD_CB; f += 64 / (int)sizeof(act_t)) /* a line */
                     simd_prefetch(g + STEM_AHEAD * STEM_P * SIMD_CB + f);
             for (int k = 0; k < SIMD_CB; k++, g++, w += ENG_STEM_Z) {
                 vf wv[SIMD_PW_NV];
@@ -44,7 +46,7 @@ static void z_block(const eng_stem_bwd_args *a, int oy, int x0, float *restrict 
                     wv[v] = vf_load(w + v * SIMD_W);
                 SIMD_UNROLL
                 for (int p = 0; p < STEM_P; p++) {
-                    const vf b = vf_set1(g[p * SIMD_CB]);
+                    const vf b = act_bcast(g + p * SIMD_CB);
                     SIMD_UNROLL
                     for (int v = 0; v < SIMD_PW_NV; v++)
                         acc[p][v] = vf_fma(b, wv[v], acc[p][v]);
@@ -69,9 +71,10 @@ static void z_row(const eng_stem_bwd_args *a, int oy, float *restrict z)
         for (int z0 = 0; z0 < ENG_STEM_Z; z0 += SIMD_W) {
             vf u = vf_zero();
             for (int q = 0; q < a->o; q++) {
-                const float *g =
-                    a->g + a->lg.off0 + (q / SIMD_CB) * a->lg.sc + oy * a->lg.sy + x * SIMD_CB;
-                u = vf_fma(vf_set1(g[q % SIMD_CB]), vf_load(a->w + (size_t)q * ENG_STEM_Z + z0), u);
+                const act_t *g = (const act_t *)a->g + a->lg.off0 + (q / SIMD_CB) * a->lg.sc +
+                                 oy * a->lg.sy + x * SIMD_CB;
+                u = vf_fma(act_bcast(g + q % SIMD_CB), vf_load(a->w + (size_t)q * ENG_STEM_Z + z0),
+                           u);
             }
             vf_store(z + x * ENG_STEM_Z + z0, u);
         }
@@ -113,7 +116,12 @@ static inline void stemf_store(const eng_stem_fwd_args *a, int oy, int x, int o,
     const int ob = o / SIMD_CB, in = o % SIMD_CB;
     r = vf_min(vf_max(r, lo), hi);
     const int64_t at = a->ly.off0 + ob * a->ly.sc + oy * a->ly.sy + (int64_t)x * SIMD_CB + in;
-    vf_store(a->y + at, r);
+    if (SIMD_IS_BF16 && !a->ly.bf16) { /* a head's ring row: floats (kernels_int.h) */
+        vf_store(a->y + at, r);
+    } else {
+        act_store((act_t *)a->y + at, r);
+        r = act_round(r);
+    }
     if (a->mask) {
         const int64_t am = a->lm.off0 + ob * a->lm.sc + oy * a->lm.sy + (int64_t)x * SIMD_CB + in;
         vf_store_bytes(a->mask + am, vf_inside(r, lo, hi));
@@ -147,12 +155,13 @@ static inline __attribute__((always_inline)) void stemf_pixels(const eng_stem_fw
                 SIMD_UNROLL
                 for (int v = 0; v < SIMD_PW_NV; v++)
                     wv[v] = vf_load(w + v * SIMD_W);
-                const float *x = a->x + a->lx.off0 + ch * a->lx.sc + iy * a->lx.sy + 2 * x0 + kx;
+                const act_t *x =
+                    (const act_t *)a->x + a->lx.off0 + ch * a->lx.sc + iy * a->lx.sy + 2 * x0 + kx;
                 const int last = edge && kx == 2 ? a->ow - 1 - x0 : STEM_P; /* pixels with tap */
                 SIMD_UNROLL
                 for (int p = 0; p < STEM_P; p++)
                     if (p < last) {
-                        const vf b = vf_set1(x[2 * p]);
+                        const vf b = act_bcast(x + 2 * p);
                         SIMD_UNROLL
                         for (int v = 0; v < SIMD_PW_NV; v++)
                             acc[p][v] = vf_fma(b, wv[v], acc[p][v]);
@@ -187,8 +196,9 @@ static void stemf_one(const eng_stem_fwd_args *a, int oy, int x, int o0)
                     if (iy >= a->ih || ix >= a->iw)
                         continue;
                     const float *w = a->w + ((size_t)(ky * 3 + kx) * a->c + ch) * a->o + o;
-                    r = vf_fma(vf_set1(a->x[a->lx.off0 + ch * a->lx.sc + iy * a->lx.sy + ix]),
-                               vf_load(w), r);
+                    const act_t *x =
+                        (const act_t *)a->x + a->lx.off0 + ch * a->lx.sc + iy * a->lx.sy + ix;
+                    r = vf_fma(act_bcast(x), vf_load(w), r);
                 }
         stemf_store(a, oy, x, o, r);
     }
