@@ -116,8 +116,10 @@ static double resident_now(void)
 
 /*
  * Out of core, the least a rank can hold: the three bands' rows under one
- * tile row's extent and a window either side, and the engine of the
- * largest tile.
+ * tile row's extent and a window either side, the gradient rows a
+ * neighbour sends back (gd_dist_add_rows receives up to a tile row's
+ * extent of them into memory of its own: 0.5 GB at 40000 pixels wide), and
+ * the engine of the largest tile.
  */
 static double bytes_minimum(const gd_dream *d, int o)
 {
@@ -126,8 +128,10 @@ static double bytes_minimum(const gd_dream *d, int o)
     double tile = size ? size + 2.0 * d->job->tile_overlap : h;
     double tw = size ? (tile < w ? tile : w) : w;
     double rows = (tile < h ? tile : h) + 2.0 * WINDOW_ROWS;
+    double received = gd_dist_size(d->dist) > 1 ? (tile < h ? tile : h) : 0;
     /* The engine cache (step.c) holds up to 2.5 full extents' worth. */
-    return 3.0 * rows * w * 3.0 * sizeof(float) + 2.5 * ENGINE_BYTES_PER_PIXEL * tw * tile;
+    return (3.0 * rows + received) * w * 3.0 * sizeof(float) +
+           2.5 * ENGINE_BYTES_PER_PIXEL * tw * tile;
 }
 
 /* The scratch folder: [engine] scratch, else the checkpoint dir, else the
