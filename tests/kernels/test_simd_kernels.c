@@ -187,6 +187,17 @@ static int inside(float v, float lo, float hi)
     return v > lo && v < hi;
 }
 
+/* A ReLU6 kernel's mask: 1 exactly where its output y is inside (0, 6). */
+static void check_mask(const char *what, const uint8_t *mask, const float *y, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += mask[i] != inside(y[i], 0, 6);
+    if (bad)
+        printf("%s: %d mask entries differ from the outputs'\n", what, bad);
+    check(bad == 0, what);
+}
+
 /* A convolution node for the reference: weights [o][c / groups][k][k]. */
 static gd_node conv_node(int c, int o, int k, int s, int groups, gd_act act, float *wts,
                          float *bias)
@@ -370,10 +381,7 @@ static void test_dw_fwd(const eng_kernels *k)
     double *xd = to_nchw(x, l1, O, H1, W1), *ref = alloc(sizeof(double) * O * H2 * W2);
     gdref_conv(&n, (gd_shape){O, H1, W1}, xd, (gd_shape){O, H2, W2}, ref);
     compare("stride-2 depthwise forward", y, l2, ref, O, H2, W2);
-    int bad = 0;
-    for (size_t i = 0; i < (size_t)O * H2 * W2; i++)
-        bad += mask[i] != inside(y[i], 0, 6);
-    check(bad == 0, "stride-2 depthwise forward: mask differs from the outputs'");
+    check_mask("stride-2 depthwise forward", mask, y, (size_t)O * H2 * W2);
     free(x), free(y), free(ring), free(taps), free(wm), free(bias), free(mask), free(xd), free(ref);
     free(yk);
 }
@@ -456,10 +464,7 @@ static void test_stem_fwd(const eng_kernels *k)
         xd[i] = x[i];
     gdref_conv(&n, (gd_shape){C, IH, IW}, xd, (gd_shape){O, OH, OW}, ref);
     compare("first convolution forward", y, ly, ref, O, OH, OW);
-    int bad = 0;
-    for (size_t i = 0; i < (size_t)O * OH * OW; i++)
-        bad += mask[i] != inside(y[i], 0, 6);
-    check(bad == 0, "first convolution forward: mask differs from the outputs'");
+    check_mask("first convolution forward", mask, y, (size_t)O * OH * OW);
     free(x), free(y), free(w), free(wm), free(bias), free(mask), free(xd), free(ref), free(xk);
     free(yk);
 }
